@@ -1,0 +1,1 @@
+"""Component binary decoding: bytes in, frozen data (``_model``) out."""
