@@ -1,0 +1,101 @@
+"""Loading components: decode, validate, compile their core modules."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, final
+
+from ._binary import _model as M
+from ._binary._decode import decode_component
+from ._engine import Engine
+from ._errors import DecodeError, ValidationError
+from ._validate import validate_component
+
+__all__ = ["Component"]
+
+_default_engine: Engine | None = None
+
+
+def default_engine() -> Engine:
+    """The process-wide engine used when none is given (created on first use)."""
+    global _default_engine
+    if _default_engine is None:
+        _default_engine = Engine()
+    return _default_engine
+
+
+def _core_modules(component: M.Component) -> Iterator[M.CoreModule]:
+    for d in component.definitions:
+        if isinstance(d, M.CoreModule):
+            yield d
+        elif isinstance(d, M.NestedComponent):
+            yield from _core_modules(d.component)
+
+
+@final
+class Component:
+    """A decoded, validated component whose core modules are compiled.
+
+    Create one with :meth:`from_bytes`, :meth:`from_file` or :meth:`from_wat`;
+    instantiate it with :meth:`trio_wasi.Linker.instantiate`. A component is
+    immutable and may be instantiated any number of times.
+    """
+
+    def __init__(self, model: M.Component, modules: dict[int, Any], engine: Engine) -> None:
+        self._model = model
+        # Compiled core modules keyed by their offset in the binary, which is
+        # unique across nested components.
+        self._modules = modules
+        self.engine = engine
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes | bytearray | memoryview, *, engine: Engine | None = None, validate: bool = True
+    ) -> Component:
+        """Load a component from its binary encoding.
+
+        Raises :class:`DecodeError` for malformed bytes and
+        :class:`ValidationError` for a component that breaks a validation rule.
+        """
+        engine = engine or default_engine()
+        data = bytes(data)
+        model = decode_component(data)
+        if validate:
+            validate_component(data, cache_dir=engine.cache_dir)
+        blobs = list(_core_modules(model))
+        compiled = engine.compile_many([m.data for m in blobs])
+        modules = {m.offset: mod for m, mod in zip(blobs, compiled, strict=True)}
+        return cls(model, modules, engine)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, engine: Engine | None = None) -> Component:
+        """Load a component from a ``.wasm`` file (or a ``.wat`` text file)."""
+        p = Path(path)
+        data = p.read_bytes()
+        if p.suffix == ".wat":
+            return cls.from_wat(data.decode("utf-8"), engine=engine)
+        return cls.from_bytes(data, engine=engine)
+
+    @classmethod
+    def from_wat(cls, text: str, *, engine: Engine | None = None) -> Component:
+        """Load a component from its text format."""
+        import wasmtime
+
+        try:
+            data = wasmtime.wat2wasm(text)
+        except wasmtime.WasmtimeError as exc:
+            raise DecodeError(f"invalid component text: {exc}", 0) from exc
+        return cls.from_bytes(bytes(data), engine=engine)
+
+    @property
+    def model(self) -> M.Component:
+        """The decoded definitions (read-only data)."""
+        return self._model
+
+    def __repr__(self) -> str:
+        return f"<Component with {len(self._modules)} core modules>"
+
+
+_ = ValidationError

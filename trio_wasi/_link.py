@@ -1,0 +1,446 @@
+"""Instantiation: walking a decoded component and building its index spaces.
+
+Explainer.md describes a component as a sequence of definitions, each of which
+appends to one index space (core funcs, core instances, types, funcs,
+instances ...). Instantiating is therefore one in-order walk: imports take
+their values from the instantiation arguments (or, at the top level, from the
+host's definitions), core modules are instantiated by wasmtime with imports
+looked up in the named argument instances, ``canon`` definitions make
+trampolines, aliases copy items between index spaces, nested components become
+new scopes, and exports form the instance value handed to the parent.
+
+Component instance values are plain dicts ``name -> (sort, item)``; core
+instance values are dicts ``name -> wasmtime extern``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from ._abi import _types as T
+from ._abi._handles import InstanceState
+from ._abi._layout import flatten_functype
+from ._abi._options import CanonOptions
+from ._abi import _resources as R
+from ._binary import _model as M
+from ._call import ComponentFunc, HostFunc, LiftedFunc, make_lowered
+from ._engine import Store
+from ._errors import LinkError
+from ._names import compatibility_key
+from ._resolve import (
+    DeclaredType,
+    TypeSpace,
+    describe,
+    resolve_deftype,
+    resolve_functype,
+    resolve_valtype,
+)
+
+__all__ = ["HostDefinitions", "InstanceItems", "instantiate_component"]
+
+InstanceItems = dict[str, tuple[M.Sort, Any]]
+
+
+@attrs.define
+class HostDefinitions:
+    """What the host offers to satisfy top-level imports.
+
+    Keys are ``(compatibility_key(interface) or None, name)``: a versioned
+    interface name collides with every semver-compatible version of itself.
+    """
+
+    functions: dict[tuple[str | None, str], Callable[..., Any]] = attrs.field(factory=dict)
+    resources: dict[tuple[str | None, str], T.ResourceType] = attrs.field(factory=dict)
+    instances: dict[str, InstanceItems] = attrs.field(factory=dict)
+
+
+@attrs.define(eq=False)
+class _ComponentDef:
+    """A component definition and the scope its outer aliases refer to."""
+
+    model: M.Component
+    outer: _Scope | None
+
+
+@attrs.define(eq=False)
+class _Scope:
+    """The index spaces of one component instance under construction."""
+
+    state: InstanceState
+    space: TypeSpace
+    outer: _Scope | None
+    core_funcs: list[Any] = attrs.field(factory=list)
+    core_tables: list[Any] = attrs.field(factory=list)
+    core_memories: list[Any] = attrs.field(factory=list)
+    core_globals: list[Any] = attrs.field(factory=list)
+    core_tags: list[Any] = attrs.field(factory=list)
+    core_modules: list[Any] = attrs.field(factory=list)
+    core_instances: list[dict[str, Any]] = attrs.field(factory=list)
+    funcs: list[ComponentFunc] = attrs.field(factory=list)
+    values: list[Any] = attrs.field(factory=list)
+    components: list[_ComponentDef] = attrs.field(factory=list)
+    instances: list[InstanceItems] = attrs.field(factory=list)
+
+    def space_of(self, sort: M.Sort) -> list[Any]:
+        if sort is M.Sort.TYPE:
+            return self.space.types
+        if sort is M.Sort.CORE_TYPE:
+            return self.space.core_types
+        return {
+            M.Sort.CORE_FUNC: self.core_funcs,
+            M.Sort.CORE_TABLE: self.core_tables,
+            M.Sort.CORE_MEMORY: self.core_memories,
+            M.Sort.CORE_GLOBAL: self.core_globals,
+            M.Sort.CORE_TAG: self.core_tags,
+            M.Sort.CORE_MODULE: self.core_modules,
+            M.Sort.CORE_INSTANCE: self.core_instances,
+            M.Sort.FUNC: self.funcs,
+            M.Sort.VALUE: self.values,
+            M.Sort.COMPONENT: self.components,
+            M.Sort.INSTANCE: self.instances,
+        }[sort]
+
+    def get(self, sort: M.Sort, index: int) -> Any:
+        items = self.space_of(sort)
+        if not 0 <= index < len(items):
+            raise LinkError(f"{sort.value} index {index} is out of bounds ({len(items)} defined)")
+        return items[index]
+
+
+_CORE_SORT_KIND = {
+    "Func": M.Sort.CORE_FUNC,
+    "Table": M.Sort.CORE_TABLE,
+    "Memory": M.Sort.CORE_MEMORY,
+    "Global": M.Sort.CORE_GLOBAL,
+    "Tag": M.Sort.CORE_TAG,
+}
+
+
+def _core_sort_of(extern: Any) -> M.Sort | None:
+    return _CORE_SORT_KIND.get(type(extern).__name__)
+
+
+class _Linker:
+    """One instantiation of a top-level component into one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        modules: Mapping[int, Any],
+        host: HostDefinitions,
+        root_state: InstanceState,
+    ) -> None:
+        self.store = store
+        self.modules = modules
+        self.host = host
+        self.root_state = root_state
+        # Every instance state created, so the caller can poison or close them.
+        self.states: list[InstanceState] = [root_state]
+
+    # -- entry ---------------------------------------------------------------
+
+    def instantiate_root(self, component: M.Component) -> InstanceItems:
+        scope = _Scope(self.root_state, TypeSpace(), None)
+        return self._run(component, scope, args=None)
+
+    # -- the walk ------------------------------------------------------------
+
+    def _run(
+        self, component: M.Component, scope: _Scope, args: Mapping[str, tuple[M.Sort, Any]] | None
+    ) -> InstanceItems:
+        exports: InstanceItems = {}
+        for d in component.definitions:
+            if isinstance(d, M.CustomSection):
+                continue
+            if isinstance(d, M.CoreModule):
+                module = self.modules.get(d.offset)
+                if module is None:
+                    raise LinkError(f"core module at offset {d.offset} was not compiled")
+                scope.core_modules.append(module)
+            elif isinstance(d, M.CoreInstantiate):
+                scope.core_instances.append(self._core_instantiate(scope, d))
+            elif isinstance(d, M.CoreInlineInstance):
+                scope.core_instances.append(
+                    {e.name: scope.get(e.sort, e.index) for e in d.exports}
+                )
+            elif isinstance(d, M.CoreTypeDef):
+                scope.space.core_types.append(d.type)
+            elif isinstance(d, M.NestedComponent):
+                scope.components.append(_ComponentDef(d.component, scope))
+            elif isinstance(d, M.Instantiate):
+                scope.instances.append(self._instantiate_nested(scope, d))
+            elif isinstance(d, M.InlineInstance):
+                scope.instances.append(
+                    {e.name.name: (e.sort, scope.get(e.sort, e.index)) for e in d.exports}
+                )
+            elif isinstance(d, M.AliasInstanceExport):
+                scope.space_of(d.sort).append(self._alias_export(scope, d))
+            elif isinstance(d, M.AliasCoreExport):
+                inst = scope.get(M.Sort.CORE_INSTANCE, d.instance)
+                if d.name not in inst:
+                    raise LinkError(f"core instance {d.instance} has no export {d.name!r}")
+                scope.space_of(d.sort).append(inst[d.name])
+            elif isinstance(d, M.AliasOuter):
+                target: _Scope | None = scope
+                for _ in range(d.count):
+                    target = target.outer if target is not None else None
+                if target is None:
+                    raise LinkError(f"outer alias count {d.count} reaches past the outermost scope")
+                scope.space_of(d.sort).append(target.get(d.sort, d.index))
+            elif isinstance(d, M.TypeDef):
+                scope.space.types.append(self._define_type(scope, d.type))
+            elif isinstance(d, M.CanonLift):
+                scope.funcs.append(self._lift(scope, d))
+            elif isinstance(d, M.CanonLower):
+                scope.core_funcs.append(self._lower(scope, d))
+            elif isinstance(d, M.CanonBuiltin):
+                scope.core_funcs.append(self._builtin(scope, d))
+            elif isinstance(d, M.Import):
+                self._import(scope, d, args)
+            elif isinstance(d, M.Export):
+                item = scope.get(d.sort, d.index)
+                exports[d.name.name] = (d.sort, item)
+                # An export introduces a new index aliasing the item.
+                scope.space_of(d.sort).append(item)
+            elif isinstance(d, (M.Start, M.Value)):
+                raise LinkError("value definitions and start functions are not supported")
+            else:
+                raise LinkError(f"unsupported definition {type(d).__name__}")
+        return exports
+
+    # -- core instances ----------------------------------------------------------
+
+    def _core_instantiate(self, scope: _Scope, d: M.CoreInstantiate) -> dict[str, Any]:
+        module = scope.get(M.Sort.CORE_MODULE, d.module)
+        named = {name: scope.get(M.Sort.CORE_INSTANCE, idx) for name, idx in d.args}
+        imports = []
+        for imp in module.imports:
+            source = named.get(imp.module)
+            if source is None:
+                raise LinkError(f"core module import {imp.module!r} was not supplied")
+            if imp.name not in source:
+                raise LinkError(f"core instance {imp.module!r} has no export {imp.name!r}")
+            imports.append(source[imp.name])
+        instance = self.store.instantiate(module, imports)
+        return dict(instance.exports(self.store.wasmtime_store))
+
+    # -- components ----------------------------------------------------------
+
+    def _instantiate_nested(self, scope: _Scope, d: M.Instantiate) -> InstanceItems:
+        cdef: _ComponentDef = scope.get(M.Sort.COMPONENT, d.component)
+        args = {a.name: (a.sort, scope.get(a.sort, a.index)) for a in d.args}
+        state = InstanceState(parent=scope.state)
+        self.states.append(state)
+        outer = cdef.outer
+        child = _Scope(state, TypeSpace(outer=outer.space if outer else None), outer)
+        return self._run(cdef.model, child, args)
+
+    def _alias_export(self, scope: _Scope, d: M.AliasInstanceExport) -> Any:
+        inst = scope.get(M.Sort.INSTANCE, d.instance)
+        if d.name not in inst:
+            raise LinkError(f"instance {d.instance} has no export {d.name!r}")
+        sort, item = inst[d.name]
+        if sort is not d.sort:
+            raise LinkError(f"export {d.name!r} is a {sort.value}, not a {d.sort.value}")
+        return item
+
+    # -- types ---------------------------------------------------------------
+
+    def _define_type(self, scope: _Scope, d: M.DefType) -> Any:
+        if isinstance(d, M.ResourceType):
+            rt = T.ResourceType(name="", instance=scope.state)
+            if d.dtor is not None:
+                dtor_core = scope.get(M.Sort.CORE_FUNC, d.dtor)
+                rt.dtor = self.store.raw_func(dtor_core, ["i32"], [])
+            return rt
+        return resolve_deftype(scope.space, d)
+
+    # -- canon ---------------------------------------------------------------
+
+    def _options(self, scope: _Scope, opts: M.CanonOptions, results: list[str]) -> CanonOptions:
+        memory = None
+        if opts.memory is not None:
+            memory = self.store.memory(scope.get(M.Sort.CORE_MEMORY, opts.memory))
+        realloc = None
+        if opts.realloc is not None:
+            realloc = self.store.raw_func(
+                scope.get(M.Sort.CORE_FUNC, opts.realloc), ["i32"] * 4, ["i32"]
+            )
+        post_return = None
+        if opts.post_return is not None:
+            post_return = self.store.raw_func(
+                scope.get(M.Sort.CORE_FUNC, opts.post_return), results, []
+            )
+        callback = None
+        if opts.callback is not None:
+            callback = self.store.raw_func(
+                scope.get(M.Sort.CORE_FUNC, opts.callback), ["i32"] * 3, ["i32"]
+            )
+        return CanonOptions(
+            memory=memory,
+            string_encoding=opts.string_encoding,
+            realloc=realloc,
+            post_return=post_return,
+            is_async=opts.is_async,
+            callback=callback,
+        )
+
+    def _lift(self, scope: _Scope, d: M.CanonLift) -> ComponentFunc:
+        ft = scope.space.type_at(d.type_index)
+        if not isinstance(ft, T.FuncType):
+            raise LinkError(f"canon lift: type index {d.type_index} is not a function type")
+        if d.options.is_async or ft.is_async:
+            raise LinkError("asynchronous lifts are not supported by this runtime yet")
+        sig = flatten_functype(ft, _sync_opts(d.options), "lift")
+        options = self._options(scope, d.options, list(sig.results))
+        core = self.store.raw_func(
+            scope.get(M.Sort.CORE_FUNC, d.core_func), list(sig.params), list(sig.results)
+        )
+        return LiftedFunc(ft, core, options, scope.state)
+
+    def _lower(self, scope: _Scope, d: M.CanonLower) -> Any:
+        callee: ComponentFunc = scope.get(M.Sort.FUNC, d.func)
+        if d.options.is_async:
+            raise LinkError("asynchronous lowers are not supported by this runtime yet")
+        sig = flatten_functype(callee.type, _sync_opts(d.options), "lower")
+        options = self._options(scope, d.options, [])
+        body = make_lowered(callee, options, scope.state)
+        return self.store.host_func(list(sig.params), list(sig.results), body)
+
+    def _builtin(self, scope: _Scope, d: M.CanonBuiltin) -> Any:
+        state = scope.state
+        if d.name in ("resource.new", "resource.rep", "resource.drop"):
+            assert d.type_index is not None
+            rt = scope.space.type_at(d.type_index)
+            if not isinstance(rt, T.ResourceType):
+                raise LinkError(f"canon {d.name}: type index {d.type_index} is not a resource")
+            if d.name == "resource.new":
+                return self.store.host_func(
+                    ["i32"], ["i32"], lambda rep: R.resource_new(state, rt, rep)
+                )
+            if d.name == "resource.rep":
+                return self.store.host_func(
+                    ["i32"], ["i32"], lambda i: R.resource_rep(state, rt, i)
+                )
+            return self.store.host_func(["i32"], [], lambda i: R.resource_drop(state, rt, i))
+        raise LinkError(f"canon {d.name} is not supported by this runtime yet")
+
+    # -- imports -------------------------------------------------------------
+
+    def _import(
+        self, scope: _Scope, d: M.Import, args: Mapping[str, tuple[M.Sort, Any]] | None
+    ) -> None:
+        name = d.name.name
+        ext = d.type
+        if args is not None:
+            if name not in args:
+                raise LinkError(f"instantiation argument {name!r} was not supplied")
+            sort, item = args[name]
+            scope.space_of(sort).append(item)
+            return
+        # Top level: the host supplies the import.
+        if isinstance(ext, M.TypeBound):
+            if ext.eq is not None:
+                scope.space.types.append(scope.space.type_at(ext.eq))
+                return
+            scope.space.types.append(self._host_resource(None, name))
+            return
+        if not isinstance(ext, M.SortType):
+            raise LinkError(f"import {name!r}: value imports are not supported")
+        if ext.sort is M.Sort.FUNC:
+            ft = scope.space.type_at(ext.type_index)
+            scope.funcs.append(self._host_func(None, name, ft))
+        elif ext.sort is M.Sort.INSTANCE:
+            decl = scope.space.type_at(ext.type_index)
+            if not isinstance(decl, DeclaredType):
+                raise LinkError(f"import {name!r}: type {ext.type_index} is not an instance type")
+            scope.instances.append(self._host_instance(name, decl))
+        else:
+            raise LinkError(f"import {name!r}: the host cannot supply a {ext.sort.value}")
+
+    def _host_func(self, interface: str | None, name: str, ft: Any) -> ComponentFunc:
+        if not isinstance(ft, T.FuncType):
+            raise LinkError(f"import {name!r} does not have a function type")
+        key = (None if interface is None else compatibility_key(interface), name)
+        full = name if interface is None else f"{interface}#{name}"
+        fn = self.host.functions.get(key)
+        if fn is None:
+            raise LinkError(f"missing import `{full}`: {describe(ft)} is not defined by the host")
+        return HostFunc(ft, fn, full)
+
+    def _host_resource(self, interface: str | None, name: str) -> T.ResourceType:
+        key = (None if interface is None else compatibility_key(interface), name)
+        rt = self.host.resources.get(key)
+        if rt is None:
+            full = name if interface is None else f"{interface}#{name}"
+            raise LinkError(f"missing import `{full}`: resource type is not defined by the host")
+        return rt
+
+    def _host_instance(self, name: str, decl: DeclaredType) -> InstanceItems:
+        """Build an instance satisfying instance type ``decl`` from host definitions."""
+        provided = self.host.instances.get(compatibility_key(name))
+        space = TypeSpace(outer=decl.outer)
+        items: InstanceItems = {}
+        for dd in decl.decl.decls:
+            if isinstance(dd, M.TypeDecl):
+                space.types.append(resolve_deftype(space, dd.type))
+            elif isinstance(dd, M.CoreTypeDeclarator):
+                space.core_types.append(dd.type)
+            elif isinstance(dd, M.AliasDecl):
+                a = dd.alias
+                if not isinstance(a, M.AliasOuter):
+                    raise LinkError(f"import {name!r}: unsupported alias in its instance type")
+                target = space.enclosing(a.count)
+                source = target.types if a.sort is M.Sort.TYPE else target.core_types
+                space_list = space.types if a.sort is M.Sort.TYPE else space.core_types
+                space_list.append(source[a.index])
+            elif isinstance(dd, M.ExportDecl):
+                export = dd.name.name
+                ext = dd.type
+                if provided is not None:
+                    if export not in provided:
+                        raise LinkError(f"missing import `{name}#{export}`")
+                    sort, item = provided[export]
+                    if sort is M.Sort.TYPE:
+                        space.types.append(item)
+                    items[export] = (sort, item)
+                    continue
+                if isinstance(ext, M.TypeBound):
+                    if ext.eq is not None:
+                        t = space.type_at(ext.eq)
+                    else:
+                        t = self._host_resource(name, export)
+                    space.types.append(t)
+                    items[export] = (M.Sort.TYPE, t)
+                elif isinstance(ext, M.SortType) and ext.sort is M.Sort.FUNC:
+                    ft = space.type_at(ext.type_index)
+                    items[export] = (M.Sort.FUNC, self._host_func(name, export, ft))
+                else:
+                    raise LinkError(f"import `{name}#{export}`: the host cannot supply it")
+            else:
+                raise LinkError(f"import {name!r}: unexpected declarator in an instance type")
+        return items
+
+
+def _sync_opts(opts: M.CanonOptions) -> Any:
+    return opts
+
+
+def instantiate_component(
+    store: Store,
+    component: M.Component,
+    modules: Mapping[int, Any],
+    host: HostDefinitions,
+) -> tuple[InstanceItems, list[InstanceState]]:
+    """Instantiate ``component`` into ``store``; return its exports and instance states."""
+    root = InstanceState(parent=None)
+    linker = _Linker(store, modules, host, root)
+    exports = linker.instantiate_root(component)
+    return exports, linker.states
+
+
+# Re-exported for the type checker of callers that build host instances.
+_ = resolve_valtype, resolve_functype

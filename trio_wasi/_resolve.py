@@ -1,0 +1,212 @@
+"""Turning decoded type definitions into resolved canonical-ABI types.
+
+The decoder keeps type indices; at instantiation time every ``type``
+definition is resolved against the type index space of the component instance
+being built, producing the index-free types of :mod:`trio_wasi._abi._types`.
+Resolution happens per instantiation because resource types are generative:
+each instance of a component that defines ``(type (resource ...))`` gets a new
+resource type (Explainer.md, "Type Definitions").
+
+Component and instance *types* are kept unresolved (their declarators plus the
+scope they were written in): they only matter when the host has to build an
+instance to satisfy an import, and then they are walked declarator by
+declarator against the host's definitions (see ``_link.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from ._abi import _types as T
+from ._binary import _model as M
+from ._errors import LinkError
+
+__all__ = [
+    "DeclaredType",
+    "TypeSpace",
+    "check_value_type",
+    "describe",
+    "resolve_deftype",
+    "resolve_functype",
+    "resolve_valtype",
+]
+
+_PRIMS: dict[M.Prim, T.ValueType] = {
+    M.Prim.BOOL: T.BOOL,
+    M.Prim.S8: T.S8,
+    M.Prim.U8: T.U8,
+    M.Prim.S16: T.S16,
+    M.Prim.U16: T.U16,
+    M.Prim.S32: T.S32,
+    M.Prim.U32: T.U32,
+    M.Prim.S64: T.S64,
+    M.Prim.U64: T.U64,
+    M.Prim.F32: T.F32,
+    M.Prim.F64: T.F64,
+    M.Prim.CHAR: T.CHAR,
+    M.Prim.STRING: T.STRING,
+    M.Prim.ERROR_CONTEXT: T.ERROR_CONTEXT,
+}
+
+
+@attrs.define(eq=False)
+class DeclaredType:
+    """A component or instance type: its declarators and where they were written.
+
+    ``outer`` is the type scope the declarators' outer aliases count from.
+    """
+
+    decl: M.ComponentType | M.InstanceType
+    outer: TypeSpace | None
+
+
+@attrs.define(eq=False)
+class TypeSpace:
+    """A type index space with a link to the enclosing scope (for outer aliases).
+
+    ``types`` holds resolved items: ABI value types, ABI function types,
+    resource types and :class:`DeclaredType`. ``core_types`` holds decoded core
+    types, which the host never needs resolved.
+    """
+
+    types: list[Any] = attrs.field(factory=list)
+    core_types: list[Any] = attrs.field(factory=list)
+    outer: TypeSpace | None = None
+    # Factory for abstract resource types met in declarators (``sub resource``).
+    fresh_resource: Callable[[str], T.ResourceType] | None = None
+
+    def type_at(self, index: int) -> Any:
+        if not 0 <= index < len(self.types):
+            raise LinkError(f"type index {index} is out of bounds ({len(self.types)} types)")
+        return self.types[index]
+
+    def enclosing(self, count: int) -> TypeSpace:
+        space: TypeSpace | None = self
+        for _ in range(count):
+            space = space.outer if space is not None else None
+        if space is None:
+            raise LinkError(f"outer alias count {count} reaches past the outermost scope")
+        return space
+
+
+def resolve_valtype(space: TypeSpace, vt: M.ValType) -> T.ValueType:
+    """Resolve a ``valtype`` (primitive or type index) to an ABI value type."""
+    if isinstance(vt, M.Prim):
+        return _PRIMS[vt]
+    item = space.type_at(vt.index)
+    if isinstance(item, (T.FuncType, T.ResourceType, DeclaredType)):
+        raise LinkError(f"type index {vt.index} is not a value type")
+    result: T.ValueType = item
+    return result
+
+
+def _opt(space: TypeSpace, vt: M.ValType | None) -> T.ValueType | None:
+    return None if vt is None else resolve_valtype(space, vt)
+
+
+def _resource_at(space: TypeSpace, index: int) -> T.ResourceType:
+    item = space.type_at(index)
+    if not isinstance(item, T.ResourceType):
+        raise LinkError(f"type index {index} is not a resource type")
+    return item
+
+
+def resolve_functype(space: TypeSpace, ft: M.FuncType) -> T.FuncType:
+    params = tuple((name, resolve_valtype(space, t)) for name, t in ft.params)
+    return T.FuncType(params, _opt(space, ft.result), ft.is_async)
+
+
+def resolve_deftype(space: TypeSpace, d: M.DefType, *, owner: object | None = None) -> Any:
+    """Resolve one ``deftype``. Resource definitions need ``owner`` (the instance state)."""
+    if isinstance(d, M.Prim):
+        return _PRIMS[d]
+    if isinstance(d, M.Record):
+        return T.RecordType(tuple((n, resolve_valtype(space, t)) for n, t in d.fields))
+    if isinstance(d, M.Variant):
+        return T.VariantType(tuple((n, _opt(space, t)) for n, t in d.cases))
+    if isinstance(d, M.List):
+        return T.ListType(resolve_valtype(space, d.element), d.length)
+    if isinstance(d, M.Tuple):
+        return T.TupleType(tuple(resolve_valtype(space, t) for t in d.types))
+    if isinstance(d, M.Flags):
+        return T.FlagsType(d.labels)
+    if isinstance(d, M.Enum):
+        return T.EnumType(d.labels)
+    if isinstance(d, M.Option):
+        return T.OptionType(resolve_valtype(space, d.type))
+    if isinstance(d, M.Result):
+        return T.ResultType(_opt(space, d.ok), _opt(space, d.error))
+    if isinstance(d, M.Own):
+        return T.OwnType(_resource_at(space, d.type_index))
+    if isinstance(d, M.Borrow):
+        return T.BorrowType(_resource_at(space, d.type_index))
+    if isinstance(d, M.Stream):
+        return T.StreamType(_opt(space, d.element))
+    if isinstance(d, M.Future):
+        return T.FutureType(_opt(space, d.element))
+    if isinstance(d, M.Map):
+        raise LinkError("map types are not supported by this runtime")
+    if isinstance(d, M.FuncType):
+        return resolve_functype(space, d)
+    if isinstance(d, (M.ComponentType, M.InstanceType)):
+        return DeclaredType(d, space)
+    if isinstance(d, M.ResourceType):
+        raise LinkError("resource type definitions are resolved by the linker")
+    raise LinkError(f"unknown type definition {d!r}")
+
+
+def describe(t: Any) -> str:
+    """A WIT-like rendering of a resolved type, for error messages."""
+    if isinstance(t, T.FuncType):
+        params = ", ".join(f"{n}: {describe(p)}" for n, p in t.params)
+        result = "" if t.result is None else f" -> {describe(t.result)}"
+        prefix = "async func" if t.is_async else "func"
+        return f"{prefix}({params}){result}"
+    if isinstance(t, T.ResourceType):
+        return f"resource {t.name}" if t.name else "resource"
+    if isinstance(t, T.OwnType):
+        return f"own<{t.resource.name or 'resource'}>"
+    if isinstance(t, T.BorrowType):
+        return f"borrow<{t.resource.name or 'resource'}>"
+    if isinstance(t, T.ListType):
+        return f"list<{describe(t.element)}>"
+    if isinstance(t, T.OptionType):
+        return f"option<{describe(t.type)}>"
+    if isinstance(t, T.ResultType):
+        ok = "_" if t.ok is None else describe(t.ok)
+        err = "_" if t.error is None else describe(t.error)
+        return f"result<{ok}, {err}>"
+    if isinstance(t, T.TupleType):
+        return "tuple<" + ", ".join(describe(x) for x in t.types) + ">"
+    if isinstance(t, T.RecordType):
+        return "record { " + ", ".join(f"{n}: {describe(x)}" for n, x in t.fields) + " }"
+    if isinstance(t, T.VariantType):
+        cases = ", ".join(n if x is None else f"{n}({describe(x)})" for n, x in t.cases)
+        return "variant { " + cases + " }"
+    if isinstance(t, T.EnumType):
+        return "enum { " + ", ".join(t.labels) + " }"
+    if isinstance(t, T.FlagsType):
+        return "flags { " + ", ".join(t.labels) + " }"
+    if isinstance(t, DeclaredType):
+        return "component type" if isinstance(t.decl, M.ComponentType) else "instance type"
+    name = type(t).__name__
+    if name.endswith("Type"):
+        return name[: -len("Type")].lower().replace("errorcontext", "error-context")
+    return name
+
+
+def check_value_type(expected: Any, actual: Any, what: str) -> None:
+    """Raise LinkError unless ``actual`` matches ``expected`` (structural equality).
+
+    Resource types compare by identity, everything else by value, which is what
+    the frozen attrs classes give.
+    """
+    if expected != actual:
+        raise LinkError(f"{what}: expected {describe(expected)}, found {describe(actual)}")
+
+
+def param_types(ft: T.FuncType) -> Sequence[T.ValueType]:
+    return [t for _, t in ft.params]
