@@ -314,6 +314,9 @@ class CoreExternType:
 
     For func and tag, ``type_index`` is a core type index. For the others the
     remaining fields describe limits (table/memory) or value type (global).
+    For a table, ``valtype`` is the element reference type and ``memory64``
+    means a 64-bit table index; ``page_size_log2`` is a memory's custom page
+    size when one is given.
     """
 
     kind: str
@@ -324,6 +327,7 @@ class CoreExternType:
     maximum: int | None = None
     shared: bool = False
     memory64: bool = False
+    page_size_log2: int | None = None
 
 
 CoreDefType = Union[CoreFuncType, CoreModuleType, CoreOtherType]
@@ -406,7 +410,10 @@ class CanonOptions:
     """``canonopt*``. ``string_encoding`` is ``utf8``, ``utf16`` or ``latin1+utf16``.
 
     ``string_encoding_given`` tells whether the option was written (validation
-    rejects duplicates; the default is utf8).
+    rejects duplicates; the default is utf8). ``repeated`` names every option
+    kind written more than once (``string-encoding``, ``memory``, ...), which
+    validation rejects; the decoder keeps the last value. ``core_type`` and
+    ``gc`` are the GC-ABI options (opcodes 0x08 and 0x09) that wasm-tools emits.
     """
 
     string_encoding: str = "utf8"
@@ -415,6 +422,10 @@ class CanonOptions:
     post_return: int | None = None
     is_async: bool = False
     callback: int | None = None
+    string_encoding_given: bool = False
+    core_type: int | None = None
+    gc: bool = False
+    repeated: tuple[str, ...] = ()
 
 
 @attrs.frozen
