@@ -1,0 +1,165 @@
+"""The engine: one wasmtime engine plus an on-disk cache of compiled modules.
+
+Compiling the core modules of a real component (componentize-py output holds
+about 19 MB of them) takes seconds; loading the serialized machine code back
+with ``Module.deserialize_file`` maps the file and takes milliseconds. Cache
+entries are keyed by the module's sha256 and the engine fingerprint, written
+atomically (temporary file + ``os.replace``) so concurrent processes never
+see half an entry, and an entry wasmtime refuses to load is simply recompiled
+and rewritten.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import wasmtime
+
+from .._errors import ValidationError
+from . import _capi
+from ._config import default_cache_dir, engine_fingerprint, new_config
+
+__all__ = ["Engine"]
+
+_log = logging.getLogger("trio_wasi.engine")
+
+
+class Engine:
+    """A wasmtime engine configured for components, with a compile cache.
+
+    ``cache_dir`` defaults to :func:`default_cache_dir`; ``use_cache=False``
+    keeps compiled modules in memory only. A cache directory that cannot be
+    created or written disables the on-disk cache silently.
+    """
+
+    def __init__(self, cache_dir: Path | None = None, *, use_cache: bool = True) -> None:
+        self.wasmtime = wasmtime.Engine(new_config())
+        self._address = _capi.engine_address(self.wasmtime)
+        self._fingerprint = engine_fingerprint()
+        self._cache_dir: Path | None = None
+        if use_cache:
+            self._cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
+        self._memo: dict[str, wasmtime.Module] = {}
+        self._memo_lock = threading.Lock()
+
+    @property
+    def cache_dir(self) -> Path | None:
+        """The directory of the on-disk cache, or None when it is off."""
+        return self._cache_dir
+
+    def cache_path(self, data: bytes) -> Path | None:
+        """Where the compiled form of ``data`` is (or would be) cached."""
+        if self._cache_dir is None:
+            return None
+        return self._cache_dir / f"{self._key(data)}.cwasm"
+
+    def compile(self, data: bytes) -> wasmtime.Module:
+        """Compile a core module, through the in-process memo and the disk cache.
+
+        Raises ValidationError (with wasmtime's message) for invalid modules.
+        """
+        key = self._key(data)
+        module = self._memo.get(key)
+        if module is None:
+            module = self._load(key)
+            if module is None:
+                module = self._compile_and_store(key, data)
+            module = self._remember(key, module)
+        return module
+
+    def compile_many(self, modules: Sequence[bytes]) -> list[wasmtime.Module]:
+        """Compile several core modules, compiling cache misses on a thread pool.
+
+        wasmtime releases the GIL while it compiles; each compilation is also
+        parallel inside wasmtime, so the pool mostly helps with many small
+        modules whose compilation is dominated by per-module overhead.
+        """
+        keys = [self._key(data) for data in modules]
+        results: list[wasmtime.Module | None] = []
+        misses: list[int] = []
+        for index, key in enumerate(keys):
+            module = self._memo.get(key)
+            if module is None:
+                module = self._load(key)
+                if module is not None:
+                    module = self._remember(key, module)
+            results.append(module)
+            if module is None:
+                misses.append(index)
+        if len(misses) == 1:
+            index = misses[0]
+            results[index] = self.compile(modules[index])
+        elif misses:
+            workers = min(len(misses), os.cpu_count() or 1)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                compiled = list(pool.map(lambda i: self.compile(modules[i]), misses))
+            for index, module in zip(misses, compiled, strict=True):
+                results[index] = module
+        return [module for module in results if module is not None]
+
+    # -- internals -------------------------------------------------------------
+
+    def _key(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        return f"{digest}-{self._fingerprint}"
+
+    def _remember(self, key: str, module: wasmtime.Module) -> wasmtime.Module:
+        # Two threads may compile the same bytes; keep the first result so all
+        # callers share one Module.
+        with self._memo_lock:
+            return self._memo.setdefault(key, module)
+
+    def _load(self, key: str) -> wasmtime.Module | None:
+        if self._cache_dir is None:
+            return None
+        path = self._cache_dir / f"{key}.cwasm"
+        if not path.is_file():
+            return None
+        try:
+            module: wasmtime.Module = wasmtime.Module.deserialize_file(self.wasmtime, str(path))
+        except wasmtime.WasmtimeError as exc:
+            _log.debug("ignoring unusable cache entry %s: %s", path, exc)
+            return None
+        return module
+
+    def _compile_and_store(self, key: str, data: bytes) -> wasmtime.Module:
+        module = self._compile_bytes(bytes(data))
+        if self._cache_dir is not None:
+            try:
+                self._write_entry(key, module)
+            except (OSError, wasmtime.WasmtimeError) as exc:
+                _log.debug("compile cache disabled, %s is not usable: %s", self._cache_dir, exc)
+                self._cache_dir = None
+        return module
+
+    def _compile_bytes(self, data: bytes) -> wasmtime.Module:
+        # The C entry point is called directly: wasmtime-py's Module() would
+        # copy the bytes and would parse anything not starting with a NUL byte
+        # as WAT text, turning a bad binary into a confusing text-format error.
+        out = ctypes.c_void_p()
+        error = _capi.module_new(self._address, data, len(data), ctypes.addressof(out))
+        if error:
+            raise ValidationError(f"invalid core module: {_capi.error_message(error)}") from None
+        assert out.value
+        return _capi.module_from_pointer(out.value)
+
+    def _write_entry(self, key: str, module: wasmtime.Module) -> None:
+        assert self._cache_dir is not None
+        self._cache_dir.mkdir(parents=True, exist_ok=True)
+        serialized = module.serialize()
+        fd, temporary = tempfile.mkstemp(dir=self._cache_dir, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(serialized)
+            os.replace(temporary, self._cache_dir / f"{key}.cwasm")
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,203 @@
+"""Core function signatures and the code specialised for each of them.
+
+``wasmtime_func_call_unchecked`` and ``wasmtime_func_new_unchecked`` exchange
+values through an array of 16-byte ``wasmtime_val_raw_t`` slots: the
+parameters first, then the results written over them. For each signature we
+build, once, a ctypes union that names every slot with its C type (parameters
+``a0..``, results ``r0..``) and small Python functions, generated from source
+text, that move values in and out with one attribute access per value. Generic
+loops over the types would cost several times as much per call.
+
+Value convention (as in the canonical ABI's ``definitions.py``): i32 and i64
+are unsigned Python ints. The slot fields are ``c_uint32``/``c_uint64``, which
+mask any int on store and read back unsigned, so no masking code runs here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+import wasmtime
+
+__all__ = ["CORE_TYPES", "Signature", "signature"]
+
+_SLOT_SIZE = 16
+
+_CTYPES: dict[str, Any] = {
+    "i32": ctypes.c_uint32,
+    "i64": ctypes.c_uint64,
+    "f32": ctypes.c_float,
+    "f64": ctypes.c_double,
+}
+
+CORE_TYPES = frozenset(_CTYPES)
+
+_REFERENCE_TYPES = frozenset({"funcref", "externref", "anyref", "exnref", "v128"})
+
+
+def _slots_struct(prefix: str, types: Sequence[str]) -> Any:
+    fields: list[tuple[str, Any]] = []
+    for index, name in enumerate(types):
+        ctype = _CTYPES[name]
+        fields.append((f"{prefix}{index}", ctype))
+        fields.append(
+            (f"_{prefix}pad{index}", ctypes.c_ubyte * (_SLOT_SIZE - ctypes.sizeof(ctype)))
+        )
+    return type(f"_{prefix}slots", (ctypes.Structure,), {"_fields_": fields})
+
+
+def _values_union(params: Sequence[str], results: Sequence[str]) -> Any:
+    slots = max(len(params), len(results), 1)
+    fields: list[tuple[str, Any]] = [("_whole", ctypes.c_ubyte * (slots * _SLOT_SIZE))]
+    anonymous: list[str] = []
+    if params:
+        fields.append(("_params", _slots_struct("a", params)))
+        anonymous.append("_params")
+    if results:
+        fields.append(("_results", _slots_struct("r", results)))
+        anonymous.append("_results")
+    # Anonymous members make a0.. and r0.. plain attributes of the union.
+    return type("_values", (ctypes.Union,), {"_fields_": fields, "_anonymous_": tuple(anonymous)})
+
+
+def _valtype(name: str) -> wasmtime.ValType:
+    valtype: wasmtime.ValType = getattr(wasmtime.ValType, name)()
+    return valtype
+
+
+def _compile(source: str, name: str, namespace: dict[str, Any]) -> Callable[..., Any]:
+    code = compile(source, f"<trio_wasi.engine {name}>", "exec")
+    exec(code, namespace)
+    function: Callable[..., Any] = namespace[name]
+    return function
+
+
+class Signature:
+    """The layout and specialised code for one (params, results) core signature."""
+
+    def __init__(self, params: tuple[str, ...], results: tuple[str, ...]) -> None:
+        self.params = params
+        self.results = results
+        self.slots = max(len(params), len(results), 1)
+        self.values_type: Any = _values_union(params, results)
+        self.slot_count = ctypes.c_size_t(self.slots)
+        self.raw_call = self._make_raw_call()
+        self.raw_call_args = self._make_raw_call_args()
+        self._functype: wasmtime.FuncType | None = None
+
+    def __repr__(self) -> str:
+        return f"Signature({list(self.params)!r} -> {list(self.results)!r})"
+
+    def functype(self) -> wasmtime.FuncType:
+        """The wasmtime ``FuncType`` of this signature (built once)."""
+        if self._functype is None:
+            self._functype = wasmtime.FuncType(
+                [_valtype(t) for t in self.params], [_valtype(t) for t in self.results]
+            )
+        return self._functype
+
+    # -- Python -> wasm ----------------------------------------------------------
+
+    def _result_expression(self) -> str:
+        if not self.results:
+            return "None"
+        if len(self.results) == 1:
+            return "v.r0"
+        return "(" + ", ".join(f"v.r{i}" for i in range(len(self.results))) + ")"
+
+    def _call_body(self) -> str:
+        # `store`, `v` and the args are bound by the caller of this fragment.
+        # The context, func, buffer and trap cell are prebuilt ctypes objects,
+        # so the C call converts nothing.
+        stores = "".join(f"    v.a{i} = a{i}\n" for i in range(len(self.params)))
+        return (
+            "    if store._closed:\n"
+            "        store._raise_closed()\n"
+            f"{stores}"
+            "    error = _call(store._ctx, self._func, self._buffer, _slots, store._trap_out)\n"
+            "    if error or store._trap_cell.value:\n"
+            "        store._raise_failure(error)\n"
+        )
+
+    def _make_raw_call(self) -> Callable[..., Any]:
+        args = "".join(f", a{i}" for i in range(len(self.params)))
+        source = (
+            f"def raw_call(self{args}):\n"
+            "    store = self._store\n"
+            "    v = self._values\n"
+            f"{self._call_body()}"
+            f"    return {self._result_expression()}\n"
+        )
+        return _compile(source, "raw_call", self._namespace())
+
+    def _make_raw_call_args(self) -> Callable[..., Any]:
+        unpack = ""
+        if self.params:
+            names = ", ".join(f"a{i}" for i in range(len(self.params)))
+            unpack = f"    {names}, = args\n"
+        else:
+            unpack = "    if args:\n        raise TypeError('expected no arguments')\n"
+        results = "[" + ", ".join(f"v.r{i}" for i in range(len(self.results))) + "]"
+        source = (
+            "def raw_call_args(self, args):\n"
+            f"{unpack}"
+            "    store = self._store\n"
+            "    v = self._values\n"
+            f"{self._call_body()}"
+            f"    return {results}\n"
+        )
+        return _compile(source, "raw_call_args", self._namespace())
+
+    def _namespace(self) -> dict[str, Any]:
+        from ._capi import func_call_unchecked
+
+        return {"_call": func_call_unchecked, "_slots": self.slot_count}
+
+    # -- wasm -> Python ----------------------------------------------------------
+
+    def host_callback(
+        self, fn: Callable[..., Any], fail: Callable[[BaseException], int]
+    ) -> Callable[[Any, Any, Any, Any], int]:
+        """A C callback body that runs ``fn`` on the raw slots at ``args``.
+
+        Any exception ``fn`` raises (or a result of the wrong shape) goes to
+        ``fail``, which returns the ``wasm_trap_t *`` to hand back to wasm.
+        """
+        params = ", ".join(f"v.a{i}" for i in range(len(self.params)))
+        needs_values = bool(self.params or self.results)
+        lines = ["def callback(env, caller, args, count):", "    try:"]
+        if needs_values:
+            lines.append("        v = _from_address(args)")
+        if not self.results:
+            lines.append(f"        if _fn({params}) is not None:")
+            lines.append("            raise TypeError('host function must return None')")
+        elif len(self.results) == 1:
+            lines.append(f"        v.r0 = _fn({params})")
+        else:
+            targets = ", ".join(f"v.r{i}" for i in range(len(self.results)))
+            lines.append(f"        {targets} = _fn({params})")
+        lines += [
+            "        return 0",
+            "    except BaseException as exc:",
+            "        return _fail(exc)",
+        ]
+        namespace = {"_fn": fn, "_fail": fail, "_from_address": self.values_type.from_address}
+        callback = _compile("\n".join(lines) + "\n", "callback", namespace)
+        return callback
+
+
+@cache
+def signature(params: tuple[str, ...], results: tuple[str, ...]) -> Signature:
+    """The shared :class:`Signature` of ``params -> results`` (core type names)."""
+    for name in (*params, *results):
+        if name not in CORE_TYPES:
+            if name in _REFERENCE_TYPES:
+                raise ValueError(
+                    f"core type {name!r} is not supported on the fast call path "
+                    "(only i32, i64, f32, f64); call the wasmtime.Func directly"
+                )
+            raise ValueError(f"unknown core value type {name!r}")
+    return Signature(params, results)

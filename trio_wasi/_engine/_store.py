@@ -1,0 +1,213 @@
+"""Store: one wasmtime store with its exception tunnel and host callbacks.
+
+The exception tunnel. A host function called from wasm cannot raise through
+wasm frames; it returns a trap instead. The Python exception is parked in the
+store's ``_tunnel`` slot, and the innermost raw call on this store that sees
+the call end in a trap or error takes it and re-raises the original exception
+(the carrying trap is discarded). If a host function lets that exception
+propagate again, it is parked again and reaches the next call out, so nested
+host -> wasm -> host calls unwind exactly like Python code would. The slot is
+per store, not module-global: stores on other threads never see each other's
+exceptions.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import wasmtime
+
+from .._errors import Error, LinkError, Trap
+from . import _capi
+from ._memory import LinearMemory
+from ._rawfunc import RawFunc, new_raw_func
+from ._signature import signature
+
+if TYPE_CHECKING:
+    from ._compile import Engine
+
+__all__ = ["StoreClosedError", "Store"]
+
+
+class StoreClosedError(Error):
+    """A closed :class:`Store` (or something living in it) was used."""
+
+
+def _valtype_name(valtype: wasmtime.ValType) -> str:
+    return str(valtype)
+
+
+class Store:
+    """A wasmtime store plus everything trio_wasi keeps per store.
+
+    Only one thread may be inside a store at a time (ARCHITECTURE.md section
+    4); nothing here locks.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.wasmtime = wasmtime.Store(engine.wasmtime)
+        self._closed = False
+        self._ctx = ctypes.c_void_p(_capi.context_address(self.wasmtime))
+        # wasmtime writes a trap pointer here only when a call traps; the
+        # failure path resets it, so it is NULL whenever a call starts.
+        self._trap_cell = ctypes.c_void_p()
+        self._trap_out = ctypes.c_void_p(ctypes.addressof(self._trap_cell))
+        self._tunnel: BaseException | None = None
+        # Host callbacks must outlive every call that may reach them: the
+        # store owns them until it is closed.
+        self._callbacks: list[Any] = []
+        self._memories: weakref.WeakSet[LinearMemory] = weakref.WeakSet()
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @property
+    def wasmtime_store(self) -> wasmtime.Store:
+        """The underlying ``wasmtime.Store`` (for the generic API at set-up time)."""
+        self._check_open()
+        return self.wasmtime
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Release the wasmtime store, its memories' views and host callbacks.
+
+        Idempotent. Every later use of the store, its RawFuncs or memories
+        raises StoreClosedError.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for memory in list(self._memories):
+            memory._release()
+        self.wasmtime.close()
+        self._callbacks.clear()
+        self._tunnel = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _raise_closed(self) -> NoReturn:
+        raise StoreClosedError("the store is closed")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            self._raise_closed()
+
+    # -- failures ----------------------------------------------------------------
+
+    def _raise_failure(self, error: int | None) -> NoReturn:
+        """Turn a failed call (error pointer and/or trap cell) into an exception."""
+        trap = self._trap_cell.value
+        self._trap_cell.value = None
+        if trap:
+            text = _capi.trap_message(trap)
+            if error:
+                _capi.error_message(error)
+        else:
+            assert error
+            text = _capi.error_message(error)
+        self._raise_parked_or(text)
+
+    def _raise_parked_or(self, text: str) -> NoReturn:
+        parked = self._tunnel
+        if parked is not None:
+            self._tunnel = None
+            raise parked
+        cause, backtrace = _capi.split_wasmtime_message(text)
+        trap = Trap(cause)
+        if backtrace:
+            trap.add_note(backtrace)
+        raise trap
+
+    def _park(self, exc: BaseException) -> int:
+        """Park ``exc`` in the tunnel and return a new trap for wasm to unwind with."""
+        self._tunnel = exc
+        if isinstance(exc, Trap):
+            message = str(exc)
+        else:
+            message = f"host function raised {type(exc).__qualname__}: {exc}"
+        encoded = message.encode("utf-8", "replace")
+        trap: int = _capi.trap_new(encoded, len(encoded))
+        return trap
+
+    # -- set-up ------------------------------------------------------------------
+
+    def instantiate(self, module: wasmtime.Module, imports: Sequence[Any]) -> wasmtime.Instance:
+        """Instantiate ``module`` with ``imports`` (externs in import order).
+
+        A trap in the start function raises Trap (or the exception a host
+        function raised); a missing or mistyped import raises LinkError.
+        """
+        self._check_open()
+        try:
+            instance: wasmtime.Instance = wasmtime.Instance(self.wasmtime, module, list(imports))
+        except wasmtime.Trap as exc:
+            self._raise_parked_or(exc.message)
+        except wasmtime.WasmtimeError as exc:
+            if self._tunnel is not None:
+                self._raise_parked_or(str(exc))
+            raise LinkError(f"cannot instantiate core module: {exc}") from None
+        return instance
+
+    def raw_func(
+        self, func: wasmtime.Func, params: Sequence[str], results: Sequence[str]
+    ) -> RawFunc:
+        """Bind ``func`` for fast calls; ``params``/``results`` are core type names.
+
+        The declared signature is checked against the function's real type,
+        since the unchecked call trusts it.
+        """
+        self._check_open()
+        sig = signature(tuple(params), tuple(results))
+        functype = func.type(self.wasmtime)
+        actual = (
+            tuple(_valtype_name(t) for t in functype.params),
+            tuple(_valtype_name(t) for t in functype.results),
+        )
+        if actual != (sig.params, sig.results):
+            raise TypeError(
+                f"function has type {list(actual[0])} -> {list(actual[1])}, "
+                f"not {list(sig.params)} -> {list(sig.results)}"
+            )
+        return new_raw_func(self, func, sig)
+
+    def host_func(
+        self, params: Sequence[str], results: Sequence[str], fn: Callable[..., Any]
+    ) -> wasmtime.Func:
+        """Make a host function that calls ``fn`` with unsigned ints / floats.
+
+        ``fn`` returns None, one value, or a tuple (several results). If it
+        raises, the calling wasm traps and the innermost RawFunc call out of
+        wasm re-raises the same exception (a Trap raised by ``fn`` included).
+        """
+        self._check_open()
+        sig = signature(tuple(params), tuple(results))
+        callback = _capi.CALLBACK(sig.host_callback(fn, self._park))
+        self._callbacks.append(callback)
+        out = _capi.new_func_struct()
+        _capi.func_new_unchecked(
+            self._ctx,
+            _capi.functype_address(sig.functype()),
+            callback,
+            None,
+            None,
+            ctypes.addressof(out),
+        )
+        return _capi.func_from_struct(out)
+
+    def memory(self, memory: wasmtime.Memory) -> LinearMemory:
+        """Fast access to the bytes of ``memory`` (which must belong to this store)."""
+        self._check_open()
+        linear = LinearMemory(self, memory)
+        self._memories.add(linear)
+        return linear
