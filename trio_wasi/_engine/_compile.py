@@ -26,6 +26,7 @@ import wasmtime
 from .._errors import ValidationError
 from . import _capi
 from ._config import default_cache_dir, engine_fingerprint, new_config
+from ._signature import Signature
 
 __all__ = ["Engine"]
 
@@ -49,6 +50,7 @@ class Engine:
             self._cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
         self._memo: dict[str, wasmtime.Module] = {}
         self._memo_lock = threading.Lock()
+        self._functypes: dict[Signature, wasmtime.FuncType] = {}
 
     @property
     def cache_dir(self) -> Path | None:
@@ -104,6 +106,13 @@ class Engine:
             for index, module in zip(misses, compiled, strict=True):
                 results[index] = module
         return [module for module in results if module is not None]
+
+    def functype(self, sig: Signature) -> wasmtime.FuncType:
+        """The ``FuncType`` of ``sig`` for this engine (built once per engine)."""
+        functype = self._functypes.get(sig)
+        if functype is None:
+            functype = self._functypes.setdefault(sig, sig.new_functype())
+        return functype
 
     # -- internals -------------------------------------------------------------
 

@@ -86,18 +86,19 @@ class Signature:
         self.slot_count = ctypes.c_size_t(self.slots)
         self.raw_call = self._make_raw_call()
         self.raw_call_args = self._make_raw_call_args()
-        self._functype: wasmtime.FuncType | None = None
 
     def __repr__(self) -> str:
         return f"Signature({list(self.params)!r} -> {list(self.results)!r})"
 
-    def functype(self) -> wasmtime.FuncType:
-        """The wasmtime ``FuncType`` of this signature (built once)."""
-        if self._functype is None:
-            self._functype = wasmtime.FuncType(
-                [_valtype(t) for t in self.params], [_valtype(t) for t in self.results]
-            )
-        return self._functype
+    def new_functype(self) -> wasmtime.FuncType:
+        """A new wasmtime ``FuncType`` of this signature.
+
+        Not shared between engines: wasmtime binds a function type to the
+        first engine it is used with.
+        """
+        return wasmtime.FuncType(
+            [_valtype(t) for t in self.params], [_valtype(t) for t in self.results]
+        )
 
     # -- Python -> wasm ----------------------------------------------------------
 

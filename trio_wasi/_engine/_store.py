@@ -197,7 +197,7 @@ class Store:
         out = _capi.new_func_struct()
         _capi.func_new_unchecked(
             self._ctx,
-            _capi.functype_address(sig.functype()),
+            _capi.functype_address(self.engine.functype(sig)),
             callback,
             None,
             None,
