@@ -1,0 +1,326 @@
+"""Resolved component value types, the vocabulary of the canonical ABI.
+
+The decoder keeps type indices; the linker resolves them into the classes here,
+which hold their component types directly (no index spaces). Every class except
+:class:`ResourceType` is a frozen, slotted attrs class compared and hashed by
+value, with the hash cached, so per-type layouts and lift/lower plans can be
+memoised in ``functools.lru_cache`` tables keyed by the type itself.
+
+:class:`ResourceType` is the one exception: each ``(type (resource ...))``
+definition, and each resource a host defines, is a *new* type at run time
+(CanonicalABI.md "Resource State"), so two resource types are equal only when
+they are the same object.
+
+The specialised types (tuple, enum, option, result) stay distinct classes here
+because they map to different Python values; the layout code treats them as
+the record or variant they despecialise to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeAlias
+
+import attrs
+
+if TYPE_CHECKING:
+    from ._handles import InstanceState
+
+__all__ = [
+    "BOOL",
+    "CHAR",
+    "ERROR_CONTEXT",
+    "F32",
+    "F64",
+    "S8",
+    "S16",
+    "S32",
+    "S64",
+    "STRING",
+    "U8",
+    "U16",
+    "U32",
+    "U64",
+    "BoolType",
+    "BorrowType",
+    "CharType",
+    "EnumType",
+    "ErrorContextType",
+    "F32Type",
+    "F64Type",
+    "FlagsType",
+    "FuncType",
+    "FutureType",
+    "ListType",
+    "OptionType",
+    "OwnType",
+    "RecordType",
+    "ResourceType",
+    "ResultType",
+    "S8Type",
+    "S16Type",
+    "S32Type",
+    "S64Type",
+    "StreamType",
+    "StringType",
+    "TupleType",
+    "U8Type",
+    "U16Type",
+    "U32Type",
+    "U64Type",
+    "ValueType",
+    "VariantType",
+]
+
+# ---------------------------------------------------------------------------
+# Primitive types: field-less, so every instance is equal to every other.
+
+
+@attrs.frozen(cache_hash=True)
+class BoolType:
+    """``bool``."""
+
+
+@attrs.frozen(cache_hash=True)
+class S8Type:
+    """``s8``."""
+
+
+@attrs.frozen(cache_hash=True)
+class U8Type:
+    """``u8``."""
+
+
+@attrs.frozen(cache_hash=True)
+class S16Type:
+    """``s16``."""
+
+
+@attrs.frozen(cache_hash=True)
+class U16Type:
+    """``u16``."""
+
+
+@attrs.frozen(cache_hash=True)
+class S32Type:
+    """``s32``."""
+
+
+@attrs.frozen(cache_hash=True)
+class U32Type:
+    """``u32``."""
+
+
+@attrs.frozen(cache_hash=True)
+class S64Type:
+    """``s64``."""
+
+
+@attrs.frozen(cache_hash=True)
+class U64Type:
+    """``u64``."""
+
+
+@attrs.frozen(cache_hash=True)
+class F32Type:
+    """``f32``."""
+
+
+@attrs.frozen(cache_hash=True)
+class F64Type:
+    """``f64``."""
+
+
+@attrs.frozen(cache_hash=True)
+class CharType:
+    """``char``: a Unicode scalar value."""
+
+
+@attrs.frozen(cache_hash=True)
+class StringType:
+    """``string``."""
+
+
+@attrs.frozen(cache_hash=True)
+class ErrorContextType:
+    """``error-context``."""
+
+
+BOOL = BoolType()
+S8 = S8Type()
+U8 = U8Type()
+S16 = S16Type()
+U16 = U16Type()
+S32 = S32Type()
+U32 = U32Type()
+S64 = S64Type()
+U64 = U64Type()
+F32 = F32Type()
+F64 = F64Type()
+CHAR = CharType()
+STRING = StringType()
+ERROR_CONTEXT = ErrorContextType()
+
+
+# ---------------------------------------------------------------------------
+# Resources
+
+
+@attrs.define(eq=False)
+class ResourceType:
+    """One resource type, compared by identity.
+
+    ``instance`` is the state of the component instance that defined it, or
+    None for a resource the host defines (then ``host_class`` is the Python
+    class of its values). ``dtor`` is called with the representation when an
+    owning handle is dropped; for host resources it runs before the
+    representation leaves the store's :class:`~._resources.HostRepTable`, so it
+    can still look the object up.
+    """
+
+    name: str
+    instance: InstanceState | None = None
+    dtor: Callable[[int], None] | None = None
+    host_class: type | None = None
+
+    def __repr__(self) -> str:
+        owner = "host" if self.instance is None else "guest"
+        return f"<ResourceType {self.name!r} ({owner}) at {id(self):#x}>"
+
+
+# ---------------------------------------------------------------------------
+# Compound types
+
+
+@attrs.frozen(cache_hash=True)
+class ListType:
+    """``list<element>``, or ``list<element, length>`` when ``length`` is set."""
+
+    element: ValueType
+    length: int | None = None
+
+
+@attrs.frozen(cache_hash=True)
+class RecordType:
+    """``record``: labelled fields in declaration order."""
+
+    fields: tuple[tuple[str, ValueType], ...]
+
+
+@attrs.frozen(cache_hash=True)
+class TupleType:
+    """``tuple<...>``."""
+
+    types: tuple[ValueType, ...]
+
+
+@attrs.frozen(cache_hash=True)
+class VariantType:
+    """``variant``: labelled cases, each with an optional payload type."""
+
+    cases: tuple[tuple[str, ValueType | None], ...]
+
+
+@attrs.frozen(cache_hash=True)
+class EnumType:
+    """``enum``: a variant whose cases carry no payload."""
+
+    labels: tuple[str, ...]
+
+
+@attrs.frozen(cache_hash=True)
+class OptionType:
+    """``option<type>``."""
+
+    type: ValueType
+
+
+@attrs.frozen(cache_hash=True)
+class ResultType:
+    """``result<ok, error>``; either side may be absent (None)."""
+
+    ok: ValueType | None = None
+    error: ValueType | None = None
+
+
+@attrs.frozen(cache_hash=True)
+class FlagsType:
+    """``flags``: a set of labelled bits."""
+
+    labels: tuple[str, ...]
+
+
+@attrs.frozen(cache_hash=True)
+class OwnType:
+    """``own<resource>``."""
+
+    resource: ResourceType
+
+
+@attrs.frozen(cache_hash=True)
+class BorrowType:
+    """``borrow<resource>``."""
+
+    resource: ResourceType
+
+
+@attrs.frozen(cache_hash=True)
+class StreamType:
+    """``stream<element>`` (``element`` None for a payload-less stream)."""
+
+    element: ValueType | None = None
+
+
+@attrs.frozen(cache_hash=True)
+class FutureType:
+    """``future<element>`` (``element`` None for a payload-less future)."""
+
+    element: ValueType | None = None
+
+
+@attrs.frozen(cache_hash=True)
+class FuncType:
+    """A component function type: named parameters, an optional result."""
+
+    params: tuple[tuple[str, ValueType], ...]
+    result: ValueType | None = None
+    is_async: bool = False
+
+    def param_types(self) -> tuple[ValueType, ...]:
+        """The parameter types without their names."""
+        return tuple(t for _, t in self.params)
+
+    def result_types(self) -> tuple[ValueType, ...]:
+        """The result as a tuple of zero or one types (the spec's result list)."""
+        return () if self.result is None else (self.result,)
+
+
+ValueType: TypeAlias = (
+    BoolType
+    | S8Type
+    | U8Type
+    | S16Type
+    | U16Type
+    | S32Type
+    | U32Type
+    | S64Type
+    | U64Type
+    | F32Type
+    | F64Type
+    | CharType
+    | StringType
+    | ErrorContextType
+    | ListType
+    | RecordType
+    | TupleType
+    | VariantType
+    | EnumType
+    | OptionType
+    | ResultType
+    | FlagsType
+    | OwnType
+    | BorrowType
+    | StreamType
+    | FutureType
+)
+"""Any component value type."""
