@@ -76,6 +76,7 @@ from trio_wasi._binary._model import (
     SortType,
     Start,
     Stream,
+    StringEncoding,
     Tuple,
     TypeBound,
     TypeDecl,
@@ -555,7 +556,11 @@ def _externtype(r: Reader) -> ExternType:
 # ---------------------------------------------------------------------------
 # Canonical Definitions
 
-_STRING_ENCODINGS: Final = {0x00: "utf8", 0x01: "utf16", 0x02: "latin1+utf16"}
+_STRING_ENCODINGS: Final[dict[int, StringEncoding]] = {
+    0x00: "utf8",
+    0x01: "utf16",
+    0x02: "latin1+utf16",
+}
 _OPTION_NAMES: Final = {
     0x03: "memory",
     0x04: "realloc",
@@ -569,7 +574,7 @@ _OPTION_NAMES: Final = {
 
 def _opts(r: Reader) -> CanonOptions:
     """``opts ::= vec(canonopt)``, folded into one record."""
-    encoding = "utf8"
+    encoding: StringEncoding = "utf8"
     encoding_given = False
     values: dict[str, int | None] = {}
     repeated: list[str] = []

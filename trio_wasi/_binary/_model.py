@@ -13,7 +13,7 @@ built incrementally.
 from __future__ import annotations
 
 import enum
-from typing import Union
+from typing import Literal, Union
 
 import attrs
 
@@ -405,6 +405,10 @@ Alias = Union[AliasInstanceExport, AliasCoreExport, AliasOuter]
 # Canonical definitions
 
 
+# The ``string-encoding`` canonopt values.
+StringEncoding = Literal["utf8", "utf16", "latin1+utf16"]
+
+
 @attrs.frozen
 class CanonOptions:
     """``canonopt*``. ``string_encoding`` is ``utf8``, ``utf16`` or ``latin1+utf16``.
@@ -416,7 +420,7 @@ class CanonOptions:
     ``gc`` are the GC-ABI options (opcodes 0x08 and 0x09) that wasm-tools emits.
     """
 
-    string_encoding: str = "utf8"
+    string_encoding: StringEncoding = "utf8"
     memory: int | None = None
     realloc: int | None = None
     post_return: int | None = None
