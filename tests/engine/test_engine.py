@@ -280,6 +280,20 @@ def test_exception_caught_by_an_intermediate_host_function(store: Store) -> None
     assert raw["call_f"](1) == 99
 
 
+def test_exception_seen_by_another_caller_is_not_reraised_later(store: Store) -> None:
+    def f(x: int) -> int:
+        raise ValueError("stale")
+
+    ex = hosted(store, f)
+    # wasmtime-py's generic call observes the trap; the parked exception must
+    # not resurface on the next, unrelated trap.
+    with pytest.raises((wasmtime.Trap, wasmtime.WasmtimeError), match="ValueError: stale"):
+        ex["call_f"](store.wasmtime_store, 1)
+    unrelated = instantiate(store, ARITH)
+    with pytest.raises(Trap, match="unreachable"):
+        store.raw_func(unrelated["unreachable"], [], [])()
+
+
 def test_base_exceptions_also_travel_through_the_tunnel(store: Store) -> None:
     class Interrupt(BaseException):
         pass

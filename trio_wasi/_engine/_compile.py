@@ -80,9 +80,13 @@ class Engine:
     def compile_many(self, modules: Sequence[bytes]) -> list[wasmtime.Module]:
         """Compile several core modules, compiling cache misses on a thread pool.
 
-        wasmtime releases the GIL while it compiles; each compilation is also
-        parallel inside wasmtime, so the pool mostly helps with many small
-        modules whose compilation is dominated by per-module overhead.
+        wasmtime releases the GIL while it compiles, but it also compiles the
+        functions of one module in parallel already. Measured on 2 cores with
+        the 14 core modules (19 MB) of a componentize-py component, the pool
+        and a plain loop both took 5 to 10 s (within the noise of a shared
+        machine); the pool, bounded by the CPU count, at least overlaps
+        serialising and writing one entry with compiling the next. A warm
+        cache loads the same 14 modules in about 14 ms.
         """
         keys = [self._key(data) for data in modules]
         results: list[wasmtime.Module | None] = []

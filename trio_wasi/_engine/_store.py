@@ -9,6 +9,12 @@ propagate again, it is parked again and reaches the next call out, so nested
 host -> wasm -> host calls unwind exactly like Python code would. The slot is
 per store, not module-global: stores on other threads never see each other's
 exceptions.
+
+The trap message carries a per-store sequence number of the parked
+exception, so an exception is only re-raised for the trap that carried it: if
+some caller outside this module (wasmtime-py's generic API, say) observed the
+trap instead, the stale exception is dropped rather than attached to an
+unrelated later trap.
 """
 
 from __future__ import annotations
@@ -57,9 +63,13 @@ class Store:
         self._trap_cell = ctypes.c_void_p()
         self._trap_out = ctypes.c_void_p(ctypes.addressof(self._trap_cell))
         self._tunnel: BaseException | None = None
+        self._tunnel_tag = ""
+        self._tunnel_count = 0
         # Host callbacks must outlive every call that may reach them: the
-        # store owns them until it is closed.
+        # store owns them until it is closed. The wasmtime store holds them
+        # too, in case it outlives this object.
         self._callbacks: list[Any] = []
+        self.wasmtime._trio_wasi_callbacks = self._callbacks  # type: ignore[attr-defined]
         self._memories: weakref.WeakSet[LinearMemory] = weakref.WeakSet()
 
     # -- lifecycle ---------------------------------------------------------------
@@ -122,7 +132,8 @@ class Store:
         parked = self._tunnel
         if parked is not None:
             self._tunnel = None
-            raise parked
+            if self._tunnel_tag in text:
+                raise parked
         cause, backtrace = _capi.split_wasmtime_message(text)
         trap = Trap(cause)
         if backtrace:
@@ -131,11 +142,13 @@ class Store:
 
     def _park(self, exc: BaseException) -> int:
         """Park ``exc`` in the tunnel and return a new trap for wasm to unwind with."""
+        self._tunnel_count += 1
+        self._tunnel_tag = f"[host exception #{self._tunnel_count}]"
         self._tunnel = exc
         if isinstance(exc, Trap):
-            message = str(exc)
+            message = f"{exc} {self._tunnel_tag}"
         else:
-            message = f"host function raised {type(exc).__qualname__}: {exc}"
+            message = f"host function raised {type(exc).__qualname__}: {exc} {self._tunnel_tag}"
         encoded = message.encode("utf-8", "replace")
         trap: int = _capi.trap_new(encoded, len(encoded))
         return trap
@@ -154,7 +167,7 @@ class Store:
         except wasmtime.Trap as exc:
             self._raise_parked_or(exc.message)
         except wasmtime.WasmtimeError as exc:
-            if self._tunnel is not None:
+            if self._tunnel is not None and self._tunnel_tag in str(exc):
                 self._raise_parked_or(str(exc))
             raise LinkError(f"cannot instantiate core module: {exc}") from None
         return instance
