@@ -230,18 +230,10 @@ def _store_to_latin1_or_utf16(cx: LiftLowerContext, s: str, units: int) -> tuple
 def _store_probably_utf16_to_latin1_or_utf16(
     cx: LiftLowerContext, s: str, units: int
 ) -> tuple[int, int]:
-    """``store_probably_utf16_to_latin1_or_utf16``: UTF-16, compacted if it all fits Latin-1."""
-    size = 2 * units
-    ptr = _realloc(cx, 0, 0, 2, size)
-    mv = _checked(cx, ptr, 2, size)
-    encoded = s.encode("utf-16-le")
-    mv[ptr : ptr + len(encoded)] = encoded
-    if max(s, default="\0") >= "\u0100":
-        return ptr, (len(encoded) >> 1) | UTF16_TAG
-    n = len(encoded) >> 1
-    mv[ptr : ptr + n] = bytes(mv[ptr : ptr + 2 * n : 2])
-    ptr = _realloc(cx, ptr, size, 1, n)
-    mv = cx.memory_view()
-    if ptr + n > len(mv):
-        trap("string content out-of-bounds (realloc return: beyond end of memory)")
-    return ptr, n
+    """``store_probably_utf16_to_latin1_or_utf16`` for a string that needs UTF-16.
+
+    The specification compacts a UTF-16 source that turns out to fit Latin-1;
+    a lifted ``str`` that fits Latin-1 is always classed as a Latin-1 source
+    (see :func:`_source_units`), so here the UTF-16 copy is final.
+    """
+    return _copy(cx, s.encode("utf-16-le"), units | UTF16_TAG, 2)
