@@ -35,6 +35,10 @@ from types import ModuleType
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent.parent
+# Measure the checkout this script lives in, whatever trio_wasi is installed.
+if (REPO_ROOT / "trio_wasi" / "__init__.py").is_file() and str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
 GUEST_HOST = "local:roundtrip/host"
 GUEST_ECHO = "local:roundtrip/guest#echo"
 
