@@ -30,6 +30,7 @@ from trio_wasi._abi import (
     ResultType,
     StreamType,
     TupleType,
+    ValueType,
     VariantType,
     alignment,
     discriminant_type,
@@ -78,9 +79,9 @@ R = ResourceType("r")
         (FlagsType(tuple(f"f{i}" for i in range(32))), 4, 4),
     ],
 )
-def test_size_and_alignment(t: object, size: int, align: int) -> None:
-    assert elem_size(t) == size  # type: ignore[arg-type]
-    assert alignment(t) == align  # type: ignore[arg-type]
+def test_size_and_alignment(t: ValueType, size: int, align: int) -> None:
+    assert elem_size(t) == size
+    assert alignment(t) == align
 
 
 def test_discriminant_types() -> None:
@@ -123,8 +124,8 @@ def test_flags_size_limits() -> None:
         (OwnType(R), ["i32"]),
     ],
 )
-def test_flatten_type(t: object, flat: list[str]) -> None:
-    assert flatten_type(t) == flat  # type: ignore[arg-type]
+def test_flatten_type(t: ValueType, flat: list[str]) -> None:
+    assert flatten_type(t) == flat
 
 
 def test_types_hash_by_value_and_resources_by_identity() -> None:
@@ -136,15 +137,15 @@ def test_types_hash_by_value_and_resources_by_identity() -> None:
     assert OwnType(r1) == OwnType(r1)
 
 
-def _params(n: int) -> tuple[tuple[str, object], ...]:
+def _params(n: int) -> tuple[tuple[str, ValueType], ...]:
     return tuple((f"p{i}", U32) for i in range(n))
 
 
 def test_flatten_functype_sync() -> None:
     sync = CanonOptions()
-    small = FuncType(_params(16), U32)  # type: ignore[arg-type]
+    small = FuncType(_params(16), U32)
     assert flatten_functype(small, sync, "lift") == CoreSig(("i32",) * 16, ("i32",))
-    big = FuncType(_params(17), STRING)  # type: ignore[arg-type]
+    big = FuncType(_params(17), STRING)
     # Too many params: one pointer. A multi-value result: returned by pointer
     # when lifted, written through an extra out-pointer parameter when lowered.
     assert flatten_functype(big, sync, "lift") == CoreSig(("i32",), ("i32",))
@@ -156,13 +157,13 @@ def test_flatten_functype_sync() -> None:
 def test_flatten_functype_async() -> None:
     callback = CanonOptions(is_async=True, callback=object())
     stackful = CanonOptions(is_async=True)
-    ft = FuncType(_params(5), STRING, is_async=True)  # type: ignore[arg-type]
+    ft = FuncType(_params(5), STRING, is_async=True)
     assert flatten_functype(ft, callback, "lift") == CoreSig(("i32",) * 5, ("i32",))
     assert flatten_functype(ft, stackful, "lift") == CoreSig(("i32",) * 5, ())
     # An async lower takes at most 4 flat params, returns results through an
     # out-pointer and returns the packed subtask status.
     assert flatten_functype(ft, stackful, "lower") == CoreSig(("i32", "i32"), ("i32",))
-    small = FuncType(_params(4), None, is_async=True)  # type: ignore[arg-type]
+    small = FuncType(_params(4), None, is_async=True)
     assert flatten_functype(small, stackful, "lower") == CoreSig(("i32",) * 4, ("i32",))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from typing import Any
@@ -370,7 +371,7 @@ def test_values_within_the_limit_stay_flat() -> None:
 
 def test_values_past_the_limit_spill_through_realloc() -> None:
     env = Env()
-    ts = [U8, STRING, F64] * 6  # 24 flat values
+    ts: list[ValueType] = [U8, STRING, F64] * 6  # 24 flat values
     vs = [1, "spill", 2.5] * 6
     flat = lower_flat_values(env.cx, 16, vs, ts)
     assert len(flat) == 1
@@ -481,7 +482,7 @@ def values_of(t: ValueType) -> st.SearchStrategy[Any]:
             *[
                 st.just(Variant(label))
                 if ct is None
-                else values_of(ct).map(lambda v, label=label: Variant(label, v))
+                else values_of(ct).map(functools.partial(Variant, label))
                 for label, ct in t.cases
             ]
         )

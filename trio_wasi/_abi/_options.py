@@ -125,11 +125,12 @@ class LiftLowerContext:
         if realloc is None:
             trap("canonical options have no realloc")
         inst = self.instance
+        may_leave = inst.may_leave
         inst.may_leave = False
         try:
             return realloc(old, old_size, align, new_size)
         finally:
-            inst.may_leave = True
+            inst.may_leave = may_leave
 
     def allocate(self, align: int, size: int) -> int:
         """Allocate ``size`` bytes aligned to ``align`` through ``realloc``."""
