@@ -26,14 +26,17 @@ from ._abi import _types as T
 from ._abi._flat import CoreValueIter, lift_flat_values, lower_flat_values
 from ._abi._handles import InstanceState
 from ._abi._layout import MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
-from ._abi._options import CanonOptions, LiftLowerContext
+from ._abi._options import CanonOptions, LiftLowerContext, StringEncoding
 from ._abi._resources import CallScope
 from ._abi._trap import trap, trap_if
 from ._errors import LinkError
 
 __all__ = ["ComponentFunc", "HostFunc", "LiftedFunc", "make_lowered"]
 
-Deliver = Callable[[list[Any]], Any]
+# Receives the callee's lifted results and the string encoding they were lifted
+# from (None for the host), so the caller can lower them the way the
+# specification's transcoding does.
+Deliver = Callable[[list[Any], StringEncoding | None], Any]
 
 
 class CoreCallable(Protocol):
@@ -45,10 +48,18 @@ class ComponentFunc:
 
     type: T.FuncType
 
-    def call(self, caller: InstanceState | None, args: Sequence[Any], deliver: Deliver | None) -> Any:
+    def call(
+        self,
+        caller: InstanceState | None,
+        args: Sequence[Any],
+        deliver: Deliver | None,
+        source_encoding: StringEncoding | None = None,
+    ) -> Any:
         """Call with lifted ``args``; hand the result list to ``deliver`` (if given).
 
-        Returns what ``deliver`` returned, or the result list when it is None.
+        ``source_encoding`` is the string encoding the arguments were lifted
+        from (None when they come from the host). Returns what ``deliver``
+        returned, or the result list when it is None.
         """
         raise NotImplementedError
 
@@ -78,7 +89,13 @@ class LiftedFunc(ComponentFunc):
         self._result_types = list(ft.result_types())
         self._post_return = options.post_return
 
-    def call(self, caller: InstanceState | None, args: Sequence[Any], deliver: Deliver | None) -> Any:
+    def call(
+        self,
+        caller: InstanceState | None,
+        args: Sequence[Any],
+        deliver: Deliver | None,
+        source_encoding: StringEncoding | None = None,
+    ) -> Any:
         inst = self.state
         # CanonicalABI.md "canon lift": a component instance may not be
         # re-entered while a call into it (or an ancestor) is on the stack.
@@ -86,7 +103,7 @@ class LiftedFunc(ComponentFunc):
         inst.enter_from(caller)
         try:
             scope = CallScope()
-            cx = LiftLowerContext(self.options, inst, scope)
+            cx = LiftLowerContext(self.options, inst, scope, source_encoding=source_encoding)
             flat_args = lower_flat_values(cx, MAX_FLAT_PARAMS, list(args), self._param_types)
             flat_results = _as_list(self._core(*flat_args))
             results = lift_flat_values(
@@ -95,7 +112,8 @@ class LiftedFunc(ComponentFunc):
             # A sync task returns exactly once, and no borrow it received may
             # still be live when it does (Task.return_).
             trap_if(scope.num_borrows > 0, "borrow handles still remain at the end of the call")
-            out = deliver(results) if deliver is not None else results
+            encoding = self.options.string_encoding
+            out = deliver(results, encoding) if deliver is not None else results
             if self._post_return is not None:
                 inst.may_leave = False
                 try:
@@ -135,10 +153,16 @@ class HostFunc(ComponentFunc):
         self._fn = fn
         self.name = name
 
-    def call(self, caller: InstanceState | None, args: Sequence[Any], deliver: Deliver | None) -> Any:
+    def call(
+        self,
+        caller: InstanceState | None,
+        args: Sequence[Any],
+        deliver: Deliver | None,
+        source_encoding: StringEncoding | None = None,
+    ) -> Any:
         result = self._fn(*args)
         results = [] if self.type.result is None else [result]
-        return deliver(results) if deliver is not None else results
+        return deliver(results, None) if deliver is not None else results
 
 
 def make_lowered(
@@ -162,10 +186,11 @@ def make_lowered(
         vi = CoreValueIter(list(flat))
         args = lift_flat_values(cx, MAX_FLAT_PARAMS, vi, param_types)
 
-        def deliver(results: list[Any]) -> list[Any]:
-            return lower_flat_values(cx, MAX_FLAT_RESULTS, results, result_types, vi)
+        def deliver(results: list[Any], encoding: StringEncoding | None) -> list[Any]:
+            rcx = LiftLowerContext(options, state, scope, source_encoding=encoding)
+            return lower_flat_values(rcx, MAX_FLAT_RESULTS, results, result_types, vi)
 
-        flat_results: list[Any] = callee.call(state, args, deliver)
+        flat_results: list[Any] = callee.call(state, args, deliver, options.string_encoding)
         scope.release_lenders()
         if not flat_results:
             return None
