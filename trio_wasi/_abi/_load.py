@@ -69,7 +69,13 @@ from ._types import (
     VariantType,
 )
 
-__all__ = ["MAX_LIST_BYTE_LENGTH", "load", "load_list_from_range", "loader_for"]
+__all__ = [
+    "MAX_LIST_BYTE_LENGTH",
+    "load",
+    "load_list_from_range",
+    "load_list_from_valid_range",
+    "loader_for",
+]
 
 Loader = Callable[[LiftLowerContext, memoryview, int], Any]
 
@@ -150,6 +156,16 @@ def load_list_from_range(
 
 
 RangeLoader = Callable[[LiftLowerContext, memoryview, int, int], Any]
+
+
+def load_list_from_valid_range(
+    cx: LiftLowerContext, mv: memoryview, ptr: int, length: int, element: ValueType
+) -> Any:
+    """Load ``length`` elements from a range already checked (``load_list_from_valid_range``).
+
+    ``list<u8>`` gives ``bytes``; other element types give a list.
+    """
+    return _range_loader(element)(cx, mv, ptr, length)
 
 
 @functools.lru_cache(maxsize=_CACHE)

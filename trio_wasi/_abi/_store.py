@@ -63,7 +63,12 @@ from ._types import (
     VariantType,
 )
 
-__all__ = ["store", "store_list_into_range", "storer_for"]
+__all__ = [
+    "store",
+    "store_list_into_range",
+    "store_list_into_valid_range",
+    "storer_for",
+]
 
 Storer = Callable[[LiftLowerContext, memoryview, Any, int], memoryview]
 
@@ -210,6 +215,17 @@ def store_list_into_range(cx: LiftLowerContext, v: Any, element: ValueType) -> t
 
 
 RangeStorer = Callable[[LiftLowerContext, memoryview, Any, int], memoryview]
+
+
+def store_list_into_valid_range(
+    cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int, element: ValueType
+) -> memoryview:
+    """Store ``v`` into a range already checked (``store_list_into_valid_range``).
+
+    Returns the view that is current afterwards (element storers may call
+    ``realloc``, which may move the memory).
+    """
+    return _range_storer(element)(cx, mv, v, ptr)
 
 
 @functools.lru_cache(maxsize=_CACHE)
