@@ -726,3 +726,23 @@ def test_host_buffers_for_unit_and_zero_length() -> None:
     assert HostReadableBuffer(U8, b"").is_zero_length()
     with pytest.raises(ValueError, match="negative capacity"):
         HostWritableBuffer(U8, -1)
+
+
+def test_integer_copies_take_the_byte_path_and_others_the_value_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(self: object, n: int) -> Any:
+        raise AssertionError("the value path was taken")
+
+    monkeypatch.setattr(GuestReadableBuffer, "read", refuse)
+    w, r, wi, ri = pair()
+    w.put(200, b"fast")
+    assert r.read(ri, 100, 4) == BLOCKED
+    assert w.write(wi, 200, 4) == packed(CopyResult.COMPLETED, 4)
+    assert r.get(100, 4) == b"fast"
+    t = StreamType(STRING)
+    w, r, wi, ri = pair(t)
+    store(w.cx(), "slow", STRING, 200)
+    assert r.read(ri, 100, 1, t) == BLOCKED
+    with pytest.raises(AssertionError, match="the value path was taken"):
+        w.write(wi, 200, 1, t)
