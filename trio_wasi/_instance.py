@@ -2,52 +2,72 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
 from types import TracebackType
 from typing import Any, final
 
 import trio
 
-from ._abi._handles import InstanceState
 from ._binary import _model as M
-from ._call import ComponentFunc
 from ._component import Component
 from ._engine import Store
 from ._errors import Error, Trap
 from ._link import HostDefinitions, InstanceItems, instantiate_component
+from ._run._executor import InlineExecutor, ThreadedExecutor
+from ._run._runtime import StoreRuntime
+from ._run._tasks import ComponentFunc, OnCancel
 
 __all__ = ["Instance", "InstanceContext"]
+
+# How long a cancelled host call waits for the guest to acknowledge the
+# cancellation (task.cancel) or return, before it gives up on the task.
+CANCEL_GRACE_SECONDS = 5.0
 
 
 @final
 class Instance:
-    """An instantiated component: its exports, callable from Python.
+    """An instantiated component: its exports, callable from trio.
 
-    A trap inside any call poisons the instance: later calls raise
-    :class:`Trap` without entering wasm, because the guest's state may be
-    inconsistent (CanonicalABI.md: a trap aborts the component instance).
+    Every task the instance runs lives in the instance's nursery, so a task
+    that keeps working after returning its value (streaming a body, say)
+    finishes inside the ``async with`` block that opened the instance, and
+    leaving that block cancels whatever is still running.
+
+    A trap poisons the instance: later calls raise :class:`Trap` without
+    entering wasm, because the guest's state may be inconsistent.
     """
 
-    def __init__(
-        self, store: Store, exports: InstanceItems, states: Sequence[InstanceState]
-    ) -> None:
+    def __init__(self, store: Store, exports: InstanceItems, rt: StoreRuntime) -> None:
         self._store = store
         self._exports = exports
-        self._states = list(states)
-        self._poisoned: str | None = None
+        self._rt = rt
         self._closed = False
 
     @classmethod
-    def _create(cls, component: Component, host: HostDefinitions) -> Instance:
+    def _create(
+        cls, component: Component, host: HostDefinitions, *, threaded_ok: bool
+    ) -> Instance:
         store = Store(component.engine)
+        rt = StoreRuntime(InlineExecutor())
         try:
-            exports, states = instantiate_component(
-                store, component.model, component._modules, host
+            exports, may_block = instantiate_component(
+                store, component.model, component._modules, host, rt
             )
         except BaseException:
             store.close()
             raise
-        return cls(store, exports, states)
+        if may_block:
+            if not threaded_ok:
+                store.close()
+                raise Error(
+                    "this component may block ("
+                    + ", ".join(sorted(set(may_block)))
+                    + "): instantiate it with `async with linker.instantiate(...)`"
+                )
+            executor = ThreadedExecutor()
+            executor.on_error = rt.poison  # type: ignore[method-assign]
+            rt.executor = executor
+        return cls(store, exports, rt)
 
     # -- lookup --------------------------------------------------------------
 
@@ -76,53 +96,194 @@ class Instance:
         """Top-level export names and their sorts."""
         return {name: sort for name, (sort, _) in self._exports.items()}
 
+    @property
+    def threaded(self) -> bool:
+        """Whether this instance's wasm runs on a store thread of its own."""
+        return self._rt.executor.threaded
+
     # -- calls ---------------------------------------------------------------
 
-    def call_sync(self, name: str, *args: Any) -> Any:
-        """Call an export synchronously; returns its result (``None`` if it has none)."""
+    def _check_usable(self) -> None:
         if self._closed:
             raise Error("the instance is closed")
-        if self._poisoned is not None:
-            raise Trap(f"the instance is poisoned by an earlier trap: {self._poisoned}")
-        func = self.func(name)
-        try:
-            results = func.call(None, args, None)
-        except Trap as exc:
-            self._poisoned = str(exc)
-            raise
-        return results[0] if results else None
+        if self._rt.poisoned is not None:
+            raise Trap(f"the instance is poisoned by an earlier trap: {self._rt.poisoned}")
 
     async def call(self, name: str, *args: Any) -> Any:
-        """Call an export and return its result (``None`` if it has none)."""
-        await trio.lowlevel.checkpoint()
-        return self.call_sync(name, *args)
+        """Call an export and return its result (``None`` if it has none).
+
+        The call returns when the guest's task returns its value; the task may
+        keep running afterwards inside the instance. Cancelling the caller asks
+        the guest to cancel the task (it sees TASK_CANCELLED); the call then
+        returns the value if the task returned first, and otherwise re-raises
+        the cancellation once the guest acknowledged it.
+        """
+        self._check_usable()
+        func = self.func(name)
+        rt = self._rt
+        ex = rt.executor
+        done = trio.Event()
+        box: dict[str, Any] = {}
+
+        def finish() -> None:
+            done.set()
+
+        def on_start() -> list[Any]:
+            return list(args)
+
+        def on_resolve(results: list[Any] | None, encoding: object) -> None:
+            box["results"] = results
+            ex.call_soon_trio(finish)
+
+        def on_trap(exc: BaseException) -> None:
+            box.setdefault("error", exc)
+            ex.call_soon_trio(finish)
+
+        def start() -> OnCancel:
+            rt.current.append(None)
+            try:
+                return func.invoke(None, on_start, on_resolve, None)
+            except Trap as exc:
+                rt.poison(exc)
+                raise
+            finally:
+                rt.current.pop()
+
+        rt.host_waiters.add(on_trap)
+        try:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            on_cancel = await ex.run(start)
+            try:
+                await self._wait(done)
+            except trio.Cancelled:
+                await self._cancel_task(on_cancel, done)
+                if "results" in box and box["results"] is not None:
+                    results = box["results"]
+                    return results[0] if results else None
+                raise
+        finally:
+            rt.host_waiters.discard(on_trap)
+        if "error" in box:
+            err = box["error"]
+            raise Trap(str(err)) from err
+        results = box["results"]
+        if results is None:
+            raise Trap("the task acknowledged a cancellation nobody requested")
+        return results[0] if results else None
+
+    async def _wait(self, done: trio.Event) -> None:
+        rt = self._rt
+        # Wait for the result; if the store has nothing left to do and the
+        # result has not come, it never will: that is a deadlock, and a trap.
+        while not done.is_set():
+            with trio.move_on_after(0.05):
+                await done.wait()
+            if not done.is_set() and rt.is_idle():
+                await trio.sleep(0)
+                if not done.is_set() and rt.is_idle():
+                    exc = Trap("deadlock detected: event loop cannot make further progress")
+                    rt.poison(exc)
+                    raise exc
+
+    async def _cancel_task(self, on_cancel: OnCancel, done: trio.Event) -> None:
+        rt = self._rt
+        with trio.CancelScope(shield=True):
+
+            def request() -> None:
+                rt.current.append(None)
+                try:
+                    on_cancel(None)
+                finally:
+                    rt.current.pop()
+
+            try:
+                await rt.executor.run(request)
+            except Trap as exc:
+                rt.poison(exc)
+                return
+            with trio.move_on_after(CANCEL_GRACE_SECONDS):
+                await done.wait()
+
+    def call_sync(self, name: str, *args: Any) -> Any:
+        """Call a synchronous export from plain Python (no trio needed).
+
+        Only for instances whose wasm cannot block; the call must finish
+        without waiting (a synchronously-lifted function).
+        """
+        self._check_usable()
+        if self._rt.executor.threaded:
+            raise Error("this instance runs on a store thread: use `await instance.call(...)`")
+        func = self.func(name)
+        box: dict[str, Any] = {}
+
+        def on_resolve(results: list[Any] | None, encoding: object) -> None:
+            box["results"] = results
+
+        rt = self._rt
+        rt.current.append(None)
+        try:
+            func.invoke(None, lambda: list(args), on_resolve, None)
+        except Trap as exc:
+            rt.poison(exc)
+            raise
+        finally:
+            rt.current.pop()
+        if "results" not in box:
+            raise Error(f"{name} did not return synchronously: use `await instance.call(...)`")
+        results = box["results"]
+        return results[0] if results else None
 
     def close(self) -> None:
         """Release the instance's store. Further calls raise :class:`Error`."""
         if not self._closed:
             self._closed = True
+            self._rt.closing = True
+            self._rt.executor.close()
+            if isinstance(self._rt.executor, ThreadedExecutor):
+                self._rt.executor.join(timeout=5)
             self._store.close()
 
 
 @final
 class InstanceContext:
-    """``async with linker.instantiate(component) as instance`` support."""
+    """``async with linker.instantiate(component) as instance`` support.
+
+    Opens the instance's nursery; leaving the block waits for tasks still
+    running after returning their values, unless the block is left by an
+    exception, in which case they are cancelled.
+    """
 
     def __init__(self, component: Component, host: HostDefinitions) -> None:
         self._component = component
         self._host = host
         self._instance: Instance | None = None
+        self._nursery_cm: Any = None
 
     async def __aenter__(self) -> Instance:
         await trio.lowlevel.checkpoint()
-        self._instance = Instance._create(self._component, self._host)
-        return self._instance
+        instance = Instance._create(self._component, self._host, threaded_ok=True)
+        self._nursery_cm = trio.open_nursery()
+        nursery = await self._nursery_cm.__aenter__()
+        instance._rt.nursery = nursery
+        self._instance = instance
+        return instance
 
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
-        if self._instance is not None:
-            self._instance.close()
+    ) -> bool | None:
+        instance = self._instance
+        assert instance is not None and self._nursery_cm is not None
+        nursery: trio.Nursery = instance._rt.nursery  # type: ignore[assignment]
+        if exc is not None or instance._rt.poisoned is not None:
+            nursery.cancel_scope.cancel()
+        try:
+            result: bool | None = await self._nursery_cm.__aexit__(exc_type, exc, tb)
+            return result
+        finally:
+            instance.close()
+
+
+_ = math

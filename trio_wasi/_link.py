@@ -23,11 +23,14 @@ import attrs
 from ._abi import _types as T
 from ._abi._handles import InstanceState
 from ._abi._layout import flatten_functype
-from ._abi._options import CanonOptions
 from ._abi import _resources as R
+from ._abi._layout import task_return_sig
+from ._abi._options import CanonOptions
 from ._binary import _model as M
-from ._call import ComponentFunc, HostFunc, LiftedFunc, make_lowered
 from ._engine import Store
+from ._run._builtins import BuiltinFactory
+from ._run._runtime import StoreRuntime
+from ._run._tasks import ComponentFunc, HostFunc, LiftedFunc, make_async_lower, make_sync_lower
 from ._errors import LinkError
 from ._names import compatibility_key
 from ._resolve import (
@@ -132,13 +135,18 @@ class _Linker:
         modules: Mapping[int, Any],
         host: HostDefinitions,
         root_state: InstanceState,
+        rt: StoreRuntime,
     ) -> None:
         self.store = store
         self.modules = modules
         self.host = host
         self.root_state = root_state
+        self.rt = rt
         # Every instance state created, so the caller can poison or close them.
         self.states: list[InstanceState] = [root_state]
+        # Set when anything in the store may block a wasm frame: then its wasm
+        # must run on a store thread (see _run/_executor.py).
+        self.may_block: list[str] = []
 
     # -- entry ---------------------------------------------------------------
 
@@ -234,6 +242,7 @@ class _Linker:
         args = {a.name: (a.sort, scope.get(a.sort, a.index)) for a in d.args}
         state = InstanceState(parent=scope.state)
         self.states.append(state)
+        self.rt.states.append(state)
         outer = cdef.outer
         child = _Scope(state, TypeSpace(outer=outer.space if outer else None), outer)
         return self._run(cdef.model, child, args)
@@ -292,40 +301,89 @@ class _Linker:
         ft = scope.space.type_at(d.type_index)
         if not isinstance(ft, T.FuncType):
             raise LinkError(f"canon lift: type index {d.type_index} is not a function type")
-        if d.options.is_async or ft.is_async:
-            raise LinkError("asynchronous lifts are not supported by this runtime yet")
-        sig = flatten_functype(ft, _sync_opts(d.options), "lift")
+        sig = flatten_functype(ft, d.options, "lift")
         options = self._options(scope, d.options, list(sig.results))
         core = self.store.raw_func(
             scope.get(M.Sort.CORE_FUNC, d.core_func), list(sig.params), list(sig.results)
         )
-        return LiftedFunc(ft, core, options, scope.state)
+        if d.options.is_async and d.options.callback is None:
+            self.may_block.append("a stackful async lift")
+        elif not d.options.is_async and ft.is_async:
+            self.may_block.append("a synchronous lift of an async function")
+        return LiftedFunc(self.rt, ft, core, options, scope.state)
 
     def _lower(self, scope: _Scope, d: M.CanonLower) -> Any:
         callee: ComponentFunc = scope.get(M.Sort.FUNC, d.func)
-        if d.options.is_async:
-            raise LinkError("asynchronous lowers are not supported by this runtime yet")
-        sig = flatten_functype(callee.type, _sync_opts(d.options), "lower")
+        sig = flatten_functype(callee.type, d.options, "lower")
         options = self._options(scope, d.options, [])
-        body = make_lowered(callee, options, scope.state)
+        if d.options.is_async:
+            body = make_async_lower(self.rt, callee, options, scope.state)
+        else:
+            if callee.type.is_async:
+                self.may_block.append("a synchronous lower of an async function")
+            body = make_sync_lower(self.rt, callee, options, scope.state)
         return self.store.host_func(list(sig.params), list(sig.results), body)
 
     def _builtin(self, scope: _Scope, d: M.CanonBuiltin) -> Any:
         state = scope.state
-        if d.name in ("resource.new", "resource.rep", "resource.drop"):
+        name = d.name
+        host_func = self.store.host_func
+        if name in ("resource.new", "resource.rep", "resource.drop"):
             assert d.type_index is not None
             rt = scope.space.type_at(d.type_index)
             if not isinstance(rt, T.ResourceType):
-                raise LinkError(f"canon {d.name}: type index {d.type_index} is not a resource")
-            if d.name == "resource.new":
-                return self.store.host_func(
-                    ["i32"], ["i32"], lambda rep: R.resource_new(state, rt, rep)
-                )
-            if d.name == "resource.rep":
-                return self.store.host_func(
-                    ["i32"], ["i32"], lambda i: R.resource_rep(state, rt, i)
-                )
-            return self.store.host_func(["i32"], [], lambda i: R.resource_drop(state, rt, i))
+                raise LinkError(f"canon {name}: type index {d.type_index} is not a resource")
+            if name == "resource.new":
+                return host_func(["i32"], ["i32"], lambda rep: R.resource_new(state, rt, rep))
+            if name == "resource.rep":
+                return host_func(["i32"], ["i32"], lambda i: R.resource_rep(state, rt, i))
+            return host_func(["i32"], [], lambda i: R.resource_drop(state, rt, i))
+        f = BuiltinFactory(self.rt, state)
+        if name == "backpressure.inc":
+            return host_func([], [], f.backpressure_inc())
+        if name == "backpressure.dec":
+            return host_func([], [], f.backpressure_dec())
+        if name == "task.return":
+            result = None if d.result is None else resolve_valtype(scope.space, d.result)
+            options = self._options(scope, d.options, [])
+            sig = task_return_sig(result)
+            return host_func(list(sig.params), [], f.task_return(result, options))
+        if name == "task.cancel":
+            return host_func([], [], f.task_cancel())
+        if name in ("context.get", "context.set"):
+            assert d.index is not None and d.core_valtype is not None
+            if d.index > 1 or d.core_valtype is not M.CoreValType.I32:
+                raise LinkError(f"canon {name}: unsupported context slot {d.index}")
+            if name == "context.get":
+                return host_func([], ["i32"], f.context_get(d.index))
+            return host_func(["i32"], [], f.context_set(d.index))
+        if name == "waitable-set.new":
+            return host_func([], ["i32"], f.waitable_set_new())
+        if name in ("waitable-set.wait", "waitable-set.poll"):
+            assert d.memory is not None
+            memory = self.store.memory(scope.get(M.Sort.CORE_MEMORY, d.memory))
+            if name == "waitable-set.wait":
+                self.may_block.append("waitable-set.wait")
+                return host_func(["i32", "i32"], ["i32"], f.waitable_set_wait(d.cancellable, memory))
+            return host_func(["i32", "i32"], ["i32"], f.waitable_set_poll(d.cancellable, memory))
+        if name == "waitable-set.drop":
+            return host_func(["i32"], [], f.waitable_set_drop())
+        if name == "waitable.join":
+            return host_func(["i32", "i32"], [], f.waitable_join())
+        if name == "subtask.cancel":
+            if not d.is_async:
+                self.may_block.append("a synchronous subtask.cancel")
+            return host_func(["i32"], ["i32"], f.subtask_cancel(d.is_async))
+        if name == "subtask.drop":
+            return host_func(["i32"], [], f.subtask_drop())
+        if name == "thread.yield":
+            self.may_block.append("thread.yield")
+            return host_func([], ["i32"], f.thread_yield(d.cancellable))
+        if name.startswith(("stream.", "future.", "error-context.")):
+            return self._async_value_builtin(scope, d)
+        raise LinkError(f"canon {name} is not supported by this runtime")
+
+    def _async_value_builtin(self, scope: _Scope, d: M.CanonBuiltin) -> Any:
         raise LinkError(f"canon {d.name} is not supported by this runtime yet")
 
     # -- imports -------------------------------------------------------------
@@ -369,7 +427,10 @@ class _Linker:
         fn = self.host.functions.get(key)
         if fn is None:
             raise LinkError(f"missing import `{full}`: {describe(ft)} is not defined by the host")
-        return HostFunc(ft, fn, full)
+        func = HostFunc(self.rt, ft, fn, full)
+        if func.is_coroutine:
+            self.may_block.append(f"the async host function {full}")
+        return func
 
     def _host_resource(self, interface: str | None, name: str) -> T.ResourceType:
         key = (None if interface is None else compatibility_key(interface), name)
@@ -425,21 +486,23 @@ class _Linker:
         return items
 
 
-def _sync_opts(opts: M.CanonOptions) -> Any:
-    return opts
-
-
 def instantiate_component(
     store: Store,
     component: M.Component,
     modules: Mapping[int, Any],
     host: HostDefinitions,
-) -> tuple[InstanceItems, list[InstanceState]]:
-    """Instantiate ``component`` into ``store``; return its exports and instance states."""
+    rt: StoreRuntime,
+) -> tuple[InstanceItems, list[str]]:
+    """Instantiate ``component`` into ``store``.
+
+    Returns its exports and the reasons (if any) why its wasm may block and so
+    must run on a store thread.
+    """
     root = InstanceState(parent=None)
-    linker = _Linker(store, modules, host, root)
+    rt.states.append(root)
+    linker = _Linker(store, modules, host, root, rt)
     exports = linker.instantiate_root(component)
-    return exports, linker.states
+    return exports, linker.may_block
 
 
 # Re-exported for the type checker of callers that build host instances.

@@ -64,4 +64,4 @@ class Linker:
 
         The caller must call :meth:`Instance.close` when done.
         """
-        return Instance._create(component, self._host)
+        return Instance._create(component, self._host, threaded_ok=False)

@@ -149,10 +149,6 @@ async def test_many_calls_on_one_instance(engine: Any, component: Any) -> None:
     assert [arg for _, arg in host.calls] == [f"call {i} ✓" for i in range(200)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="async def host functions wait for the store-thread runtime",
-)
 async def test_async_host_import(engine: Any, component: Any) -> None:
     # A host import written as ``async def`` is awaited on trio while the guest waits in
     # its synchronous call.

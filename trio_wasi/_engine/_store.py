@@ -71,6 +71,7 @@ class Store:
         self._callbacks: list[Any] = []
         self.wasmtime._trio_wasi_callbacks = self._callbacks  # type: ignore[attr-defined]
         self._memories: weakref.WeakSet[LinearMemory] = weakref.WeakSet()
+        self._memory_by_key: dict[bytes, LinearMemory] = {}
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -221,6 +222,12 @@ class Store:
     def memory(self, memory: wasmtime.Memory) -> LinearMemory:
         """Fast access to the bytes of ``memory`` (which must belong to this store)."""
         self._check_open()
-        linear = LinearMemory(self, memory)
-        self._memories.add(linear)
+        # One LinearMemory per wasm memory, so that canonical options naming
+        # the same memory through different aliases compare equal by identity.
+        key = bytes(memory._memory)
+        linear = self._memory_by_key.get(key)
+        if linear is None:
+            linear = LinearMemory(self, memory)
+            self._memories.add(linear)
+            self._memory_by_key[key] = linear
         return linear

@@ -1,0 +1,194 @@
+"""Waitables, waitable sets and subtasks (CanonicalABI.md "Waitable State").
+
+Rules:
+
+* a waitable (subtask, stream end, future end) holds at most one *pending
+  event*, stored as a thunk so that delivering it can update state at the
+  moment of delivery (CanonicalABI.md: ``get_pending_event``);
+* a waitable belongs to at most one waitable set; joining moves it;
+* a waitable set's event is the pending event of any member; which member
+  is delivered first is not specified, and this implementation takes the
+  member that has been waiting longest (a deterministic choice keeps runs
+  reproducible);
+* a waitable with a *synchronous waiter* (a blocking built-in waiting on it
+  directly) may not be joined to a set.
+
+Nothing here blocks. Whoever waits registers a *waker*, a plain callable
+invoked when an event may have become available; the scheduler decides what a
+waker does (set a trio event, or nothing when the waiter polls on its own
+thread). Wakers may be called spuriously; waiters always re-check.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Any, final
+
+from ._resources import BorrowScope
+from ._trap import trap_if
+
+__all__ = [
+    "BLOCKED",
+    "EventCode",
+    "EventTuple",
+    "Subtask",
+    "SubtaskState",
+    "Waitable",
+    "WaitableSet",
+    "Waker",
+]
+
+# The value a non-blocking built-in returns when its operation did not finish.
+BLOCKED = 0xFFFF_FFFF
+
+
+class EventCode(enum.IntEnum):
+    """Event codes delivered to waiting guests (CanonicalABI.md "Waitable State")."""
+
+    NONE = 0
+    SUBTASK = 1
+    STREAM_READ = 2
+    STREAM_WRITE = 3
+    FUTURE_READ = 4
+    FUTURE_WRITE = 5
+    TASK_CANCELLED = 6
+
+
+EventTuple = tuple[int, int, int]
+Waker = Callable[[], None]
+
+
+class Waitable:
+    """Something a guest can wait on: holds at most one pending event."""
+
+    __slots__ = ("_pending", "has_sync_waiter", "sync_waker", "wset")
+
+    def __init__(self) -> None:
+        self._pending: Callable[[], EventTuple] | None = None
+        self.wset: WaitableSet | None = None
+        self.has_sync_waiter = False
+        # Set by a blocking built-in waiting on this waitable alone.
+        self.sync_waker: Waker | None = None
+
+    def set_pending_event(self, pending: Callable[[], EventTuple] | None) -> None:
+        self._pending = pending
+        if pending is not None:
+            self._wake()
+
+    def _wake(self) -> None:
+        if self.wset is not None:
+            self.wset.member_has_event(self)
+        if self.sync_waker is not None:
+            self.sync_waker()
+
+    def has_pending_event(self) -> bool:
+        return self._pending is not None
+
+    def in_waitable_set(self) -> bool:
+        return self.wset is not None
+
+    def get_pending_event(self) -> EventTuple:
+        pending = self._pending
+        assert pending is not None
+        self._pending = None
+        return pending()
+
+    def join(self, wset: WaitableSet | None) -> None:
+        assert not self.has_sync_waiter
+        if self.wset is not None:
+            self.wset.elems.remove(self)
+        self.wset = wset
+        if wset is not None:
+            wset.elems.append(self)
+            if self._pending is not None:
+                wset.member_has_event(self)
+
+    def drop(self) -> None:
+        assert not self.has_sync_waiter
+        self.join(None)
+
+
+@final
+class WaitableSet:
+    """A set of waitables a task waits on together."""
+
+    __slots__ = ("elems", "num_waiting", "wakers")
+
+    def __init__(self) -> None:
+        self.elems: list[Waitable] = []
+        self.num_waiting = 0
+        self.wakers: list[Waker] = []
+
+    def member_has_event(self, w: Waitable) -> None:
+        for waker in list(self.wakers):
+            waker()
+
+    def has_pending_event(self) -> bool:
+        return any(w.has_pending_event() for w in self.elems)
+
+    def get_pending_event(self) -> EventTuple:
+        for idx, w in enumerate(self.elems):
+            if w.has_pending_event():
+                # Rotate the delivered member to the back: fair, and
+                # deterministic.
+                del self.elems[idx]
+                self.elems.append(w)
+                return w.get_pending_event()
+        raise AssertionError("no member of the waitable set has an event")
+
+    def drop(self) -> None:
+        trap_if(len(self.elems) > 0, "cannot drop a waitable set with waiters or members")
+        trap_if(self.num_waiting > 0, "cannot drop a waitable set with waiters or members")
+
+
+class SubtaskState(enum.IntEnum):
+    """Subtask states as delivered to guests (CanonicalABI.md "Subtask State")."""
+
+    STARTING = 0
+    STARTED = 1
+    RETURNED = 2
+    CANCELLED_BEFORE_STARTED = 3
+    CANCELLED_BEFORE_RETURNED = 4
+
+
+@final
+class Subtask(Waitable):
+    """The caller's handle on an async-lowered call in progress.
+
+    ``scope`` is the call's borrow bookkeeping: handles lent to the callee stay
+    lent until the resolution is delivered to the caller.
+    """
+
+    __slots__ = ("_delivered", "cancellation_requested", "flat_results", "on_cancel", "scope", "state")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = SubtaskState.STARTING
+        self.on_cancel: Callable[[Any], None] | None = None
+        self.scope = BorrowScope()
+        self.cancellation_requested = False
+        self.flat_results: list[Any] = []
+        self._delivered = False
+
+    def resolved(self) -> bool:
+        return self.state >= SubtaskState.RETURNED
+
+    def resolve(self, state: SubtaskState, flat_results: list[Any]) -> None:
+        assert state == SubtaskState.RETURNED or not flat_results
+        assert not self.resolved()
+        self.state = state
+        self.flat_results = flat_results
+
+    def deliver_resolve(self) -> None:
+        assert not self._delivered and self.resolved()
+        self.scope.release_lenders()
+        self.scope.release_host_objects()
+        self._delivered = True
+
+    def resolve_delivered(self) -> bool:
+        return self._delivered
+
+    def drop(self) -> None:
+        trap_if(not self.resolve_delivered(), "cannot drop a subtask which has not yet resolved")
+        super().drop()

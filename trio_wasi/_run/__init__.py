@@ -1,0 +1,1 @@
+"""The trio layer: executors, tasks, built-ins and the host side of async values."""

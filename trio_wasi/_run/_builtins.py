@@ -1,0 +1,276 @@
+"""The canonical built-ins that act on tasks, waitables and subtasks.
+
+Each ``canon`` built-in becomes one core function (CanonicalABI.md,
+"Canonical Definitions"). The functions here take the flat core arguments
+the guest passes and return its flat results; "the current task" is the task
+whose wasm is on top of the store's stack (``StoreRuntime.current``), which
+is the task that called the built-in.
+
+Stream, future and error-context built-ins live in ``_streams``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .._abi import _types as T
+from .._abi._flat import CoreValueIter, lift_flat_values
+from .._abi._handles import InstanceState
+from .._abi._layout import MAX_FLAT_PARAMS
+from .._abi._memory import Memory
+from .._abi._options import CanonOptions, LiftLowerContext
+from .._abi._store import store as store_value
+from .._abi._trap import trap, trap_if
+from .._abi._waitables import (
+    BLOCKED,
+    EventCode,
+    EventTuple,
+    Subtask,
+    Waitable,
+    WaitableSet,
+)
+from ._runtime import StoreRuntime
+from ._tasks import Task
+
+__all__ = ["BuiltinFactory"]
+
+Body = Callable[..., Any]
+
+
+def _leave_check(inst: InstanceState) -> None:
+    trap_if(not inst.may_leave, "cannot leave component instance")
+
+
+class BuiltinFactory:
+    """Builds the bodies of task/waitable built-ins for one component instance."""
+
+    def __init__(self, rt: StoreRuntime, inst: InstanceState) -> None:
+        self.rt = rt
+        self.inst = inst
+
+    def _task(self) -> Task:
+        task = self.rt.current_task()
+        return task
+
+    # -- backpressure --------------------------------------------------------------
+
+    def backpressure_inc(self) -> Body:
+        inst, rt = self.inst, self.rt
+
+        def body() -> None:
+            inst.backpressure += 1
+            trap_if(inst.backpressure >= 2**16, "backpressure counter overflow")
+
+        return body
+
+    def backpressure_dec(self) -> Body:
+        inst, rt = self.inst, self.rt
+
+        def body() -> None:
+            inst.backpressure -= 1
+            trap_if(inst.backpressure < 0, "backpressure counter underflow")
+            rt.instance_changed(inst)
+
+        return body
+
+    # -- task.return / task.cancel / context -----------------------------------
+
+    def task_return(self, result: T.ValueType | None, options: CanonOptions) -> Body:
+        inst = self.inst
+        result_types = [] if result is None else [result]
+
+        def body(*flat: Any) -> None:
+            task = self._task()
+            _leave_check(inst)
+            trap_if(not task.opts.is_async, "`task.return` called by a synchronously-lifted task")
+            trap_if(task.ft.result != result, "invalid `task.return` signature and/or options for current task")
+            trap_if(
+                task.opts.memory is not options.memory
+                or task.opts.string_encoding != options.string_encoding,
+                "invalid `task.return` signature and/or options for current task",
+            )
+            cx = LiftLowerContext(options, inst, task.scope)
+            values = lift_flat_values(cx, MAX_FLAT_PARAMS, CoreValueIter(list(flat)), result_types)
+            task.return_(values)
+
+        return body
+
+    def task_cancel(self) -> Body:
+        inst = self.inst
+
+        def body() -> None:
+            task = self._task()
+            _leave_check(inst)
+            trap_if(not task.opts.is_async, "`task.cancel` called by a synchronously-lifted task")
+            task.cancel()
+
+        return body
+
+    def context_get(self, index: int) -> Body:
+        def body() -> int:
+            task = self._task()
+            return task.storage[index]
+
+        return body
+
+    def context_set(self, index: int) -> Body:
+        def body(value: int) -> None:
+            task = self._task()
+            task.storage[index] = value
+
+        return body
+
+    # -- waitable sets ---------------------------------------------------------------
+
+    def waitable_set_new(self) -> Body:
+        inst = self.inst
+
+        def body() -> int:
+            _leave_check(inst)
+            return inst.table.add(WaitableSet())
+
+        return body
+
+    def _wset(self, si: int) -> WaitableSet:
+        wset = self.inst.table.get(si)
+        trap_if(not isinstance(wset, WaitableSet), f"handle index {si} is not a waitable set")
+        assert isinstance(wset, WaitableSet)
+        return wset
+
+    def _store_event(self, memory: Memory, ptr: int, event: EventTuple) -> int:
+        code, p1, p2 = event
+        cx = LiftLowerContext(CanonOptions(memory=memory), self.inst)
+        store_value(cx, p1, T.U32, ptr)
+        store_value(cx, p2, T.U32, ptr + 4)
+        return int(code)
+
+    def waitable_set_wait(self, cancellable: bool, memory: Memory) -> Body:
+        inst = self.inst
+
+        def body(si: int, ptr: int) -> int:
+            task = self._task()
+            _leave_check(inst)
+            wset = self._wset(si)
+            wset.num_waiting += 1
+            try:
+                cancelled = task.block_until(wset.has_pending_event, cancellable, "a waitable set")
+            finally:
+                wset.num_waiting -= 1
+            event = (int(EventCode.TASK_CANCELLED), 0, 0) if cancelled else wset.get_pending_event()
+            return self._store_event(memory, ptr, event)
+
+        return body
+
+    def waitable_set_poll(self, cancellable: bool, memory: Memory) -> Body:
+        inst = self.inst
+
+        def body(si: int, ptr: int) -> int:
+            task = self._task()
+            _leave_check(inst)
+            wset = self._wset(si)
+            event: EventTuple
+            if task.deliver_pending_cancel(cancellable):
+                event = (int(EventCode.TASK_CANCELLED), 0, 0)
+            elif not wset.has_pending_event():
+                event = (int(EventCode.NONE), 0, 0)
+            else:
+                event = wset.get_pending_event()
+            return self._store_event(memory, ptr, event)
+
+        return body
+
+    def waitable_set_drop(self) -> Body:
+        inst = self.inst
+
+        def body(si: int) -> None:
+            _leave_check(inst)
+            wset = inst.table.remove(si)
+            trap_if(not isinstance(wset, WaitableSet), f"handle index {si} is not a waitable set")
+            trap_if(wset.num_waiting > 0, "cannot drop waitable set with waiters")
+            wset.drop()
+
+        return body
+
+    def waitable_join(self) -> Body:
+        inst = self.inst
+
+        def body(wi: int, si: int) -> None:
+            _leave_check(inst)
+            w = inst.table.get(wi)
+            trap_if(not isinstance(w, Waitable), f"handle index {wi} is not a waitable")
+            trap_if(w.has_sync_waiter, "waitable cannot be joined while a synchronous wait is in progress")
+            w.join(None if si == 0 else self._wset(si))
+
+        return body
+
+    # -- subtasks ------------------------------------------------------------------
+
+    def subtask_cancel(self, is_async: bool) -> Body:
+        inst = self.inst
+
+        def body(i: int) -> int:
+            task = self._task()
+            _leave_check(inst)
+            subtask = inst.table.get(i)
+            trap_if(not isinstance(subtask, Subtask), f"handle index {i} is not a subtask")
+            assert isinstance(subtask, Subtask)
+            trap_if(subtask.resolve_delivered(), "`subtask.cancel` called after terminal status delivered")
+            trap_if(subtask.cancellation_requested, "`subtask.cancel` called twice")
+            trap_if(
+                subtask.in_waitable_set() and not is_async,
+                "waitable cannot be used synchronously while added to a waitable set",
+            )
+            if not subtask.resolved():
+                subtask.cancellation_requested = True
+                assert subtask.on_cancel is not None
+                subtask.on_cancel(inst)
+                if not subtask.resolved():
+                    if not is_async:
+                        subtask.has_sync_waiter = True
+                        try:
+                            task.block_until(subtask.has_pending_event, False, "a subtask's cancellation")
+                        finally:
+                            subtask.has_sync_waiter = False
+                    else:
+                        return BLOCKED
+            if not subtask.has_pending_event():
+                # Resolved during the eager start, before a handle existed.
+                subtask.deliver_resolve()
+                return int(subtask.state)
+            code, index, payload = subtask.get_pending_event()
+            assert code == EventCode.SUBTASK and index == i
+            return int(subtask.state)
+
+        return body
+
+    def subtask_drop(self) -> Body:
+        inst = self.inst
+
+        def body(i: int) -> None:
+            _leave_check(inst)
+            subtask = inst.table.remove(i)
+            trap_if(not isinstance(subtask, Subtask), f"handle index {i} is not a subtask")
+            subtask.drop()
+
+        return body
+
+    # -- threads -------------------------------------------------------------------
+
+    def thread_yield(self, cancellable: bool) -> Body:
+        inst, rt = self.inst, self.rt
+
+        def body() -> int:
+            task = self._task()
+            _leave_check(inst)
+            if task.deliver_pending_cancel(cancellable):
+                return 1
+            rt.yield_now()
+            if task.deliver_pending_cancel(cancellable):
+                return 1
+            return 0
+
+        return body
+
+
+_ = trap

@@ -1,0 +1,839 @@
+"""Tasks, lifted and host functions, and the lower trampolines.
+
+Every component function follows the specification's ``FuncInst`` protocol
+(CanonicalABI.md "Embedding API"): ``invoke(caller, on_start, on_resolve,
+source_encoding)`` starts a call and returns an ``on_cancel`` callable. The
+callee calls ``on_start()`` to receive its arguments when it actually starts
+(backpressure may delay that) and ``on_resolve(results, encoding)`` exactly
+once, with the result list or ``None`` when it acknowledged cancellation.
+``encoding`` is the string encoding the values were lifted from (None for the
+host), so the receiver can transcode the way the specification observes.
+
+A call starts *eagerly*: the callee runs on the caller's stack until it
+returns or has to wait. What happens next depends on how it was lifted:
+
+* synchronous lift: the core function runs to completion on the stack; if it
+  has to wait (only ``async``-typed functions may), the wait parks its frame
+  (``StoreRuntime.block_until``);
+* ``async`` lift with ``callback``: each step is a short core call returning
+  EXIT, YIELD or WAIT; between steps the task waits in Python and a
+  :class:`_Driver` runs the next step when an event is ready;
+* ``async`` stackful lift: one core call that may park its frame like a
+  synchronous one.
+
+Every task that outlives its eager start has a trio task in the instance's
+nursery (its driver), so its lifetime and cancellation follow trio's
+structured concurrency.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, final
+
+import trio
+
+from .._abi import _types as T
+from .._abi._flat import CoreValueIter, lift_flat_values, lower_flat_values
+from .._abi._handles import InstanceState
+from .._abi._layout import MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
+from .._abi._options import CanonOptions, LiftLowerContext, StringEncoding
+from .._abi._resources import BorrowScope
+from .._abi._trap import trap, trap_if
+from .._abi._waitables import EventCode, EventTuple, Subtask, SubtaskState, WaitableSet
+from .._errors import LinkError, Trap
+from ._runtime import StoreRuntime
+
+__all__ = [
+    "ComponentFunc",
+    "HostFunc",
+    "LiftedFunc",
+    "OnResolve",
+    "OnStart",
+    "Task",
+    "make_async_lower",
+    "make_sync_lower",
+]
+
+OnStart = Callable[[], list[Any]]
+OnResolve = Callable[[list[Any] | None, StringEncoding | None], None]
+OnCancel = Callable[[InstanceState | None], None]
+
+
+def _noop_cancel(caller: InstanceState | None) -> None:
+    pass
+
+
+class CoreCallable:
+    """A raw core function (``_engine.RawFunc``)."""
+
+    def __call__(self, *args: Any) -> Any:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+
+class ComponentFunc:
+    """A value of the component-level ``func`` index space."""
+
+    type: T.FuncType
+
+    def invoke(
+        self,
+        caller: InstanceState | None,
+        on_start: OnStart,
+        on_resolve: OnResolve,
+        source_encoding: StringEncoding | None,
+    ) -> OnCancel:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------
+# Tasks
+
+
+class TaskState(enum.IntEnum):
+    INITIAL = 1
+    STARTED = 2
+    PENDING_CANCEL = 3
+    CANCEL_DELIVERED = 4
+    RESOLVED = 5
+
+
+class _Wait:
+    """What a waiting task waits for (between callback steps, or to enter)."""
+
+    __slots__ = ("cancellable", "kind", "ready", "wset")
+
+    def __init__(
+        self,
+        kind: str,
+        ready: Callable[[], bool],
+        cancellable: bool,
+        wset: WaitableSet | None = None,
+    ) -> None:
+        self.kind = kind
+        self.ready = ready
+        self.cancellable = cancellable
+        self.wset = wset
+
+
+@final
+class Task:
+    """One call into a lifted function (CanonicalABI.md "Task State")."""
+
+    __slots__ = (
+        "cancel_now",
+        "cancellable",
+        "caller",
+        "driver",
+        "exited",
+        "func",
+        "ft",
+        "inst",
+        "on_resolve",
+        "on_start",
+        "opts",
+        "rt",
+        "scope",
+        "source_encoding",
+        "state",
+        "storage",
+        "wait",
+    )
+
+    def __init__(
+        self,
+        func: LiftedFunc,
+        caller: InstanceState | None,
+        on_start: OnStart,
+        on_resolve: OnResolve,
+        source_encoding: StringEncoding | None,
+    ) -> None:
+        self.func = func
+        self.rt = func.rt
+        self.ft = func.type
+        self.opts = func.options
+        self.inst = func.state
+        self.caller = caller
+        self.on_start = on_start
+        self.on_resolve = on_resolve
+        self.source_encoding = source_encoding
+        self.state = TaskState.INITIAL
+        self.scope = BorrowScope()
+        self.storage = [0, 0]
+        # A frame of this task parked in a cancellable wait.
+        self.cancellable = False
+        self.cancel_now = False
+        self.wait: _Wait | None = None
+        self.driver: _Driver | None = None
+        self.exited = False
+
+    def __repr__(self) -> str:
+        return f"<Task {self.func.name} {self.state.name}>"
+
+    @property
+    def may_block(self) -> bool:
+        return self.ft.is_async
+
+    def needs_exclusive(self) -> bool:
+        # CanonicalABI.md "Task.needs_exclusive": stackful async lifts opt out.
+        return not self.opts.is_async or self.opts.callback is not None
+
+    def start(self) -> list[Any]:
+        assert self.state is TaskState.INITIAL
+        self.state = TaskState.STARTED
+        return self.on_start()
+
+    def return_(self, result: list[Any]) -> None:
+        trap_if(self.state is TaskState.RESOLVED, "task already returned a value")
+        trap_if(self.scope.num_borrows > 0, "borrow handles still remain at the end of the call")
+        self.state = TaskState.RESOLVED
+        self.on_resolve(result, self.opts.string_encoding)
+
+    def cancel(self) -> None:
+        trap_if(
+            self.state is not TaskState.CANCEL_DELIVERED,
+            "`task.cancel` called by task which has not been cancelled",
+        )
+        trap_if(self.scope.num_borrows > 0, "borrow handles still remain at the end of the call")
+        self.state = TaskState.RESOLVED
+        self.on_resolve(None, None)
+
+    def deliver_pending_cancel(self, cancellable: bool) -> bool:
+        if cancellable and self.state is TaskState.PENDING_CANCEL:
+            self.state = TaskState.CANCEL_DELIVERED
+            return True
+        return False
+
+    def exit(self) -> None:
+        """The task's implicit thread returned (CanonicalABI.md "exit_implicit_thread")."""
+        trap_if(self.state is not TaskState.RESOLVED, "task exited without returning a value")
+        self.scope.check_borrows_dropped()
+        self.scope.release_host_objects()
+        if self.ft.is_async and self.needs_exclusive() and self.inst.exclusive is self:
+            self.inst.exclusive = None
+        self.exited = True
+        self.rt.instance_changed(self.inst)
+        if self.driver is not None:
+            self.driver.finished()
+
+    # -- waiting with a parked frame (stackful, sync lowers, built-ins) --------
+
+    def block_until(self, ready: Callable[[], bool], cancellable: bool, what: str) -> bool:
+        """Park the current frame until ``ready()``; True when cancelled instead."""
+        if self.deliver_pending_cancel(cancellable):
+            return True
+        if ready():
+            return False
+        trap_if(not self.may_block, "cannot block a synchronous task before returning")
+        self.cancellable = cancellable
+        self.cancel_now = False
+        try:
+            self.rt.block_until(lambda: ready() or self.cancel_now, lambda: f"{self!r} waits for {what}")
+        finally:
+            self.cancellable = False
+        if self.cancel_now:
+            self.cancel_now = False
+            return True
+        return False
+
+    # -- cancellation ------------------------------------------------------------
+
+    def request_cancellation(self, caller: InstanceState | None) -> None:
+        """CanonicalABI.md "Task.request_cancellation"."""
+        if self.state is TaskState.RESOLVED or self.state is TaskState.CANCEL_DELIVERED:
+            return
+        if self.state is TaskState.PENDING_CANCEL:
+            return
+        if self.state is TaskState.INITIAL:
+            # Still waiting to enter: it never started, so it resolves at once.
+            self.state = TaskState.CANCEL_DELIVERED
+            if self.driver is not None:
+                self.driver.cancel_before_start()
+            return
+        wait = self.wait
+        exclusive_ok = not (
+            self.needs_exclusive() and self.inst.exclusive not in (None, self)
+        )
+        if wait is not None and wait.cancellable and exclusive_ok and self.inst.may_enter_from(caller):
+            # A callback task waiting between steps: deliver now, on this stack.
+            self.state = TaskState.CANCEL_DELIVERED
+            self.inst.enter_from(caller)
+            try:
+                assert self.driver is not None
+                self.driver.resume(cancelled=True)
+            finally:
+                self.inst.leave_to(caller)
+        elif self.cancellable:
+            # A parked frame: it sees the cancellation when it resumes.
+            self.state = TaskState.CANCEL_DELIVERED
+            self.cancel_now = True
+        else:
+            self.state = TaskState.PENDING_CANCEL
+            if self.driver is not None:
+                self.driver.poke()
+
+
+# ---------------------------------------------------------------------------
+# Driving tasks that wait between steps
+
+
+@final
+class _Driver:
+    """The trio side of a task that waits: to enter, or between callback steps.
+
+    The driver's trio task lives in the instance nursery until the task exits.
+    When the task's wait may be over, :meth:`poke` arranges for
+    :meth:`try_resume` to run on the wasm side: inline, by waking the trio
+    task; threaded, by queueing the step straight onto the store thread.
+    """
+
+    __slots__ = ("_event", "_queued", "done", "task")
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self._event = trio.Event()
+        self._queued = False
+        self.done = trio.Event()
+
+    def attach(self) -> None:
+        """Register for wakeups and start the trio task (wasm side)."""
+        task = self.task
+        task.driver = self
+        wait = task.wait
+        assert wait is not None
+        if wait.wset is not None:
+            wait.wset.wakers.append(self.poke)
+        task.rt.watch_instance(task.inst, self.poke)
+        task.rt.spawn(self._run)
+
+    def _unregister(self) -> None:
+        task = self.task
+        wait = task.wait
+        if wait is not None and wait.wset is not None and self.poke in wait.wset.wakers:
+            wait.wset.wakers.remove(self.poke)
+        task.rt.unwatch_instance(task.inst, self.poke)
+
+    def rearm(self) -> None:
+        """The task waits again after a step (wasm side)."""
+        task = self.task
+        wait = task.wait
+        assert wait is not None
+        if wait.wset is not None:
+            wait.wset.wakers.append(self.poke)
+        task.rt.watch_instance(task.inst, self.poke)
+        if wait.ready():
+            self.poke()
+
+    def poke(self) -> None:
+        """The wait may be over: schedule :meth:`try_resume` (wasm side)."""
+        ex = self.task.rt.executor
+        if ex.threaded:
+            if not self._queued:
+                self._queued = True
+                ex.post(self._threaded_step)
+        elif not self._event.is_set():
+            self.task.rt.pending_pokes += 1
+            self._event.set()
+
+    def _threaded_step(self) -> None:
+        self._queued = False
+        try:
+            self.try_resume()
+        except Trap:
+            pass  # recorded by rt.poison; the waiting host calls get it
+
+    def finished(self) -> None:
+        self._unregister()
+        ex = self.task.rt.executor
+        ex.call_soon_trio(self.done.set)
+        if not ex.threaded and not self._event.is_set():
+            self.task.rt.pending_pokes += 1
+            self._event.set()
+
+    async def _run(self) -> None:
+        rt = self.task.rt
+        if rt.executor.threaded:
+            await self.done.wait()
+            return
+        try:
+            while not self.task.exited:
+                await self._event.wait()
+                self._event = trio.Event()
+                rt.pending_pokes -= 1
+                if self.task.exited:
+                    break
+                try:
+                    self.try_resume()
+                except Trap:
+                    # Recorded by rt.poison: the host calls waiting on the
+                    # store get the trap; the nursery is not torn down.
+                    return
+        finally:
+            if self._event.is_set():
+                rt.pending_pokes -= 1
+
+    def cancel_before_start(self) -> None:
+        self.poke()
+
+    def try_resume(self) -> None:
+        """Run the task's next step if its wait is over (wasm side)."""
+        task = self.task
+        if task.exited or task.wait is None or task.rt.poisoned is not None:
+            return
+        wait = task.wait
+        cancelled = task.state is TaskState.CANCEL_DELIVERED and wait.kind == "enter"
+        if not cancelled:
+            cancelled = task.deliver_pending_cancel(wait.cancellable)
+        if not cancelled and not wait.ready():
+            return
+        if not task.inst.may_enter_from(None):
+            # Some frame of this instance is active; it pokes again on leaving.
+            return
+        self.resume(cancelled)
+
+    def resume(self, cancelled: bool) -> None:
+        task = self.task
+        self._unregister()
+        wait = task.wait
+        assert wait is not None
+        task.wait = None
+        rt = task.rt
+        try:
+            if wait.kind == "enter":
+                task.inst.num_waiting_to_enter -= 1
+                if cancelled:
+                    task.cancel()
+                    task.exit()
+                    return
+                task.func.begin(task, from_driver=True)
+            else:
+                if wait.wset is not None:
+                    wait.wset.num_waiting -= 1
+                event: EventTuple
+                if cancelled:
+                    event = (EventCode.TASK_CANCELLED, 0, 0)
+                elif wait.wset is not None:
+                    event = wait.wset.get_pending_event()
+                else:
+                    event = (EventCode.NONE, 0, 0)
+                task.func.callback_step(task, event)
+        except Trap as exc:
+            rt.poison(exc)
+            raise
+        if not task.exited and task.wait is not None:
+            self.rearm()
+
+
+# ---------------------------------------------------------------------------
+# Lifted functions
+
+
+_CALLBACK_EXIT = 0
+_CALLBACK_YIELD = 1
+_CALLBACK_WAIT = 2
+
+
+@final
+class LiftedFunc(ComponentFunc):
+    """A core function lifted by ``canon lift`` (any of the three modes)."""
+
+    __slots__ = (
+        "_callback",
+        "_core",
+        "_param_types",
+        "_post_return",
+        "_result_types",
+        "name",
+        "options",
+        "rt",
+        "state",
+        "type",
+    )
+
+    def __init__(
+        self,
+        rt: StoreRuntime,
+        ft: T.FuncType,
+        core: Callable[..., Any],
+        options: CanonOptions,
+        state: InstanceState,
+        name: str = "",
+    ) -> None:
+        self.rt = rt
+        self.type = ft
+        self._core = core
+        self.options = options
+        self.state = state
+        self.name = name or "lifted function"
+        self._param_types = list(ft.param_types())
+        self._result_types = list(ft.result_types())
+        self._post_return = options.post_return
+        self._callback: Callable[..., Any] | None = options.callback  # type: ignore[assignment]
+
+    # -- FuncInst ----------------------------------------------------------------
+
+    def invoke(
+        self,
+        caller: InstanceState | None,
+        on_start: OnStart,
+        on_resolve: OnResolve,
+        source_encoding: StringEncoding | None,
+    ) -> OnCancel:
+        inst = self.state
+        trap_if(inst.poisoned, "cannot enter component instance")
+        trap_if(not inst.may_enter_from(caller), "cannot enter component instance")
+        task = Task(self, caller, on_start, on_resolve, source_encoding)
+        inst.enter_from(caller)
+        try:
+            if self._must_wait_to_enter(task):
+                self._wait_to_enter(task)
+            else:
+                self.begin(task, from_driver=False)
+        finally:
+            inst.leave_to(caller)
+            self.rt.instance_changed(inst)
+        return task.request_cancellation
+
+    # -- entering ------------------------------------------------------------------
+
+    def _has_backpressure(self, task: Task) -> bool:
+        inst = self.state
+        return inst.backpressure > 0 or (task.needs_exclusive() and inst.exclusive is not None)
+
+    def _must_wait_to_enter(self, task: Task) -> bool:
+        # CanonicalABI.md "Task.enter_implicit_thread": only async-typed
+        # functions queue behind backpressure and the exclusive lock.
+        if not self.type.is_async:
+            return False
+        return self._has_backpressure(task) or self.state.num_waiting_to_enter > 0
+
+    def _wait_to_enter(self, task: Task) -> None:
+        self.state.num_waiting_to_enter += 1
+        task.wait = _Wait("enter", lambda: not self._has_backpressure(task), cancellable=True)
+        driver = _Driver(task)
+        driver.attach()
+
+    def begin(self, task: Task, *, from_driver: bool) -> None:
+        """Run the task from its start (wasm side; the instance is entered)."""
+        inst = self.state
+        if from_driver:
+            inst.enter_from(None)
+        try:
+            if self.type.is_async and task.needs_exclusive():
+                assert inst.exclusive is None
+                inst.exclusive = task
+            if not self.options.is_async:
+                self._run_sync(task)
+            elif self._callback is None:
+                self._run_stackful(task)
+            else:
+                self._run_callback_first(task)
+        finally:
+            if from_driver:
+                inst.leave_to(None)
+
+    # -- the three lift modes -------------------------------------------------------
+
+    def _lower_args(self, task: Task, cx: LiftLowerContext) -> list[Any]:
+        args = task.start()
+        return lower_flat_values(cx, MAX_FLAT_PARAMS, args, self._param_types)
+
+    def _call(self, task: Task, fn: Callable[..., Any], args: Sequence[Any]) -> Any:
+        rt = self.rt
+        rt.current.append(task)
+        try:
+            return fn(*args)
+        finally:
+            rt.current.pop()
+
+    def _run_sync(self, task: Task) -> None:
+        cx = LiftLowerContext(self.options, self.state, task.scope, source_encoding=task.source_encoding)
+        flat_args = self._lower_args(task, cx)
+        raw = self._call(task, self._core, flat_args)
+        flat_results = [] if raw is None else list(raw) if isinstance(raw, tuple) else [raw]
+        results = lift_flat_values(cx, MAX_FLAT_RESULTS, CoreValueIter(flat_results), self._result_types)
+        task.return_(results)
+        if self._post_return is not None:
+            inst = self.state
+            inst.may_leave = False
+            try:
+                self._call(task, self._post_return, flat_results)
+            finally:
+                inst.may_leave = True
+        task.exit()
+
+    def _run_stackful(self, task: Task) -> None:
+        cx = LiftLowerContext(self.options, self.state, task.scope, source_encoding=task.source_encoding)
+        flat_args = self._lower_args(task, cx)
+        self._call(task, self._core, flat_args)
+        task.exit()
+
+    def _run_callback_first(self, task: Task) -> None:
+        cx = LiftLowerContext(self.options, self.state, task.scope, source_encoding=task.source_encoding)
+        flat_args = self._lower_args(task, cx)
+        packed = self._call(task, self._core, flat_args)
+        self._handle_code(task, packed)
+
+    def callback_step(self, task: Task, event: EventTuple) -> None:
+        """Deliver ``event`` to the callback (wasm side; the instance is entered by the caller)."""
+        inst = self.state
+        entered_here = inst.may_enter_from(None)
+        if entered_here:
+            inst.enter_from(None)
+        try:
+            if task.needs_exclusive():
+                assert inst.exclusive is None
+                inst.exclusive = task
+            assert self._callback is not None
+            code, p1, p2 = event
+            packed = self._call(task, self._callback, (int(code), p1, p2))
+            self._handle_code(task, packed)
+        finally:
+            if entered_here:
+                inst.leave_to(None)
+
+    def _handle_code(self, task: Task, packed: int) -> None:
+        """CanonicalABI.md "canon lift", the callback loop, one iteration."""
+        code = packed & 0xF
+        trap_if(code > _CALLBACK_WAIT, "unsupported callback code")
+        inst = self.state
+        if code == _CALLBACK_EXIT:
+            task.exit()
+            return
+        if inst.exclusive is task:
+            inst.exclusive = None
+        self.rt.instance_changed(inst)
+        if code == _CALLBACK_YIELD:
+            task.wait = _Wait("yield", lambda: inst.exclusive is None, cancellable=True)
+        else:
+            wset = inst.table.get(packed >> 4)
+            trap_if(not isinstance(wset, WaitableSet), "invalid waitable set handle")
+            wset.num_waiting += 1
+
+            def ready() -> bool:
+                return inst.exclusive is None and wset.has_pending_event()
+
+            task.wait = _Wait("wait", ready, cancellable=True, wset=wset)
+        if task.driver is None:
+            _Driver(task).attach()
+        # An attached driver re-arms after the step that got us here.
+
+
+# ---------------------------------------------------------------------------
+# Host functions
+
+
+@final
+class HostFunc(ComponentFunc):
+    """A Python callable (plain or ``async def``) offered as a component function."""
+
+    __slots__ = ("_fn", "is_coroutine", "name", "rt", "type")
+
+    def __init__(self, rt: StoreRuntime, ft: T.FuncType, fn: Callable[..., Any], name: str) -> None:
+        _check_arity(fn, len(ft.params), name)
+        self.rt = rt
+        self.type = ft
+        self._fn = fn
+        self.name = name
+        self.is_coroutine = inspect.iscoroutinefunction(fn)
+
+    def invoke(
+        self,
+        caller: InstanceState | None,
+        on_start: OnStart,
+        on_resolve: OnResolve,
+        source_encoding: StringEncoding | None,
+    ) -> OnCancel:
+        args = on_start()
+        if not self.is_coroutine:
+            result = self._fn(*args)
+            on_resolve([] if self.type.result is None else [result], None)
+            return _noop_cancel
+        return self._start_coroutine(args, on_resolve)
+
+    def _start_coroutine(self, args: list[Any], on_resolve: OnResolve) -> OnCancel:
+        rt = self.rt
+        ex = rt.executor
+        scope = trio.CancelScope()
+        state: dict[str, Any] = {"resolved": False}
+        has_result = self.type.result is not None
+
+        def resolve(results: list[Any] | None) -> None:
+            if not state["resolved"]:
+                state["resolved"] = True
+                on_resolve(results, None)
+
+        async def run() -> None:
+            outcome_: tuple[str, Any]
+            try:
+                with scope:
+                    value = await self._fn(*args)
+                    outcome_ = ("ok", value)
+                if scope.cancelled_caught:
+                    outcome_ = ("cancelled", None)
+            except BaseException as exc:  # delivered to the wasm side as a trap
+                outcome_ = ("error", exc)
+                if not isinstance(exc, Exception):
+                    ex.post(lambda: _deliver(outcome_))
+                    ex.outside_end()
+                    raise
+            ex.post(lambda: _deliver(outcome_))
+            ex.outside_end()
+
+        def _deliver(out: tuple[str, Any]) -> None:
+            kind, value = out
+            if kind == "ok":
+                resolve([value] if has_result else [])
+            elif kind == "cancelled":
+                resolve(None)
+            else:
+                rt.poison(value)
+
+        ex.outside_begin()
+        rt.spawn(run)
+
+        if not self.type.is_async:
+            # A sync-typed import implemented by a coroutine: the host blocks
+            # the calling frame (like any blocking host call), the guest
+            # cannot observe it.
+            rt.block_until(lambda: bool(state["resolved"]) or rt.poisoned is not None,
+                           lambda: f"host function {self.name}")
+            if rt.poisoned is not None and not state["resolved"]:
+                trap(rt.poisoned)
+
+        def on_cancel(caller: InstanceState | None) -> None:
+            ex.call_soon_trio(scope.cancel)
+
+        return on_cancel
+
+
+def _check_arity(fn: Callable[..., Any], count: int, where: str) -> None:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # builtins and C callables: nothing to check
+    try:
+        sig.bind(*range(count))
+    except TypeError as exc:
+        raise LinkError(f"{where}: the host function does not accept {count} arguments: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------
+# Lower trampolines
+
+
+def make_sync_lower(
+    rt: StoreRuntime, callee: ComponentFunc, options: CanonOptions, state: InstanceState
+) -> Callable[..., Any]:
+    """``canon lower`` without ``async``: the call blocks until the callee resolves."""
+    ft = callee.type
+    param_types = list(ft.param_types())
+    result_types = list(ft.result_types())
+    callee_async = ft.is_async
+
+    def lowered(*flat: Any) -> Any:
+        trap_if(not state.may_leave, "cannot leave component instance")
+        task = rt.maybe_current_task()
+        if callee_async and (task is None or not task.may_block):
+            # Calling an async-typed function synchronously may block, which a
+            # synchronous task may not do.
+            trap("cannot block a synchronous task before returning")
+        subtask = Subtask()
+        cx = LiftLowerContext(options, state, subtask.scope)
+        vi = CoreValueIter(list(flat))
+
+        def on_start() -> list[Any]:
+            subtask.state = SubtaskState.STARTED
+            return lift_flat_values(cx, MAX_FLAT_PARAMS, vi, param_types)
+
+        def on_resolve(results: list[Any] | None, encoding: StringEncoding | None) -> None:
+            if results is None:
+                subtask.resolve(
+                    SubtaskState.CANCELLED_BEFORE_STARTED
+                    if subtask.state is SubtaskState.STARTING
+                    else SubtaskState.CANCELLED_BEFORE_RETURNED,
+                    [],
+                )
+                return
+            rcx = LiftLowerContext(options, state, subtask.scope, source_encoding=encoding)
+            flat_results = lower_flat_values(rcx, MAX_FLAT_RESULTS, results, result_types, vi)
+            subtask.resolve(SubtaskState.RETURNED, flat_results)
+
+        subtask.on_cancel = callee.invoke(state, on_start, on_resolve, options.string_encoding)
+        if not subtask.resolved():
+            assert task is not None
+            task.block_until(subtask.resolved, False, f"a synchronous call to {_name(callee)}")
+        subtask.deliver_resolve()
+        out = subtask.flat_results
+        if not out:
+            return None
+        return out[0]
+
+    return lowered
+
+
+def make_async_lower(
+    rt: StoreRuntime, callee: ComponentFunc, options: CanonOptions, state: InstanceState
+) -> Callable[..., Any]:
+    """``canon lower`` with ``async``: returns at once with a subtask handle if needed."""
+    ft = callee.type
+    param_types = list(ft.param_types())
+    result_types = list(ft.result_types())
+
+    def lowered(*flat: Any) -> int:
+        trap_if(not state.may_leave, "cannot leave component instance")
+        subtask = Subtask()
+        cx = LiftLowerContext(options, state, subtask.scope)
+        vi = CoreValueIter(list(flat))
+        progress: list[Callable[[], None]] = []
+
+        def on_progress() -> None:
+            for f in progress:
+                f()
+
+        def on_start() -> list[Any]:
+            assert subtask.state is SubtaskState.STARTING
+            subtask.state = SubtaskState.STARTED
+            args = lift_flat_values(cx, MAX_FLAT_ASYNC_PARAMS, vi, param_types)
+            on_progress()
+            return args
+
+        def on_resolve(results: list[Any] | None, encoding: StringEncoding | None) -> None:
+            if results is None:
+                assert subtask.cancellation_requested
+                subtask.resolve(
+                    SubtaskState.CANCELLED_BEFORE_STARTED
+                    if subtask.state is SubtaskState.STARTING
+                    else SubtaskState.CANCELLED_BEFORE_RETURNED,
+                    [],
+                )
+            else:
+                rcx = LiftLowerContext(options, state, subtask.scope, source_encoding=encoding)
+                lower_flat_values(rcx, 0, results, result_types, vi)
+                subtask.resolve(SubtaskState.RETURNED, [])
+            on_progress()
+
+        subtask.on_cancel = callee.invoke(state, on_start, on_resolve, options.string_encoding)
+        if subtask.resolved():
+            subtask.deliver_resolve()
+            return int(SubtaskState.RETURNED)
+        index = state.table.add(subtask)
+
+        def set_event() -> None:
+            def event() -> EventTuple:
+                if subtask.resolved() and not subtask.resolve_delivered():
+                    subtask.deliver_resolve()
+                return (int(EventCode.SUBTASK), index, int(subtask.state))
+
+            subtask.set_pending_event(event)
+
+        progress.append(set_event)
+        return int(subtask.state) | (index << 4)
+
+    return lowered
+
+
+def _name(f: ComponentFunc) -> str:
+    return getattr(f, "name", "a function")
