@@ -24,7 +24,9 @@ from ._abi import _types as T
 from ._abi._handles import InstanceState
 from ._abi._layout import flatten_functype
 from ._abi import _resources as R
+from ._abi import _errorctx, _stream_builtins
 from ._abi._layout import task_return_sig
+from ._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from ._abi._options import CanonOptions
 from ._binary import _model as M
 from ._engine import Store
@@ -43,6 +45,28 @@ from ._resolve import (
 )
 
 __all__ = ["HostDefinitions", "InstanceItems", "instantiate_component"]
+
+
+class SB:
+    """The stream, future and error-context built-in bodies, by name."""
+
+    stream_new = staticmethod(_stream_builtins.stream_new)
+    future_new = staticmethod(_stream_builtins.future_new)
+    stream_read = staticmethod(_stream_builtins.stream_read)
+    stream_write = staticmethod(_stream_builtins.stream_write)
+    future_read = staticmethod(_stream_builtins.future_read)
+    future_write = staticmethod(_stream_builtins.future_write)
+    stream_cancel_read = staticmethod(_stream_builtins.stream_cancel_read)
+    stream_cancel_write = staticmethod(_stream_builtins.stream_cancel_write)
+    future_cancel_read = staticmethod(_stream_builtins.future_cancel_read)
+    future_cancel_write = staticmethod(_stream_builtins.future_cancel_write)
+    stream_drop_readable = staticmethod(_stream_builtins.stream_drop_readable)
+    stream_drop_writable = staticmethod(_stream_builtins.stream_drop_writable)
+    future_drop_readable = staticmethod(_stream_builtins.future_drop_readable)
+    future_drop_writable = staticmethod(_stream_builtins.future_drop_writable)
+    error_context_new = staticmethod(_errorctx.error_context_new)
+    error_context_debug_message = staticmethod(_errorctx.error_context_debug_message)
+    error_context_drop = staticmethod(_errorctx.error_context_drop)
 
 InstanceItems = dict[str, tuple[M.Sort, Any]]
 
@@ -384,7 +408,84 @@ class _Linker:
         raise LinkError(f"canon {name} is not supported by this runtime")
 
     def _async_value_builtin(self, scope: _Scope, d: M.CanonBuiltin) -> Any:
-        raise LinkError(f"canon {d.name} is not supported by this runtime yet")
+        """Stream, future and error-context built-ins (CanonicalABI.md "canon stream.*")."""
+        inst = scope.state
+        name = d.name
+        host_func = self.store.host_func
+        rt = self.rt
+
+        def wait(end: Any) -> None:
+            task = rt.current_task()
+            task.block_until(end.has_pending_event, False, f"{name} to finish")
+
+        if name.startswith("error-context."):
+            options = self._options(scope, d.options, [])
+            if name == "error-context.new":
+                return host_func(
+                    ["i32", "i32"],
+                    ["i32"],
+                    lambda ptr, units: SB.error_context_new(inst, options, ptr, units),
+                )
+            if name == "error-context.debug-message":
+                return host_func(
+                    ["i32", "i32"],
+                    [],
+                    lambda i, ptr: SB.error_context_debug_message(inst, options, i, ptr),
+                )
+            return host_func(["i32"], [], lambda i: SB.error_context_drop(inst, i))
+        assert d.type_index is not None
+        t = scope.space.type_at(d.type_index)
+        kind, op = name.split(".", 1)
+        expected = T.StreamType if kind == "stream" else T.FutureType
+        if not isinstance(t, expected):
+            raise LinkError(f"canon {name}: type index {d.type_index} is not a {kind} type")
+        if op == "new":
+            new = SB.stream_new if kind == "stream" else SB.future_new
+            return host_func([], ["i64"], lambda: new(inst, t))
+        if op in ("read", "write"):
+            options = self._options(scope, d.options, [])
+            is_async = d.options.is_async
+            if not is_async:
+                self.may_block.append(f"a synchronous {name}")
+            if kind == "stream":
+                copy = SB.stream_read if op == "read" else SB.stream_write
+                return host_func(
+                    ["i32", "i32", "i32"],
+                    ["i32"],
+                    lambda i, ptr, n: copy(
+                        inst, t, options, i, ptr, n, is_async=is_async, wait=wait, hooks=HOOKS
+                    ),
+                )
+            fcopy = SB.future_read if op == "read" else SB.future_write
+            return host_func(
+                ["i32", "i32"],
+                ["i32"],
+                lambda i, ptr: fcopy(
+                    inst, t, options, i, ptr, is_async=is_async, wait=wait, hooks=HOOKS
+                ),
+            )
+        if op in ("cancel-read", "cancel-write"):
+            is_async = d.is_async
+            if not is_async:
+                self.may_block.append(f"a synchronous {name}")
+            cancel = {
+                "stream.cancel-read": SB.stream_cancel_read,
+                "stream.cancel-write": SB.stream_cancel_write,
+                "future.cancel-read": SB.future_cancel_read,
+                "future.cancel-write": SB.future_cancel_write,
+            }[name]
+            return host_func(
+                ["i32"], ["i32"], lambda i: cancel(inst, t, i, is_async=is_async, wait=wait)
+            )
+        drop = {
+            "stream.drop-readable": SB.stream_drop_readable,
+            "stream.drop-writable": SB.stream_drop_writable,
+            "future.drop-readable": SB.future_drop_readable,
+            "future.drop-writable": SB.future_drop_writable,
+        }.get(name)
+        if drop is None:
+            raise LinkError(f"canon {name} is not supported by this runtime")
+        return host_func(["i32"], [], lambda i: drop(inst, t, i))
 
     # -- imports -------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from .._abi import _types as T
 from .._abi._flat import CoreValueIter, lift_flat_values, lower_flat_values
 from .._abi._handles import InstanceState
 from .._abi._layout import MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
+from .._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from .._abi._options import CanonOptions, LiftLowerContext, StringEncoding
 from .._abi._resources import BorrowScope
 from .._abi._trap import trap, trap_if
@@ -549,7 +550,9 @@ class LiftedFunc(ComponentFunc):
             rt.current.pop()
 
     def _run_sync(self, task: Task) -> None:
-        cx = LiftLowerContext(self.options, self.state, task.scope, source_encoding=task.source_encoding)
+        cx = LiftLowerContext(
+            self.options, self.state, task.scope, source_encoding=task.source_encoding, hooks=HOOKS
+        )
         flat_args = self._lower_args(task, cx)
         raw = self._call(task, self._core, flat_args)
         flat_results = [] if raw is None else list(raw) if isinstance(raw, tuple) else [raw]
@@ -565,13 +568,17 @@ class LiftedFunc(ComponentFunc):
         task.exit()
 
     def _run_stackful(self, task: Task) -> None:
-        cx = LiftLowerContext(self.options, self.state, task.scope, source_encoding=task.source_encoding)
+        cx = LiftLowerContext(
+            self.options, self.state, task.scope, source_encoding=task.source_encoding, hooks=HOOKS
+        )
         flat_args = self._lower_args(task, cx)
         self._call(task, self._core, flat_args)
         task.exit()
 
     def _run_callback_first(self, task: Task) -> None:
-        cx = LiftLowerContext(self.options, self.state, task.scope, source_encoding=task.source_encoding)
+        cx = LiftLowerContext(
+            self.options, self.state, task.scope, source_encoding=task.source_encoding, hooks=HOOKS
+        )
         flat_args = self._lower_args(task, cx)
         packed = self._call(task, self._core, flat_args)
         self._handle_code(task, packed)
@@ -741,7 +748,7 @@ def make_sync_lower(
             # synchronous task may not do.
             trap("cannot block a synchronous task before returning")
         subtask = Subtask()
-        cx = LiftLowerContext(options, state, subtask.scope)
+        cx = LiftLowerContext(options, state, subtask.scope, hooks=HOOKS)
         vi = CoreValueIter(list(flat))
 
         def on_start() -> list[Any]:
@@ -757,7 +764,7 @@ def make_sync_lower(
                     [],
                 )
                 return
-            rcx = LiftLowerContext(options, state, subtask.scope, source_encoding=encoding)
+            rcx = LiftLowerContext(options, state, subtask.scope, source_encoding=encoding, hooks=HOOKS)
             flat_results = lower_flat_values(rcx, MAX_FLAT_RESULTS, results, result_types, vi)
             subtask.resolve(SubtaskState.RETURNED, flat_results)
 
@@ -785,7 +792,7 @@ def make_async_lower(
     def lowered(*flat: Any) -> int:
         trap_if(not state.may_leave, "cannot leave component instance")
         subtask = Subtask()
-        cx = LiftLowerContext(options, state, subtask.scope)
+        cx = LiftLowerContext(options, state, subtask.scope, hooks=HOOKS)
         vi = CoreValueIter(list(flat))
         progress: list[Callable[[], None]] = []
 
@@ -810,7 +817,7 @@ def make_async_lower(
                     [],
                 )
             else:
-                rcx = LiftLowerContext(options, state, subtask.scope, source_encoding=encoding)
+                rcx = LiftLowerContext(options, state, subtask.scope, source_encoding=encoding, hooks=HOOKS)
                 lower_flat_values(rcx, 0, results, result_types, vi)
                 subtask.resolve(SubtaskState.RETURNED, [])
             on_progress()
