@@ -86,8 +86,10 @@ class BuiltinFactory:
             _leave_check(inst)
             trap_if(not task.opts.is_async, "`task.return` called by a synchronously-lifted task")
             trap_if(task.ft.result != result, "invalid `task.return` signature and/or options for current task")
+            # Only the options that matter for lifting this result must agree
+            # with the lift's (a memory, when one is named; the encoding).
             trap_if(
-                task.opts.memory is not options.memory
+                (options.memory is not None and options.memory is not task.opts.memory)
                 or task.opts.string_encoding != options.string_encoding,
                 "invalid `task.return` signature and/or options for current task",
             )

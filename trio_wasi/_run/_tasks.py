@@ -485,6 +485,13 @@ class LiftedFunc(ComponentFunc):
         inst = self.state
         trap_if(inst.poisoned, "cannot enter component instance")
         trap_if(not inst.may_enter_from(caller), "cannot enter component instance")
+        if caller is not None:
+            # Calls between an instance and its ancestors or descendants trap
+            # as re-entrance (the suite's "for now" rule, trap-on-reenter.wast).
+            trap_if(
+                caller in inst.self_and_ancestors() or inst in caller.self_and_ancestors(),
+                "cannot enter component instance",
+            )
         task = Task(self, caller, on_start, on_resolve, source_encoding)
         inst.enter_from(caller)
         try:
