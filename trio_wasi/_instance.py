@@ -178,12 +178,17 @@ class Instance:
         while not done.is_set():
             with trio.move_on_after(0.05):
                 await done.wait()
-            if not done.is_set() and rt.is_idle():
+            if not done.is_set() and self._stuck():
                 await trio.sleep(0)
-                if not done.is_set() and rt.is_idle():
+                if not done.is_set() and self._stuck():
                     exc = Trap("deadlock detected: event loop cannot make further progress")
                     rt.poison(exc)
                     raise exc
+
+    def _stuck(self) -> bool:
+        rt = self._rt
+        # Idle, or only spinning in yields with nothing outside to wait for.
+        return rt.is_idle() or (rt.stalled() and rt.executor.is_idle())
 
     async def _cancel_task(self, on_cancel: OnCancel, done: trio.Event) -> None:
         rt = self._rt

@@ -59,7 +59,12 @@ class Executor:
     def call_soon_trio(self, fn: Callable[[], None]) -> None:
         raise NotImplementedError
 
-    def block_until(self, ready: Callable[[], bool], describe: Callable[[], str]) -> None:
+    def block_until(
+        self,
+        ready: Callable[[], bool],
+        describe: Callable[[], str],
+        stalled: Callable[[], bool] = lambda: False,
+    ) -> None:
         raise NotImplementedError
 
     def outside_begin(self) -> None:
@@ -103,7 +108,12 @@ class InlineExecutor(Executor):
     def call_soon_trio(self, fn: Callable[[], None]) -> None:
         fn()
 
-    def block_until(self, ready: Callable[[], bool], describe: Callable[[], str]) -> None:
+    def block_until(
+        self,
+        ready: Callable[[], bool],
+        describe: Callable[[], str],
+        stalled: Callable[[], bool] = lambda: False,
+    ) -> None:
         if not ready():
             # The linker runs a store inline only when nothing in it can
             # block, so reaching here means a wait that cannot be served.
@@ -166,9 +176,24 @@ class ThreadedExecutor(Executor):
     def on_store_thread(self) -> bool:
         return threading.current_thread() is self._thread
 
-    def block_until(self, ready: Callable[[], bool], describe: Callable[[], str]) -> None:
+    def block_until(
+        self,
+        ready: Callable[[], bool],
+        describe: Callable[[], str],
+        stalled: Callable[[], bool] = lambda: False,
+    ) -> None:
         assert self.on_store_thread()
         while not ready():
+            if stalled():
+                with self._lock:
+                    idle = self._outside == 0
+                if idle:
+                    # Only tasks that keep yielding run above this frame, and
+                    # what this frame waits for lies below it on the stack.
+                    trap(
+                        "deadlock detected: event loop cannot make further progress "
+                        f"(in LIFO order): {describe()}"
+                    )
             try:
                 item = self._queue.get(timeout=0.05)
             except queue.Empty:
@@ -177,7 +202,10 @@ class ThreadedExecutor(Executor):
                 # Nothing queued and nothing on the trio side that could
                 # post: the condition can never come true in LIFO order.
                 if idle and self._queue.empty() and not ready():
-                    trap(f"deadlock: {describe()}")
+                    trap(
+                        "deadlock detected: event loop cannot make further progress: "
+                        + describe()
+                    )
                 continue
             if item is _STOP:
                 # Closing while blocked: unwind the wasm stack with a trap.

@@ -41,6 +41,17 @@ class StoreRuntime:
         self.host_waiters: set[Callable[[BaseException], None]] = set()
         # Drivers whose wait may be over but who have not run yet (inline).
         self.pending_pokes = 0
+        # Consecutive callback steps that only yielded (got no event, asked to
+        # yield again): a parked frame that sees nothing else is stalled.
+        self.yield_spins = 0
+
+    SPIN_LIMIT = 2000
+
+    def note_step(self, spun: bool) -> None:
+        self.yield_spins = self.yield_spins + 1 if spun else 0
+
+    def stalled(self) -> bool:
+        return self.yield_spins > self.SPIN_LIMIT
 
     def is_idle(self) -> bool:
         """No work is queued or running and none can arrive from the trio side."""
@@ -119,7 +130,7 @@ class StoreRuntime:
             s.may_enter = True
         saved_current = list(self.current)
         try:
-            self.executor.block_until(ready, describe)
+            self.executor.block_until(ready, describe, self.stalled)
         finally:
             self.current[:] = saved_current
             for s in entered:

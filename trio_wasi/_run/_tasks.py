@@ -603,6 +603,7 @@ class LiftedFunc(ComponentFunc):
             assert self._callback is not None
             code, p1, p2 = event
             packed = self._call(task, self._callback, (int(code), p1, p2))
+            self.rt.note_step(code == EventCode.NONE and packed & 0xF == _CALLBACK_YIELD)
             self._handle_code(task, packed)
         finally:
             if entered_here:
@@ -697,6 +698,7 @@ class HostFunc(ComponentFunc):
             ex.outside_end()
 
         def _deliver(out: tuple[str, Any]) -> None:
+            rt.note_step(False)
             kind, value = out
             if kind == "ok":
                 resolve([value] if has_result else [])
