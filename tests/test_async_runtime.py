@@ -18,7 +18,9 @@ Event codes seen by callbacks: 1 SUBTASK, 6 TASK_CANCELLED. Subtask states:
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import trio
@@ -620,3 +622,19 @@ async def test_fifty_concurrent_calls_overlap() -> None:
     # whole batch took about one sleep, far from 50 of them.
     assert host.slow_peak == 50
     assert elapsed < 0.2 * 5
+
+
+# -- the async call benchmark ----------------------------------------------------------------
+
+
+def test_async_call_benchmark_runs() -> None:
+    """The benchmark's component works and its figures come out (not their values)."""
+    path = Path(__file__).parent / "benchmarks" / "async_call.py"
+    spec = importlib.util.spec_from_file_location("_trio_wasi_tests_async_call", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    figures = module.measure(quick=True)
+    assert figures["def_threaded"] == 0.0  # a plain def import keeps the store inline
+    for key in ("def_import", "async_def_import", "raw_core_call"):
+        assert 0.0 < figures[key] < 1e6, key

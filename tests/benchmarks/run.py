@@ -10,6 +10,9 @@ Groups:
   directory, *warm* the same directory a second time.
 - ``call``: per-call cost of a synchronous export called from trio, on a small WAT
   component (a no-op, and a string echo), as the median of several timed loops.
+- ``async``: per-call cost of an async export (callback lift) awaiting one async-lowered
+  host import that returns at once, a plain ``def`` and an ``async def`` (``async_call.py``),
+  beside a raw core call timed in the same run.
 - ``engine``: raw core-wasm figures from ``trio_wasi._engine._bench`` when that module
   is present.
 
@@ -249,6 +252,49 @@ def bench_call(quick: bool) -> list[Row]:
     ]
 
 
+# -- async --------------------------------------------------------------------------
+
+
+def _load_sibling(stem: str) -> ModuleType:
+    name = f"_trio_wasi_tests_benchmarks_{stem}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{stem}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench_async_call(quick: bool) -> list[Row]:
+    labels = ("async call: def import", "async call: async def import")
+    try:
+        figures = _load_sibling("async_call").measure(quick)
+    except Exception as exc:
+        note = _short(exc)
+        return [Row(label, None, "us", "< 60 us", note=note) for label in labels] + [
+            Row("raw core call (same run)", None, "us", note=note)
+        ]
+    rows = []
+    for label, key in zip(labels, ("def", "async_def"), strict=True):
+        executor = "store thread" if figures[f"{key}_threaded"] else "inline"
+        rows.append(
+            Row(
+                label,
+                figures[f"{key}_import"],
+                "us",
+                "< 60 us",
+                lambda v: v < 60.0,
+                f"median per call, {executor} executor",
+            )
+        )
+    rows.append(
+        Row("raw core call (same run)", figures["raw_core_call"], "us", note="best of repeats")
+    )
+    return rows
+
+
 # -- engine -------------------------------------------------------------------------
 
 # (label, _bench function, reference figure from ARCHITECTURE.md section 7)
@@ -284,6 +330,7 @@ def bench_engine(quick: bool) -> list[Row]:
 GROUPS: dict[str, Callable[[bool], list[Row]]] = {
     "load": bench_load,
     "call": bench_call,
+    "async": bench_async_call,
     "engine": bench_engine,
 }
 
