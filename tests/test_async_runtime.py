@@ -638,3 +638,58 @@ def test_async_call_benchmark_runs() -> None:
     assert figures["def_threaded"] == 0.0  # a plain def import keeps the store inline
     for key in ("def_import", "async_def_import", "raw_core_call"):
         assert 0.0 < figures[key] < 1e6, key
+
+
+STREAM_WAT = """
+(component
+  (core module $Memory (memory (export "mem") 1))
+  (core instance $memory (instantiate $Memory))
+  (core module $M
+    (import "" "mem" (memory 1))
+    (import "" "task.return" (func $task.return (param i32)))
+    (import "" "stream.new" (func $stream.new (result i64)))
+    (import "" "stream.write" (func $stream.write (param i32 i32 i32) (result i32)))
+    (import "" "waitable-set.new" (func $waitable-set.new (result i32)))
+    (import "" "waitable.join" (func $waitable.join (param i32 i32)))
+    ;; Returns 3, then writes 8 bytes into a stream whose readable end it keeps and
+    ;; never reads, and waits for the write to complete.
+    (func (export "return-then-write") (result i32)
+      (local $ends i64) (local $tx i32) (local $ws i32)
+      (call $task.return (i32.const 3))
+      (local.set $ends (call $stream.new))
+      (local.set $tx (i32.wrap_i64 (i64.shr_u (local.get $ends) (i64.const 32))))
+      (if (i32.ne (call $stream.write (local.get $tx) (i32.const 16) (i32.const 8))
+                  (i32.const -1 (; BLOCKED ;)))
+        (then unreachable))
+      (local.set $ws (call $waitable-set.new))
+      (call $waitable.join (local.get $tx) (local.get $ws))
+      (i32.or (i32.const 2 (; WAIT ;)) (i32.shl (local.get $ws) (i32.const 4))))
+    (func (export "trap-cb") (param i32 i32 i32) (result i32) unreachable))
+  (type $ST (stream u8))
+  (canon task.return (result u32) (core func $task.return))
+  (canon stream.new $ST (core func $stream.new))
+  (canon stream.write $ST async (memory (core memory $memory "mem")) (core func $stream.write))
+  (canon waitable-set.new (core func $waitable-set.new))
+  (canon waitable.join (core func $waitable.join))
+  (core instance $m (instantiate $M (with "" (instance
+    (export "mem" (memory $memory "mem"))
+    (export "task.return" (func $task.return))
+    (export "stream.new" (func $stream.new))
+    (export "stream.write" (func $stream.write))
+    (export "waitable-set.new" (func $waitable-set.new))
+    (export "waitable.join" (func $waitable.join))))))
+  (func (export "return-then-write") async (result u32)
+    (canon lift (core func $m "return-then-write") async (callback (core func $m "trap-cb")))))
+"""
+
+
+async def test_leaving_cancels_a_task_writing_a_stream_nobody_reads() -> None:
+    component = trio_wasi.Component.from_wat(STREAM_WAT, engine=_engine())
+    with trio.fail_after(2):
+        with pytest.raises(LeaveBlock):
+            async with trio_wasi.Linker(_engine()).instantiate(component) as inst:
+                assert await inst.call("return-then-write") == 3
+                # The task is still there, blocked on its write.
+                await trio.testing.wait_all_tasks_blocked()
+                assert instance_tasks(inst)
+                raise LeaveBlock
