@@ -19,7 +19,6 @@ from .._abi._flat import CoreValueIter, lift_flat_values
 from .._abi._handles import InstanceState
 from .._abi._layout import MAX_FLAT_PARAMS
 from .._abi._memory import Memory
-from .._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from .._abi._options import CanonOptions, LiftLowerContext
 from .._abi._store import store as store_value
 from .._abi._trap import trap, trap_if
@@ -93,7 +92,8 @@ class BuiltinFactory:
                 or task.opts.string_encoding != options.string_encoding,
                 "invalid `task.return` signature and/or options for current task",
             )
-            cx = LiftLowerContext(options, inst, task.scope, hooks=HOOKS)
+            # The result goes to the task's caller: host values when that is the host.
+            cx = LiftLowerContext(options, inst, task.scope, hooks=task.value_hooks())
             values = lift_flat_values(cx, MAX_FLAT_PARAMS, CoreValueIter(list(flat)), result_types)
             task.return_(values)
 

@@ -40,11 +40,12 @@ from .._abi._flat import CoreValueIter, lift_flat_values, lower_flat_values
 from .._abi._handles import InstanceState
 from .._abi._layout import MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
 from .._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
-from .._abi._options import CanonOptions, LiftLowerContext, StringEncoding
+from .._abi._options import AsyncValueHooks, CanonOptions, LiftLowerContext, StringEncoding
 from .._abi._resources import BorrowScope
 from .._abi._trap import trap, trap_if
 from .._abi._waitables import EventCode, EventTuple, Subtask, SubtaskState, WaitableSet
 from .._errors import LinkError, Trap
+from ._hostvalues import host_values
 from ._runtime import StoreRuntime
 
 __all__ = [
@@ -176,6 +177,10 @@ class Task:
     @property
     def may_block(self) -> bool:
         return self.ft.is_async
+
+    def value_hooks(self) -> AsyncValueHooks:
+        """Hooks for the arguments and result: host channels when the host is the caller."""
+        return host_values(self.rt) if self.caller is None else HOOKS
 
     def needs_exclusive(self) -> bool:
         # CanonicalABI.md "Task.needs_exclusive": stackful async lifts opt out.
@@ -558,7 +563,7 @@ class LiftedFunc(ComponentFunc):
 
     def _run_sync(self, task: Task) -> None:
         cx = LiftLowerContext(
-            self.options, self.state, task.scope, source_encoding=task.source_encoding, hooks=HOOKS
+            self.options, self.state, task.scope, source_encoding=task.source_encoding, hooks=task.value_hooks()
         )
         flat_args = self._lower_args(task, cx)
         raw = self._call(task, self._core, flat_args)
@@ -576,7 +581,7 @@ class LiftedFunc(ComponentFunc):
 
     def _run_stackful(self, task: Task) -> None:
         cx = LiftLowerContext(
-            self.options, self.state, task.scope, source_encoding=task.source_encoding, hooks=HOOKS
+            self.options, self.state, task.scope, source_encoding=task.source_encoding, hooks=task.value_hooks()
         )
         flat_args = self._lower_args(task, cx)
         self._call(task, self._core, flat_args)
@@ -584,7 +589,7 @@ class LiftedFunc(ComponentFunc):
 
     def _run_callback_first(self, task: Task) -> None:
         cx = LiftLowerContext(
-            self.options, self.state, task.scope, source_encoding=task.source_encoding, hooks=HOOKS
+            self.options, self.state, task.scope, source_encoding=task.source_encoding, hooks=task.value_hooks()
         )
         flat_args = self._lower_args(task, cx)
         packed = self._call(task, self._core, flat_args)
@@ -748,6 +753,8 @@ def make_sync_lower(
     param_types = list(ft.param_types())
     result_types = list(ft.result_types())
     callee_async = ft.is_async
+    # A host callee takes and returns host values (channels for streams and futures).
+    hooks = host_values(rt) if isinstance(callee, HostFunc) else HOOKS
 
     def lowered(*flat: Any) -> Any:
         trap_if(not state.may_leave, "cannot leave component instance")
@@ -757,7 +764,7 @@ def make_sync_lower(
             # synchronous task may not do.
             trap("cannot block a synchronous task before returning")
         subtask = Subtask()
-        cx = LiftLowerContext(options, state, subtask.scope, hooks=HOOKS)
+        cx = LiftLowerContext(options, state, subtask.scope, hooks=hooks)
         vi = CoreValueIter(list(flat))
 
         def on_start() -> list[Any]:
@@ -773,7 +780,7 @@ def make_sync_lower(
                     [],
                 )
                 return
-            rcx = LiftLowerContext(options, state, subtask.scope, source_encoding=encoding, hooks=HOOKS)
+            rcx = LiftLowerContext(options, state, subtask.scope, source_encoding=encoding, hooks=hooks)
             flat_results = lower_flat_values(rcx, MAX_FLAT_RESULTS, results, result_types, vi)
             subtask.resolve(SubtaskState.RETURNED, flat_results)
 
@@ -797,11 +804,13 @@ def make_async_lower(
     ft = callee.type
     param_types = list(ft.param_types())
     result_types = list(ft.result_types())
+    # A host callee takes and returns host values (channels for streams and futures).
+    hooks = host_values(rt) if isinstance(callee, HostFunc) else HOOKS
 
     def lowered(*flat: Any) -> int:
         trap_if(not state.may_leave, "cannot leave component instance")
         subtask = Subtask()
-        cx = LiftLowerContext(options, state, subtask.scope, hooks=HOOKS)
+        cx = LiftLowerContext(options, state, subtask.scope, hooks=hooks)
         vi = CoreValueIter(list(flat))
         progress: list[Callable[[], None]] = []
 
@@ -826,7 +835,7 @@ def make_async_lower(
                     [],
                 )
             else:
-                rcx = LiftLowerContext(options, state, subtask.scope, source_encoding=encoding, hooks=HOOKS)
+                rcx = LiftLowerContext(options, state, subtask.scope, source_encoding=encoding, hooks=hooks)
                 lower_flat_values(rcx, 0, results, result_types, vi)
                 subtask.resolve(SubtaskState.RETURNED, [])
             on_progress()

@@ -1,0 +1,832 @@
+"""Host ends of ``stream<T>`` and ``future<T>``: trio channels.
+
+The host never sees a stream or future handle. It passes any
+:class:`trio.abc.ReceiveChannel` where a ``stream<T>`` or ``future<T>`` goes
+into a guest, and gets a :class:`StreamReceiver`/:class:`FutureReceiver`
+(themselves receive channels) where one comes out.
+
+Rules:
+
+* host to guest: the channel becomes the readable side of the stream
+  (:class:`HostSourceStream`, a :class:`ReadableStream`). A guest read takes
+  what is buffered; with nothing buffered it parks and the stream asks a trio
+  task (its *pump*, one per stream, started on first demand) for the next item.
+  Items are fetched only on demand, so the host's sender feels the guest's
+  backpressure. For ``stream<u8>`` an item is a bytes-like chunk, copied into
+  guest memory with one copy; a partial read keeps the rest of the chunk for
+  the next read. For other element types an item is one value;
+* the end of the channel (``EndOfChannel``, or the channel closed) is the
+  writer dropping its end: the guest sees ``DROPPED`` once everything received
+  was delivered. When the guest drops its readable end the channel is closed,
+  so the host's sender gets ``BrokenResourceError``;
+* guest to host: :meth:`StreamReceiver.receive` reads into a host buffer on
+  the wasm side and waits for the copy. A ``receive`` cancelled while its read
+  is parked cancels the read (CanonicalABI.md ``cancel_copy``); whatever was
+  copied before the cancellation took effect is kept for the next
+  ``receive``. ``aclose`` drops the host's readable end: the guest's writer
+  sees ``DROPPED``;
+* futures work the same way with exactly one value. A guest reader can never
+  see ``DROPPED`` on a future (its writer must write), so a host channel that
+  ends without a value while a guest reads it traps the instance, naming the
+  cause, rather than leaving the guest waiting forever;
+* stream and future state is touched on the wasm side only: trio-side code
+  reaches it through ``executor.post`` and is answered through
+  ``executor.call_soon_trio`` (see ``_executor``). A pump waiting for data the
+  guest asked for is counted with ``outside_begin``/``outside_end``, so a
+  store waiting for it is not mistaken for a deadlock.
+
+Speed: with the inline executor the wasm side is the trio thread, so a guest
+read of a memory channel that already holds an item takes it with
+``receive_nowait`` at once, and a host ``receive`` whose copy completes on the
+spot returns without waiting for a wakeup.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import weakref
+from collections.abc import Callable
+from typing import Any, final
+
+import trio
+
+from .._abi._buffers import HostReadableBuffer, HostWritableBuffer, WritableBuffer
+from .._abi._errorctx import ErrorContext
+from .._abi._handles import InstanceState
+from .._abi._options import AsyncValueHooks, LiftLowerContext
+from .._abi._stream_builtins import GUEST_ASYNC_VALUES
+from .._abi._streams import (
+    CopyResult,
+    OnCopy,
+    OnCopyDone,
+    ReadableFuture,
+    ReadableStream,
+    ReclaimBuffer,
+    SharedBase,
+)
+from .._abi._types import FutureType, StreamType, U8Type, ValueType
+from .._errors import Trap
+from ._runtime import StoreRuntime
+
+__all__ = [
+    "BYTES_CAPACITY",
+    "FutureReceiver",
+    "HostAsyncValues",
+    "HostSourceFuture",
+    "HostSourceStream",
+    "StreamReceiver",
+    "VALUES_CAPACITY",
+    "host_values",
+]
+
+BYTES_CAPACITY = 64 * 1024
+"""How many bytes one :meth:`StreamReceiver.receive` of a ``stream<u8>`` may return."""
+
+VALUES_CAPACITY = 64
+"""How many values of other element types one guest-to-host copy may move at most."""
+
+_EOF: Any = object()
+
+
+def _is_bytes(t: ValueType | None) -> bool:
+    return type(t) is U8Type
+
+
+def _guest_value(rt: StoreRuntime, v: Any, t: ValueType | None) -> Any:
+    """An element the host sent, ready for the guest-facing element lowering.
+
+    Element types that are themselves streams or futures are lowered with
+    guest hooks by the stream built-ins, so host channels are wrapped here.
+    """
+    if isinstance(t, StreamType) and not isinstance(v, ReadableStream):
+        return _readable_stream(rt, v, t)
+    if isinstance(t, FutureType) and not isinstance(v, ReadableFuture):
+        return _readable_future(rt, v, t)
+    return v
+
+
+def _host_value(rt: StoreRuntime, v: Any, t: ValueType | None) -> Any:
+    """An element a guest wrote, as the host receives it."""
+    if isinstance(t, StreamType) and isinstance(v, ReadableStream):
+        return StreamReceiver(rt, v, t)
+    if isinstance(t, FutureType) and isinstance(v, ReadableFuture):
+        return FutureReceiver(rt, v, t)
+    return v
+
+
+# ---------------------------------------------------------------------------
+# Host to guest: a channel as the readable side of a stream or future
+
+
+class _Pump:
+    """The trio side of a host source: receives items from the channel on demand.
+
+    Wasm side: :meth:`request` (at most one outstanding) and :meth:`close`.
+    Trio side: the pump task, which answers each request with exactly one
+    ``deliver(item)`` posted to the wasm side (``_EOF`` when the channel ended).
+    """
+
+    __slots__ = (
+        "_channel_closed",
+        "_demand",
+        "_owed",
+        "_scope",
+        "_started",
+        "_stop",
+        "_wake",
+        "channel",
+        "deliver",
+        "rt",
+    )
+
+    def __init__(
+        self,
+        rt: StoreRuntime,
+        channel: trio.abc.ReceiveChannel[Any],
+        deliver: Callable[[Any], None],
+    ) -> None:
+        self.rt = rt
+        self.channel = channel
+        self.deliver = deliver
+        # Wasm side.
+        self._started = False
+        # Trio side.
+        self._demand = False
+        self._owed = 0
+        self._stop = False
+        self._channel_closed = False
+        self._scope: trio.CancelScope | None = None
+        self._wake: trio.Event | None = None
+
+    # -- wasm side ---------------------------------------------------------------
+
+    def request(self) -> None:
+        """Ask for the next item (wasm side; one request outstanding at most)."""
+        ex = self.rt.executor
+        # Counted from now: the store must not look idle while the item is on its way.
+        ex.outside_begin()
+        if not self._started:
+            self._started = True
+            self.rt.spawn(self._run)
+        ex.call_soon_trio(self._on_request)
+
+    def close(self) -> None:
+        """The guest dropped its end: stop fetching and close the channel (wasm side)."""
+        self.rt.executor.call_soon_trio(self._close_now)
+
+    # -- trio side ---------------------------------------------------------------
+
+    def _on_request(self) -> None:
+        self._owed += 1
+        if self._stop:
+            self._settle()
+            return
+        self._demand = True
+        if self._wake is not None:
+            self._wake.set()
+
+    def _settle(self) -> None:
+        while self._owed:
+            self._owed -= 1
+            self.rt.executor.outside_end()
+
+    def _close_now(self) -> None:
+        self._stop = True
+        if self._scope is not None:
+            self._scope.cancel()
+        if self._wake is not None:
+            self._wake.set()
+        if not self._started or isinstance(self.channel, trio.MemoryReceiveChannel):
+            self._close_channel_soon()
+
+    def _close_channel_soon(self) -> None:
+        if self._channel_closed:
+            return
+        channel = self.channel
+        if isinstance(channel, trio.MemoryReceiveChannel):
+            # Closed at once, so the sender's very next send fails.
+            self._channel_closed = True
+            channel.close()
+            return
+        nursery = self.rt.nursery
+        if nursery is not None and not self.rt.closing:
+            self._channel_closed = True
+            nursery.start_soon(trio.aclose_forcefully, channel)
+
+    def _deliver(self, item: Any) -> None:
+        # Wasm side. Inline, this runs in the pump's trio task: a failure must
+        # poison the store, as it would on a store thread, not crash the nursery.
+        try:
+            self.deliver(item)
+        except Exception as exc:
+            self.rt.poison(exc)
+
+    async def _run(self) -> None:
+        ex = self.rt.executor
+        try:
+            while not self._stop:
+                if not self._demand:
+                    self._wake = trio.Event()
+                    await self._wake.wait()
+                    self._wake = None
+                    continue
+                self._demand = False
+                item: Any
+                with trio.CancelScope() as scope:
+                    self._scope = scope
+                    try:
+                        item = await self.channel.receive()
+                    except (trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError):
+                        item = _EOF
+                self._scope = None
+                if scope.cancelled_caught:
+                    break
+                ex.post(functools.partial(self._deliver, item))
+                self._owed -= 1
+                ex.outside_end()
+                if item is _EOF:
+                    self._channel_closed = True
+                    break
+        finally:
+            self._settle()
+            if not self._channel_closed:
+                self._channel_closed = True
+                with trio.CancelScope(shield=True):
+                    await trio.aclose_forcefully(self.channel)
+
+
+@final
+class HostSourceStream(ReadableStream):
+    """A host receive channel as the readable side of a ``stream<T>``.
+
+    Wasm-side object (built by lowering; the guest's ``stream.read`` drives it).
+    """
+
+    __slots__ = (
+        "_chunk",
+        "_dropped",
+        "_eof",
+        "_fetching",
+        "_nowait",
+        "_pending",
+        "_pump",
+        "rt",
+        "t",
+    )
+
+    def __init__(
+        self, rt: StoreRuntime, channel: trio.abc.ReceiveChannel[Any], t: ValueType | None
+    ) -> None:
+        self.rt = rt
+        self.t = t
+        self._pump = _Pump(rt, channel, self._deliver)
+        self._chunk: HostReadableBuffer | None = None
+        self._eof = False
+        self._dropped = False
+        self._fetching = False
+        self._pending: tuple[WritableBuffer, OnCopyDone] | None = None
+        # Taking an item synchronously touches trio state: only on the trio thread.
+        self._nowait = isinstance(channel, trio.MemoryReceiveChannel)
+
+    def __repr__(self) -> str:
+        return f"<HostSourceStream {self.t!r} of {self._pump.channel!r}>"
+
+    @property
+    def channel(self) -> trio.abc.ReceiveChannel[Any]:
+        """The host's channel."""
+        return self._pump.channel
+
+    def _buffer(self, item: Any) -> HostReadableBuffer | None:
+        if _is_bytes(self.t):
+            buf = HostReadableBuffer(self.t, item)
+        else:
+            buf = HostReadableBuffer(self.t, [_guest_value(self.rt, item, self.t)])
+        return buf if buf.remain() else None
+
+    def _take_nowait(self) -> bool:
+        """Fill the buffer from a memory channel without waiting; False when it is empty."""
+        channel = self._pump.channel
+        assert isinstance(channel, trio.MemoryReceiveChannel)
+        while True:
+            try:
+                item = channel.receive_nowait()
+            except trio.WouldBlock:
+                return False
+            except (trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError):
+                self._eof = True
+                return True
+            self._chunk = self._buffer(item)
+            if self._chunk is not None:
+                return True
+
+    def read(
+        self,
+        inst: InstanceState | None,
+        dst: WritableBuffer,
+        on_copy: OnCopy,
+        on_copy_done: OnCopyDone,
+    ) -> None:
+        assert self._pending is None and not self._dropped
+        if (
+            self._chunk is None
+            and not self._eof
+            and not self._fetching
+            and self._nowait
+            and not self.rt.executor.threaded
+        ):
+            self._take_nowait()
+        if self._chunk is not None:
+            self._copy_into(dst)
+            on_copy_done(CopyResult.COMPLETED)
+        elif self._eof:
+            on_copy_done(CopyResult.DROPPED)
+        else:
+            self._pending = (dst, on_copy_done)
+            if not self._fetching:
+                self._fetching = True
+                self._pump.request()
+
+    def _copy_into(self, dst: WritableBuffer) -> None:
+        chunk = self._chunk
+        assert chunk is not None
+        n = min(dst.remain(), chunk.remain())
+        if n:
+            dst.write_from(chunk, n)
+            if not chunk.remain():
+                self._chunk = None
+
+    def _deliver(self, item: Any) -> None:
+        """The pump's answer to a request (wasm side)."""
+        self._fetching = False
+        if self._dropped:
+            return
+        if item is _EOF:
+            self._eof = True
+        else:
+            self._chunk = self._buffer(item)
+        pending = self._pending
+        if pending is None:
+            return
+        if self._chunk is None and not self._eof:
+            # An empty chunk: ask again.
+            self._fetching = True
+            self._pump.request()
+            return
+        self._pending = None
+        dst, on_copy_done = pending
+        if self._chunk is not None:
+            self._copy_into(dst)
+            on_copy_done(CopyResult.COMPLETED)
+        else:
+            on_copy_done(CopyResult.DROPPED)
+
+    def cancel(self) -> None:
+        pending = self._pending
+        assert pending is not None
+        self._pending = None
+        # The item being fetched, if any, is kept for the next read.
+        pending[1](CopyResult.CANCELLED)
+
+    def drop(self) -> None:
+        if not self._dropped:
+            self._dropped = True
+            self._chunk = None
+            self._pump.close()
+
+
+@final
+class HostSourceFuture(ReadableFuture):
+    """A host receive channel as the readable side of a ``future<T>``: its first item."""
+
+    __slots__ = ("_dropped", "_fetching", "_has_value", "_pending", "_pump", "_value", "rt", "t")
+
+    def __init__(
+        self, rt: StoreRuntime, channel: trio.abc.ReceiveChannel[Any], t: ValueType | None
+    ) -> None:
+        self.rt = rt
+        self.t = t
+        self._pump = _Pump(rt, channel, self._deliver)
+        self._has_value = False
+        self._value: Any = None
+        self._dropped = False
+        self._fetching = False
+        self._pending: tuple[WritableBuffer, OnCopyDone] | None = None
+
+    def __repr__(self) -> str:
+        return f"<HostSourceFuture {self.t!r} of {self._pump.channel!r}>"
+
+    def read(
+        self, inst: InstanceState | None, dst: WritableBuffer, on_copy_done: OnCopyDone
+    ) -> None:
+        assert self._pending is None and not self._dropped
+        if self._has_value:
+            self._complete(dst, on_copy_done)
+            return
+        self._pending = (dst, on_copy_done)
+        if not self._fetching:
+            self._fetching = True
+            self._pump.request()
+
+    def _complete(self, dst: WritableBuffer, on_copy_done: OnCopyDone) -> None:
+        value = self._value
+        self._has_value = False
+        self._value = None
+        dst.write([value])
+        on_copy_done(CopyResult.COMPLETED)
+        # One value per future: nobody needs the channel any more.
+        self._pump.close()
+
+    def _deliver(self, item: Any) -> None:
+        self._fetching = False
+        if self._dropped:
+            return
+        if item is _EOF:
+            if self._pending is not None:
+                # A future's reader can never be told DROPPED (its writer
+                # must write), and waiting forever would hide the cause.
+                self.rt.poison(
+                    Trap(f"the host's channel for future<{self.t!r}> ended without a value")
+                )
+            return
+        self._has_value = True
+        self._value = _guest_value(self.rt, item, self.t)
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            self._complete(*pending)
+
+    def cancel(self) -> None:
+        pending = self._pending
+        assert pending is not None
+        self._pending = None
+        pending[1](CopyResult.CANCELLED)
+
+    def drop(self) -> None:
+        if not self._dropped:
+            self._dropped = True
+            self._value = None
+            self._pump.close()
+
+
+# ---------------------------------------------------------------------------
+# Guest to host: receive channels over the readable end of a guest stream
+
+
+@final
+class _Read:
+    """One copy from the wasm side into a host buffer, as the trio side sees it."""
+
+    __slots__ = ("done", "error", "event", "result", "values")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.event: trio.Event | None = None
+        self.result = CopyResult.COMPLETED
+        self.values: Any = None
+        self.error: BaseException | None = None
+
+    def finish(self, result: CopyResult, values: Any) -> None:
+        """Record the outcome (trio side)."""
+        if not self.done:
+            self.done = True
+            self.result = result
+            self.values = values
+            if self.event is not None:
+                self.event.set()
+
+    def fail(self, exc: BaseException) -> None:
+        """The store trapped or closed: no outcome will come (trio side)."""
+        if not self.done:
+            self.error = exc
+            self.done = True
+            if self.event is not None:
+                self.event.set()
+
+    async def wait(self) -> None:
+        if not self.done:
+            self.event = trio.Event()
+            await self.event.wait()
+
+
+class _Receiver(trio.abc.ReceiveChannel[Any]):
+    """What :class:`StreamReceiver` and :class:`FutureReceiver` share.
+
+    Trio side: ``_items`` holds values received and not yet returned,
+    ``_inflight`` the read whose outcome is not yet absorbed. Wasm side:
+    ``_reading`` says the read is parked in the shared object.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_ended",
+        "_inflight",
+        "_items",
+        "_moved",
+        "_reading",
+        "rt",
+        "shared",
+        "t",
+    )
+
+    shared: SharedBase
+
+    def __init__(self, rt: StoreRuntime, shared: SharedBase, t: ValueType | None) -> None:
+        self.rt = rt
+        self.shared = shared
+        self.t = t
+        self._items: collections.deque[Any] = collections.deque()
+        self._ended = False
+        self._closed = False
+        self._moved = False
+        self._inflight: _Read | None = None
+        self._reading = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.t!r}>"
+
+    # -- wasm side ---------------------------------------------------------------
+
+    def _start(self, rd: _Read) -> None:
+        raise NotImplementedError
+
+    def _finisher(self, rd: _Read, buf: HostWritableBuffer) -> OnCopyDone:
+        call_soon_trio = self.rt.executor.call_soon_trio
+
+        def on_copy_done(result: CopyResult) -> None:
+            self._reading = False
+            values = buf.values() if buf.progress else None
+            call_soon_trio(lambda: rd.finish(result, values))
+
+        return on_copy_done
+
+    def _cancel_read(self) -> None:
+        if self._reading:
+            self.shared.cancel()
+
+    def _drop(self) -> None:
+        self._cancel_read()
+        self.shared.drop()
+
+    # -- trio side ---------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed or self._moved:
+            raise trio.ClosedResourceError("the channel was closed")
+
+    def _absorb(self, rd: _Read) -> None:
+        raise NotImplementedError
+
+    async def _fill(self) -> None:
+        """Wait until a value is buffered or the writer is known to be gone."""
+        rt = self.rt
+        ex = rt.executor
+        while not self._items and not self._ended:
+            self._check_open()
+            rd = self._inflight
+            if rd is None:
+                if rt.poisoned is not None:
+                    raise Trap(f"the instance is poisoned by an earlier trap: {rt.poisoned}")
+                if rt.closing:
+                    raise trio.BrokenResourceError("the instance is closed")
+                rd = self._inflight = _Read()
+                ex.post(functools.partial(self._start, rd))
+            if not rd.done:
+
+                def on_trap(exc: BaseException, rd: _Read = rd) -> None:
+                    ex.call_soon_trio(lambda: rd.fail(exc))
+
+                rt.host_waiters.add(on_trap)
+                try:
+                    await rd.wait()
+                except trio.Cancelled:
+                    if not rd.done:
+                        # Cancel the parked read; its outcome, with whatever
+                        # was copied meanwhile, is absorbed by the next receive.
+                        ex.post(self._cancel_read)
+                    else:
+                        self._inflight = None
+                        self._absorb(rd)
+                    raise
+                finally:
+                    rt.host_waiters.discard(on_trap)
+            self._inflight = None
+            if rd.error is not None:
+                raise Trap(str(rd.error)) from rd.error
+            self._absorb(rd)
+
+    async def receive(self) -> Any:
+        """The next value; ``trio.EndOfChannel`` once the guest's writer is gone."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self._check_open()
+        if self._items:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return self._items.popleft()
+        await self._fill()
+        if self._items:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return self._items.popleft()
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        raise trio.EndOfChannel
+
+    async def aclose(self) -> None:
+        """Drop the host's readable end; the guest's writer then sees DROPPED."""
+        if not (self._closed or self._moved):
+            self._closed = True
+            self._items.clear()
+            if self.rt.poisoned is None and not self.rt.closing:
+                self.rt.executor.post(self._drop)
+        await trio.lowlevel.checkpoint()
+
+    def _take_shared(self) -> SharedBase | None:
+        """Hand the untouched guest end over to a new lowering (or None)."""
+        if self._closed or self._moved or self._inflight is not None or self._items or self._ended:
+            return None
+        self._moved = True
+        return self.shared
+
+
+@final
+class StreamReceiver(_Receiver):
+    """The host's readable end of a ``stream<T>`` written by a guest.
+
+    A :class:`trio.abc.ReceiveChannel`: ``await receive()`` returns ``bytes``
+    (at most :data:`BYTES_CAPACITY` of them) for ``stream<u8>`` and one value
+    for other element types; it raises ``trio.EndOfChannel`` once the guest
+    dropped its writable end and everything it wrote was received. ``async
+    for`` works, and ``aclose()`` (or ``async with``) drops the host's end.
+    Passing an untouched receiver back into a guest of the same instance
+    hands the stream over without copying.
+    """
+
+    __slots__ = ("capacity",)
+
+    shared: ReadableStream
+
+    def __init__(
+        self,
+        rt: StoreRuntime,
+        shared: ReadableStream,
+        t: StreamType,
+        capacity: int | None = None,
+    ) -> None:
+        super().__init__(rt, shared, t.element)
+        if capacity is None:
+            capacity = BYTES_CAPACITY if _is_bytes(t.element) else VALUES_CAPACITY
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, not {capacity}")
+        self.capacity = capacity
+
+    def _start(self, rd: _Read) -> None:
+        buf = HostWritableBuffer(self.t, self.capacity)
+        on_copy_done = self._finisher(rd, buf)
+
+        def on_copy(reclaim: ReclaimBuffer) -> None:
+            # Take what was copied now rather than wait for more.
+            reclaim()
+            on_copy_done(CopyResult.COMPLETED)
+
+        self._reading = True
+        self.shared.read(None, buf, on_copy, on_copy_done)
+
+    def _absorb(self, rd: _Read) -> None:
+        values = rd.values
+        if values is not None:
+            if _is_bytes(self.t):
+                self._items.append(values)
+            else:
+                rt, t = self.rt, self.t
+                self._items.extend(_host_value(rt, v, t) for v in values)
+        if rd.result is CopyResult.DROPPED:
+            self._ended = True
+
+
+@final
+class FutureReceiver(_Receiver):
+    """The host's readable end of a ``future<T>`` written by a guest.
+
+    A :class:`trio.abc.ReceiveChannel` that yields the future's value once and
+    then raises ``trio.EndOfChannel``; ``await get()`` returns the value
+    (again on later calls). ``aclose()`` drops the host's end: the guest's
+    writer then sees DROPPED.
+    """
+
+    __slots__ = ("_has_value", "_value")
+
+    shared: ReadableFuture
+
+    def __init__(self, rt: StoreRuntime, shared: ReadableFuture, t: FutureType) -> None:
+        super().__init__(rt, shared, t.element)
+        self._has_value = False
+        self._value: Any = None
+
+    def _start(self, rd: _Read) -> None:
+        buf = HostWritableBuffer(self.t, 1)
+        self._reading = True
+        self.shared.read(None, buf, self._finisher(rd, buf))
+
+    def _absorb(self, rd: _Read) -> None:
+        if rd.result is CopyResult.COMPLETED:
+            values = rd.values
+            value = _host_value(self.rt, values[0] if values else (), self.t)
+            self._items.append(value)
+            self._has_value = True
+            self._value = value
+            self._ended = True
+
+    async def get(self) -> Any:
+        """The future's value, waiting for it if needed."""
+        if self._has_value:
+            await trio.lowlevel.checkpoint()
+            return self._value
+        return await self.receive()
+
+
+# ---------------------------------------------------------------------------
+# The hooks
+
+
+def _readable_stream(rt: StoreRuntime, v: Any, t: StreamType) -> ReadableStream:
+    if isinstance(v, ReadableStream):
+        return v
+    if isinstance(v, StreamReceiver) and v.rt is rt:
+        shared = v._take_shared()
+        if shared is not None:
+            assert isinstance(shared, ReadableStream)
+            return shared
+    if isinstance(v, trio.abc.ReceiveChannel):
+        return HostSourceStream(rt, v, t.element)
+    raise TypeError(f"expected a trio ReceiveChannel for {t!r}, got {v!r}")
+
+
+def _readable_future(rt: StoreRuntime, v: Any, t: FutureType) -> ReadableFuture:
+    if isinstance(v, ReadableFuture):
+        return v
+    if isinstance(v, FutureReceiver) and v.rt is rt:
+        shared = v._take_shared()
+        if shared is not None:
+            assert isinstance(shared, ReadableFuture)
+            return shared
+    if isinstance(v, trio.abc.ReceiveChannel):
+        return HostSourceFuture(rt, v, t.element)
+    raise TypeError(f"expected a trio ReceiveChannel for {t!r}, got {v!r}")
+
+
+@final
+class HostAsyncValues:
+    """The :class:`AsyncValueHooks` of values exchanged with the host.
+
+    Lowering takes what the host holds: a trio receive channel (or a receiver
+    the host got from this store, handed over as is) for a stream or future,
+    an :class:`ErrorContext` or a ``str`` (its debug message) for an error
+    context; guest shared objects are accepted too. Lifting gives the host a
+    :class:`StreamReceiver`, a :class:`FutureReceiver` or an
+    :class:`ErrorContext`.
+    """
+
+    __slots__ = ("rt",)
+
+    def __init__(self, rt: StoreRuntime) -> None:
+        self.rt = rt
+
+    def lift_error_context(self, cx: LiftLowerContext, i: int) -> ErrorContext:
+        """Lift error-context handle ``i``."""
+        result: ErrorContext = GUEST_ASYNC_VALUES.lift_error_context(cx, i)
+        return result
+
+    def lower_error_context(self, cx: LiftLowerContext, v: Any) -> int:
+        """Lower error context ``v`` (or a message string) into a new handle."""
+        if isinstance(v, str):
+            v = ErrorContext(v)
+        return GUEST_ASYNC_VALUES.lower_error_context(cx, v)
+
+    def lift_stream(self, cx: LiftLowerContext, i: int, t: StreamType) -> StreamReceiver:
+        """Lift readable stream end ``i`` into a receive channel."""
+        shared = GUEST_ASYNC_VALUES.lift_stream(cx, i, t)
+        assert isinstance(shared, ReadableStream)
+        return StreamReceiver(self.rt, shared, t)
+
+    def lower_stream(self, cx: LiftLowerContext, v: Any, t: StreamType) -> int:
+        """Lower a host channel (or a guest stream) into a new readable end handle."""
+        return GUEST_ASYNC_VALUES.lower_stream(cx, _readable_stream(self.rt, v, t), t)
+
+    def lift_future(self, cx: LiftLowerContext, i: int, t: FutureType) -> FutureReceiver:
+        """Lift readable future end ``i`` into a receive channel."""
+        shared = GUEST_ASYNC_VALUES.lift_future(cx, i, t)
+        assert isinstance(shared, ReadableFuture)
+        return FutureReceiver(self.rt, shared, t)
+
+    def lower_future(self, cx: LiftLowerContext, v: Any, t: FutureType) -> int:
+        """Lower a host channel (or a guest future) into a new readable end handle."""
+        return GUEST_ASYNC_VALUES.lower_future(cx, _readable_future(self.rt, v, t), t)
+
+
+_HOOKS: weakref.WeakKeyDictionary[StoreRuntime, HostAsyncValues] = weakref.WeakKeyDictionary()
+
+
+def host_values(rt: StoreRuntime) -> AsyncValueHooks:
+    """The host-facing hooks of store ``rt`` (one object per store)."""
+    hooks = _HOOKS.get(rt)
+    if hooks is None:
+        hooks = _HOOKS[rt] = HostAsyncValues(rt)
+    return hooks
