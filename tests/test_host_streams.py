@@ -1,0 +1,807 @@
+"""Host ends of streams and futures: trio channels on the host side.
+
+One WAT component with callback-lifted exports that read and write
+``stream<u8>``, ``stream<u32>`` and ``future<u32>`` values:
+
+- ``consume(s, bufsize)`` / ``sum32(s)``: read everything, return (count, checksum);
+- ``produce(n, chunk)``: return a stream and write ``n`` bytes (byte ``k`` is ``k % 251``)
+  after returning; ``written``/``saw-drop`` report what its writes saw;
+- ``count32(n)``: return a stream of the u32 values ``0 .. n-1``;
+- ``echo(s)``: return a stream at once and copy ``s`` into it after returning;
+- ``take-one(s)``: read at most 4 bytes, drop the stream, return the count;
+- ``fut-in(f)``: return the future's value plus one; ``fut-out(v)``: return a future of
+  ``2 * v``, ``fut-status`` = 1 + the write's result (0 while pending);
+- ``pipe(s)``: pass ``s`` through the host import ``transform`` and consume the result.
+
+Every test runs inline and on store threads (the ``threaded`` variant adds an unused
+``waitable-set.wait`` built-in, which makes the linker choose store threads).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import trio
+
+import trio_wasi
+from trio_wasi._run._hostvalues import FutureReceiver, StreamReceiver
+
+WAT = """
+(component
+  (import "transform" (func $transform_imp (param "s" (stream u8)) (result (stream u8))))
+  (core module $Mem (memory (export "mem") 6))
+  (core instance $mem (instantiate $Mem))
+  (type $S8 (stream u8))
+  (type $S32 (stream u32))
+  (type $F32 (future u32))
+  (type $T2 (tuple u32 u32))
+  (core module $M
+    (import "" "mem" (memory 6))
+    (import "" "ret_t2" (func $ret_t2 (param i32 i32)))
+    (import "" "ret_u32" (func $ret_u32 (param i32)))
+    (import "" "ret_s8" (func $ret_s8 (param i32)))
+    (import "" "ret_s32" (func $ret_s32 (param i32)))
+    (import "" "ret_f32" (func $ret_f32 (param i32)))
+    (import "" "ws_new" (func $ws_new (result i32)))
+    (import "" "ws_drop" (func $ws_drop (param i32)))
+    (import "" "join" (func $join (param i32 i32)))
+    (import "" "s8_new" (func $s8_new (result i64)))
+    (import "" "s8_read" (func $s8_read (param i32 i32 i32) (result i32)))
+    (import "" "s8_write" (func $s8_write (param i32 i32 i32) (result i32)))
+    (import "" "s8_drop_r" (func $s8_drop_r (param i32)))
+    (import "" "s8_drop_w" (func $s8_drop_w (param i32)))
+    (import "" "s32_new" (func $s32_new (result i64)))
+    (import "" "s32_read" (func $s32_read (param i32 i32 i32) (result i32)))
+    (import "" "s32_write" (func $s32_write (param i32 i32 i32) (result i32)))
+    (import "" "s32_drop_r" (func $s32_drop_r (param i32)))
+    (import "" "s32_drop_w" (func $s32_drop_w (param i32)))
+    (import "" "f32_new" (func $f32_new (result i64)))
+    (import "" "f32_read" (func $f32_read (param i32 i32) (result i32)))
+    (import "" "f32_write" (func $f32_write (param i32 i32) (result i32)))
+    (import "" "f32_drop_r" (func $f32_drop_r (param i32)))
+    (import "" "f32_drop_w" (func $f32_drop_w (param i32)))
+    (import "" "transform" (func $transform (param i32) (result i32)))
+    ;;BLOCKING_IMPORT
+
+    ;; consume / sum32: read into 0x10000 until DROPPED
+    (global $c_in (mut i32) (i32.const 0))
+    (global $c_bs (mut i32) (i32.const 0))
+    (global $c_esz (mut i32) (i32.const 1))
+    (global $c_ws (mut i32) (i32.const 0))
+    (global $c_count (mut i32) (i32.const 0))
+    (global $c_sum (mut i32) (i32.const 0))
+    (func $c_start (param $s i32) (param $bs i32) (param $esz i32) (result i32)
+      (global.set $c_in (local.get $s))
+      (global.set $c_bs (local.get $bs))
+      (global.set $c_esz (local.get $esz))
+      (global.set $c_count (i32.const 0))
+      (global.set $c_sum (i32.const 0))
+      (global.set $c_ws (call $ws_new))
+      (call $join (local.get $s) (global.get $c_ws))
+      (call $c_loop))
+    (func (export "consume") (param $s i32) (param $bs i32) (result i32)
+      (call $c_start (local.get $s) (local.get $bs) (i32.const 1)))
+    (func (export "sum32") (param $s i32) (result i32)
+      (call $c_start (local.get $s) (i32.const 8) (i32.const 4)))
+    (func (export "pipe") (param $s i32) (result i32)
+      (call $c_start (call $transform (local.get $s)) (i32.const 4096) (i32.const 1)))
+    (func $c_loop (result i32)
+      (local $ret i32)
+      (loop $l
+        (if (i32.eq (global.get $c_esz) (i32.const 1))
+          (then (local.set $ret
+            (call $s8_read (global.get $c_in) (i32.const 0x10000) (global.get $c_bs))))
+          (else (local.set $ret
+            (call $s32_read (global.get $c_in) (i32.const 0x10000) (global.get $c_bs)))))
+        (if (i32.eq (local.get $ret) (i32.const -1))
+          (then (return (i32.or (i32.const 2) (i32.shl (global.get $c_ws) (i32.const 4))))))
+        (if (call $c_got (local.get $ret)) (then (return (i32.const 0))))
+        (br $l))
+      unreachable)
+    (func $c_got (param $ret i32) (result i32)
+      (local $n i32) (local $i i32)
+      (local.set $n (i32.shr_u (local.get $ret) (i32.const 4)))
+      (local.set $i (i32.const 0))
+      (block $done (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (if (i32.eq (global.get $c_esz) (i32.const 1))
+          (then (global.set $c_sum (i32.add (global.get $c_sum)
+            (i32.load8_u (i32.add (i32.const 0x10000) (local.get $i))))))
+          (else (global.set $c_sum (i32.add (global.get $c_sum)
+            (i32.load (i32.add (i32.const 0x10000) (i32.shl (local.get $i) (i32.const 2))))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l)))
+      (global.set $c_count (i32.add (global.get $c_count) (local.get $n)))
+      (if (i32.eq (i32.and (local.get $ret) (i32.const 0xf)) (i32.const 1))
+        (then
+          (if (i32.eq (global.get $c_esz) (i32.const 1))
+            (then (call $s8_drop_r (global.get $c_in)))
+            (else (call $s32_drop_r (global.get $c_in))))
+          (call $ws_drop (global.get $c_ws))
+          (call $ret_t2 (global.get $c_count) (global.get $c_sum))
+          (return (i32.const 1))))
+      (i32.const 0))
+    (func (export "consume_cb") (param $ev i32) (param $idx i32) (param $p i32) (result i32)
+      (if (i32.ne (local.get $ev) (i32.const 2)) (then unreachable))
+      (if (call $c_got (local.get $p)) (then (return (i32.const 0))))
+      (call $c_loop))
+
+    ;; produce: write n bytes of the pattern at 0x20000 (byte k is k % 251)
+    (global $p_w (mut i32) (i32.const 0))
+    (global $p_left (mut i32) (i32.const 0))
+    (global $p_pos (mut i32) (i32.const 0))
+    (global $p_chunk (mut i32) (i32.const 0))
+    (global $p_ws (mut i32) (i32.const 0))
+    (global $p_written (mut i32) (i32.const 0))
+    (global $p_drop (mut i32) (i32.const 0))
+    (func (export "produce") (param $n i32) (param $chunk i32) (result i32)
+      (local $i i32) (local $r64 i64)
+      (block $d (loop $l
+        (br_if $d (i32.ge_u (local.get $i) (i32.const 65792)))
+        (i32.store8 (i32.add (i32.const 0x20000) (local.get $i))
+          (i32.rem_u (local.get $i) (i32.const 251)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l)))
+      (local.set $r64 (call $s8_new))
+      (global.set $p_w (i32.wrap_i64 (i64.shr_u (local.get $r64) (i64.const 32))))
+      (global.set $p_left (local.get $n))
+      (global.set $p_pos (i32.const 0))
+      (global.set $p_chunk (local.get $chunk))
+      (global.set $p_written (i32.const 0))
+      (global.set $p_drop (i32.const 0))
+      (call $ret_s8 (i32.wrap_i64 (local.get $r64)))
+      (global.set $p_ws (call $ws_new))
+      (call $join (global.get $p_w) (global.get $p_ws))
+      (call $p_loop))
+    (func $p_loop (result i32)
+      (local $len i32) (local $ret i32)
+      (loop $l
+        (if (i32.eqz (global.get $p_left))
+          (then
+            (call $s8_drop_w (global.get $p_w))
+            (call $ws_drop (global.get $p_ws))
+            (return (i32.const 0))))
+        (local.set $len (select (global.get $p_left) (global.get $p_chunk)
+          (i32.lt_u (global.get $p_left) (global.get $p_chunk))))
+        (local.set $ret (call $s8_write (global.get $p_w)
+          (i32.add (i32.const 0x20000) (i32.rem_u (global.get $p_pos) (i32.const 251)))
+          (local.get $len)))
+        (if (i32.eq (local.get $ret) (i32.const -1))
+          (then (return (i32.or (i32.const 2) (i32.shl (global.get $p_ws) (i32.const 4))))))
+        (if (call $p_done (local.get $ret)) (then (return (i32.const 0))))
+        (br $l))
+      unreachable)
+    (func $p_done (param $ret i32) (result i32)
+      (local $n i32)
+      (local.set $n (i32.shr_u (local.get $ret) (i32.const 4)))
+      (global.set $p_pos (i32.add (global.get $p_pos) (local.get $n)))
+      (global.set $p_left (i32.sub (global.get $p_left) (local.get $n)))
+      (global.set $p_written (i32.add (global.get $p_written) (local.get $n)))
+      (if (i32.eq (i32.and (local.get $ret) (i32.const 0xf)) (i32.const 1))
+        (then
+          (global.set $p_drop (i32.const 1))
+          (call $s8_drop_w (global.get $p_w))
+          (call $ws_drop (global.get $p_ws))
+          (return (i32.const 1))))
+      (i32.const 0))
+    (func (export "produce_cb") (param $ev i32) (param $idx i32) (param $p i32) (result i32)
+      (if (i32.ne (local.get $ev) (i32.const 3)) (then unreachable))
+      (if (call $p_done (local.get $p)) (then (return (i32.const 0))))
+      (call $p_loop))
+    (func (export "written") (result i32) (global.get $p_written))
+    (func (export "saw-drop") (result i32) (global.get $p_drop))
+
+    ;; count32: write the u32 values 0 .. n-1, at most 3 per write, from 0x50000
+    (global $k_w (mut i32) (i32.const 0))
+    (global $k_left (mut i32) (i32.const 0))
+    (global $k_next (mut i32) (i32.const 0))
+    (global $k_ws (mut i32) (i32.const 0))
+    (func (export "count32") (param $n i32) (result i32)
+      (local $r64 i64)
+      (local.set $r64 (call $s32_new))
+      (global.set $k_w (i32.wrap_i64 (i64.shr_u (local.get $r64) (i64.const 32))))
+      (global.set $k_left (local.get $n))
+      (global.set $k_next (i32.const 0))
+      (call $ret_s32 (i32.wrap_i64 (local.get $r64)))
+      (global.set $k_ws (call $ws_new))
+      (call $join (global.get $k_w) (global.get $k_ws))
+      (call $k_loop))
+    (func $k_loop (result i32)
+      (local $len i32) (local $ret i32) (local $i i32)
+      (loop $l
+        (if (i32.eqz (global.get $k_left))
+          (then
+            (call $s32_drop_w (global.get $k_w))
+            (call $ws_drop (global.get $k_ws))
+            (return (i32.const 0))))
+        (local.set $len (select (global.get $k_left) (i32.const 3)
+          (i32.lt_u (global.get $k_left) (i32.const 3))))
+        (local.set $i (i32.const 0))
+        (block $d (loop $f
+          (br_if $d (i32.ge_u (local.get $i) (local.get $len)))
+          (i32.store (i32.add (i32.const 0x50000) (i32.shl (local.get $i) (i32.const 2)))
+            (i32.add (global.get $k_next) (local.get $i)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $f)))
+        (local.set $ret (call $s32_write (global.get $k_w) (i32.const 0x50000) (local.get $len)))
+        (if (i32.eq (local.get $ret) (i32.const -1))
+          (then (return (i32.or (i32.const 2) (i32.shl (global.get $k_ws) (i32.const 4))))))
+        (if (call $k_done (local.get $ret)) (then (return (i32.const 0))))
+        (br $l))
+      unreachable)
+    (func $k_done (param $ret i32) (result i32)
+      (local $n i32)
+      (local.set $n (i32.shr_u (local.get $ret) (i32.const 4)))
+      (global.set $k_next (i32.add (global.get $k_next) (local.get $n)))
+      (global.set $k_left (i32.sub (global.get $k_left) (local.get $n)))
+      (if (i32.eq (i32.and (local.get $ret) (i32.const 0xf)) (i32.const 1))
+        (then
+          (call $s32_drop_w (global.get $k_w))
+          (call $ws_drop (global.get $k_ws))
+          (return (i32.const 1))))
+      (i32.const 0))
+    (func (export "count32_cb") (param $ev i32) (param $idx i32) (param $p i32) (result i32)
+      (if (i32.ne (local.get $ev) (i32.const 3)) (then unreachable))
+      (if (call $k_done (local.get $p)) (then (return (i32.const 0))))
+      (call $k_loop))
+
+    ;; echo: copy the input stream into a new stream through 0x40000 (64 KiB)
+    (global $e_in (mut i32) (i32.const 0))
+    (global $e_w (mut i32) (i32.const 0))
+    (global $e_ws (mut i32) (i32.const 0))
+    (global $e_len (mut i32) (i32.const 0))
+    (global $e_off (mut i32) (i32.const 0))
+    (global $e_eof (mut i32) (i32.const 0))
+    (func (export "echo") (param $s i32) (result i32)
+      (local $r64 i64)
+      (global.set $e_in (local.get $s))
+      (local.set $r64 (call $s8_new))
+      (global.set $e_w (i32.wrap_i64 (i64.shr_u (local.get $r64) (i64.const 32))))
+      (global.set $e_len (i32.const 0))
+      (global.set $e_off (i32.const 0))
+      (global.set $e_eof (i32.const 0))
+      (call $ret_s8 (i32.wrap_i64 (local.get $r64)))
+      (global.set $e_ws (call $ws_new))
+      (call $join (global.get $e_in) (global.get $e_ws))
+      (call $join (global.get $e_w) (global.get $e_ws))
+      (call $e_run))
+    (func $e_finish (result i32)
+      (call $s8_drop_r (global.get $e_in))
+      (call $s8_drop_w (global.get $e_w))
+      (call $ws_drop (global.get $e_ws))
+      (i32.const 0))
+    (func $e_got (param $ret i32)
+      (global.set $e_len (i32.shr_u (local.get $ret) (i32.const 4)))
+      (global.set $e_off (i32.const 0))
+      (if (i32.eq (i32.and (local.get $ret) (i32.const 0xf)) (i32.const 1))
+        (then (global.set $e_eof (i32.const 1)))))
+    (func $e_wrote (param $ret i32) (result i32)
+      (global.set $e_off (i32.add (global.get $e_off) (i32.shr_u (local.get $ret) (i32.const 4))))
+      (i32.eq (i32.and (local.get $ret) (i32.const 0xf)) (i32.const 1)))
+    (func $e_run (result i32)
+      (local $ret i32)
+      (loop $l
+        (if (i32.lt_u (global.get $e_off) (global.get $e_len))
+          (then
+            (local.set $ret (call $s8_write (global.get $e_w)
+              (i32.add (i32.const 0x40000) (global.get $e_off))
+              (i32.sub (global.get $e_len) (global.get $e_off))))
+            (if (i32.eq (local.get $ret) (i32.const -1))
+              (then (return (i32.or (i32.const 2) (i32.shl (global.get $e_ws) (i32.const 4))))))
+            (if (call $e_wrote (local.get $ret)) (then (return (call $e_finish))))
+            (br $l)))
+        (if (global.get $e_eof) (then (return (call $e_finish))))
+        (local.set $ret (call $s8_read (global.get $e_in) (i32.const 0x40000) (i32.const 65536)))
+        (if (i32.eq (local.get $ret) (i32.const -1))
+          (then (return (i32.or (i32.const 2) (i32.shl (global.get $e_ws) (i32.const 4))))))
+        (call $e_got (local.get $ret))
+        (br $l))
+      unreachable)
+    (func (export "echo_cb") (param $ev i32) (param $idx i32) (param $p i32) (result i32)
+      (if (i32.eq (local.get $ev) (i32.const 2))
+        (then (call $e_got (local.get $p)) (return (call $e_run))))
+      (if (i32.ne (local.get $ev) (i32.const 3)) (then unreachable))
+      (if (call $e_wrote (local.get $p)) (then (return (call $e_finish))))
+      (call $e_run))
+
+    ;; take-one: read at most 4 bytes, drop the stream
+    (global $t_in (mut i32) (i32.const 0))
+    (func (export "take-one") (param $s i32) (result i32)
+      (local $ret i32) (local $ws i32)
+      (global.set $t_in (local.get $s))
+      (local.set $ret (call $s8_read (local.get $s) (i32.const 0x200) (i32.const 4)))
+      (if (i32.eq (local.get $ret) (i32.const -1))
+        (then
+          (local.set $ws (call $ws_new))
+          (call $join (local.get $s) (local.get $ws))
+          (return (i32.or (i32.const 2) (i32.shl (local.get $ws) (i32.const 4))))))
+      (call $t_fin (local.get $ret)))
+    (func $t_fin (param $ret i32) (result i32)
+      (call $s8_drop_r (global.get $t_in))
+      (call $ret_u32 (i32.shr_u (local.get $ret) (i32.const 4)))
+      (i32.const 0))
+    (func (export "take-one_cb") (param $ev i32) (param $idx i32) (param $p i32) (result i32)
+      (call $t_fin (local.get $p)))
+
+    ;; fut-in: value + 1; fut-out: a future of 2 * v
+    (global $fi_in (mut i32) (i32.const 0))
+    (func (export "fut-in") (param $f i32) (result i32)
+      (local $ret i32) (local $ws i32)
+      (global.set $fi_in (local.get $f))
+      (local.set $ret (call $f32_read (local.get $f) (i32.const 0x100)))
+      (if (i32.eq (local.get $ret) (i32.const -1))
+        (then
+          (local.set $ws (call $ws_new))
+          (call $join (local.get $f) (local.get $ws))
+          (return (i32.or (i32.const 2) (i32.shl (local.get $ws) (i32.const 4))))))
+      (call $fi_fin (local.get $ret)))
+    (func $fi_fin (param $ret i32) (result i32)
+      (if (i32.ne (local.get $ret) (i32.const 0)) (then unreachable))
+      (call $f32_drop_r (global.get $fi_in))
+      (call $ret_u32 (i32.add (i32.load (i32.const 0x100)) (i32.const 1)))
+      (i32.const 0))
+    (func (export "fut-in_cb") (param $ev i32) (param $idx i32) (param $p i32) (result i32)
+      (call $fi_fin (local.get $p)))
+    (global $fo_w (mut i32) (i32.const 0))
+    (global $fo_status (mut i32) (i32.const 0))
+    (func (export "fut-out") (param $v i32) (result i32)
+      (local $r64 i64) (local $ret i32) (local $ws i32)
+      (local.set $r64 (call $f32_new))
+      (global.set $fo_w (i32.wrap_i64 (i64.shr_u (local.get $r64) (i64.const 32))))
+      (global.set $fo_status (i32.const 0))
+      (call $ret_f32 (i32.wrap_i64 (local.get $r64)))
+      (i32.store (i32.const 0x104) (i32.mul (local.get $v) (i32.const 2)))
+      (local.set $ret (call $f32_write (global.get $fo_w) (i32.const 0x104)))
+      (if (i32.eq (local.get $ret) (i32.const -1))
+        (then
+          (local.set $ws (call $ws_new))
+          (call $join (global.get $fo_w) (local.get $ws))
+          (return (i32.or (i32.const 2) (i32.shl (local.get $ws) (i32.const 4))))))
+      (call $fo_fin (local.get $ret)))
+    (func $fo_fin (param $ret i32) (result i32)
+      (global.set $fo_status (i32.add (local.get $ret) (i32.const 1)))
+      (call $f32_drop_w (global.get $fo_w))
+      (i32.const 0))
+    (func (export "fut-out_cb") (param $ev i32) (param $idx i32) (param $p i32) (result i32)
+      (call $fo_fin (local.get $p)))
+    (func (export "fut-status") (result i32) (global.get $fo_status))
+  )
+  (core func $ret_t2 (canon task.return (result $T2)))
+  (core func $ret_u32 (canon task.return (result u32)))
+  (core func $ret_s8 (canon task.return (result $S8)))
+  (core func $ret_s32 (canon task.return (result $S32)))
+  (core func $ret_f32 (canon task.return (result $F32)))
+  (core func $ws_new (canon waitable-set.new))
+  (core func $ws_drop (canon waitable-set.drop))
+  (core func $join (canon waitable.join))
+  (core func $s8_new (canon stream.new $S8))
+  (core func $s8_read (canon stream.read $S8 async (memory (core memory $mem "mem"))))
+  (core func $s8_write (canon stream.write $S8 async (memory (core memory $mem "mem"))))
+  (core func $s8_drop_r (canon stream.drop-readable $S8))
+  (core func $s8_drop_w (canon stream.drop-writable $S8))
+  (core func $s32_new (canon stream.new $S32))
+  (core func $s32_read (canon stream.read $S32 async (memory (core memory $mem "mem"))))
+  (core func $s32_write (canon stream.write $S32 async (memory (core memory $mem "mem"))))
+  (core func $s32_drop_r (canon stream.drop-readable $S32))
+  (core func $s32_drop_w (canon stream.drop-writable $S32))
+  (core func $f32_new (canon future.new $F32))
+  (core func $f32_read (canon future.read $F32 async (memory (core memory $mem "mem"))))
+  (core func $f32_write (canon future.write $F32 async (memory (core memory $mem "mem"))))
+  (core func $f32_drop_r (canon future.drop-readable $F32))
+  (core func $f32_drop_w (canon future.drop-writable $F32))
+  (core func $transform (canon lower (func $transform_imp)))
+  ;;BLOCKING_CANON
+  (core instance $m (instantiate $M (with "" (instance
+    (export "mem" (memory $mem "mem"))
+    (export "ret_t2" (func $ret_t2))
+    (export "ret_u32" (func $ret_u32))
+    (export "ret_s8" (func $ret_s8))
+    (export "ret_s32" (func $ret_s32))
+    (export "ret_f32" (func $ret_f32))
+    (export "ws_new" (func $ws_new))
+    (export "ws_drop" (func $ws_drop))
+    (export "join" (func $join))
+    (export "s8_new" (func $s8_new))
+    (export "s8_read" (func $s8_read))
+    (export "s8_write" (func $s8_write))
+    (export "s8_drop_r" (func $s8_drop_r))
+    (export "s8_drop_w" (func $s8_drop_w))
+    (export "s32_new" (func $s32_new))
+    (export "s32_read" (func $s32_read))
+    (export "s32_write" (func $s32_write))
+    (export "s32_drop_r" (func $s32_drop_r))
+    (export "s32_drop_w" (func $s32_drop_w))
+    (export "f32_new" (func $f32_new))
+    (export "f32_read" (func $f32_read))
+    (export "f32_write" (func $f32_write))
+    (export "f32_drop_r" (func $f32_drop_r))
+    (export "f32_drop_w" (func $f32_drop_w))
+    (export "transform" (func $transform))
+    ;;BLOCKING_EXPORT
+  ))))
+  (func (export "consume") async (param "s" (stream u8)) (param "bufsize" u32) (result $T2)
+    (canon lift (core func $m "consume") async (memory (core memory $mem "mem"))
+      (callback (core func $m "consume_cb"))))
+  (func (export "sum32") async (param "s" (stream u32)) (result $T2)
+    (canon lift (core func $m "sum32") async (memory (core memory $mem "mem"))
+      (callback (core func $m "consume_cb"))))
+  (func (export "pipe") async (param "s" (stream u8)) (result $T2)
+    (canon lift (core func $m "pipe") async (memory (core memory $mem "mem"))
+      (callback (core func $m "consume_cb"))))
+  (func (export "produce") async (param "n" u32) (param "chunk" u32) (result (stream u8))
+    (canon lift (core func $m "produce") async (memory (core memory $mem "mem"))
+      (callback (core func $m "produce_cb"))))
+  (func (export "written") (result u32) (canon lift (core func $m "written")))
+  (func (export "saw-drop") (result u32) (canon lift (core func $m "saw-drop")))
+  (func (export "count32") async (param "n" u32) (result (stream u32))
+    (canon lift (core func $m "count32") async (memory (core memory $mem "mem"))
+      (callback (core func $m "count32_cb"))))
+  (func (export "echo") async (param "s" (stream u8)) (result (stream u8))
+    (canon lift (core func $m "echo") async (memory (core memory $mem "mem"))
+      (callback (core func $m "echo_cb"))))
+  (func (export "take-one") async (param "s" (stream u8)) (result u32)
+    (canon lift (core func $m "take-one") async (memory (core memory $mem "mem"))
+      (callback (core func $m "take-one_cb"))))
+  (func (export "fut-in") async (param "f" (future u32)) (result u32)
+    (canon lift (core func $m "fut-in") async (memory (core memory $mem "mem"))
+      (callback (core func $m "fut-in_cb"))))
+  (func (export "fut-out") async (param "v" u32) (result (future u32))
+    (canon lift (core func $m "fut-out") async (memory (core memory $mem "mem"))
+      (callback (core func $m "fut-out_cb"))))
+  (func (export "fut-status") (result u32) (canon lift (core func $m "fut-status")))
+)
+"""
+
+# An unused waitable-set.wait makes the linker run the component on store threads.
+THREADED_WAT = (
+    WAT.replace(
+        ";;BLOCKING_IMPORT",
+        '(import "" "ws_wait" (func $ws_wait (param i32 i32) (result i32)))',
+    )
+    .replace(
+        ";;BLOCKING_CANON",
+        '(core func $ws_wait (canon waitable-set.wait (memory (core memory $mem "mem"))))',
+    )
+    .replace(";;BLOCKING_EXPORT", '(export "ws_wait" (func $ws_wait))')
+)
+
+
+def pattern(n: int, start: int = 0) -> bytes:
+    """The bytes ``produce`` writes: byte ``k`` is ``k % 251``."""
+    block = bytes(range(251))
+    first = start % 251
+    out = (block * (n // 251 + 2))[first : first + n]
+    assert len(out) == n
+    return out
+
+
+@pytest.fixture(scope="module")
+def engine() -> Any:
+    return trio_wasi.Engine()
+
+
+@pytest.fixture(scope="module")
+def components(engine: Any) -> dict[str, Any]:
+    return {
+        "inline": trio_wasi.Component.from_wat(WAT, engine=engine),
+        "threaded": trio_wasi.Component.from_wat(THREADED_WAT, engine=engine),
+    }
+
+
+@pytest.fixture(params=["inline", "threaded"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+Transform = Callable[[Any], Any]
+
+
+@pytest.fixture
+def open_instance(engine: Any, components: dict[str, Any], mode: str) -> Callable[..., Any]:
+    """``async with open_instance() as inst``, in the test's mode."""
+
+    def open_(transform: Transform | None = None) -> Any:
+        linker = trio_wasi.Linker(engine)
+        linker.define_function(None, "transform", transform or (lambda s: s))
+        return _Opened(linker, components[mode], mode)
+
+    return open_
+
+
+class _Opened:
+    def __init__(self, linker: Any, component: Any, mode: str) -> None:
+        self._cm = linker.instantiate(component)
+        self._mode = mode
+
+    async def __aenter__(self) -> Any:
+        inst = await self._cm.__aenter__()
+        assert inst.threaded == (self._mode == "threaded")
+        return inst
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._cm.__aexit__(*exc)
+
+
+async def receive_all(receiver: Any) -> bytes:
+    chunks = [chunk async for chunk in receiver]
+    assert all(isinstance(c, bytes) for c in chunks)
+    return b"".join(chunks)
+
+
+async def poll(get: Callable[[], Awaitable[Any]], want: Any) -> Any:
+    """Call ``get`` until it returns ``want`` (guest work after returning is asynchronous)."""
+    with trio.fail_after(5):
+        while True:
+            value = await get()
+            if value == want:
+                return value
+            await trio.sleep(0.001)
+
+
+def checksum(data: bytes) -> int:
+    return sum(data) & 0xFFFFFFFF
+
+
+# ---------------------------------------------------------------------------
+# host -> guest
+
+
+@pytest.mark.parametrize("bufsize", [1, 7, 4096, 65536])
+async def test_host_bytes_reach_the_guest_then_dropped(
+    open_instance: Callable[..., Any], bufsize: int
+) -> None:
+    chunks: list[bytes | bytearray] = [
+        b"hello",
+        b"",
+        b"x" * 10_000,
+        bytes(range(256)),
+        bytearray(b"tail"),
+    ]
+    data = b"".join(chunks)
+    send, recv = trio.open_memory_channel[Any](len(chunks))
+    for chunk in chunks:
+        send.send_nowait(chunk)
+    await send.aclose()  # everything sent before the close still arrives
+    async with open_instance() as inst:
+        assert await inst.call("consume", recv, bufsize) == (len(data), checksum(data))
+
+
+async def test_guest_waits_for_a_slow_host_sender(open_instance: Callable[..., Any]) -> None:
+    send, recv = trio.open_memory_channel[bytes](0)
+    sent = bytearray()
+
+    async def sender() -> None:
+        async with send:
+            for i in range(50):
+                chunk = bytes([i]) * (i * 37 + 1)
+                await send.send(chunk)
+                sent.extend(chunk)
+                if i % 7 == 0:
+                    await trio.sleep(0.001)
+
+    async with open_instance() as inst, trio.open_nursery() as nursery:
+        nursery.start_soon(sender)
+        result = await inst.call("consume", recv, 100)
+    assert result == (len(sent), checksum(bytes(sent)))
+
+
+async def test_guest_drop_closes_the_host_channel(open_instance: Callable[..., Any]) -> None:
+    send, recv = trio.open_memory_channel[bytes](4)
+    send.send_nowait(b"abcdefgh")
+    async with open_instance() as inst:
+        assert await inst.call("take-one", recv) == 4
+        with trio.fail_after(5):
+            while True:
+                try:
+                    send.send_nowait(b"more")
+                except trio.WouldBlock:
+                    await trio.sleep(0.001)
+                    continue
+                except trio.BrokenResourceError:
+                    break
+                await trio.sleep(0.001)
+
+
+async def test_a_stream_that_is_not_a_channel_is_refused(
+    open_instance: Callable[..., Any],
+) -> None:
+    async with open_instance() as inst:
+        with pytest.raises(TypeError, match="ReceiveChannel"):
+            await inst.call("consume", b"not a channel", 16)
+
+
+# ---------------------------------------------------------------------------
+# guest -> host
+
+
+@pytest.mark.parametrize(("n", "chunk"), [(0, 10), (1, 1), (100_000, 1000), (200_000, 65536)])
+async def test_guest_bytes_reach_the_host(
+    open_instance: Callable[..., Any], n: int, chunk: int
+) -> None:
+    async with open_instance() as inst:
+        receiver = await inst.call("produce", n, chunk)
+        assert isinstance(receiver, StreamReceiver)
+        assert isinstance(receiver, trio.abc.ReceiveChannel)
+        assert await receive_all(receiver) == pattern(n)
+        with pytest.raises(trio.EndOfChannel):
+            await receiver.receive()
+        assert await inst.call("saw-drop") == 0
+
+
+async def test_host_aclose_is_seen_as_dropped(open_instance: Callable[..., Any]) -> None:
+    async with open_instance() as inst:
+        receiver = await inst.call("produce", 1_000_000, 4096)
+        first = await receiver.receive()
+        assert first == pattern(len(first))
+        await receiver.aclose()
+        await poll(lambda: inst.call("saw-drop"), 1)
+        # Only what the host received was taken from the guest.
+        assert await inst.call("written") == len(first)
+        with pytest.raises(trio.ClosedResourceError):
+            await receiver.receive()
+
+
+async def test_cancelled_receive_loses_nothing(open_instance: Callable[..., Any]) -> None:
+    rng = random.Random(7)
+    send, recv = trio.open_memory_channel[bytes](0)
+    sent = bytearray()
+
+    async def sender() -> None:
+        async with send:
+            for i in range(200):
+                chunk = bytes([i % 256]) * rng.randrange(1, 3000)
+                await send.send(chunk)
+                sent.extend(chunk)
+                await trio.sleep(rng.random() * 0.002)
+
+    got = bytearray()
+    cancelled = 0
+    async with open_instance() as inst, trio.open_nursery() as nursery:
+        out = await inst.call("echo", recv)
+        nursery.start_soon(sender)
+        while True:
+            with trio.move_on_after(rng.random() * 0.002) as scope:
+                try:
+                    got.extend(await out.receive())
+                except trio.EndOfChannel:
+                    break
+            cancelled += scope.cancelled_caught
+    assert bytes(got) == bytes(sent)
+    assert cancelled > 0
+
+
+async def test_echo_round_trip(open_instance: Callable[..., Any]) -> None:
+    send, recv = trio.open_memory_channel[bytes](2)
+    data = bytes(random.Random(1).randbytes(300_000))
+
+    async def sender() -> None:
+        async with send:
+            for i in range(0, len(data), 65536):
+                await send.send(data[i : i + 65536])
+
+    async with open_instance() as inst, trio.open_nursery() as nursery:
+        # The task returned its stream at once and copies after returning.
+        out = await inst.call("echo", recv)
+        nursery.start_soon(sender)
+        assert await receive_all(out) == data
+
+
+async def test_untouched_receiver_goes_back_into_the_guest(
+    open_instance: Callable[..., Any],
+) -> None:
+    async with open_instance() as inst:
+        receiver = await inst.call("produce", 5000, 300)
+        data = pattern(5000)
+        assert await inst.call("consume", receiver, 512) == (5000, checksum(data))
+        # The stream moved into the guest: the host's receiver is spent.
+        with pytest.raises(trio.ClosedResourceError):
+            await receiver.receive()
+
+
+async def test_used_receiver_is_relayed_as_a_channel(open_instance: Callable[..., Any]) -> None:
+    async with open_instance() as inst:
+        receiver = await inst.call("produce", 5000, 300)
+        first = await receiver.receive()
+        rest = pattern(5000)[len(first) :]
+        assert await inst.call("consume", receiver, 512) == (len(rest), checksum(rest))
+
+
+# ---------------------------------------------------------------------------
+# stream<u32>
+
+
+async def test_u32_elements_both_ways(open_instance: Callable[..., Any]) -> None:
+    send, recv = trio.open_memory_channel[int](100)
+    values = [0, 1, 2**32 - 1, 12345, *range(40)]
+    for v in values:
+        send.send_nowait(v)
+    send.close()
+    async with open_instance() as inst:
+        assert await inst.call("sum32", recv) == (len(values), sum(values) & 0xFFFFFFFF)
+        counted = await inst.call("count32", 50)
+        got = [v async for v in counted]
+    assert got == list(range(50))
+
+
+# ---------------------------------------------------------------------------
+# futures
+
+
+async def test_future_from_the_host(open_instance: Callable[..., Any]) -> None:
+    send, recv = trio.open_memory_channel[int](1)
+    async with open_instance() as inst, trio.open_nursery() as nursery:
+
+        async def later() -> None:
+            await trio.sleep(0.01)
+            await send.send(41)
+
+        nursery.start_soon(later)
+        assert await inst.call("fut-in", recv) == 42
+    # One value per future: the channel is closed after it.
+    with pytest.raises(trio.BrokenResourceError):
+        send.send_nowait(1)
+
+
+async def test_future_to_the_host(open_instance: Callable[..., Any]) -> None:
+    async with open_instance() as inst:
+        fut = await inst.call("fut-out", 21)
+        assert isinstance(fut, FutureReceiver)
+        assert isinstance(fut, trio.abc.ReceiveChannel)
+        assert await fut.receive() == 42
+        with pytest.raises(trio.EndOfChannel):
+            await fut.receive()
+        assert await fut.get() == 42
+        await poll(lambda: inst.call("fut-status"), 1)  # COMPLETED + 1
+
+
+async def test_future_dropped_by_the_host(open_instance: Callable[..., Any]) -> None:
+    async with open_instance() as inst:
+        fut = await inst.call("fut-out", 21)
+        await fut.aclose()
+        await poll(lambda: inst.call("fut-status"), 2)  # DROPPED + 1
+
+
+async def test_host_future_channel_closed_without_a_value_traps(
+    open_instance: Callable[..., Any],
+) -> None:
+    send, recv = trio.open_memory_channel[int](1)
+    send.close()
+    async with open_instance() as inst:
+        with pytest.raises(trio_wasi.Trap, match="without a value"):
+            await inst.call("fut-in", recv)
+
+
+# ---------------------------------------------------------------------------
+# a host import that takes and returns streams
+
+
+async def test_host_import_takes_and_returns_streams(open_instance: Callable[..., Any]) -> None:
+    # A plain host function runs wherever the wasm runs (a store thread when threaded).
+    token = trio.lowlevel.current_trio_token()
+    async with trio.open_nursery() as nursery:
+        seen: list[Any] = []
+
+        def transform(s: Any) -> Any:
+            seen.append(s)
+            send, recv = trio.open_memory_channel[bytes](1)
+
+            async def upper() -> None:
+                async with send, s:
+                    async for chunk in s:
+                        await send.send(chunk.upper())
+
+            token.run_sync_soon(nursery.start_soon, upper)
+            return recv
+
+        data = b"hello host, " * 1000
+        send, recv = trio.open_memory_channel[bytes](100)
+        for i in range(0, len(data), 1000):
+            send.send_nowait(data[i : i + 1000])
+        send.close()
+        async with open_instance(transform) as inst:
+            result = await inst.call("pipe", recv)
+        assert result == (len(data), checksum(data.upper()))
+        assert isinstance(seen[0], trio.abc.ReceiveChannel)
