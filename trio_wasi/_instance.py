@@ -10,7 +10,6 @@ import trio
 
 from ._binary import _model as M
 from ._component import Component
-from ._engine import Store
 from ._errors import Error, Trap
 from ._link import HostDefinitions, InstanceItems, instantiate_component
 from ._run._executor import InlineExecutor, ThreadedExecutor
@@ -37,8 +36,7 @@ class Instance:
     entering wasm, because the guest's state may be inconsistent.
     """
 
-    def __init__(self, store: Store, exports: InstanceItems, rt: StoreRuntime) -> None:
-        self._store = store
+    def __init__(self, exports: InstanceItems, rt: StoreRuntime) -> None:
         self._exports = exports
         self._rt = rt
         self._closed = False
@@ -47,27 +45,27 @@ class Instance:
     def _create(
         cls, component: Component, host: HostDefinitions, *, threaded_ok: bool
     ) -> Instance:
-        store = Store(component.engine)
         rt = StoreRuntime(InlineExecutor())
         try:
             exports, may_block = instantiate_component(
-                store, component.model, component._modules, host, rt
+                component.engine, component.model, component._modules, host, rt
             )
-        except BaseException:
-            store.close()
-            raise
-        if may_block:
-            if not threaded_ok:
-                store.close()
+            if may_block and not threaded_ok:
                 raise Error(
                     "this component may block ("
                     + ", ".join(sorted(set(may_block)))
                     + "): instantiate it with `async with linker.instantiate(...)`"
                 )
+        except BaseException:
+            _close_stores(rt)
+            raise
+        if may_block:
             executor = ThreadedExecutor()
             executor.on_error = rt.poison  # type: ignore[method-assign]
             rt.executor = executor
-        return cls(store, exports, rt)
+            for n, handle in enumerate(rt.stores):
+                handle.agent = executor.new_agent(f"trio_wasi store {n}")
+        return cls(exports, rt)
 
     # -- lookup --------------------------------------------------------------
 
@@ -175,15 +173,17 @@ class Instance:
         rt = self._rt
         # Wait for the result; if the store has nothing left to do and the
         # result has not come, it never will: that is a deadlock, and a trap.
+        stuck_polls = 0
         while not done.is_set():
             with trio.move_on_after(0.05):
                 await done.wait()
-            if not done.is_set() and self._stuck():
-                await trio.sleep(0)
-                if not done.is_set() and self._stuck():
-                    exc = Trap("deadlock detected: event loop cannot make further progress")
-                    rt.poison(exc)
-                    raise exc
+            if done.is_set():
+                break
+            stuck_polls = stuck_polls + 1 if self._stuck() else 0
+            if stuck_polls >= 3:
+                exc = Trap("deadlock detected: event loop cannot make further progress")
+                rt.poison(exc)
+                raise exc
 
     def _stuck(self) -> bool:
         rt = self._rt
@@ -246,7 +246,12 @@ class Instance:
             self._rt.executor.close()
             if isinstance(self._rt.executor, ThreadedExecutor):
                 self._rt.executor.join(timeout=5)
-            self._store.close()
+            _close_stores(self._rt)
+
+
+def _close_stores(rt: StoreRuntime) -> None:
+    for handle in rt.stores:
+        handle.store.close()
 
 
 @final

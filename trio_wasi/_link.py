@@ -29,9 +29,9 @@ from ._abi._layout import task_return_sig
 from ._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from ._abi._options import CanonOptions
 from ._binary import _model as M
-from ._engine import Store
+from ._engine import Engine, Store
 from ._run._builtins import BuiltinFactory
-from ._run._runtime import StoreRuntime
+from ._run._runtime import StoreHandle, StoreRuntime
 from ._run._tasks import ComponentFunc, HostFunc, LiftedFunc, make_async_lower, make_sync_lower
 from ._errors import LinkError
 from ._names import compatibility_key
@@ -99,6 +99,9 @@ class _Scope:
     state: InstanceState
     space: TypeSpace
     outer: _Scope | None
+    # The wasmtime store of this component instance, made on first use: each
+    # component instance has its own (see _run/_executor.py).
+    handle: StoreHandle | None = None
     core_funcs: list[Any] = attrs.field(factory=list)
     core_tables: list[Any] = attrs.field(factory=list)
     core_memories: list[Any] = attrs.field(factory=list)
@@ -155,13 +158,13 @@ class _Linker:
 
     def __init__(
         self,
-        store: Store,
+        engine: Engine,
         modules: Mapping[int, Any],
         host: HostDefinitions,
         root_state: InstanceState,
         rt: StoreRuntime,
     ) -> None:
-        self.store = store
+        self.engine = engine
         self.modules = modules
         self.host = host
         self.root_state = root_state
@@ -171,6 +174,32 @@ class _Linker:
         # Set when anything in the store may block a wasm frame: then its wasm
         # must run on a store thread (see _run/_executor.py).
         self.may_block: list[str] = []
+
+    # -- stores ----------------------------------------------------------------
+
+    def _handle(self, scope: _Scope) -> StoreHandle:
+        if scope.handle is None:
+            scope.handle = StoreHandle(Store(self.engine))
+            self.rt.stores.append(scope.handle)
+        return scope.handle
+
+    def _store(self, scope: _Scope) -> Store:
+        store: Store = self._handle(scope).store
+        return store
+
+    def _raw(self, scope: _Scope, func: Any, params: list[str], results: list[str]) -> Any:
+        """A core function of ``scope``'s store, callable from any agent thread."""
+        handle = self._handle(scope)
+        raw = handle.store.raw_func(func, params, results)
+        executor_of = self.rt
+
+        def call(*args: Any) -> Any:
+            agent = handle.agent
+            if agent is None or executor_of.executor.on_agent(agent):
+                return raw(*args)
+            return executor_of.executor.call_on(agent, lambda: raw(*args))
+
+        return call
 
     # -- entry ---------------------------------------------------------------
 
@@ -256,8 +285,9 @@ class _Linker:
             if imp.name not in source:
                 raise LinkError(f"core instance {imp.module!r} has no export {imp.name!r}")
             imports.append(source[imp.name])
-        instance = self.store.instantiate(module, imports)
-        return dict(instance.exports(self.store.wasmtime_store))
+        store = self._store(scope)
+        instance = store.instantiate(module, imports)
+        return dict(instance.exports(store.wasmtime_store))
 
     # -- components ----------------------------------------------------------
 
@@ -287,7 +317,7 @@ class _Linker:
             rt = T.ResourceType(name="", instance=scope.state)
             if d.dtor is not None:
                 dtor_core = scope.get(M.Sort.CORE_FUNC, d.dtor)
-                rt.dtor = self.store.raw_func(dtor_core, ["i32"], [])
+                rt.dtor = self._raw(scope, dtor_core, ["i32"], [])
             return rt
         return resolve_deftype(scope.space, d)
 
@@ -296,22 +326,16 @@ class _Linker:
     def _options(self, scope: _Scope, opts: M.CanonOptions, results: list[str]) -> CanonOptions:
         memory = None
         if opts.memory is not None:
-            memory = self.store.memory(scope.get(M.Sort.CORE_MEMORY, opts.memory))
+            memory = self._store(scope).memory(scope.get(M.Sort.CORE_MEMORY, opts.memory))
         realloc = None
         if opts.realloc is not None:
-            realloc = self.store.raw_func(
-                scope.get(M.Sort.CORE_FUNC, opts.realloc), ["i32"] * 4, ["i32"]
-            )
+            realloc = self._raw(scope, scope.get(M.Sort.CORE_FUNC, opts.realloc), ["i32"] * 4, ["i32"])
         post_return = None
         if opts.post_return is not None:
-            post_return = self.store.raw_func(
-                scope.get(M.Sort.CORE_FUNC, opts.post_return), results, []
-            )
+            post_return = self._raw(scope, scope.get(M.Sort.CORE_FUNC, opts.post_return), results, [])
         callback = None
         if opts.callback is not None:
-            callback = self.store.raw_func(
-                scope.get(M.Sort.CORE_FUNC, opts.callback), ["i32"] * 3, ["i32"]
-            )
+            callback = self._raw(scope, scope.get(M.Sort.CORE_FUNC, opts.callback), ["i32"] * 3, ["i32"])
         return CanonOptions(
             memory=memory,
             string_encoding=opts.string_encoding,
@@ -327,14 +351,14 @@ class _Linker:
             raise LinkError(f"canon lift: type index {d.type_index} is not a function type")
         sig = flatten_functype(ft, d.options, "lift")
         options = self._options(scope, d.options, list(sig.results))
-        core = self.store.raw_func(
-            scope.get(M.Sort.CORE_FUNC, d.core_func), list(sig.params), list(sig.results)
+        core = self._raw(
+            scope, scope.get(M.Sort.CORE_FUNC, d.core_func), list(sig.params), list(sig.results)
         )
         if d.options.is_async and d.options.callback is None:
             self.may_block.append("a stackful async lift")
         elif not d.options.is_async and ft.is_async:
             self.may_block.append("a synchronous lift of an async function")
-        return LiftedFunc(self.rt, ft, core, options, scope.state)
+        return LiftedFunc(self.rt, ft, core, options, scope.state, self._handle(scope))
 
     def _lower(self, scope: _Scope, d: M.CanonLower) -> Any:
         callee: ComponentFunc = scope.get(M.Sort.FUNC, d.func)
@@ -346,12 +370,12 @@ class _Linker:
             if callee.type.is_async:
                 self.may_block.append("a synchronous lower of an async function")
             body = make_sync_lower(self.rt, callee, options, scope.state)
-        return self.store.host_func(list(sig.params), list(sig.results), body)
+        return self._store(scope).host_func(list(sig.params), list(sig.results), body)
 
     def _builtin(self, scope: _Scope, d: M.CanonBuiltin) -> Any:
         state = scope.state
         name = d.name
-        host_func = self.store.host_func
+        host_func = self._store(scope).host_func
         if name in ("resource.new", "resource.rep", "resource.drop"):
             assert d.type_index is not None
             rt = scope.space.type_at(d.type_index)
@@ -385,7 +409,7 @@ class _Linker:
             return host_func([], ["i32"], f.waitable_set_new())
         if name in ("waitable-set.wait", "waitable-set.poll"):
             assert d.memory is not None
-            memory = self.store.memory(scope.get(M.Sort.CORE_MEMORY, d.memory))
+            memory = self._store(scope).memory(scope.get(M.Sort.CORE_MEMORY, d.memory))
             if name == "waitable-set.wait":
                 self.may_block.append("waitable-set.wait")
                 return host_func(["i32", "i32"], ["i32"], f.waitable_set_wait(d.cancellable, memory))
@@ -411,7 +435,7 @@ class _Linker:
         """Stream, future and error-context built-ins (CanonicalABI.md "canon stream.*")."""
         inst = scope.state
         name = d.name
-        host_func = self.store.host_func
+        host_func = self._store(scope).host_func
         rt = self.rt
 
         def wait(end: Any) -> None:
@@ -588,7 +612,7 @@ class _Linker:
 
 
 def instantiate_component(
-    store: Store,
+    engine: Engine,
     component: M.Component,
     modules: Mapping[int, Any],
     host: HostDefinitions,
@@ -601,7 +625,7 @@ def instantiate_component(
     """
     root = InstanceState(parent=None)
     rt.states.append(root)
-    linker = _Linker(store, modules, host, root, rt)
+    linker = _Linker(engine, modules, host, root, rt)
     exports = linker.instantiate_root(component)
     return exports, linker.may_block
 

@@ -1,35 +1,37 @@
-"""Where a store's wasm runs: inline on the trio thread, or on a store thread.
+"""Where wasm runs: inline on the trio thread, or on one thread per store.
 
-ARCHITECTURE.md section 4: wasmtime allows one thread in a store at a time and
-nested wasm stacks must unwind in LIFO order. Python cannot park a wasm stack
-on the trio thread, so a store whose wasm may block (a synchronous lower of an
-async function, ``waitable-set.wait``, a stackful lift, a blocking host
-function) runs its wasm on a thread of its own. Such a thread blocks *inside*
-the host function that asked to wait, and while it waits it keeps running
-the other work queued for the store (new calls, callback steps, results of
-host imports) on top of its stack; the wait ends when its condition holds and
-everything above it has returned. A wait whose condition can no longer come
-true (nothing queued, nothing outstanding on the trio side) is a trap.
+ARCHITECTURE.md section 4: wasmtime allows one thread at a time inside a
+store, and nested wasm stacks of one store must unwind in LIFO order. Python
+cannot park a wasm stack on the trio thread, so a component whose wasm may
+block (a synchronous lower of an async function, ``waitable-set.wait``, a
+stackful lift, a blocking host function) runs on store threads.
 
-A store that cannot block runs inline: every wasm call is an ordinary call
-on the trio thread, with no hand-off at all.
+Threaded mode gives every component instance that has core code a wasmtime
+store of its own and a thread of its own (an *agent*): the component model
+shares no core state between component instances, so this is sound, and it
+lets the parked frames of *different* instances interleave freely, as the
+specification's cooperative threads do. Within one instance, frames still
+nest in LIFO order.
 
-Both executors offer the same four operations:
+Exactly one agent runs at a time: it holds the *baton*. The baton protects
+all canonical-ABI state, so none of it needs locks. An agent gives the baton
+up when it finishes a job, when a frame parks (``block_until``), and while it
+waits for a job it handed to another agent (``call_on``). A job whose frame
+parks reports PARKED to whoever handed it over, who continues: that is how an
+eagerly started callee that blocks returns control to its caller.
 
-``run(fn)`` (trio side, async)
-    run ``fn`` where the store's wasm runs and return its result.
-``post(fn)`` (trio side)
-    apply a state change on the wasm side (host import finished, host stream
-    data arrived); never waits.
-``call_soon_trio(fn)`` (wasm side)
-    run ``fn`` on the trio thread (wake a trio task, start one); never waits.
-``block_until(ready, describe)`` (wasm side, inside a host function)
-    wait until ``ready()`` holds, running queued work meanwhile.
+A parked agent resumes its frame when the baton is free, its own queue is
+empty and its frame's condition holds; jobs queued for it run first, nested
+on top of the parked frame. A wait that can never end (nothing runs, nothing
+is queued, nothing can arrive from the trio side) is a trap.
+
+The inline executor runs everything on the trio thread with no hand-off; a
+store runs inline only when nothing in it can block.
 """
 
 from __future__ import annotations
 
-import queue
+import collections
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -40,9 +42,97 @@ import trio
 from .._abi._trap import trap
 from .._errors import Trap
 
-__all__ = ["Executor", "InlineExecutor", "ThreadedExecutor"]
+__all__ = ["PARKED", "Agent", "Executor", "InlineExecutor", "ThreadedExecutor"]
 
 T = TypeVar("T")
+
+
+class _Parked:
+    def __repr__(self) -> str:
+        return "PARKED"
+
+
+PARKED: Any = _Parked()
+"""What ``call_on``/``run`` return when the job's frame parked instead of finishing."""
+
+
+class Agent:
+    """The thread that runs one store's wasm (threaded mode)."""
+
+    def __init__(self, ex: ThreadedExecutor, name: str) -> None:
+        self.ex = ex
+        self.name = name
+        self.queue: collections.deque[_Job] = collections.deque()
+        self.jobs: list[_Job] = []  # jobs running on this thread, innermost last
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.ident: int | None = None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _main(self) -> None:
+        ex = self.ex
+        self.ident = threading.get_ident()
+        with ex.cond:
+            while True:
+                ex.cond.wait_for(lambda: ex.stopping or (ex.owner is None and ex.has_job(self)))
+                if ex.stopping:
+                    return
+                job = ex.next_job(self)
+                assert job is not None
+                ex.owner = self
+                ex.generation += 1
+                ex.cond.release()
+                try:
+                    self.run_job(job)
+                finally:
+                    ex.cond.acquire()
+                    ex.owner = None
+                    ex.cond.notify_all()
+
+    def run_job(self, job: _Job) -> None:
+        """Run ``job`` on this thread (the baton is held)."""
+        self.jobs.append(job)
+        try:
+            job.outcome = outcome.capture(job.fn)
+        finally:
+            self.jobs.pop()
+        if job.outcome is not None and isinstance(job.outcome, outcome.Error):
+            if not job.wants_result:
+                self.ex.on_error(job.outcome.error)
+        job.finish(done=True)
+
+
+class _Job:
+    """A unit of work for an agent.
+
+    A *chain* job is handed over by a frame that waits for it (``call_on``):
+    it belongs to that frame's active call chain, so it may run while the
+    agent's own frames are active. Any other job is *fresh* (a host call, a
+    callback step, a result from the trio side): it runs only when the agent
+    is idle or its frames are parked, never inside an active chain, which
+    keeps the re-entrance rules intact.
+    """
+
+    __slots__ = ("_notify", "chain", "fn", "outcome", "state", "wants_result")
+
+    PENDING, PARKED, DONE = range(3)
+
+    def __init__(
+        self, fn: Callable[[], Any], notify: Callable[[], None] | None, *, chain: bool = False
+    ) -> None:
+        self.fn = fn
+        self.chain = chain
+        self.state = _Job.PENDING
+        self.outcome: outcome.Outcome[Any] | None = None
+        self._notify = notify
+        self.wants_result = notify is not None
+
+    def finish(self, *, done: bool) -> None:
+        previous = self.state
+        self.state = _Job.DONE if done else _Job.PARKED
+        if previous == _Job.PENDING and self._notify is not None:
+            self._notify()
 
 
 class Executor:
@@ -50,11 +140,25 @@ class Executor:
 
     threaded = False
 
-    async def run(self, fn: Callable[[], T]) -> T:
+    def new_agent(self, name: str) -> Agent | None:
+        """A thread for one store (threaded mode), or None (inline)."""
+        return None
+
+    async def run(self, fn: Callable[[], T], agent: Agent | None = None) -> T:
+        """Trio side: run ``fn`` on the wasm side; PARKED if its frame parked."""
         raise NotImplementedError
 
-    def post(self, fn: Callable[[], None]) -> None:
+    def post(self, fn: Callable[[], None], agent: Agent | None = None) -> None:
+        """Queue ``fn`` for the wasm side (from trio or from the wasm side)."""
         raise NotImplementedError
+
+    def call_on(self, agent: Agent | None, fn: Callable[[], T]) -> T:
+        """Wasm side: run ``fn`` on ``agent``'s thread; PARKED if it parked there."""
+        return fn()
+
+    def on_agent(self, agent: Agent | None) -> bool:
+        """Whether the calling thread is ``agent``'s (always, inline)."""
+        return True
 
     def call_soon_trio(self, fn: Callable[[], None]) -> None:
         raise NotImplementedError
@@ -73,15 +177,38 @@ class Executor:
     def outside_end(self) -> None:
         """The matching end of :meth:`outside_begin`."""
 
-    def close(self) -> None:
-        """Stop the executor (idempotent)."""
-
     def is_idle(self) -> bool:
         """Nothing is running or queued, and no trio-side work will post."""
         raise NotImplementedError
 
+    def has_job(self, agent: Agent) -> bool:
+        """Whether ``agent`` has a job it may start now (lock held)."""
+        queue = agent.queue
+        if not queue:
+            return False
+        if self.active_chains == 0:
+            return True
+        return any(job.chain for job in queue)
+
+    def next_job(self, agent: Agent) -> _Job | None:
+        """Take the job ``agent`` should start now: chain jobs first (lock held)."""
+        queue = agent.queue
+        for job in queue:
+            if job.chain:
+                queue.remove(job)
+                return job
+        if queue and self.active_chains == 0:
+            return queue.popleft()
+        return None
+
     def drain(self) -> None:
-        """Run the work queued right now (wasm side; ``thread.yield``)."""
+        """Run the work queued for the calling agent right now (``thread.yield``)."""
+
+    def on_error(self, exc: BaseException) -> None:
+        """An exception escaped a job nobody waits for (replaced by the runtime)."""
+
+    def close(self) -> None:
+        """Stop the executor (idempotent)."""
 
 
 class InlineExecutor(Executor):
@@ -90,19 +217,10 @@ class InlineExecutor(Executor):
     def __init__(self) -> None:
         self._outside = 0
 
-    def outside_begin(self) -> None:
-        self._outside += 1
-
-    def outside_end(self) -> None:
-        self._outside -= 1
-
-    def is_idle(self) -> bool:
-        return self._outside == 0
-
-    async def run(self, fn: Callable[[], T]) -> T:
+    async def run(self, fn: Callable[[], T], agent: Agent | None = None) -> T:
         return fn()
 
-    def post(self, fn: Callable[[], None]) -> None:
+    def post(self, fn: Callable[[], None], agent: Agent | None = None) -> None:
         fn()
 
     def call_soon_trio(self, fn: Callable[[], None]) -> None:
@@ -119,125 +237,88 @@ class InlineExecutor(Executor):
             # block, so reaching here means a wait that cannot be served.
             trap(f"cannot block on the trio thread: {describe()}")
 
+    def outside_begin(self) -> None:
+        self._outside += 1
 
-_STOP = object()
+    def outside_end(self) -> None:
+        self._outside -= 1
+
+    def is_idle(self) -> bool:
+        return self._outside == 0
+
+
+_POLL_SECONDS = 0.05
 
 
 class ThreadedExecutor(Executor):
-    """Wasm runs on a dedicated store thread fed by a queue."""
+    """Wasm runs on agent threads, one per store, passing a single baton."""
 
     threaded = True
 
-    def __init__(self, name: str = "trio_wasi store") -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._token = trio.lowlevel.current_trio_token()
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.owner: Agent | None = None
+        self.generation = 0
+        self.stopping = False
+        # Frames waiting for a job they handed to another agent. While any
+        # does, one synchronous call chain is in flight and only its own
+        # (chain) jobs may run anywhere: it is the one running thread.
+        self.active_chains = 0
+        self.agents: list[Agent] = []
         self._outside = 0
-        self._lock = threading.Lock()
-        self._closed = False
-        self._running = False
-        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
-        self._thread.start()
+        self._token = trio.lowlevel.current_trio_token()
+        # Jobs that touch no store (host calls, results of host imports) run
+        # on a thread of their own, which owns no wasm.
+        self.home = self.new_agent("trio_wasi scheduler")
 
-    # -- store thread ----------------------------------------------------------
+    def new_agent(self, name: str) -> Agent:
+        agent = Agent(self, name)
+        self.agents.append(agent)
+        agent.start()
+        return agent
 
-    def _main(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            self._running = True
-            try:
-                item()
-            except BaseException as exc:  # keep the store thread alive
-                self.on_error(exc)
-            finally:
-                self._running = False
+    def _current_agent(self) -> Agent | None:
+        ident = threading.get_ident()
+        for agent in self.agents:
+            if agent.ident == ident:
+                return agent
+        return None
 
-    def on_error(self, exc: BaseException) -> None:
-        """Called with an exception that escaped a queued item (replaced by the runtime)."""
+    def on_agent(self, agent: Agent | None) -> bool:
+        return agent is None or agent.ident == threading.get_ident()
 
-    def is_idle(self) -> bool:
-        with self._lock:
-            outside = self._outside
-        return outside == 0 and not self._running and self._queue.empty()
+    # -- trio side -----------------------------------------------------------------
 
-    def drain(self) -> None:
-        assert self.on_store_thread()
-        for _ in range(self._queue.qsize()):
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if item is _STOP:
-                self._queue.put(_STOP)
-                return
-            item()
-
-    def on_store_thread(self) -> bool:
-        return threading.current_thread() is self._thread
-
-    def block_until(
-        self,
-        ready: Callable[[], bool],
-        describe: Callable[[], str],
-        stalled: Callable[[], bool] = lambda: False,
-    ) -> None:
-        assert self.on_store_thread()
-        while not ready():
-            if stalled():
-                with self._lock:
-                    idle = self._outside == 0
-                if idle:
-                    # Only tasks that keep yielding run above this frame, and
-                    # what this frame waits for lies below it on the stack.
-                    trap(
-                        "deadlock detected: event loop cannot make further progress "
-                        f"(in LIFO order): {describe()}"
-                    )
-            try:
-                item = self._queue.get(timeout=0.05)
-            except queue.Empty:
-                with self._lock:
-                    idle = self._outside == 0
-                # Nothing queued and nothing on the trio side that could
-                # post: the condition can never come true in LIFO order.
-                if idle and self._queue.empty() and not ready():
-                    trap(
-                        "deadlock detected: event loop cannot make further progress: "
-                        + describe()
-                    )
-                continue
-            if item is _STOP:
-                # Closing while blocked: unwind the wasm stack with a trap.
-                self._queue.put(_STOP)
-                trap("the store was closed while a call was blocked")
-            item()
-
-    # -- trio side -------------------------------------------------------------
-
-    async def run(self, fn: Callable[[], T]) -> T:
-        if self._closed:
+    async def run(self, fn: Callable[[], T], agent: Agent | None = None) -> T:
+        if self.stopping:
             raise Trap("the store is closed")
         done = trio.Event()
-        result: list[outcome.Outcome[T]] = []
         token = self._token
 
-        def job() -> None:
-            result.append(outcome.capture(fn))
+        def notify() -> None:
             try:
                 token.run_sync_soon(done.set)
             except trio.RunFinishedError:
                 pass
 
-        self._queue.put(job)
-        # The job cannot be abandoned half-way (it runs wasm): wait for it even
+        job = _Job(fn, notify)
+        with self.cond:
+            (agent or self.home).queue.append(job)
+            self.cond.notify_all()
+        # A job cannot be abandoned half-way (it runs wasm): wait for it even
         # when cancelled, then let the cancellation through.
         with trio.CancelScope(shield=True):
             await done.wait()
-        return result[0].unwrap()
+        if job.state == _Job.PARKED:
+            result: T = PARKED
+            return result
+        assert job.outcome is not None
+        return job.outcome.unwrap()  # type: ignore[no-any-return]
 
-    def post(self, fn: Callable[[], None]) -> None:
-        self._queue.put(fn)
+    def post(self, fn: Callable[[], None], agent: Agent | None = None) -> None:
+        with self.cond:
+            (agent or self.home).queue.append(_Job(fn, None))
+            self.cond.notify_all()
 
     def call_soon_trio(self, fn: Callable[[], None]) -> None:
         try:
@@ -246,23 +327,164 @@ class ThreadedExecutor(Executor):
             pass
 
     def outside_begin(self) -> None:
-        with self._lock:
+        with self.cond:
             self._outside += 1
 
     def outside_end(self) -> None:
-        with self._lock:
+        with self.cond:
             self._outside -= 1
-        # Wake a blocked store thread so it re-checks for deadlock promptly.
-        self._queue.put(_noop)
+            self.cond.notify_all()
+
+    def is_idle(self) -> bool:
+        with self.cond:
+            return self._idle_locked()
+
+    def _idle_locked(self) -> bool:
+        return self._outside == 0 and self.owner is None and not any(a.queue for a in self.agents)
+
+    # -- wasm side -----------------------------------------------------------------
+
+    def call_on(self, agent: Agent | None, fn: Callable[[], T]) -> T:
+        if agent is None or agent.ident == threading.get_ident():
+            return fn()
+        me = self._current_agent()
+        assert me is not None and self.owner is me, "call_on outside the wasm side"
+        job = _Job(fn, lambda: None, chain=True)
+        with self.cond:
+            agent.queue.append(job)
+            self.active_chains += 1
+            try:
+                self._wait_locked(me, lambda: job.state != _Job.PENDING, park=False, describe=None)
+            finally:
+                self.active_chains -= 1
+        if job.state == _Job.PARKED:
+            result: T = PARKED
+            return result
+        assert job.outcome is not None
+        return job.outcome.unwrap()  # type: ignore[no-any-return]
+
+    def block_until(
+        self,
+        ready: Callable[[], bool],
+        describe: Callable[[], str],
+        stalled: Callable[[], bool] = lambda: False,
+    ) -> None:
+        me = self._current_agent()
+        assert me is not None and self.owner is me, "block_until outside the wasm side"
+        if ready():
+            return
+        # The innermost job's frame parks: whoever handed it over continues.
+        if me.jobs:
+            me.jobs[-1].finish(done=False)
+        with self.cond:
+            self._wait_locked(me, ready, park=True, describe=describe, stalled=stalled)
+
+    def _wait_locked(
+        self,
+        me: Agent,
+        ready: Callable[[], bool],
+        *,
+        park: bool,
+        describe: Callable[[], str] | None,
+        stalled: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Give up the baton until ``ready()``; run this agent's queued jobs meanwhile.
+
+        Called with ``self.cond`` held and the baton owned by ``me``; returns
+        the same way.
+        """
+        self.owner = None
+        self.cond.notify_all()
+        idle_generation = -1
+        idle_polls = 0
+        while True:
+            if self.stopping:
+                self.owner = me
+                trap("the store was closed while a call was blocked")
+            if self.owner is None:
+                job = self.next_job(me)
+                if job is not None:
+                    self.owner = me
+                    self.generation += 1
+                    self.cond.release()
+                    try:
+                        me.run_job(job)
+                    finally:
+                        self.cond.acquire()
+                        self.owner = None
+                        self.cond.notify_all()
+                    continue
+                # A parked frame resumes only between call chains: a chain in
+                # flight (say, lowering the result this frame waits for) must
+                # finish first.
+                if (not park or self.active_chains == 0) and ready():
+                    self.owner = me
+                    self.generation += 1
+                    return
+                if park and describe is not None:
+                    if stalled() and self._outside == 0:
+                        self.owner = me
+                        # Only tasks that keep yielding run, and what this
+                        # frame waits for lies below them.
+                        trap(
+                            "deadlock detected: event loop cannot make further progress: "
+                            + describe()
+                        )
+                    if self._idle_locked() and idle_generation == self.generation:
+                        # Idle for several polls in a row with no baton
+                        # hand-over: no parked frame anywhere is ready.
+                        idle_polls += 1
+                        if idle_polls >= 3:
+                            self.owner = me
+                            trap(
+                                "deadlock detected: event loop cannot make further progress: "
+                                + describe()
+                            )
+                    else:
+                        idle_polls = 0
+                    idle_generation = self.generation
+            self.cond.wait(timeout=_POLL_SECONDS)
+
+    def has_job(self, agent: Agent) -> bool:
+        """Whether ``agent`` has a job it may start now (lock held)."""
+        queue = agent.queue
+        if not queue:
+            return False
+        if self.active_chains == 0:
+            return True
+        return any(job.chain for job in queue)
+
+    def next_job(self, agent: Agent) -> _Job | None:
+        """Take the job ``agent`` should start now: chain jobs first (lock held)."""
+        queue = agent.queue
+        for job in queue:
+            if job.chain:
+                queue.remove(job)
+                return job
+        if queue and self.active_chains == 0:
+            return queue.popleft()
+        return None
+
+    def drain(self) -> None:
+        me = self._current_agent()
+        if me is None:
+            return
+        with self.cond:
+            pending = len(me.queue)
+        for _ in range(pending):
+            with self.cond:
+                if not me.queue:
+                    return
+                job = me.queue.popleft()
+            me.run_job(job)
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._queue.put(_STOP)
+        with self.cond:
+            if not self.stopping:
+                self.stopping = True
+                self.cond.notify_all()
 
     def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-
-def _noop() -> None:
-    pass
+        for agent in self.agents:
+            if agent.thread is not threading.current_thread():
+                agent.thread.join(timeout)

@@ -1,43 +1,64 @@
-"""Per-store runtime state shared by tasks, built-ins and the host API.
+"""Per-instantiation runtime state shared by tasks, built-ins and the host API.
 
-One :class:`StoreRuntime` exists per wasmtime store (one per top-level
-instance). It knows which executor runs the store's wasm, which task's wasm
-is on top of the stack (the built-ins act on "the current task"), the nursery
-that owns every trio task the store starts, and every component instance
-state (to release re-entrance flags while a frame is parked).
+One :class:`StoreRuntime` exists per top-level instance. It knows which
+executor runs the wasm (see ``_executor``), which task's wasm is on top of
+each thread's stack (the built-ins act on "the current task"), which
+component instances each thread's active frames have entered, the nursery
+that owns every trio task the instance starts, and every component instance
+state.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import trio
 
 from .._abi._handles import InstanceState
 from .._abi._trap import trap
-from ._executor import Executor
+from ._executor import Agent, Executor
 
 if TYPE_CHECKING:
     from ._tasks import Task
 
-__all__ = ["StoreRuntime"]
+__all__ = ["StoreHandle", "StoreRuntime"]
+
+
+@attrs.define(eq=False)
+class StoreHandle:
+    """A wasmtime store of one component instance and the agent that runs it."""
+
+    store: Any
+    agent: Agent | None = None
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.current: list[Task | None] = []
+        # (instance, caller) pairs entered by this thread's active frames.
+        self.entered: list[tuple[InstanceState, InstanceState | None]] = []
 
 
 class StoreRuntime:
-    """Scheduling state of one store."""
+    """Scheduling state of one top-level instance."""
+
+    SPIN_LIMIT = 2000
 
     def __init__(self, executor: Executor) -> None:
         self.executor = executor
-        self.current: list[Task | None] = []
+        self._tls = _ThreadState()
         self.nursery: trio.Nursery | None = None
         self.states: list[InstanceState] = []
+        self.stores: list[StoreHandle] = []
         self.poisoned: str | None = None
         self.closing = False
         # Wakers of tasks waiting on an instance's backpressure, exclusive
         # lock or re-entrance flags.
         self._watchers: dict[InstanceState, list[Callable[[], None]]] = {}
-        # Host calls awaiting a result: told when the store traps.
+        # Host calls awaiting a result: told when the instance traps.
         self.host_waiters: set[Callable[[BaseException], None]] = set()
         # Drivers whose wait may be over but who have not run yet (inline).
         self.pending_pokes = 0
@@ -45,7 +66,37 @@ class StoreRuntime:
         # yield again): a parked frame that sees nothing else is stalled.
         self.yield_spins = 0
 
-    SPIN_LIMIT = 2000
+    # -- the current task ------------------------------------------------------
+
+    @property
+    def current(self) -> list[Task | None]:
+        """The tasks whose wasm is on this thread's stack, innermost last."""
+        return self._tls.current
+
+    def current_task(self) -> Task:
+        stack = self._tls.current
+        task = stack[-1] if stack else None
+        if task is None:
+            trap("this built-in needs a task, and none is running (start function?)")
+        return task
+
+    def maybe_current_task(self) -> Task | None:
+        stack = self._tls.current
+        return stack[-1] if stack else None
+
+    # -- entering instances ---------------------------------------------------------
+
+    def enter(self, inst: InstanceState, caller: InstanceState | None) -> None:
+        inst.enter_from(caller)
+        self._tls.entered.append((inst, caller))
+
+    def leave(self, inst: InstanceState, caller: InstanceState | None) -> None:
+        entered = self._tls.entered
+        assert entered and entered[-1][0] is inst, "unbalanced instance enter/leave"
+        entered.pop()
+        inst.leave_to(caller)
+
+    # -- spinning --------------------------------------------------------------------
 
     def note_step(self, spun: bool) -> None:
         self.yield_spins = self.yield_spins + 1 if spun else 0
@@ -58,7 +109,7 @@ class StoreRuntime:
         return self.pending_pokes == 0 and self.executor.is_idle()
 
     def yield_now(self) -> None:
-        """Let other queued work of the store run (``thread.yield``)."""
+        """Let other queued work of this thread run (``thread.yield``)."""
         self.executor.drain()
 
     # -- instance-level wakeups ------------------------------------------------
@@ -80,7 +131,7 @@ class StoreRuntime:
                     waker()
 
     def poison(self, exc: BaseException) -> None:
-        """Record that the store trapped: no wasm of it may run again."""
+        """Record that the instance trapped: none of its wasm may run again."""
         if self.poisoned is None:
             self.poisoned = str(exc) or type(exc).__name__
             for s in self.states:
@@ -88,24 +139,13 @@ class StoreRuntime:
             for waiter in list(self.host_waiters):
                 waiter(exc)
 
-    # -- the current task ------------------------------------------------------
-
-    def current_task(self) -> Task:
-        task = self.current[-1] if self.current else None
-        if task is None:
-            trap("this built-in needs a task, and none is running (start function?)")
-        return task
-
-    def maybe_current_task(self) -> Task | None:
-        return self.current[-1] if self.current else None
-
     # -- trio side work ------------------------------------------------------------
 
     def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        """Start ``fn(*args)`` as a trio task in the store's nursery (from the wasm side)."""
+        """Start ``fn(*args)`` as a trio task in the instance's nursery (from the wasm side)."""
         nursery = self.nursery
         if nursery is None:
-            trap("the instance has no nursery: it is not open (use `async with`)")
+            trap("the instance has no nursery: open it with `async with linker.instantiate(...)`")
 
         def start() -> None:
             if not self.closing:
@@ -116,22 +156,27 @@ class StoreRuntime:
     # -- blocking on the wasm side ---------------------------------------------
 
     def block_until(self, ready: Callable[[], bool], describe: Callable[[], str]) -> None:
-        """Block the current wasm frame until ``ready()`` (see ``_executor``).
+        """Park the current wasm frame until ``ready()`` (see ``_executor``).
 
-        While the frame is parked, the instances it entered may be entered by
-        other work, as they would be if the frame's stack had been switched
-        out (CanonicalABI.md: a blocked thread's call has returned control to
-        the event loop).
+        While the frame is parked, the instances its thread's active frames
+        entered may be entered by other work, as they could be if the frame's
+        stack had been switched out (CanonicalABI.md: a blocked thread has
+        returned control to the event loop).
         """
         if ready():
             return
-        entered = [s for s in self.states if not s.may_enter]
-        for s in entered:
-            s.may_enter = True
-        saved_current = list(self.current)
+        tls = self._tls
+        saved = tls.entered
+        tls.entered = []
+        for inst, caller in reversed(saved):
+            inst.leave_to(caller)
+        saved_current = list(tls.current)
         try:
             self.executor.block_until(ready, describe, self.stalled)
         finally:
-            self.current[:] = saved_current
-            for s in entered:
-                s.may_enter = False
+            tls.current[:] = saved_current
+            for inst, caller in saved:
+                if not inst.may_enter_from(caller):
+                    trap("cannot enter component instance (resuming a parked call)")
+                inst.enter_from(caller)
+            tls.entered = saved

@@ -45,8 +45,9 @@ from .._abi._resources import BorrowScope
 from .._abi._trap import trap, trap_if
 from .._abi._waitables import EventCode, EventTuple, Subtask, SubtaskState, WaitableSet
 from .._errors import LinkError, Trap
+from ._executor import Agent
 from ._hostvalues import host_values
-from ._runtime import StoreRuntime
+from ._runtime import StoreHandle, StoreRuntime
 
 __all__ = [
     "ComponentFunc",
@@ -247,7 +248,10 @@ class Task:
     # -- cancellation ------------------------------------------------------------
 
     def request_cancellation(self, caller: InstanceState | None) -> None:
-        """CanonicalABI.md "Task.request_cancellation"."""
+        """CanonicalABI.md "Task.request_cancellation" (runs on the task's agent)."""
+        self.rt.executor.call_on(self.func.agent, lambda: self._request_cancellation(caller))
+
+    def _request_cancellation(self, caller: InstanceState | None) -> None:
         if self.state is TaskState.RESOLVED or self.state is TaskState.CANCEL_DELIVERED:
             return
         if self.state is TaskState.PENDING_CANCEL:
@@ -265,12 +269,12 @@ class Task:
         if wait is not None and wait.cancellable and exclusive_ok and self.inst.may_enter_from(caller):
             # A callback task waiting between steps: deliver now, on this stack.
             self.state = TaskState.CANCEL_DELIVERED
-            self.inst.enter_from(caller)
+            self.rt.enter(self.inst, caller)
             try:
                 assert self.driver is not None
                 self.driver.resume(cancelled=True)
             finally:
-                self.inst.leave_to(caller)
+                self.rt.leave(self.inst, caller)
         elif self.cancellable:
             # A parked frame: it sees the cancellation when it resumes.
             self.state = TaskState.CANCEL_DELIVERED
@@ -338,7 +342,7 @@ class _Driver:
         if ex.threaded:
             if not self._queued:
                 self._queued = True
-                ex.post(self._threaded_step)
+                ex.post(self._threaded_step, self.task.func.agent)
         elif not self._event.is_set():
             self.task.rt.pending_pokes += 1
             self._event.set()
@@ -451,6 +455,7 @@ class LiftedFunc(ComponentFunc):
         "_param_types",
         "_post_return",
         "_result_types",
+        "handle",
         "name",
         "options",
         "rt",
@@ -465,9 +470,11 @@ class LiftedFunc(ComponentFunc):
         core: Callable[..., Any],
         options: CanonOptions,
         state: InstanceState,
+        handle: StoreHandle,
         name: str = "",
     ) -> None:
         self.rt = rt
+        self.handle = handle
         self.type = ft
         self._core = core
         self.options = options
@@ -477,6 +484,11 @@ class LiftedFunc(ComponentFunc):
         self._result_types = list(ft.result_types())
         self._post_return = options.post_return
         self._callback: Callable[..., Any] | None = options.callback  # type: ignore[assignment]
+
+    @property
+    def agent(self) -> Agent | None:
+        """The agent running this function's store (None when inline)."""
+        return self.handle.agent
 
     # -- FuncInst ----------------------------------------------------------------
 
@@ -498,15 +510,24 @@ class LiftedFunc(ComponentFunc):
                 "cannot enter component instance",
             )
         task = Task(self, caller, on_start, on_resolve, source_encoding)
-        inst.enter_from(caller)
-        try:
-            if self._must_wait_to_enter(task):
-                self._wait_to_enter(task)
-            else:
-                self.begin(task, from_driver=False)
-        finally:
-            inst.leave_to(caller)
-            self.rt.instance_changed(inst)
+        rt = self.rt
+
+        def eager() -> None:
+            # Runs on this store's agent: if the callee parks there, control
+            # comes back here with PARKED and the caller carries on, as when
+            # a callee blocks during its eager start (CanonicalABI.md
+            # "canon lift").
+            rt.enter(inst, caller)
+            try:
+                if self._must_wait_to_enter(task):
+                    self._wait_to_enter(task)
+                else:
+                    self.begin(task, from_driver=False)
+            finally:
+                rt.leave(inst, caller)
+                rt.instance_changed(inst)
+
+        rt.executor.call_on(self.agent, eager)
         return task.request_cancellation
 
     # -- entering ------------------------------------------------------------------
@@ -532,7 +553,7 @@ class LiftedFunc(ComponentFunc):
         """Run the task from its start (wasm side; the instance is entered)."""
         inst = self.state
         if from_driver:
-            inst.enter_from(None)
+            self.rt.enter(inst, None)
         try:
             if self.type.is_async and task.needs_exclusive():
                 assert inst.exclusive is None
@@ -545,7 +566,7 @@ class LiftedFunc(ComponentFunc):
                 self._run_callback_first(task)
         finally:
             if from_driver:
-                inst.leave_to(None)
+                self.rt.leave(inst, None)
 
     # -- the three lift modes -------------------------------------------------------
 
@@ -600,7 +621,7 @@ class LiftedFunc(ComponentFunc):
         inst = self.state
         entered_here = inst.may_enter_from(None)
         if entered_here:
-            inst.enter_from(None)
+            self.rt.enter(inst, None)
         try:
             if task.needs_exclusive():
                 assert inst.exclusive is None
@@ -612,7 +633,7 @@ class LiftedFunc(ComponentFunc):
             self._handle_code(task, packed)
         finally:
             if entered_here:
-                inst.leave_to(None)
+                self.rt.leave(inst, None)
 
     def _handle_code(self, task: Task, packed: int) -> None:
         """CanonicalABI.md "canon lift", the callback loop, one iteration."""
