@@ -13,6 +13,8 @@ Groups:
 - ``async``: per-call cost of an async export (callback lift) awaiting one async-lowered
   host import that returns at once, a plain ``def`` and an ``async def`` (``async_call.py``),
   beside a raw core call timed in the same run.
+- ``streams``: ``stream<u8>`` throughput host -> guest -> host through an echo export,
+  64 KiB chunks, inline and on a store thread (``tests/benchmarks/streams.py``).
 - ``engine``: raw core-wasm figures from ``trio_wasi._engine._bench`` when that module
   is present.
 
@@ -295,6 +297,29 @@ def bench_async_call(quick: bool) -> list[Row]:
     return rows
 
 
+# -- streams ------------------------------------------------------------------------
+
+
+def bench_streams(quick: bool) -> list[Row]:
+    labels = (("inline", "stream<u8> echo, 64 KiB chunks"), ("threaded", "  same, store thread"))
+    try:
+        figures = _load_sibling("streams").measure(quick)
+    except Exception as exc:
+        note = _short(exc)
+        return [Row(label, None, "MB/s", "> 500 MB/s", note=note) for _, label in labels]
+    return [
+        Row(
+            label,
+            figures[f"{key}_mb_s"],
+            "MB/s",
+            "> 500 MB/s" if key == "inline" else "",
+            (lambda v: v > 500.0) if key == "inline" else None,
+            "host -> guest -> host, payload bytes",
+        )
+        for key, label in labels
+    ]
+
+
 # -- engine -------------------------------------------------------------------------
 
 # (label, _bench function, reference figure from ARCHITECTURE.md section 7)
@@ -331,6 +356,7 @@ GROUPS: dict[str, Callable[[bool], list[Row]]] = {
     "load": bench_load,
     "call": bench_call,
     "async": bench_async_call,
+    "streams": bench_streams,
     "engine": bench_engine,
 }
 

@@ -1,0 +1,202 @@
+"""Throughput of ``stream<u8>`` from the host through a guest and back.
+
+    python tests/benchmarks/streams.py [--quick]
+
+The export ``echo: async func(s: stream<u8>) -> stream<u8>`` returns a new stream at
+once (``task.return``) and then, in its callback loop, copies its input into it through
+a 64 KiB buffer in linear memory. The host sends 64 KiB ``bytes`` chunks into a trio
+memory channel passed as ``s`` and iterates the returned receiver; the figure is payload
+megabytes (10^6 bytes) per second over the whole transfer. Each byte is copied twice
+(host chunk into guest memory, guest memory into a host ``bytes``). Measured inline and
+on a store thread (an unused ``waitable-set.wait`` built-in makes the linker choose one).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent.parent
+if (REPO_ROOT / "trio_wasi" / "__init__.py").is_file() and str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import trio  # noqa: E402
+
+import trio_wasi  # noqa: E402
+
+__all__ = ["CHUNK", "ECHO_WAT", "measure"]
+
+CHUNK = 64 * 1024
+
+ECHO_WAT = """
+(component
+  (core module $Mem (memory (export "mem") 2))
+  (core instance $mem (instantiate $Mem))
+  (type $S8 (stream u8))
+  (core module $M
+    (import "" "mem" (memory 2))
+    (import "" "ret_s8" (func $ret_s8 (param i32)))
+    (import "" "ws_new" (func $ws_new (result i32)))
+    (import "" "ws_drop" (func $ws_drop (param i32)))
+    (import "" "join" (func $join (param i32 i32)))
+    (import "" "s8_new" (func $s8_new (result i64)))
+    (import "" "s8_read" (func $s8_read (param i32 i32 i32) (result i32)))
+    (import "" "s8_write" (func $s8_write (param i32 i32 i32) (result i32)))
+    (import "" "s8_drop_r" (func $s8_drop_r (param i32)))
+    (import "" "s8_drop_w" (func $s8_drop_w (param i32)))
+    ;;BLOCKING_IMPORT
+    (global $in (mut i32) (i32.const 0))
+    (global $w (mut i32) (i32.const 0))
+    (global $ws (mut i32) (i32.const 0))
+    (global $len (mut i32) (i32.const 0))
+    (global $off (mut i32) (i32.const 0))
+    (global $eof (mut i32) (i32.const 0))
+    (func (export "echo") (param $s i32) (result i32)
+      (local $r64 i64)
+      (global.set $in (local.get $s))
+      (local.set $r64 (call $s8_new))
+      (global.set $w (i32.wrap_i64 (i64.shr_u (local.get $r64) (i64.const 32))))
+      (global.set $len (i32.const 0))
+      (global.set $off (i32.const 0))
+      (global.set $eof (i32.const 0))
+      (call $ret_s8 (i32.wrap_i64 (local.get $r64)))
+      (global.set $ws (call $ws_new))
+      (call $join (global.get $in) (global.get $ws))
+      (call $join (global.get $w) (global.get $ws))
+      (call $run))
+    (func $finish (result i32)
+      (call $s8_drop_r (global.get $in))
+      (call $s8_drop_w (global.get $w))
+      (call $ws_drop (global.get $ws))
+      (i32.const 0))
+    (func $got (param $ret i32)
+      (global.set $len (i32.shr_u (local.get $ret) (i32.const 4)))
+      (global.set $off (i32.const 0))
+      (if (i32.eq (i32.and (local.get $ret) (i32.const 0xf)) (i32.const 1))
+        (then (global.set $eof (i32.const 1)))))
+    (func $wrote (param $ret i32) (result i32)
+      (global.set $off (i32.add (global.get $off) (i32.shr_u (local.get $ret) (i32.const 4))))
+      (i32.eq (i32.and (local.get $ret) (i32.const 0xf)) (i32.const 1)))
+    (func $run (result i32)
+      (local $ret i32)
+      (loop $l
+        (if (i32.lt_u (global.get $off) (global.get $len))
+          (then
+            (local.set $ret (call $s8_write (global.get $w)
+              (i32.add (i32.const 0x10000) (global.get $off))
+              (i32.sub (global.get $len) (global.get $off))))
+            (if (i32.eq (local.get $ret) (i32.const -1))
+              (then (return (i32.or (i32.const 2) (i32.shl (global.get $ws) (i32.const 4))))))
+            (if (call $wrote (local.get $ret)) (then (return (call $finish))))
+            (br $l)))
+        (if (global.get $eof) (then (return (call $finish))))
+        (local.set $ret (call $s8_read (global.get $in) (i32.const 0x10000) (i32.const 65536)))
+        (if (i32.eq (local.get $ret) (i32.const -1))
+          (then (return (i32.or (i32.const 2) (i32.shl (global.get $ws) (i32.const 4))))))
+        (call $got (local.get $ret))
+        (br $l))
+      unreachable)
+    (func (export "echo_cb") (param $ev i32) (param $idx i32) (param $p i32) (result i32)
+      (if (i32.eq (local.get $ev) (i32.const 2))
+        (then (call $got (local.get $p)) (return (call $run))))
+      (if (i32.ne (local.get $ev) (i32.const 3)) (then unreachable))
+      (if (call $wrote (local.get $p)) (then (return (call $finish))))
+      (call $run))
+  )
+  (core func $ret_s8 (canon task.return (result $S8)))
+  (core func $ws_new (canon waitable-set.new))
+  (core func $ws_drop (canon waitable-set.drop))
+  (core func $join (canon waitable.join))
+  (core func $s8_new (canon stream.new $S8))
+  (core func $s8_read (canon stream.read $S8 async (memory (core memory $mem "mem"))))
+  (core func $s8_write (canon stream.write $S8 async (memory (core memory $mem "mem"))))
+  (core func $s8_drop_r (canon stream.drop-readable $S8))
+  (core func $s8_drop_w (canon stream.drop-writable $S8))
+  ;;BLOCKING_CANON
+  (core instance $m (instantiate $M (with "" (instance
+    (export "mem" (memory $mem "mem"))
+    (export "ret_s8" (func $ret_s8))
+    (export "ws_new" (func $ws_new))
+    (export "ws_drop" (func $ws_drop))
+    (export "join" (func $join))
+    (export "s8_new" (func $s8_new))
+    (export "s8_read" (func $s8_read))
+    (export "s8_write" (func $s8_write))
+    (export "s8_drop_r" (func $s8_drop_r))
+    (export "s8_drop_w" (func $s8_drop_w))
+    ;;BLOCKING_EXPORT
+  ))))
+  (func (export "echo") async (param "s" (stream u8)) (result (stream u8))
+    (canon lift (core func $m "echo") async (memory (core memory $mem "mem"))
+      (callback (core func $m "echo_cb"))))
+)
+"""
+
+THREADED_ECHO_WAT = (
+    ECHO_WAT.replace(
+        ";;BLOCKING_IMPORT",
+        '(import "" "ws_wait" (func $ws_wait (param i32 i32) (result i32)))',
+    )
+    .replace(
+        ";;BLOCKING_CANON",
+        '(core func $ws_wait (canon waitable-set.wait (memory (core memory $mem "mem"))))',
+    )
+    .replace(";;BLOCKING_EXPORT", '(export "ws_wait" (func $ws_wait))')
+)
+
+
+async def echo_throughput(instance: Any, total: int, chunk: int = CHUNK) -> float:
+    """MB/s of ``total`` bytes sent in ``chunk``-sized pieces through ``echo`` and back."""
+    payload = bytes(range(256)) * (chunk // 256)
+    count = total // len(payload)
+    send, recv = trio.open_memory_channel[bytes](4)
+    received = 0
+
+    async def sender() -> None:
+        async with send:
+            for _ in range(count):
+                await send.send(payload)
+
+    start = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        out = await instance.call("echo", recv)
+        nursery.start_soon(sender)
+        async for data in out:
+            received += len(data)
+    elapsed = time.perf_counter() - start
+    if received != count * len(payload):
+        raise AssertionError(f"echo returned {received} bytes, not {count * len(payload)}")
+    return received / elapsed / 1e6
+
+
+def measure(quick: bool = False) -> dict[str, float]:
+    """``inline_mb_s`` and ``threaded_mb_s``: echo throughput with 64 KiB chunks."""
+    total = (16 if quick else 128) * 1024 * 1024
+
+    async def main() -> dict[str, float]:
+        engine = trio_wasi.Engine()
+        figures: dict[str, float] = {}
+        for key, wat in (("inline", ECHO_WAT), ("threaded", THREADED_ECHO_WAT)):
+            component = trio_wasi.Component.from_wat(wat, engine=engine)
+            linker = trio_wasi.Linker(engine)
+            async with linker.instantiate(component) as instance:
+                if instance.threaded != (key == "threaded"):
+                    raise AssertionError(f"expected the {key} executor")
+                await echo_throughput(instance, 4 * CHUNK)  # warm up
+                figures[f"{key}_mb_s"] = await echo_throughput(instance, total)
+        return figures
+
+    return trio.run(main)
+
+
+def _main() -> None:
+    figures = measure(quick="--quick" in sys.argv[1:])
+    print(f"stream<u8> echo, 64 KiB chunks, inline:       {figures['inline_mb_s']:8.0f} MB/s")
+    print(f"stream<u8> echo, 64 KiB chunks, store thread: {figures['threaded_mb_s']:8.0f} MB/s")
+
+
+if __name__ == "__main__":
+    _main()
