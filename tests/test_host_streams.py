@@ -805,3 +805,28 @@ async def test_host_import_takes_and_returns_streams(open_instance: Callable[...
             result = await inst.call("pipe", recv)
         assert result == (len(data), checksum(data.upper()))
         assert isinstance(seen[0], trio.abc.ReceiveChannel)
+
+
+# ---------------------------------------------------------------------------
+# error contexts through the host hooks
+
+
+def test_error_contexts_lift_to_objects_and_lower_from_objects_or_strings() -> None:
+    from trio_wasi._abi._errorctx import ErrorContext
+    from trio_wasi._abi._handles import InstanceState
+    from trio_wasi._abi._options import CanonOptions, LiftLowerContext
+    from trio_wasi._run._executor import InlineExecutor
+    from trio_wasi._run._hostvalues import host_values
+    from trio_wasi._run._runtime import StoreRuntime
+
+    hooks = host_values(StoreRuntime(InlineExecutor()))
+    cx = LiftLowerContext(CanonOptions(), InstanceState())
+    i = hooks.lower_error_context(cx, "it broke")
+    lifted = hooks.lift_error_context(cx, i)
+    assert isinstance(lifted, ErrorContext)
+    assert lifted.debug_message == "it broke"
+    j = hooks.lower_error_context(cx, lifted)
+    assert j != i
+    assert hooks.lift_error_context(cx, j) is lifted
+    with pytest.raises(TypeError):
+        hooks.lower_error_context(cx, 42)
