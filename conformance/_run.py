@@ -165,7 +165,7 @@ class _Script:
 
     async def _instantiate(self, component: trio_wasi.Component) -> trio_wasi.Instance:
         try:
-            return await self._stack.enter_async_context(self._linker.instantiate(component))
+            return await self._stack.enter_async_context(self._linker.instantiate(component, trap_on_deadlock=True))
         except Exception as exc:
             raise _StopFile(f"instantiation failed: {_describe(exc)}") from exc
 
@@ -256,7 +256,7 @@ class _Script:
                 except _StopFile as exc:
                     self._fail_command(command, str(exc), expected_text=expected_text)
                     return
-                async with self._linker.instantiate(component):
+                async with self._linker.instantiate(component, trap_on_deadlock=True):
                     pass
                 outcome = "instantiated without trapping"
         except _StopFile:

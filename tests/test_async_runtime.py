@@ -7,8 +7,9 @@ backpressure). Two components are used:
 
 * the *inline* one imports only a synchronous host function, so its wasm runs
   on the trio thread (the inline executor);
-* the *threaded* one also imports ``async def`` host functions, so its wasm
-  runs on a store thread (the threaded executor).
+* the *threaded* one also imports ``async def`` host functions and is
+  instantiated with ``run_on_thread=True``, so its wasm runs on store threads
+  (the threaded executor).
 
 Event codes seen by callbacks: 1 SUBTASK, 6 TASK_CANCELLED. Subtask states:
 1 STARTED, 2 RETURNED, 4 CANCELLED_BEFORE_RETURNED. Callback codes: 0 EXIT,
@@ -329,7 +330,9 @@ class Host:
 
     def open(self, *, threaded: bool) -> InstanceContext:
         component = threaded_component() if threaded else inline_component()
-        return self.linker(threaded=threaded).instantiate(component)
+        # The threaded variant asks for a store thread explicitly: its async
+        # host imports are lowered async, which alone runs inline.
+        return self.linker(threaded=threaded).instantiate(component, run_on_thread=threaded)
 
 
 async def wait_until(cond: Callable[[], bool], what: str, timeout: float = 2.0) -> None:

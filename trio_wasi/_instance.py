@@ -37,13 +37,19 @@ class Instance:
     """
 
     def __init__(self, exports: InstanceItems, rt: StoreRuntime) -> None:
+        self.trap_on_deadlock = False
         self._exports = exports
         self._rt = rt
         self._closed = False
 
     @classmethod
     def _create(
-        cls, component: Component, host: HostDefinitions, *, threaded_ok: bool
+        cls,
+        component: Component,
+        host: HostDefinitions,
+        *,
+        threaded_ok: bool,
+        force_thread: bool = False,
     ) -> Instance:
         rt = StoreRuntime(InlineExecutor())
         try:
@@ -59,7 +65,7 @@ class Instance:
         except BaseException:
             _close_stores(rt)
             raise
-        if may_block:
+        if may_block or force_thread:
             executor = ThreadedExecutor()
             executor.on_error = rt.poison  # type: ignore[method-assign]
             rt.executor = executor
@@ -173,12 +179,17 @@ class Instance:
         rt = self._rt
         # Wait for the result; if the store has nothing left to do and the
         # result has not come, it never will: that is a deadlock, and a trap.
+        if not self.trap_on_deadlock:
+            await done.wait()
+            return
         stuck_polls = 0
         while not done.is_set():
             with trio.move_on_after(0.05):
                 await done.wait()
             if done.is_set():
                 break
+            if not self.trap_on_deadlock:
+                continue
             stuck_polls = stuck_polls + 1 if self._stuck() else 0
             if stuck_polls >= 3:
                 exc = Trap("deadlock detected: event loop cannot make further progress")
@@ -263,15 +274,28 @@ class InstanceContext:
     exception, in which case they are cancelled.
     """
 
-    def __init__(self, component: Component, host: HostDefinitions) -> None:
+    def __init__(
+        self,
+        component: Component,
+        host: HostDefinitions,
+        *,
+        run_on_thread: bool | None = None,
+        trap_on_deadlock: bool = False,
+    ) -> None:
         self._component = component
         self._host = host
+        self._run_on_thread = run_on_thread
+        self._trap_on_deadlock = trap_on_deadlock
         self._instance: Instance | None = None
         self._nursery_cm: Any = None
 
     async def __aenter__(self) -> Instance:
         await trio.lowlevel.checkpoint()
-        instance = Instance._create(self._component, self._host, threaded_ok=True)
+        instance = Instance._create(
+            self._component, self._host, threaded_ok=self._run_on_thread is not False,
+            force_thread=bool(self._run_on_thread),
+        )
+        instance.trap_on_deadlock = self._trap_on_deadlock
         self._nursery_cm = trio.open_nursery()
         nursery = await self._nursery_cm.__aenter__()
         instance._rt.nursery = nursery
@@ -292,6 +316,14 @@ class InstanceContext:
         try:
             result: bool | None = await self._nursery_cm.__aexit__(exc_type, exc, tb)
             return result
+        except BaseExceptionGroup as group:
+            # The nursery wraps the block's own exception; hand it back as it
+            # was raised when nothing else went wrong.
+            if exc is not None:
+                rest = group.split(lambda e: e is exc or isinstance(e, trio.Cancelled))[1]
+                if rest is None:
+                    raise exc from None
+            raise
         finally:
             instance.close()
 

@@ -369,6 +369,9 @@ class _Linker:
         else:
             if callee.type.is_async:
                 self.may_block.append("a synchronous lower of an async function")
+            elif isinstance(callee, HostFunc) and callee.is_coroutine:
+                # The calling frame waits while the coroutine runs on trio.
+                self.may_block.append(f"a synchronous call of the async host function {callee.name}")
             body = make_sync_lower(self.rt, callee, options, scope.state)
         return self._store(scope).host_func(list(sig.params), list(sig.results), body)
 
@@ -552,10 +555,7 @@ class _Linker:
         fn = self.host.functions.get(key)
         if fn is None:
             raise LinkError(f"missing import `{full}`: {describe(ft)} is not defined by the host")
-        func = HostFunc(self.rt, ft, fn, full)
-        if func.is_coroutine:
-            self.may_block.append(f"the async host function {full}")
-        return func
+        return HostFunc(self.rt, ft, fn, full)
 
     def _host_resource(self, interface: str | None, name: str) -> T.ResourceType:
         key = (None if interface is None else compatibility_key(interface), name)

@@ -51,13 +51,37 @@ class Linker:
         rt = T.ResourceType(name=name, instance=None, host_class=cls)
         self._host.resources[self._key(interface, name)] = rt
 
-    def instantiate(self, component: Component) -> InstanceContext:
+    def instantiate(
+        self,
+        component: Component,
+        *,
+        run_on_thread: bool | None = None,
+        trap_on_deadlock: bool = False,
+    ) -> InstanceContext:
         """Instantiate ``component``; use as ``async with linker.instantiate(c) as inst:``.
 
         Raises :class:`LinkError` when an import is missing or mismatched and
         :class:`Trap` when a start function traps.
+
+        With ``trap_on_deadlock``, an awaited export whose task waits while
+        the instance has nothing left to run raises :class:`Trap` ("deadlock
+        detected") instead of waiting. It is off by default because the host
+        can still end such a wait: by cancelling the call, or by calling
+        another export (lowering backpressure, writing a stream). Waits inside
+        wasm that can never end are always traps.
+
+        ``run_on_thread`` chooses where the instance's wasm runs: ``None`` (the
+        default) decides from the component, running it inline on the trio
+        thread unless something in it may block; ``True`` always uses store
+        threads (for long computations that should not stall the event loop);
+        ``False`` insists on inline and fails if the component may block.
         """
-        return InstanceContext(component, self._host)
+        return InstanceContext(
+            component,
+            self._host,
+            run_on_thread=run_on_thread,
+            trap_on_deadlock=trap_on_deadlock,
+        )
 
     def instantiate_sync(self, component: Component) -> Instance:
         """Instantiate without an async context (synchronous components only).

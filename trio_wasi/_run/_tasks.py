@@ -343,6 +343,14 @@ class _Driver:
             if not self._queued:
                 self._queued = True
                 ex.post(self._threaded_step, self.task.func.agent)
+        elif not self.task.rt.current:
+            # Inline, and no wasm is running on this thread (a host coroutine
+            # finished, say): this is an event-loop turn, so run the step now
+            # instead of waking the driver task.
+            try:
+                self.try_resume()
+            except Trap:
+                pass  # recorded by rt.poison; the waiting host calls get it
         elif not self._event.is_set():
             self.task.rt.pending_pokes += 1
             self._event.set()
