@@ -3,12 +3,14 @@
 This namespace only re-exports; the implementation lives in private modules.
 """
 
+from ._abi._errorctx import ErrorContext
 from ._abi._values import Err, GuestResource, Ok, Some, Variant
 from ._component import Component
 from ._engine import Engine
 from ._errors import DecodeError, Error, LinkError, Trap, ValidationError
 from ._instance import Instance
 from ._linker import Linker
+from ._run._hostvalues import FutureReceiver, StreamReceiver
 
 __all__ = [
     "Component",
@@ -16,12 +18,15 @@ __all__ = [
     "Engine",
     "Err",
     "Error",
+    "ErrorContext",
+    "FutureReceiver",
     "GuestResource",
     "Instance",
     "Linker",
     "LinkError",
     "Ok",
     "Some",
+    "StreamReceiver",
     "Trap",
     "ValidationError",
     "Variant",

@@ -254,6 +254,10 @@ class Instance:
         if not self._closed:
             self._closed = True
             self._rt.closing = True
+            # Anything on the trio side still waiting on this instance (a
+            # host call, a stream receive) is told it is gone.
+            for waiter in list(self._rt.host_waiters):
+                waiter(Error("the instance was closed"))
             self._rt.executor.close()
             if isinstance(self._rt.executor, ThreadedExecutor):
                 self._rt.executor.join(timeout=5)
