@@ -268,7 +268,7 @@ class BuiltinFactory:
             _leave_check(inst)
             if task.deliver_pending_cancel(cancellable):
                 return 1
-            rt.yield_now()
+            rt.yield_now(task)
             if task.deliver_pending_cancel(cancellable):
                 return 1
             return 0

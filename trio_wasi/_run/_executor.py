@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -204,6 +205,9 @@ class Executor:
     def drain(self) -> None:
         """Run the work queued for the calling agent right now (``thread.yield``)."""
 
+    def yield_park(self, describe: Callable[[], str], stalled: Callable[[], bool]) -> None:
+        """Wasm side: park the current frame until other ready work had a turn."""
+
     def on_error(self, exc: BaseException) -> None:
         """An exception escaped a job nobody waits for (replaced by the runtime)."""
 
@@ -247,7 +251,8 @@ class InlineExecutor(Executor):
         return self._outside == 0
 
 
-_POLL_SECONDS = 0.05
+# How long a yielding frame waits for someone else to take the baton.
+_YIELD_SECONDS = 0.002
 
 
 class ThreadedExecutor(Executor):
@@ -387,6 +392,7 @@ class ThreadedExecutor(Executor):
         park: bool,
         describe: Callable[[], str] | None,
         stalled: Callable[[], bool] = lambda: False,
+        poll: float = 0.05,
     ) -> None:
         """Give up the baton until ``ready()``; run this agent's queued jobs meanwhile.
 
@@ -443,7 +449,7 @@ class ThreadedExecutor(Executor):
                     else:
                         idle_polls = 0
                     idle_generation = self.generation
-            self.cond.wait(timeout=_POLL_SECONDS)
+            self.cond.wait(timeout=poll)
 
     def has_job(self, agent: Agent) -> bool:
         """Whether ``agent`` has a job it may start now (lock held)."""
@@ -464,6 +470,28 @@ class ThreadedExecutor(Executor):
         if queue and self.active_chains == 0:
             return queue.popleft()
         return None
+
+    def yield_park(self, describe: Callable[[], str], stalled: Callable[[], bool]) -> None:
+        me = self._current_agent()
+        assert me is not None and self.owner is me, "yield outside the wasm side"
+        # A yielding frame is ready again at once, but only after others had
+        # the chance to run (CanonicalABI.md "thread.yield"); a caller waiting
+        # for this job's eager part carries on, as with any block.
+        if me.jobs:
+            me.jobs[-1].finish(done=False)
+        generation = self.generation
+        deadline = time.monotonic() + _YIELD_SECONDS
+
+        def ready() -> bool:
+            if self.generation != generation:
+                return True
+            # Nobody took the baton: nothing else could run.
+            return time.monotonic() >= deadline and not any(a.queue for a in self.agents)
+
+        with self.cond:
+            self._wait_locked(
+                me, ready, park=True, describe=describe, stalled=stalled, poll=_YIELD_SECONDS
+            )
 
     def drain(self) -> None:
         me = self._current_agent()

@@ -108,9 +108,15 @@ class StoreRuntime:
         """No work is queued or running and none can arrive from the trio side."""
         return self.pending_pokes == 0 and self.executor.is_idle()
 
-    def yield_now(self) -> None:
-        """Let other queued work of this thread run (``thread.yield``)."""
-        self.executor.drain()
+    def yield_now(self, task: Task) -> None:
+        """``thread.yield`` from a frame: let other ready work run first.
+
+        Inline there is no other stack to switch to, so it returns at once.
+        """
+        if not self.executor.threaded or not task.may_block:
+            return
+        self.note_step(True)
+        self._parked(lambda: self.executor.yield_park(lambda: f"{task!r} yields", self.stalled))
 
     # -- instance-level wakeups ------------------------------------------------
 
@@ -165,6 +171,10 @@ class StoreRuntime:
         """
         if ready():
             return
+        self._parked(lambda: self.executor.block_until(ready, describe, self.stalled))
+
+    def _parked(self, wait: Callable[[], None]) -> None:
+        """Run ``wait`` with this thread's entered instances released."""
         tls = self._tls
         saved = tls.entered
         tls.entered = []
@@ -172,7 +182,7 @@ class StoreRuntime:
             inst.leave_to(caller)
         saved_current = list(tls.current)
         try:
-            self.executor.block_until(ready, describe, self.stalled)
+            wait()
         finally:
             tls.current[:] = saved_current
             for inst, caller in saved:
