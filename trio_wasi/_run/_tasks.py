@@ -236,10 +236,26 @@ class Task:
         trap_if(not self.may_block, "cannot block a synchronous task before returning")
         self.cancellable = cancellable
         self.cancel_now = False
+        inst = self.inst
+        # A callback-lifted task blocked in a synchronous built-in lets other
+        # tasks of its instance start meanwhile (the suite's
+        # sync-streams.wast); it takes the exclusive lock back to resume.
+        release = self.opts.callback is not None and inst.exclusive is self
+        if release:
+            inst.exclusive = None
+            self.rt.instance_changed(inst)
+
+        def resumable() -> bool:
+            if not (ready() or self.cancel_now):
+                return False
+            return not release or inst.exclusive is None
+
         try:
-            self.rt.block_until(lambda: ready() or self.cancel_now, lambda: f"{self!r} waits for {what}")
+            self.rt.block_until(resumable, lambda: f"{self!r} waits for {what}")
         finally:
             self.cancellable = False
+            if release:
+                inst.exclusive = self
         if self.cancel_now:
             self.cancel_now = False
             return True
