@@ -148,7 +148,10 @@ def resolve_deftype(space: TypeSpace, d: M.DefType, *, owner: object | None = No
     if isinstance(d, M.Future):
         return T.FutureType(_opt(space, d.element))
     if isinstance(d, M.Map):
-        raise LinkError("map types are not supported by this runtime")
+        key = resolve_valtype(space, d.key)
+        if type(key) not in T.KEY_TYPES:
+            raise LinkError(f"{describe(key)} cannot be a map key")
+        return T.MapType(key, resolve_valtype(space, d.value))
     if isinstance(d, M.FuncType):
         return resolve_functype(space, d)
     if isinstance(d, (M.ComponentType, M.InstanceType)):
@@ -173,6 +176,8 @@ def describe(t: Any) -> str:
         return f"borrow<{t.resource.name or 'resource'}>"
     if isinstance(t, T.ListType):
         return f"list<{describe(t.element)}>"
+    if isinstance(t, T.MapType):
+        return f"map<{describe(t.key)}, {describe(t.value)}>"
     if isinstance(t, T.OptionType):
         return f"option<{describe(t.type)}>"
     if isinstance(t, T.ResultType):

@@ -8,7 +8,7 @@ The modules follow the order of CanonicalABI.md:
 ``_types``             resolved component value types (hashable; resources by
                        identity)
 ``_values``            Python values of component types: Variant, Some, Ok, Err,
-                       GuestResource, and the mapping table
+                       DuplicateKeyMap, GuestResource, and the mapping table
 ``_layout``            despecialization, alignment, sizes, flattening, core
                        signatures of lifted/lowered functions and task.return
 ``_memory``            the Memory protocol and BytesMemory
@@ -142,7 +142,7 @@ from ._strings import MAX_STRING_BYTE_LENGTH, UTF16_TAG
 from ._trap import trap, trap_if
 from ._types import *  # noqa: F403 (the type vocabulary is part of this index)
 from ._types import __all__ as _type_names
-from ._values import Err, GuestResource, Ok, Some, Variant
+from ._values import DuplicateKeyMap, Err, GuestResource, Ok, Some, Variant
 
 __all__ = [
     "GUEST_ASYNC_VALUES",
@@ -163,6 +163,7 @@ __all__ = [
     "CopyState",
     "CoreSig",
     "CoreValueIter",
+    "DuplicateKeyMap",
     "Err",
     "ErrorContext",
     "FutureEnd",

@@ -9,6 +9,7 @@ Values"):
   bits, signed types are sign-extended from their width. The iterator accepts
   signed or unsigned core integers, so masking makes both read the same;
   lowering produces unsigned core integers;
+* a map travels as the (pointer, length) of its ``list<tuple<K, V>>``;
 * a variant is its case index, then the joined payload slots: the chosen
   case's values are coerced to the slot types (an f32 in an i32 or i64 slot
   travels as its bit pattern, an i32 in an i64 slot zero-extended) and unused
@@ -55,6 +56,8 @@ from ._resources import (
 from ._shapes import (
     flags_packer,
     flags_unpacker,
+    map_from_pairs,
+    map_to_pairs,
     record_maker,
     record_splitter,
     variant_maker,
@@ -81,6 +84,7 @@ from ._types import (
     FlagsType,
     FutureType,
     ListType,
+    MapType,
     OptionType,
     OwnType,
     RecordType,
@@ -199,6 +203,17 @@ def _list_lifter(t: ListType) -> FlatLifter:
     return lift_list
 
 
+def _map_lifter(t: MapType) -> FlatLifter:
+    pair = t.pair_type()
+
+    def lift_map(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
+        ptr = vi.next("i32") & M32
+        length = vi.next("i32") & M32
+        return map_from_pairs(load_list_from_range(cx, cx.memory_view(), ptr, length, pair))
+
+    return lift_map
+
+
 def _record_lifter(t: RecordType | TupleType) -> FlatLifter:
     lifters = tuple(flat_lifter_for(ft) for ft in record_field_types(t))
     if isinstance(t, RecordType):
@@ -292,6 +307,8 @@ def flat_lifter_for(t: ValueType) -> FlatLifter:
         return _lift_string
     if isinstance(t, ListType):
         return _list_lifter(t)
+    if isinstance(t, MapType):
+        return _map_lifter(t)
     if isinstance(t, RecordType | TupleType):
         return _record_lifter(t)
     if isinstance(t, VariantType | EnumType | OptionType | ResultType):
@@ -372,6 +389,11 @@ def _list_lowerer(t: ListType) -> FlatLowerer:
 
         return lower_fixed
     return lambda cx, v, out: out.extend(store_list_into_range(cx, v, element))
+
+
+def _map_lowerer(t: MapType) -> FlatLowerer:
+    pair = t.pair_type()
+    return lambda cx, v, out: out.extend(store_list_into_range(cx, map_to_pairs(v), pair))
 
 
 def _record_lowerer(t: RecordType | TupleType) -> FlatLowerer:
@@ -456,6 +478,8 @@ def flat_lowerer_for(t: ValueType) -> FlatLowerer:
         return _lower_string
     if isinstance(t, ListType):
         return _list_lowerer(t)
+    if isinstance(t, MapType):
+        return _map_lowerer(t)
     if isinstance(t, RecordType | TupleType):
         return _record_lowerer(t)
     if isinstance(t, VariantType | EnumType | OptionType | ResultType):

@@ -3,10 +3,11 @@
 Rules (CanonicalABI.md "Despecialization", "Alignment", "Element Size",
 "Flattening"):
 
-* tuple, enum, option and result are laid out as the record or variant they
-  despecialise to: a tuple is a record with fields ``0, 1, ...``, an enum a
-  variant without payloads, ``option<T>`` the variant ``none | some(T)`` and
-  ``result<O, E>`` the variant ``ok(O) | error(E)``;
+* tuple, enum, option, result and map are laid out as the record, variant or
+  list they despecialise to: a tuple is a record with fields ``0, 1, ...``, an
+  enum a variant without payloads, ``option<T>`` the variant ``none | some(T)``,
+  ``result<O, E>`` the variant ``ok(O) | error(E)`` and ``map<K, V>`` the list
+  ``list<tuple<K, V>>``;
 * a variant is a discriminant (u8, u16 or u32, the smallest holding the case
   count) followed by the payload area, aligned to the largest case alignment
   and as big as the largest case; the whole is rounded up to its alignment;
@@ -45,6 +46,7 @@ from ._types import (
     FuncType,
     FutureType,
     ListType,
+    MapType,
     OptionType,
     OwnType,
     RecordType,
@@ -229,6 +231,8 @@ def alignment(t: ValueType) -> int:
         return 4
     if isinstance(t, ListType):
         return 4 if t.length is None else alignment(t.element)
+    if isinstance(t, MapType):
+        return alignment(t.as_list())
     if isinstance(t, _RECORD_LIKE):
         return max((alignment(ft) for ft in record_field_types(t)), default=1)
     if isinstance(t, _VARIANT_LIKE):
@@ -248,6 +252,8 @@ def elem_size(t: ValueType) -> int:
         return 8
     if isinstance(t, ListType):
         return 8 if t.length is None else t.length * elem_size(t.element)
+    if isinstance(t, MapType):
+        return elem_size(t.as_list())
     if isinstance(t, _RECORD_LIKE):
         fts = record_field_types(t)
         if not fts:
@@ -306,6 +312,8 @@ def flat_types(t: ValueType) -> tuple[CoreValType, ...]:
         if t.length is None:
             return ("i32", "i32")
         return flat_types(t.element) * t.length
+    if isinstance(t, MapType):
+        return flat_types(t.as_list())
     if isinstance(t, _RECORD_LIKE):
         return tuple(ct for ft in record_field_types(t) for ct in flat_types(ft))
     if isinstance(t, _VARIANT_LIKE):

@@ -10,7 +10,9 @@ Rules:
   (``invalid variant discriminant``); flags ignore bits past their labels;
 * f32/f64 NaNs are canonicalised;
 * a list is a (pointer, length) pair; its byte length may not exceed
-  ``MAX_LIST_BYTE_LENGTH`` and its elements must be aligned and inside memory.
+  ``MAX_LIST_BYTE_LENGTH`` and its elements must be aligned and inside memory;
+* a map is loaded as the ``list<tuple<K, V>>`` it despecialises to, then
+  becomes a dict (:func:`~._shapes.map_from_pairs`).
 
 Each type compiles once into a loader ``(cx, view, ptr) -> value``
 (:func:`loader_for`); nothing in a loader runs wasm, so one view serves the
@@ -36,7 +38,7 @@ from ._layout import (
 )
 from ._options import LiftLowerContext
 from ._resources import borrow_to_host, lift_borrow, lift_own, own_to_host
-from ._shapes import flags_unpacker, record_maker, variant_maker
+from ._shapes import flags_unpacker, map_from_pairs, record_maker, variant_maker
 from ._strings import load_string_from_range
 from ._trap import trap
 from ._types import (
@@ -50,6 +52,7 @@ from ._types import (
     FlagsType,
     FutureType,
     ListType,
+    MapType,
     OptionType,
     OwnType,
     RecordType,
@@ -207,6 +210,16 @@ def _list_loader(t: ListType) -> Loader:
     return load_list
 
 
+def _map_loader(t: MapType) -> Loader:
+    pair = t.pair_type()
+
+    def load_map(cx: LiftLowerContext, mv: memoryview, ptr: int) -> Any:
+        begin, length = _PAIR.unpack_from(mv, ptr)
+        return map_from_pairs(load_list_from_range(cx, mv, begin, length, pair))
+
+    return load_map
+
+
 def _record_loader(t: RecordType | TupleType) -> Loader:
     parts = tuple(
         zip(record_offsets(t), [loader_for(ft) for ft in record_field_types(t)], strict=True)
@@ -285,6 +298,8 @@ def loader_for(t: ValueType) -> Loader:
         return _load_string
     if isinstance(t, ListType):
         return _list_loader(t)
+    if isinstance(t, MapType):
+        return _map_loader(t)
     if isinstance(t, RecordType | TupleType):
         return _record_loader(t)
     if isinstance(t, VariantType | EnumType | OptionType | ResultType):

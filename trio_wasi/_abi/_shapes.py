@@ -1,7 +1,7 @@
 """Python values of the compound types: building them when lifting, taking them apart when lowering.
 
-One place for the value mapping of records, tuples, the variant-like types
-and flags (see :mod:`._values`), shared by the memory and flat code paths.
+One place for the value mapping of records, tuples, the variant-like types,
+flags and maps (see :mod:`._values`), shared by the memory and flat code paths.
 The builders are memoised per type.
 """
 
@@ -21,11 +21,13 @@ from ._types import (
     ValueType,
     VariantType,
 )
-from ._values import Err, Ok, Some, Variant
+from ._values import DuplicateKeyMap, Err, Ok, Some, Variant
 
 __all__ = [
     "flags_packer",
     "flags_unpacker",
+    "map_from_pairs",
+    "map_to_pairs",
     "record_maker",
     "record_splitter",
     "variant_maker",
@@ -173,3 +175,36 @@ def flags_packer(t: FlagsType) -> Callable[[Iterable[str]], int]:
         return i
 
     return pack
+
+
+def map_from_pairs(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """The Python value of a lifted ``map`` from its ``(key, value)`` pairs, in order.
+
+    A plain dict when every key is distinct; a :class:`DuplicateKeyMap` (last
+    value wins, every pair kept for lowering) when a key repeats. Keys are
+    always hashable: map keys are integers, bool, char or string.
+    """
+    d = dict(pairs)
+    if len(d) == len(pairs):
+        return d
+    return DuplicateKeyMap(pairs)
+
+
+def map_to_pairs(v: Any) -> Sequence[Any]:
+    """The pairs to lower for a ``map`` value: a Mapping, or an iterable of pairs.
+
+    ValueError for anything else; the pairs themselves are checked as
+    ``tuple<key, value>`` values when they are stored.
+    """
+    if type(v) is DuplicateKeyMap:
+        return v.lowered_pairs()
+    if isinstance(v, Mapping):
+        return list(v.items())
+    if isinstance(v, str | bytes | bytearray | memoryview):
+        raise ValueError(f"expected a mapping or (key, value) pairs for a map, got {v!r}")
+    if isinstance(v, Sequence):
+        return v
+    try:
+        return list(v)
+    except TypeError:
+        raise ValueError(f"expected a mapping or (key, value) pairs for a map, got {v!r}") from None

@@ -7,6 +7,8 @@ Rules:
   raise ValueError naming the type (these are host bugs, not guest traps);
 * NaNs are stored as the canonical NaN (the specification's deterministic
   profile);
+* a map is stored as the ``list<tuple<K, V>>`` it despecialises to; the host
+  value is a Mapping or an iterable of pairs (:func:`~._shapes.map_to_pairs`);
 * strings and lists get fresh memory from the guest's ``realloc``; its result
   must be aligned (``unaligned pointer``) and inside memory
   (``... out-of-bounds``);
@@ -37,7 +39,7 @@ from ._layout import (
 from ._load import MAX_LIST_BYTE_LENGTH, NUMERIC_FORMATS
 from ._options import LiftLowerContext
 from ._resources import host_to_borrow, host_to_own, lower_borrow, lower_own
-from ._shapes import flags_packer, record_splitter, variant_splitter
+from ._shapes import flags_packer, map_to_pairs, record_splitter, variant_splitter
 from ._strings import store_string_into_range
 from ._trap import trap
 from ._types import (
@@ -51,6 +53,7 @@ from ._types import (
     FlagsType,
     FutureType,
     ListType,
+    MapType,
     OptionType,
     OwnType,
     RecordType,
@@ -286,6 +289,18 @@ def _list_storer(t: ListType) -> Storer:
     return store_list
 
 
+def _map_storer(t: MapType) -> Storer:
+    pair = t.pair_type()
+
+    def store_map(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
+        begin, n = store_list_into_range(cx, map_to_pairs(v), pair)
+        mv = cx.memory_view()
+        _PAIR.pack_into(mv, ptr, begin, n)
+        return mv
+
+    return store_map
+
+
 # ---------------------------------------------------------------------------
 # Compound types
 
@@ -389,6 +404,8 @@ def storer_for(t: ValueType) -> Storer:
         return _store_string
     if isinstance(t, ListType):
         return _list_storer(t)
+    if isinstance(t, MapType):
+        return _map_storer(t)
     if isinstance(t, RecordType | TupleType):
         return _record_storer(t)
     if isinstance(t, VariantType | EnumType | OptionType | ResultType):

@@ -11,9 +11,9 @@ definition, and each resource a host defines, is a *new* type at run time
 (CanonicalABI.md "Resource State"), so two resource types are equal only when
 they are the same object.
 
-The specialised types (tuple, enum, option, result) stay distinct classes here
-because they map to different Python values; the layout code treats them as
-the record or variant they despecialise to.
+The specialised types (tuple, enum, option, result, map) stay distinct classes
+here because they map to different Python values; the layout code treats them
+as the record, variant or list they despecialise to.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ __all__ = [
     "FlagsType",
     "FuncType",
     "FutureType",
+    "KEY_TYPES",
     "ListType",
+    "MapType",
     "OptionType",
     "OwnType",
     "RecordType",
@@ -200,6 +202,50 @@ class ListType:
     length: int | None = None
 
 
+KEY_TYPES: tuple[type, ...] = (
+    BoolType,
+    S8Type,
+    U8Type,
+    S16Type,
+    U16Type,
+    S32Type,
+    U32Type,
+    S64Type,
+    U64Type,
+    CharType,
+    StringType,
+)
+"""The classes of the types a ``map`` key may have (Explainer.md ``keytype``).
+
+All of them lift to hashable Python values (bool, int, str), so a lifted map
+can be a ``dict``.
+"""
+
+
+def _check_key(instance: object, attribute: object, key: ValueType) -> None:
+    if type(key) not in KEY_TYPES:
+        raise ValueError(f"{key!r} cannot be a map key (keys are integers, bool, char or string)")
+
+
+@attrs.frozen(cache_hash=True)
+class MapType:
+    """``map<key, value>``: despecialises to ``list<tuple<key, value>>``.
+
+    ``key`` must be one of :data:`KEY_TYPES` (ValueError otherwise).
+    """
+
+    key: ValueType = attrs.field(validator=_check_key)
+    value: ValueType
+
+    def as_list(self) -> ListType:
+        """The ``list<tuple<key, value>>`` this map type is laid out as."""
+        return ListType(TupleType((self.key, self.value)))
+
+    def pair_type(self) -> TupleType:
+        """The element type of :meth:`as_list`: ``tuple<key, value>``."""
+        return TupleType((self.key, self.value))
+
+
 @attrs.frozen(cache_hash=True)
 class RecordType:
     """``record``: labelled fields in declaration order."""
@@ -311,6 +357,7 @@ ValueType: TypeAlias = (
     | StringType
     | ErrorContextType
     | ListType
+    | MapType
     | RecordType
     | TupleType
     | VariantType

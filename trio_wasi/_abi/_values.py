@@ -23,6 +23,11 @@ option<T>              ``None`` or the value; ``Some(v)`` when T is itself
 result<O, E>           :class:`Ok` or :class:`Err`
 flags                  ``frozenset`` of the labels set (lowering takes any
                        iterable of labels)
+map<K, V>              ``dict`` in the order of the pairs; when a key repeats,
+                       the last pair gives its value and the dict is a
+                       :class:`DuplicateKeyMap` that also keeps every pair
+                       (lowering takes any Mapping or an iterable of
+                       ``(key, value)`` pairs)
 own<R>, borrow<R>      a host object, or :class:`GuestResource` for a
                        guest-defined resource (see :mod:`._resources`)
 =====================  ==================================================
@@ -30,6 +35,7 @@ own<R>, borrow<R>      a host object, or :class:`GuestResource` for a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, final
 
 import attrs
@@ -37,7 +43,7 @@ import attrs
 if TYPE_CHECKING:
     from ._types import ResourceType
 
-__all__ = ["Err", "GuestResource", "Ok", "Some", "Variant"]
+__all__ = ["DuplicateKeyMap", "Err", "GuestResource", "Ok", "Some", "Variant"]
 
 
 @attrs.frozen
@@ -67,6 +73,34 @@ class Err:
     """The ``error`` case of a ``result``."""
 
     value: Any = None
+
+
+@final
+class DuplicateKeyMap(dict[Any, Any]):
+    """A lifted ``map`` whose list of pairs repeated a key.
+
+    As a dict it holds the last value of each key (Explainer.md "Specialized
+    value types": the last pair defines a key's value). ``pairs`` keeps the
+    pairs exactly as lifted, duplicates and order included, because the
+    Component Model does not deduplicate: passing the value on to another
+    component lowers these pairs unchanged. Once the dict's contents no longer
+    agree with ``pairs`` (the host changed it), lowering uses the dict instead.
+    """
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: Sequence[tuple[Any, Any]]) -> None:
+        super().__init__(pairs)
+        self.pairs: tuple[tuple[Any, Any], ...] = tuple(pairs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self.pairs)!r})"
+
+    def lowered_pairs(self) -> Sequence[tuple[Any, Any]]:
+        """The pairs to lower: ``pairs`` while they still describe this dict."""
+        if dict(self.pairs) == self:
+            return self.pairs
+        return list(self.items())
 
 
 @final
