@@ -32,6 +32,7 @@ store runs inline only when nothing in it can block.
 from __future__ import annotations
 
 import collections
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -115,15 +116,19 @@ class _Job:
     keeps the re-entrance rules intact.
     """
 
-    __slots__ = ("_notify", "chain", "fn", "outcome", "state", "wants_result")
+    __slots__ = ("_notify", "chain", "fn", "outcome", "seq", "state", "wants_result")
 
     PENDING, PARKED, DONE = range(3)
+    _counter = itertools.count()
 
     def __init__(
         self, fn: Callable[[], Any], notify: Callable[[], None] | None, *, chain: bool = False
     ) -> None:
         self.fn = fn
         self.chain = chain
+        # Fresh jobs start in the order they were queued, across all agents,
+        # so that scheduling is deterministic.
+        self.seq = next(_Job._counter)
         self.state = _Job.PENDING
         self.outcome: outcome.Outcome[Any] | None = None
         self._notify = notify
@@ -182,14 +187,31 @@ class Executor:
         """Nothing is running or queued, and no trio-side work will post."""
         raise NotImplementedError
 
+    def _first_fresh(self, agent: Agent) -> _Job | None:
+        for job in agent.queue:
+            if not job.chain:
+                return job
+        return None
+
+    def _fresh_turn(self, agent: Agent) -> _Job | None:
+        """``agent``'s oldest fresh job, if it is the oldest of all agents' (lock held)."""
+        if self.active_chains:
+            return None
+        mine = self._first_fresh(agent)
+        if mine is None:
+            return None
+        for other in self.agents:
+            if other is not agent:
+                theirs = self._first_fresh(other)
+                if theirs is not None and theirs.seq < mine.seq:
+                    return None
+        return mine
+
     def has_job(self, agent: Agent) -> bool:
         """Whether ``agent`` has a job it may start now (lock held)."""
-        queue = agent.queue
-        if not queue:
-            return False
-        if self.active_chains == 0:
+        if any(job.chain for job in agent.queue):
             return True
-        return any(job.chain for job in queue)
+        return self._fresh_turn(agent) is not None
 
     def next_job(self, agent: Agent) -> _Job | None:
         """Take the job ``agent`` should start now: chain jobs first (lock held)."""
@@ -198,9 +220,10 @@ class Executor:
             if job.chain:
                 queue.remove(job)
                 return job
-        if queue and self.active_chains == 0:
-            return queue.popleft()
-        return None
+        job = self._fresh_turn(agent)
+        if job is not None:
+            queue.remove(job)
+        return job
 
     def drain(self) -> None:
         """Run the work queued for the calling agent right now (``thread.yield``)."""
@@ -451,14 +474,31 @@ class ThreadedExecutor(Executor):
                     idle_generation = self.generation
             self.cond.wait(timeout=poll)
 
+    def _first_fresh(self, agent: Agent) -> _Job | None:
+        for job in agent.queue:
+            if not job.chain:
+                return job
+        return None
+
+    def _fresh_turn(self, agent: Agent) -> _Job | None:
+        """``agent``'s oldest fresh job, if it is the oldest of all agents' (lock held)."""
+        if self.active_chains:
+            return None
+        mine = self._first_fresh(agent)
+        if mine is None:
+            return None
+        for other in self.agents:
+            if other is not agent:
+                theirs = self._first_fresh(other)
+                if theirs is not None and theirs.seq < mine.seq:
+                    return None
+        return mine
+
     def has_job(self, agent: Agent) -> bool:
         """Whether ``agent`` has a job it may start now (lock held)."""
-        queue = agent.queue
-        if not queue:
-            return False
-        if self.active_chains == 0:
+        if any(job.chain for job in agent.queue):
             return True
-        return any(job.chain for job in queue)
+        return self._fresh_turn(agent) is not None
 
     def next_job(self, agent: Agent) -> _Job | None:
         """Take the job ``agent`` should start now: chain jobs first (lock held)."""
@@ -467,9 +507,10 @@ class ThreadedExecutor(Executor):
             if job.chain:
                 queue.remove(job)
                 return job
-        if queue and self.active_chains == 0:
-            return queue.popleft()
-        return None
+        job = self._fresh_turn(agent)
+        if job is not None:
+            queue.remove(job)
+        return job
 
     def yield_park(self, describe: Callable[[], str], stalled: Callable[[], bool]) -> None:
         me = self._current_agent()

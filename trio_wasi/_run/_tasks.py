@@ -237,10 +237,16 @@ class Task:
         self.cancellable = cancellable
         self.cancel_now = False
         inst = self.inst
-        # A callback-lifted task blocked in a synchronous built-in lets other
-        # tasks of its instance start meanwhile (the suite's
-        # sync-streams.wast); it takes the exclusive lock back to resume.
-        release = self.opts.callback is not None and inst.exclusive is self
+        # A callback-lifted task that already returned its value and then
+        # blocks in a synchronous built-in lets other tasks of its instance
+        # start meanwhile (the suite's sync-streams.wast; one that has not
+        # returned keeps them out, async-calls-sync.wast); it takes the
+        # exclusive lock back to resume.
+        release = (
+            self.opts.callback is not None
+            and inst.exclusive is self
+            and self.state is TaskState.RESOLVED
+        )
         if release:
             inst.exclusive = None
             self.rt.instance_changed(inst)
