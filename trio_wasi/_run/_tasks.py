@@ -279,10 +279,11 @@ class Task:
         if self.state is TaskState.PENDING_CANCEL:
             return
         if self.state is TaskState.INITIAL:
-            # Still waiting to enter: it never started, so it resolves at once.
+            # Still waiting to enter: it never started, so it resolves at once
+            # (CANCELLED_BEFORE_STARTED), on this stack.
             self.state = TaskState.CANCEL_DELIVERED
-            if self.driver is not None:
-                self.driver.cancel_before_start()
+            if self.driver is not None and self.wait is not None:
+                self.driver.resume(cancelled=True)
             return
         wait = self.wait
         exclusive_ok = not (
