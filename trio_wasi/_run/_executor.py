@@ -34,7 +34,6 @@ from __future__ import annotations
 import collections
 import itertools
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -57,6 +56,23 @@ class _Parked:
 PARKED: Any = _Parked()
 """What ``call_on``/``run`` return when the job's frame parked instead of finishing."""
 
+_seq = itertools.count()
+
+
+class _Wait:
+    """A frame of an agent waiting for the baton: to resume, or to run jobs."""
+
+    __slots__ = ("park", "ready", "seq")
+
+    def __init__(self, ready: Callable[[], bool], park: bool) -> None:
+        self.ready = ready
+        # A parked frame lets its caller go on; a hop wait (park=False) is
+        # part of the running call chain.
+        self.park = park
+        # When it started waiting: parked frames and fresh jobs are served
+        # in this order.
+        self.seq = next(_seq)
+
 
 class Agent:
     """The thread that runs one store's wasm (threaded mode)."""
@@ -66,6 +82,9 @@ class Agent:
         self.name = name
         self.queue: collections.deque[_Job] = collections.deque()
         self.jobs: list[_Job] = []  # jobs running on this thread, innermost last
+        self.waits: list[_Wait] = []  # frames of this thread waiting, innermost last
+        # What the baton was handed to this agent for: "job" or "resume".
+        self.granted: str | None = None
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.ident: int | None = None
 
@@ -77,20 +96,17 @@ class Agent:
         self.ident = threading.get_ident()
         with ex.cond:
             while True:
-                ex.cond.wait_for(lambda: ex.stopping or (ex.owner is None and ex.has_job(self)))
+                ex.cond.wait_for(lambda: ex.stopping or ex.owner is self)
                 if ex.stopping:
                     return
-                job = ex.next_job(self)
-                assert job is not None
-                ex.owner = self
-                ex.generation += 1
+                self.granted = None
+                job = ex.take_job(self)
                 ex.cond.release()
                 try:
                     self.run_job(job)
                 finally:
                     ex.cond.acquire()
-                    ex.owner = None
-                    ex.cond.notify_all()
+                    ex.release_locked()
 
     def run_job(self, job: _Job) -> None:
         """Run ``job`` on this thread (the baton is held)."""
@@ -111,24 +127,21 @@ class _Job:
     A *chain* job is handed over by a frame that waits for it (``call_on``):
     it belongs to that frame's active call chain, so it may run while the
     agent's own frames are active. Any other job is *fresh* (a host call, a
-    callback step, a result from the trio side): it runs only when the agent
-    is idle or its frames are parked, never inside an active chain, which
-    keeps the re-entrance rules intact.
+    callback step, a result from the trio side): it runs only when no call
+    chain is in flight, never inside one, which keeps the re-entrance rules
+    intact.
     """
 
     __slots__ = ("_notify", "chain", "fn", "outcome", "seq", "state", "wants_result")
 
     PENDING, PARKED, DONE = range(3)
-    _counter = itertools.count()
 
     def __init__(
         self, fn: Callable[[], Any], notify: Callable[[], None] | None, *, chain: bool = False
     ) -> None:
         self.fn = fn
         self.chain = chain
-        # Fresh jobs start in the order they were queued, across all agents,
-        # so that scheduling is deterministic.
-        self.seq = next(_Job._counter)
+        self.seq = next(_seq)
         self.state = _Job.PENDING
         self.outcome: outcome.Outcome[Any] | None = None
         self._notify = notify
@@ -187,44 +200,6 @@ class Executor:
         """Nothing is running or queued, and no trio-side work will post."""
         raise NotImplementedError
 
-    def _first_fresh(self, agent: Agent) -> _Job | None:
-        for job in agent.queue:
-            if not job.chain:
-                return job
-        return None
-
-    def _fresh_turn(self, agent: Agent) -> _Job | None:
-        """``agent``'s oldest fresh job, if it is the oldest of all agents' (lock held)."""
-        if self.active_chains:
-            return None
-        mine = self._first_fresh(agent)
-        if mine is None:
-            return None
-        for other in self.agents:
-            if other is not agent:
-                theirs = self._first_fresh(other)
-                if theirs is not None and theirs.seq < mine.seq:
-                    return None
-        return mine
-
-    def has_job(self, agent: Agent) -> bool:
-        """Whether ``agent`` has a job it may start now (lock held)."""
-        if any(job.chain for job in agent.queue):
-            return True
-        return self._fresh_turn(agent) is not None
-
-    def next_job(self, agent: Agent) -> _Job | None:
-        """Take the job ``agent`` should start now: chain jobs first (lock held)."""
-        queue = agent.queue
-        for job in queue:
-            if job.chain:
-                queue.remove(job)
-                return job
-        job = self._fresh_turn(agent)
-        if job is not None:
-            queue.remove(job)
-        return job
-
     def drain(self) -> None:
         """Run the work queued for the calling agent right now (``thread.yield``)."""
 
@@ -274,12 +249,17 @@ class InlineExecutor(Executor):
         return self._outside == 0
 
 
-# How long a yielding frame waits for someone else to take the baton.
-_YIELD_SECONDS = 0.002
 
 
 class ThreadedExecutor(Executor):
-    """Wasm runs on agent threads, one per store, passing a single baton."""
+    """Wasm runs on agent threads, one per store, passing a single baton.
+
+    The baton is handed over deterministically (``release_locked``): first to
+    the running call chain (its chain jobs, or the frame whose hop finished),
+    then to whichever is oldest among queued fresh jobs and ready parked
+    frames. A run is therefore reproducible, whatever the OS does with the
+    threads.
+    """
 
     threaded = True
 
@@ -290,7 +270,7 @@ class ThreadedExecutor(Executor):
         self.stopping = False
         # Frames waiting for a job they handed to another agent. While any
         # does, one synchronous call chain is in flight and only its own
-        # (chain) jobs may run anywhere: it is the one running thread.
+        # (chain) work may run anywhere: it is the one running thread.
         self.active_chains = 0
         self.agents: list[Agent] = []
         self._outside = 0
@@ -315,6 +295,60 @@ class ThreadedExecutor(Executor):
     def on_agent(self, agent: Agent | None) -> bool:
         return agent is None or agent.ident == threading.get_ident()
 
+    # -- handing the baton over ------------------------------------------------------
+
+    def release_locked(self) -> None:
+        """Give the baton up and hand it to whoever goes next (lock held)."""
+        self.owner = None
+        self._grant_locked()
+        self.cond.notify_all()
+
+    def _grant_locked(self) -> None:
+        if self.owner is not None or self.stopping:
+            return
+        # 1. The running call chain: a chain job, or the frame whose hop ended.
+        for agent in self.agents:
+            if any(job.chain for job in agent.queue):
+                self._give(agent, "job")
+                return
+            top = agent.waits[-1] if agent.waits else None
+            if top is not None and not top.park and top.ready():
+                self._give(agent, "resume")
+                return
+        if self.active_chains:
+            return
+        # 2. The oldest fresh job or ready parked frame.
+        best: tuple[int, Agent, str] | None = None
+        for agent in self.agents:
+            top = agent.waits[-1] if agent.waits else None
+            if top is not None and not top.park:
+                continue  # inside a chain (cannot happen with no chain active)
+            fresh = next((job for job in agent.queue if not job.chain), None)
+            if fresh is not None and (best is None or fresh.seq < best[0]):
+                best = (fresh.seq, agent, "job")
+            if top is not None and (best is None or top.seq < best[0]) and top.ready():
+                best = (top.seq, agent, "resume")
+        if best is not None:
+            self._give(best[1], best[2])
+
+    def _give(self, agent: Agent, kind: str) -> None:
+        self.owner = agent
+        agent.granted = kind
+        self.generation += 1
+
+    def take_job(self, agent: Agent) -> _Job:
+        """The job ``agent`` was granted the baton for: chain first (lock held)."""
+        queue = agent.queue
+        for job in queue:
+            if job.chain:
+                queue.remove(job)
+                return job
+        for job in queue:
+            if not job.chain:
+                queue.remove(job)
+                return job
+        raise AssertionError("granted a job with an empty queue")
+
     # -- trio side -----------------------------------------------------------------
 
     async def run(self, fn: Callable[[], T], agent: Agent | None = None) -> T:
@@ -332,6 +366,7 @@ class ThreadedExecutor(Executor):
         job = _Job(fn, notify)
         with self.cond:
             (agent or self.home).queue.append(job)
+            self._grant_locked()
             self.cond.notify_all()
         # A job cannot be abandoned half-way (it runs wasm): wait for it even
         # when cancelled, then let the cancellation through.
@@ -346,6 +381,7 @@ class ThreadedExecutor(Executor):
     def post(self, fn: Callable[[], None], agent: Agent | None = None) -> None:
         with self.cond:
             (agent or self.home).queue.append(_Job(fn, None))
+            self._grant_locked()
             self.cond.notify_all()
 
     def call_soon_trio(self, fn: Callable[[], None]) -> None:
@@ -417,40 +453,34 @@ class ThreadedExecutor(Executor):
         stalled: Callable[[], bool] = lambda: False,
         poll: float = 0.05,
     ) -> None:
-        """Give up the baton until ``ready()``; run this agent's queued jobs meanwhile.
+        """Give up the baton until ``ready()``; run this agent's jobs meanwhile.
 
         Called with ``self.cond`` held and the baton owned by ``me``; returns
         the same way.
         """
-        self.owner = None
-        self.cond.notify_all()
-        idle_generation = -1
-        idle_polls = 0
-        while True:
-            if self.stopping:
-                self.owner = me
-                trap("the store was closed while a call was blocked")
-            if self.owner is None:
-                job = self.next_job(me)
-                if job is not None:
+        wait = _Wait(ready, park)
+        me.waits.append(wait)
+        try:
+            self.release_locked()
+            idle_polls = 0
+            generation = self.generation
+            while True:
+                if self.stopping:
                     self.owner = me
-                    self.generation += 1
+                    trap("the store was closed while a call was blocked")
+                if self.owner is me:
+                    kind, me.granted = me.granted, None
+                    if kind == "resume":
+                        return
+                    job = self.take_job(me)
                     self.cond.release()
                     try:
                         me.run_job(job)
                     finally:
                         self.cond.acquire()
-                        self.owner = None
-                        self.cond.notify_all()
+                        self.release_locked()
                     continue
-                # A parked frame resumes only between call chains: a chain in
-                # flight (say, lowering the result this frame waits for) must
-                # finish first.
-                if (not park or self.active_chains == 0) and ready():
-                    self.owner = me
-                    self.generation += 1
-                    return
-                if park and describe is not None:
+                if park and describe is not None and self.owner is None:
                     if stalled() and self._outside == 0:
                         self.owner = me
                         # Only tasks that keep yielding run, and what this
@@ -459,9 +489,9 @@ class ThreadedExecutor(Executor):
                             "deadlock detected: event loop cannot make further progress: "
                             + describe()
                         )
-                    if self._idle_locked() and idle_generation == self.generation:
-                        # Idle for several polls in a row with no baton
-                        # hand-over: no parked frame anywhere is ready.
+                    if self._idle_locked() and self.generation == generation:
+                        # Idle for several polls in a row and nothing granted:
+                        # no frame anywhere can go on.
                         idle_polls += 1
                         if idle_polls >= 3:
                             self.owner = me
@@ -471,81 +501,29 @@ class ThreadedExecutor(Executor):
                             )
                     else:
                         idle_polls = 0
-                    idle_generation = self.generation
-            self.cond.wait(timeout=poll)
-
-    def _first_fresh(self, agent: Agent) -> _Job | None:
-        for job in agent.queue:
-            if not job.chain:
-                return job
-        return None
-
-    def _fresh_turn(self, agent: Agent) -> _Job | None:
-        """``agent``'s oldest fresh job, if it is the oldest of all agents' (lock held)."""
-        if self.active_chains:
-            return None
-        mine = self._first_fresh(agent)
-        if mine is None:
-            return None
-        for other in self.agents:
-            if other is not agent:
-                theirs = self._first_fresh(other)
-                if theirs is not None and theirs.seq < mine.seq:
-                    return None
-        return mine
-
-    def has_job(self, agent: Agent) -> bool:
-        """Whether ``agent`` has a job it may start now (lock held)."""
-        if any(job.chain for job in agent.queue):
-            return True
-        return self._fresh_turn(agent) is not None
-
-    def next_job(self, agent: Agent) -> _Job | None:
-        """Take the job ``agent`` should start now: chain jobs first (lock held)."""
-        queue = agent.queue
-        for job in queue:
-            if job.chain:
-                queue.remove(job)
-                return job
-        job = self._fresh_turn(agent)
-        if job is not None:
-            queue.remove(job)
-        return job
+                    generation = self.generation
+                self.cond.wait(timeout=poll)
+                if self.owner is None:
+                    # Something may have become ready without a hand-over
+                    # (a yield's deadline, say): look again.
+                    self._grant_locked()
+        finally:
+            me.waits.pop()
 
     def yield_park(self, describe: Callable[[], str], stalled: Callable[[], bool]) -> None:
         me = self._current_agent()
         assert me is not None and self.owner is me, "yield outside the wasm side"
-        # A yielding frame is ready again at once, but only after others had
-        # the chance to run (CanonicalABI.md "thread.yield"); a caller waiting
-        # for this job's eager part carries on, as with any block.
+        # A yielding frame is ready again at once, but it waits behind every
+        # older fresh job and ready frame (CanonicalABI.md "thread.yield"); a
+        # caller waiting for this job's eager part carries on, as with any
+        # block.
         if me.jobs:
             me.jobs[-1].finish(done=False)
-        generation = self.generation
-        deadline = time.monotonic() + _YIELD_SECONDS
-
-        def ready() -> bool:
-            if self.generation != generation:
-                return True
-            # Nobody took the baton: nothing else could run.
-            return time.monotonic() >= deadline and not any(a.queue for a in self.agents)
-
         with self.cond:
-            self._wait_locked(
-                me, ready, park=True, describe=describe, stalled=stalled, poll=_YIELD_SECONDS
-            )
+            self._wait_locked(me, lambda: True, park=True, describe=describe, stalled=stalled)
 
     def drain(self) -> None:
-        me = self._current_agent()
-        if me is None:
-            return
-        with self.cond:
-            pending = len(me.queue)
-        for _ in range(pending):
-            with self.cond:
-                if not me.queue:
-                    return
-                job = me.queue.popleft()
-            me.run_job(job)
+        """Not used in threaded mode: ``thread.yield`` parks instead."""
 
     def close(self) -> None:
         with self.cond:
