@@ -4,6 +4,7 @@ This namespace only re-exports; the implementation lives in private modules.
 """
 
 from ._abi._errorctx import ErrorContext
+from ._abi._shapes import DuplicateKeyMap
 from ._abi._values import Err, GuestResource, Ok, Some, Variant
 from ._component import Component
 from ._engine import Engine
@@ -15,6 +16,7 @@ from ._run._hostvalues import FutureReceiver, StreamReceiver
 __all__ = [
     "Component",
     "DecodeError",
+    "DuplicateKeyMap",
     "Engine",
     "Err",
     "Error",
