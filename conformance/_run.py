@@ -165,7 +165,9 @@ class _Script:
 
     async def _instantiate(self, component: trio_wasi.Component) -> trio_wasi.Instance:
         try:
-            return await self._stack.enter_async_context(self._linker.instantiate(component, trap_on_deadlock=True))
+            return await self._stack.enter_async_context(
+                self._linker.instantiate(component, trap_on_deadlock=True)
+            )
         except Exception as exc:
             raise _StopFile(f"instantiation failed: {_describe(exc)}") from exc
 

@@ -52,7 +52,11 @@ class Component:
 
     @classmethod
     def from_bytes(
-        cls, data: bytes | bytearray | memoryview, *, engine: Engine | None = None, validate: bool = True
+        cls,
+        data: bytes | bytearray | memoryview,
+        *,
+        engine: Engine | None = None,
+        validate: bool = True,
     ) -> Component:
         """Load a component from its binary encoding.
 

@@ -296,7 +296,9 @@ class InstanceContext:
     async def __aenter__(self) -> Instance:
         await trio.lowlevel.checkpoint()
         instance = Instance._create(
-            self._component, self._host, threaded_ok=self._run_on_thread is not False,
+            self._component,
+            self._host,
+            threaded_ok=self._run_on_thread is not False,
             force_thread=bool(self._run_on_thread),
         )
         instance.trap_on_deadlock = self._trap_on_deadlock

@@ -68,6 +68,7 @@ class SB:
     error_context_debug_message = staticmethod(_errorctx.error_context_debug_message)
     error_context_drop = staticmethod(_errorctx.error_context_drop)
 
+
 InstanceItems = dict[str, tuple[M.Sort, Any]]
 
 
@@ -224,9 +225,7 @@ class _Linker:
             elif isinstance(d, M.CoreInstantiate):
                 scope.core_instances.append(self._core_instantiate(scope, d))
             elif isinstance(d, M.CoreInlineInstance):
-                scope.core_instances.append(
-                    {e.name: scope.get(e.sort, e.index) for e in d.exports}
-                )
+                scope.core_instances.append({e.name: scope.get(e.sort, e.index) for e in d.exports})
             elif isinstance(d, M.CoreTypeDef):
                 scope.space.core_types.append(d.type)
             elif isinstance(d, M.NestedComponent):
@@ -329,13 +328,19 @@ class _Linker:
             memory = self._store(scope).memory(scope.get(M.Sort.CORE_MEMORY, opts.memory))
         realloc = None
         if opts.realloc is not None:
-            realloc = self._raw(scope, scope.get(M.Sort.CORE_FUNC, opts.realloc), ["i32"] * 4, ["i32"])
+            realloc = self._raw(
+                scope, scope.get(M.Sort.CORE_FUNC, opts.realloc), ["i32"] * 4, ["i32"]
+            )
         post_return = None
         if opts.post_return is not None:
-            post_return = self._raw(scope, scope.get(M.Sort.CORE_FUNC, opts.post_return), results, [])
+            post_return = self._raw(
+                scope, scope.get(M.Sort.CORE_FUNC, opts.post_return), results, []
+            )
         callback = None
         if opts.callback is not None:
-            callback = self._raw(scope, scope.get(M.Sort.CORE_FUNC, opts.callback), ["i32"] * 3, ["i32"])
+            callback = self._raw(
+                scope, scope.get(M.Sort.CORE_FUNC, opts.callback), ["i32"] * 3, ["i32"]
+            )
         return CanonOptions(
             memory=memory,
             string_encoding=opts.string_encoding,
@@ -371,7 +376,9 @@ class _Linker:
                 self.may_block.append("a synchronous lower of an async function")
             elif isinstance(callee, HostFunc) and callee.is_coroutine:
                 # The calling frame waits while the coroutine runs on trio.
-                self.may_block.append(f"a synchronous call of the async host function {callee.name}")
+                self.may_block.append(
+                    f"a synchronous call of the async host function {callee.name}"
+                )
             body = make_sync_lower(self.rt, callee, options, scope.state)
         return self._store(scope).host_func(list(sig.params), list(sig.results), body)
 
@@ -415,7 +422,9 @@ class _Linker:
             memory = self._store(scope).memory(scope.get(M.Sort.CORE_MEMORY, d.memory))
             if name == "waitable-set.wait":
                 self.may_block.append("waitable-set.wait")
-                return host_func(["i32", "i32"], ["i32"], f.waitable_set_wait(d.cancellable, memory))
+                return host_func(
+                    ["i32", "i32"], ["i32"], f.waitable_set_wait(d.cancellable, memory)
+                )
             return host_func(["i32", "i32"], ["i32"], f.waitable_set_poll(d.cancellable, memory))
         if name == "waitable-set.drop":
             return host_func(["i32"], [], f.waitable_set_drop())

@@ -160,7 +160,14 @@ class Subtask(Waitable):
     lent until the resolution is delivered to the caller.
     """
 
-    __slots__ = ("_delivered", "cancellation_requested", "flat_results", "on_cancel", "scope", "state")
+    __slots__ = (
+        "_delivered",
+        "cancellation_requested",
+        "flat_results",
+        "on_cancel",
+        "scope",
+        "state",
+    )
 
     def __init__(self) -> None:
         super().__init__()

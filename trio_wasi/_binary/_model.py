@@ -149,7 +149,20 @@ class Map:
 
 # A ``defvaltype``. A bare ``Prim`` is also a valid defvaltype.
 DefValType = Union[
-    Prim, Record, Variant, List, Tuple, Flags, Enum, Option, Result, Own, Borrow, Stream, Future, Map
+    Prim,
+    Record,
+    Variant,
+    List,
+    Tuple,
+    Flags,
+    Enum,
+    Option,
+    Result,
+    Own,
+    Borrow,
+    Stream,
+    Future,
+    Map,
 ]
 
 

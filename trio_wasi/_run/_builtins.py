@@ -84,7 +84,10 @@ class BuiltinFactory:
             task = self._task()
             _leave_check(inst)
             trap_if(not task.opts.is_async, "`task.return` called by a synchronously-lifted task")
-            trap_if(task.ft.result != result, "invalid `task.return` signature and/or options for current task")
+            trap_if(
+                task.ft.result != result,
+                "invalid `task.return` signature and/or options for current task",
+            )
             # Only the options that matter for lifting this result must agree
             # with the lift's (a memory, when one is named; the encoding).
             trap_if(
@@ -202,7 +205,10 @@ class BuiltinFactory:
             _leave_check(inst)
             w = inst.table.get(wi)
             trap_if(not isinstance(w, Waitable), f"handle index {wi} is not a waitable")
-            trap_if(w.has_sync_waiter, "waitable cannot be joined while a synchronous wait is in progress")
+            trap_if(
+                w.has_sync_waiter,
+                "waitable cannot be joined while a synchronous wait is in progress",
+            )
             w.join(None if si == 0 else self._wset(si))
 
         return body
@@ -218,7 +224,10 @@ class BuiltinFactory:
             subtask = inst.table.get(i)
             trap_if(not isinstance(subtask, Subtask), f"handle index {i} is not a subtask")
             assert isinstance(subtask, Subtask)
-            trap_if(subtask.resolve_delivered(), "`subtask.cancel` called after terminal status delivered")
+            trap_if(
+                subtask.resolve_delivered(),
+                "`subtask.cancel` called after terminal status delivered",
+            )
             trap_if(subtask.cancellation_requested, "`subtask.cancel` called twice")
             trap_if(
                 subtask.in_waitable_set() and not is_async,
@@ -232,7 +241,9 @@ class BuiltinFactory:
                     if not is_async:
                         subtask.has_sync_waiter = True
                         try:
-                            task.block_until(subtask.has_pending_event, False, "a subtask's cancellation")
+                            task.block_until(
+                                subtask.has_pending_event, False, "a subtask's cancellation"
+                            )
                         finally:
                             subtask.has_sync_waiter = False
                     else:

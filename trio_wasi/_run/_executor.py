@@ -249,8 +249,6 @@ class InlineExecutor(Executor):
         return self._outside == 0
 
 
-
-
 class ThreadedExecutor(Executor):
     """Wasm runs on agent threads, one per store, passing a single baton.
 

@@ -286,10 +286,13 @@ class Task:
                 self.driver.resume(cancelled=True)
             return
         wait = self.wait
-        exclusive_ok = not (
-            self.needs_exclusive() and self.inst.exclusive not in (None, self)
-        )
-        if wait is not None and wait.cancellable and exclusive_ok and self.inst.may_enter_from(caller):
+        exclusive_ok = not (self.needs_exclusive() and self.inst.exclusive not in (None, self))
+        if (
+            wait is not None
+            and wait.cancellable
+            and exclusive_ok
+            and self.inst.may_enter_from(caller)
+        ):
             # A callback task waiting between steps: deliver now, on this stack.
             self.state = TaskState.CANCEL_DELIVERED
             self.rt.enter(self.inst, caller)
@@ -615,12 +618,18 @@ class LiftedFunc(ComponentFunc):
 
     def _run_sync(self, task: Task) -> None:
         cx = LiftLowerContext(
-            self.options, self.state, task.scope, source_encoding=task.source_encoding, hooks=task.value_hooks()
+            self.options,
+            self.state,
+            task.scope,
+            source_encoding=task.source_encoding,
+            hooks=task.value_hooks(),
         )
         flat_args = self._lower_args(task, cx)
         raw = self._call(task, self._core, flat_args)
         flat_results = [] if raw is None else list(raw) if isinstance(raw, tuple) else [raw]
-        results = lift_flat_values(cx, MAX_FLAT_RESULTS, CoreValueIter(flat_results), self._result_types)
+        results = lift_flat_values(
+            cx, MAX_FLAT_RESULTS, CoreValueIter(flat_results), self._result_types
+        )
         task.return_(results)
         if self._post_return is not None:
             inst = self.state
@@ -633,7 +642,11 @@ class LiftedFunc(ComponentFunc):
 
     def _run_stackful(self, task: Task) -> None:
         cx = LiftLowerContext(
-            self.options, self.state, task.scope, source_encoding=task.source_encoding, hooks=task.value_hooks()
+            self.options,
+            self.state,
+            task.scope,
+            source_encoding=task.source_encoding,
+            hooks=task.value_hooks(),
         )
         flat_args = self._lower_args(task, cx)
         self._call(task, self._core, flat_args)
@@ -641,7 +654,11 @@ class LiftedFunc(ComponentFunc):
 
     def _run_callback_first(self, task: Task) -> None:
         cx = LiftLowerContext(
-            self.options, self.state, task.scope, source_encoding=task.source_encoding, hooks=task.value_hooks()
+            self.options,
+            self.state,
+            task.scope,
+            source_encoding=task.source_encoding,
+            hooks=task.value_hooks(),
         )
         flat_args = self._lower_args(task, cx)
         packed = self._call(task, self._core, flat_args)
@@ -771,8 +788,10 @@ class HostFunc(ComponentFunc):
             # A sync-typed import implemented by a coroutine: the host blocks
             # the calling frame (like any blocking host call), the guest
             # cannot observe it.
-            rt.block_until(lambda: bool(state["resolved"]) or rt.poisoned is not None,
-                           lambda: f"host function {self.name}")
+            rt.block_until(
+                lambda: bool(state["resolved"]) or rt.poisoned is not None,
+                lambda: f"host function {self.name}",
+            )
             if rt.poisoned is not None and not state["resolved"]:
                 trap(rt.poisoned)
 
@@ -790,7 +809,9 @@ def _check_arity(fn: Callable[..., Any], count: int, where: str) -> None:
     try:
         sig.bind(*range(count))
     except TypeError as exc:
-        raise LinkError(f"{where}: the host function does not accept {count} arguments: {exc}") from exc
+        raise LinkError(
+            f"{where}: the host function does not accept {count} arguments: {exc}"
+        ) from exc
 
 
 # ---------------------------------------------------------------------------
@@ -832,7 +853,9 @@ def make_sync_lower(
                     [],
                 )
                 return
-            rcx = LiftLowerContext(options, state, subtask.scope, source_encoding=encoding, hooks=hooks)
+            rcx = LiftLowerContext(
+                options, state, subtask.scope, source_encoding=encoding, hooks=hooks
+            )
             flat_results = lower_flat_values(rcx, MAX_FLAT_RESULTS, results, result_types, vi)
             subtask.resolve(SubtaskState.RETURNED, flat_results)
 
@@ -887,7 +910,9 @@ def make_async_lower(
                     [],
                 )
             else:
-                rcx = LiftLowerContext(options, state, subtask.scope, source_encoding=encoding, hooks=hooks)
+                rcx = LiftLowerContext(
+                    options, state, subtask.scope, source_encoding=encoding, hooks=hooks
+                )
                 lower_flat_values(rcx, 0, results, result_types, vi)
                 subtask.resolve(SubtaskState.RETURNED, [])
             on_progress()
