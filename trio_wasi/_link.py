@@ -20,19 +20,15 @@ from typing import Any
 
 import attrs
 
+from ._abi import _errorctx, _stream_builtins
+from ._abi import _resources as R
 from ._abi import _types as T
 from ._abi._handles import InstanceState
-from ._abi._layout import flatten_functype
-from ._abi import _resources as R
-from ._abi import _errorctx, _stream_builtins
-from ._abi._layout import task_return_sig
-from ._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
+from ._abi._layout import flatten_functype, task_return_sig
 from ._abi._options import CanonOptions
+from ._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from ._binary import _model as M
 from ._engine import Engine, Store
-from ._run._builtins import BuiltinFactory
-from ._run._runtime import StoreHandle, StoreRuntime
-from ._run._tasks import ComponentFunc, HostFunc, LiftedFunc, make_async_lower, make_sync_lower
 from ._errors import LinkError
 from ._names import compatibility_key
 from ._resolve import (
@@ -43,6 +39,9 @@ from ._resolve import (
     resolve_functype,
     resolve_valtype,
 )
+from ._run._builtins import BuiltinFactory
+from ._run._runtime import StoreHandle, StoreRuntime
+from ._run._tasks import ComponentFunc, HostFunc, LiftedFunc, make_async_lower, make_sync_lower
 
 __all__ = ["HostDefinitions", "InstanceItems", "instantiate_component"]
 

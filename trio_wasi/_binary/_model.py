@@ -13,7 +13,7 @@ built incrementally.
 from __future__ import annotations
 
 import enum
-from typing import Literal, Union
+from typing import Literal
 
 import attrs
 
@@ -74,7 +74,7 @@ class TypeIndex:
 
 
 # A ``valtype``: a primitive or a reference to a defined type.
-ValType = Union[Prim, TypeIndex]
+ValType = Prim | TypeIndex
 
 
 @attrs.frozen
@@ -148,22 +148,22 @@ class Map:
 
 
 # A ``defvaltype``. A bare ``Prim`` is also a valid defvaltype.
-DefValType = Union[
-    Prim,
-    Record,
-    Variant,
-    List,
-    Tuple,
-    Flags,
-    Enum,
-    Option,
-    Result,
-    Own,
-    Borrow,
-    Stream,
-    Future,
-    Map,
-]
+DefValType = (
+    Prim
+    | Record
+    | Variant
+    | List
+    | Tuple
+    | Flags
+    | Enum
+    | Option
+    | Result
+    | Own
+    | Borrow
+    | Stream
+    | Future
+    | Map
+)
 
 
 # ---------------------------------------------------------------------------
@@ -207,7 +207,7 @@ class InstanceType:
     decls: tuple[Decl, ...]
 
 
-DefType = Union[DefValType, FuncType, ComponentType, InstanceType, ResourceType]
+DefType = DefValType | FuncType | ComponentType | InstanceType | ResourceType
 
 
 # ---------------------------------------------------------------------------
@@ -240,7 +240,7 @@ class ValueBound:
     type: ValType | None
 
 
-ExternType = Union[SortType, TypeBound, ValueBound]
+ExternType = SortType | TypeBound | ValueBound
 
 
 @attrs.frozen
@@ -343,7 +343,7 @@ class CoreExternType:
     page_size_log2: int | None = None
 
 
-CoreDefType = Union[CoreFuncType, CoreModuleType, CoreOtherType]
+CoreDefType = CoreFuncType | CoreModuleType | CoreOtherType
 
 
 # ---------------------------------------------------------------------------
@@ -377,7 +377,7 @@ class AliasDecl:
     alias: Alias
 
 
-Decl = Union[ImportDecl, ExportDecl, TypeDecl, CoreTypeDeclarator, AliasDecl]
+Decl = ImportDecl | ExportDecl | TypeDecl | CoreTypeDeclarator | AliasDecl
 
 
 # ---------------------------------------------------------------------------
@@ -411,7 +411,7 @@ class AliasOuter:
     index: int
 
 
-Alias = Union[AliasInstanceExport, AliasCoreExport, AliasOuter]
+Alias = AliasInstanceExport | AliasCoreExport | AliasOuter
 
 
 # ---------------------------------------------------------------------------
@@ -496,7 +496,7 @@ class CanonBuiltin:
     shared: bool = False
 
 
-Canon = Union[CanonLift, CanonLower, CanonBuiltin]
+Canon = CanonLift | CanonLower | CanonBuiltin
 
 
 # ---------------------------------------------------------------------------
@@ -617,27 +617,27 @@ class CustomSection:
     data: bytes
 
 
-Definition = Union[
-    CoreModule,
-    CoreInstantiate,
-    CoreInlineInstance,
-    CoreTypeDef,
-    NestedComponent,
-    Instantiate,
-    InlineInstance,
-    AliasInstanceExport,
-    AliasCoreExport,
-    AliasOuter,
-    TypeDef,
-    CanonLift,
-    CanonLower,
-    CanonBuiltin,
-    Start,
-    Import,
-    Export,
-    Value,
-    CustomSection,
-]
+Definition = (
+    CoreModule
+    | CoreInstantiate
+    | CoreInlineInstance
+    | CoreTypeDef
+    | NestedComponent
+    | Instantiate
+    | InlineInstance
+    | AliasInstanceExport
+    | AliasCoreExport
+    | AliasOuter
+    | TypeDef
+    | CanonLift
+    | CanonLower
+    | CanonBuiltin
+    | Start
+    | Import
+    | Export
+    | Value
+    | CustomSection
+)
 
 
 @attrs.frozen

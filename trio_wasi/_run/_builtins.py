@@ -56,7 +56,7 @@ class BuiltinFactory:
     # -- backpressure --------------------------------------------------------------
 
     def backpressure_inc(self) -> Body:
-        inst, rt = self.inst, self.rt
+        inst = self.inst
 
         def body() -> None:
             inst.backpressure += 1
@@ -252,7 +252,7 @@ class BuiltinFactory:
                 # Resolved during the eager start, before a handle existed.
                 subtask.deliver_resolve()
                 return int(subtask.state)
-            code, index, payload = subtask.get_pending_event()
+            code, index, _payload = subtask.get_pending_event()
             assert code == EventCode.SUBTASK and index == i
             return int(subtask.state)
 

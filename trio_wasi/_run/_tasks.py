@@ -39,9 +39,9 @@ from .._abi import _types as T
 from .._abi._flat import CoreValueIter, lift_flat_values, lower_flat_values
 from .._abi._handles import InstanceState
 from .._abi._layout import MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
-from .._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from .._abi._options import AsyncValueHooks, CanonOptions, LiftLowerContext, StringEncoding
 from .._abi._resources import BorrowScope
+from .._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from .._abi._trap import trap, trap_if
 from .._abi._waitables import EventCode, EventTuple, Subtask, SubtaskState, WaitableSet
 from .._errors import LinkError, Trap
@@ -126,13 +126,13 @@ class Task:
     """One call into a lifted function (CanonicalABI.md "Task State")."""
 
     __slots__ = (
+        "caller",
         "cancel_now",
         "cancellable",
-        "caller",
         "driver",
         "exited",
-        "func",
         "ft",
+        "func",
         "inst",
         "on_resolve",
         "on_start",
