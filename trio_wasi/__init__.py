@@ -4,8 +4,7 @@ This namespace only re-exports; the implementation lives in private modules.
 """
 
 from ._abi._errorctx import ErrorContext
-from ._abi._shapes import DuplicateKeyMap
-from ._abi._values import Err, GuestResource, Ok, Some, Variant
+from ._abi._values import DuplicateKeyMap, Err, GuestResource, Ok, Some, Variant
 from ._component import Component
 from ._engine import Engine
 from ._errors import DecodeError, Error, LinkError, Trap, ValidationError

@@ -474,8 +474,13 @@ class _Linker:
         expected = T.StreamType if kind == "stream" else T.FutureType
         if not isinstance(t, expected):
             raise LinkError(f"canon {name}: type index {d.type_index} is not a {kind} type")
+        # Each built-in below is picked by ``kind``, which the isinstance check above ties
+        # to the type of ``t``; where one name holds both the stream and the future variant,
+        # its ``t`` parameter is typed Any.
         if op == "new":
-            new = SB.stream_new if kind == "stream" else SB.future_new
+            new: Callable[[InstanceState, Any], int] = (
+                SB.stream_new if kind == "stream" else SB.future_new
+            )
             return host_func([], ["i64"], lambda: new(inst, t))
         if op in ("read", "write"):
             options = self._options(scope, d.options, [])
@@ -483,6 +488,7 @@ class _Linker:
             if not is_async:
                 self.may_block.append(f"a synchronous {name}")
             if kind == "stream":
+                assert isinstance(t, T.StreamType)
                 copy = SB.stream_read if op == "read" else SB.stream_write
                 return host_func(
                     ["i32", "i32", "i32"],
@@ -491,6 +497,7 @@ class _Linker:
                         inst, t, options, i, ptr, n, is_async=is_async, wait=wait, hooks=HOOKS
                     ),
                 )
+            assert isinstance(t, T.FutureType)
             fcopy = SB.future_read if op == "read" else SB.future_write
             return host_func(
                 ["i32", "i32"],
@@ -503,21 +510,23 @@ class _Linker:
             is_async = d.is_async
             if not is_async:
                 self.may_block.append(f"a synchronous {name}")
-            cancel = {
+            cancels: dict[str, Callable[..., int]] = {
                 "stream.cancel-read": SB.stream_cancel_read,
                 "stream.cancel-write": SB.stream_cancel_write,
                 "future.cancel-read": SB.future_cancel_read,
                 "future.cancel-write": SB.future_cancel_write,
-            }[name]
+            }
+            cancel = cancels[name]
             return host_func(
                 ["i32"], ["i32"], lambda i: cancel(inst, t, i, is_async=is_async, wait=wait)
             )
-        drop = {
+        drops: dict[str, Callable[[InstanceState, Any, int], None]] = {
             "stream.drop-readable": SB.stream_drop_readable,
             "stream.drop-writable": SB.stream_drop_writable,
             "future.drop-readable": SB.future_drop_readable,
             "future.drop-writable": SB.future_drop_writable,
-        }.get(name)
+        }
+        drop = drops.get(name)
         if drop is None:
             raise LinkError(f"canon {name} is not supported by this runtime")
         return host_func(["i32"], [], lambda i: drop(inst, t, i))
