@@ -34,7 +34,7 @@ _SOURCE_LINE: Final = re.compile(r"\.wast:(\d+):\d+")
 
 
 class _StopFile(Exception):
-    """A command failed in a way that makes the rest of the file meaningless."""
+    """A command failed before it could be judged (its module, instance or arguments)."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -94,8 +94,15 @@ class _Script:
                         try:
                             await handler(command)
                         except _StopFile as exc:
-                            self._fail(line, kind, f"{exc} (the rest of the file was not run)")
-                            return
+                            # Later commands still run: those that need the
+                            # failed module's instance fail on their own, the
+                            # independent ones (assert_malformed, other
+                            # modules) are still judged.
+                            self._fail(line, kind, str(exc))
+                            if kind == "module" or kind == "module_instance":
+                                self._current = None
+                            elif kind == "module_definition":
+                                self._current_definition = None
                     kind = "close"
         except trio.TooSlowError:
             self._fail(line, kind, f"timed out after {self._time_limit:g} s")

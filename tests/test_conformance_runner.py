@@ -359,13 +359,23 @@ def test_conversion_failure_fails_the_file(tmp_path: Path) -> None:
     assert any("bad.wast:2: convert:" in line for line in lines), lines
 
 
-def test_module_that_does_not_load_stops_the_file(tmp_path: Path) -> None:
-    text = '(component (import "a" (func)) (import "a" (func)))\n' + WRONG_RESULT
-    status, _, report = run(tmp_path, {"stop.wast": text}, "", "--in-process")
+def test_module_that_does_not_load_fails_alone_and_later_commands_run(tmp_path: Path) -> None:
+    text = (
+        '(component (import "a" (func)) (import "a" (func)))\n'
+        + WRONG_RESULT
+        + '(assert_return (invoke "add" (u32.const 1) (u32.const 2)) (u32.const 3))\n'
+    )
+    status, _, report = run(tmp_path, {"partial.wast": text}, "", "--in-process")
     assert status == 1
     (file,) = report["files"]
-    assert len(file["commands"]) == 1
-    assert "the rest of the file was not run" in file["commands"][0]["message"]
+    outcomes = [(c["kind"], c["passed"]) for c in file["commands"]]
+    assert outcomes == [
+        ("module", False),
+        ("module", True),
+        ("assert_return", False),
+        ("assert_return", True),
+    ]
+    assert "loading failed" in file["commands"][0]["message"]
 
 
 def test_ledger_turns_failures_into_expected_failures(tmp_path: Path) -> None:
