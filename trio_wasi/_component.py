@@ -9,8 +9,7 @@ from typing import Any, final
 
 from ._binary import _model as M
 from ._binary._decode import decode_component
-from ._engine import Engine
-from ._errors import DecodeError, ValidationError
+from ._engine import Engine, wat_to_wasm
 from ._validate import validate_component
 
 __all__ = ["Component"]
@@ -84,14 +83,8 @@ class Component:
 
     @classmethod
     def from_wat(cls, text: str, *, engine: Engine | None = None) -> Component:
-        """Load a component from its text format."""
-        import wasmtime
-
-        try:
-            data = wasmtime.wat2wasm(text)
-        except wasmtime.WasmtimeError as exc:
-            raise DecodeError(f"invalid component text: {exc}", 0) from exc
-        return cls.from_bytes(bytes(data), engine=engine)
+        """Load a component from its text format (:class:`DecodeError` if it does not parse)."""
+        return cls.from_bytes(wat_to_wasm(text), engine=engine)
 
     @property
     def model(self) -> M.Component:
@@ -100,6 +93,3 @@ class Component:
 
     def __repr__(self) -> str:
         return f"<Component with {len(self._modules)} core modules>"
-
-
-_ = ValidationError

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from types import TracebackType
 from typing import Any, final
 
@@ -332,6 +331,3 @@ class InstanceContext:
             raise
         finally:
             instance.close()
-
-
-_ = math

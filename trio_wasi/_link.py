@@ -20,8 +20,9 @@ from typing import Any
 
 import attrs
 
-from ._abi import _errorctx, _stream_builtins
+from ._abi import _errorctx
 from ._abi import _resources as R
+from ._abi import _stream_builtins as SB
 from ._abi import _types as T
 from ._abi._handles import InstanceState
 from ._abi._layout import flatten_functype, task_return_sig
@@ -36,7 +37,6 @@ from ._resolve import (
     TypeSpace,
     describe,
     resolve_deftype,
-    resolve_functype,
     resolve_valtype,
 )
 from ._run._builtins import BuiltinFactory
@@ -44,28 +44,6 @@ from ._run._runtime import StoreHandle, StoreRuntime
 from ._run._tasks import ComponentFunc, HostFunc, LiftedFunc, make_async_lower, make_sync_lower
 
 __all__ = ["HostDefinitions", "InstanceItems", "instantiate_component"]
-
-
-class SB:
-    """The stream, future and error-context built-in bodies, by name."""
-
-    stream_new = staticmethod(_stream_builtins.stream_new)
-    future_new = staticmethod(_stream_builtins.future_new)
-    stream_read = staticmethod(_stream_builtins.stream_read)
-    stream_write = staticmethod(_stream_builtins.stream_write)
-    future_read = staticmethod(_stream_builtins.future_read)
-    future_write = staticmethod(_stream_builtins.future_write)
-    stream_cancel_read = staticmethod(_stream_builtins.stream_cancel_read)
-    stream_cancel_write = staticmethod(_stream_builtins.stream_cancel_write)
-    future_cancel_read = staticmethod(_stream_builtins.future_cancel_read)
-    future_cancel_write = staticmethod(_stream_builtins.future_cancel_write)
-    stream_drop_readable = staticmethod(_stream_builtins.stream_drop_readable)
-    stream_drop_writable = staticmethod(_stream_builtins.stream_drop_writable)
-    future_drop_readable = staticmethod(_stream_builtins.future_drop_readable)
-    future_drop_writable = staticmethod(_stream_builtins.future_drop_writable)
-    error_context_new = staticmethod(_errorctx.error_context_new)
-    error_context_debug_message = staticmethod(_errorctx.error_context_debug_message)
-    error_context_drop = staticmethod(_errorctx.error_context_drop)
 
 
 InstanceItems = dict[str, tuple[M.Sort, Any]]
@@ -261,6 +239,8 @@ class _Linker:
                 self._import(scope, d, args)
             elif isinstance(d, M.Export):
                 item = scope.get(d.sort, d.index)
+                if isinstance(item, LiftedFunc) and not item.named:
+                    item.name, item.named = d.name.name, True  # for messages
                 exports[d.name.name] = (d.sort, item)
                 # An export introduces a new index aliasing the item.
                 scope.space_of(d.sort).append(item)
@@ -459,15 +439,15 @@ class _Linker:
                 return host_func(
                     ["i32", "i32"],
                     ["i32"],
-                    lambda ptr, units: SB.error_context_new(inst, options, ptr, units),
+                    lambda ptr, units: _errorctx.error_context_new(inst, options, ptr, units),
                 )
             if name == "error-context.debug-message":
                 return host_func(
                     ["i32", "i32"],
                     [],
-                    lambda i, ptr: SB.error_context_debug_message(inst, options, i, ptr),
+                    lambda i, ptr: _errorctx.error_context_debug_message(inst, options, i, ptr),
                 )
-            return host_func(["i32"], [], lambda i: SB.error_context_drop(inst, i))
+            return host_func(["i32"], [], lambda i: _errorctx.error_context_drop(inst, i))
         assert d.type_index is not None
         t = scope.space.type_at(d.type_index)
         kind, op = name.split(".", 1)
@@ -645,7 +625,3 @@ def instantiate_component(
     linker = _Linker(engine, modules, host, root, rt)
     exports = linker.instantiate_root(component)
     return exports, linker.may_block
-
-
-# Re-exported for the type checker of callers that build host instances.
-_ = resolve_valtype, resolve_functype

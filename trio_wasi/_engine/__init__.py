@@ -13,8 +13,10 @@ from ._memory import PAGE_SIZE, LinearMemory
 from ._rawfunc import RawFunc
 from ._signature import CORE_TYPES
 from ._store import Store, StoreClosedError
+from ._wat import wat_to_wasm
 
 __all__ = [
+    "wat_to_wasm",
     "CORE_TYPES",
     "PAGE_SIZE",
     "Engine",

@@ -69,13 +69,6 @@ def _noop_cancel(caller: InstanceState | None) -> None:
     pass
 
 
-class CoreCallable:
-    """A raw core function (``_engine.RawFunc``)."""
-
-    def __call__(self, *args: Any) -> Any:  # pragma: no cover - protocol
-        raise NotImplementedError
-
-
 class ComponentFunc:
     """A value of the component-level ``func`` index space."""
 
@@ -418,9 +411,6 @@ class _Driver:
             if self._event.is_set():
                 rt.pending_pokes -= 1
 
-    def cancel_before_start(self) -> None:
-        self.poke()
-
     def try_resume(self) -> None:
         """Run the task's next step if its wait is over (wasm side)."""
         task = self.task
@@ -491,6 +481,7 @@ class LiftedFunc(ComponentFunc):
         "_result_types",
         "handle",
         "name",
+        "named",
         "options",
         "rt",
         "state",
@@ -514,6 +505,7 @@ class LiftedFunc(ComponentFunc):
         self.options = options
         self.state = state
         self.name = name or "lifted function"
+        self.named = bool(name)
         self._param_types = list(ft.param_types())
         self._result_types = list(ft.result_types())
         self._post_return = options.post_return
