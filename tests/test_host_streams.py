@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,8 @@ import trio
 
 import trio_wasi
 from trio_wasi._run._hostvalues import FutureReceiver, StreamReceiver
+
+ECHO_FIELDS = (Path(__file__).parent / "wat" / "echo_u8_fields.wat").read_text()
 
 WAT = """
 (component
@@ -248,64 +251,8 @@ WAT = """
       (if (call $k_done (local.get $p)) (then (return (i32.const 0))))
       (call $k_loop))
 
-    ;; echo: copy the input stream into a new stream through 0x40000 (64 KiB)
-    (global $e_in (mut i32) (i32.const 0))
-    (global $e_w (mut i32) (i32.const 0))
-    (global $e_ws (mut i32) (i32.const 0))
-    (global $e_len (mut i32) (i32.const 0))
-    (global $e_off (mut i32) (i32.const 0))
-    (global $e_eof (mut i32) (i32.const 0))
-    (func (export "echo") (param $s i32) (result i32)
-      (local $r64 i64)
-      (global.set $e_in (local.get $s))
-      (local.set $r64 (call $s8_new))
-      (global.set $e_w (i32.wrap_i64 (i64.shr_u (local.get $r64) (i64.const 32))))
-      (global.set $e_len (i32.const 0))
-      (global.set $e_off (i32.const 0))
-      (global.set $e_eof (i32.const 0))
-      (call $ret_s8 (i32.wrap_i64 (local.get $r64)))
-      (global.set $e_ws (call $ws_new))
-      (call $join (global.get $e_in) (global.get $e_ws))
-      (call $join (global.get $e_w) (global.get $e_ws))
-      (call $e_run))
-    (func $e_finish (result i32)
-      (call $s8_drop_r (global.get $e_in))
-      (call $s8_drop_w (global.get $e_w))
-      (call $ws_drop (global.get $e_ws))
-      (i32.const 0))
-    (func $e_got (param $ret i32)
-      (global.set $e_len (i32.shr_u (local.get $ret) (i32.const 4)))
-      (global.set $e_off (i32.const 0))
-      (if (i32.eq (i32.and (local.get $ret) (i32.const 0xf)) (i32.const 1))
-        (then (global.set $e_eof (i32.const 1)))))
-    (func $e_wrote (param $ret i32) (result i32)
-      (global.set $e_off (i32.add (global.get $e_off) (i32.shr_u (local.get $ret) (i32.const 4))))
-      (i32.eq (i32.and (local.get $ret) (i32.const 0xf)) (i32.const 1)))
-    (func $e_run (result i32)
-      (local $ret i32)
-      (loop $l
-        (if (i32.lt_u (global.get $e_off) (global.get $e_len))
-          (then
-            (local.set $ret (call $s8_write (global.get $e_w)
-              (i32.add (i32.const 0x40000) (global.get $e_off))
-              (i32.sub (global.get $e_len) (global.get $e_off))))
-            (if (i32.eq (local.get $ret) (i32.const -1))
-              (then (return (i32.or (i32.const 2) (i32.shl (global.get $e_ws) (i32.const 4))))))
-            (if (call $e_wrote (local.get $ret)) (then (return (call $e_finish))))
-            (br $l)))
-        (if (global.get $e_eof) (then (return (call $e_finish))))
-        (local.set $ret (call $s8_read (global.get $e_in) (i32.const 0x40000) (i32.const 65536)))
-        (if (i32.eq (local.get $ret) (i32.const -1))
-          (then (return (i32.or (i32.const 2) (i32.shl (global.get $e_ws) (i32.const 4))))))
-        (call $e_got (local.get $ret))
-        (br $l))
-      unreachable)
-    (func (export "echo_cb") (param $ev i32) (param $idx i32) (param $p i32) (result i32)
-      (if (i32.eq (local.get $ev) (i32.const 2))
-        (then (call $e_got (local.get $p)) (return (call $e_run))))
-      (if (i32.ne (local.get $ev) (i32.const 3)) (then unreachable))
-      (if (call $e_wrote (local.get $p)) (then (return (call $e_finish))))
-      (call $e_run))
+    ;; echo: copy the input stream into a new stream (tests/wat/echo_u8_fields.wat)
+    ;;ECHO_FIELDS
 
     ;; take-one: read at most 4 bytes, drop the stream
     (global $t_in (mut i32) (i32.const 0))
@@ -453,7 +400,7 @@ WAT = """
       (callback (core func $m "fut-out_cb"))))
   (func (export "fut-status") (result u32) (canon lift (core func $m "fut-status")))
 )
-"""
+""".replace(";;ECHO_FIELDS", ECHO_FIELDS)
 
 # An unused waitable-set.wait makes the linker run the component on store threads.
 THREADED_WAT = (

@@ -31,13 +31,15 @@ __all__ = ["CHUNK", "ECHO_WAT", "measure"]
 
 CHUNK = 64 * 1024
 
+ECHO_FIELDS = (HERE.parent / "wat" / "echo_u8_fields.wat").read_text()
+
 ECHO_WAT = """
 (component
-  (core module $Mem (memory (export "mem") 2))
+  (core module $Mem (memory (export "mem") 5))
   (core instance $mem (instantiate $Mem))
   (type $S8 (stream u8))
   (core module $M
-    (import "" "mem" (memory 2))
+    (import "" "mem" (memory 5))
     (import "" "ret_s8" (func $ret_s8 (param i32)))
     (import "" "ws_new" (func $ws_new (result i32)))
     (import "" "ws_drop" (func $ws_drop (param i32)))
@@ -48,63 +50,7 @@ ECHO_WAT = """
     (import "" "s8_drop_r" (func $s8_drop_r (param i32)))
     (import "" "s8_drop_w" (func $s8_drop_w (param i32)))
     ;;BLOCKING_IMPORT
-    (global $in (mut i32) (i32.const 0))
-    (global $w (mut i32) (i32.const 0))
-    (global $ws (mut i32) (i32.const 0))
-    (global $len (mut i32) (i32.const 0))
-    (global $off (mut i32) (i32.const 0))
-    (global $eof (mut i32) (i32.const 0))
-    (func (export "echo") (param $s i32) (result i32)
-      (local $r64 i64)
-      (global.set $in (local.get $s))
-      (local.set $r64 (call $s8_new))
-      (global.set $w (i32.wrap_i64 (i64.shr_u (local.get $r64) (i64.const 32))))
-      (global.set $len (i32.const 0))
-      (global.set $off (i32.const 0))
-      (global.set $eof (i32.const 0))
-      (call $ret_s8 (i32.wrap_i64 (local.get $r64)))
-      (global.set $ws (call $ws_new))
-      (call $join (global.get $in) (global.get $ws))
-      (call $join (global.get $w) (global.get $ws))
-      (call $run))
-    (func $finish (result i32)
-      (call $s8_drop_r (global.get $in))
-      (call $s8_drop_w (global.get $w))
-      (call $ws_drop (global.get $ws))
-      (i32.const 0))
-    (func $got (param $ret i32)
-      (global.set $len (i32.shr_u (local.get $ret) (i32.const 4)))
-      (global.set $off (i32.const 0))
-      (if (i32.eq (i32.and (local.get $ret) (i32.const 0xf)) (i32.const 1))
-        (then (global.set $eof (i32.const 1)))))
-    (func $wrote (param $ret i32) (result i32)
-      (global.set $off (i32.add (global.get $off) (i32.shr_u (local.get $ret) (i32.const 4))))
-      (i32.eq (i32.and (local.get $ret) (i32.const 0xf)) (i32.const 1)))
-    (func $run (result i32)
-      (local $ret i32)
-      (loop $l
-        (if (i32.lt_u (global.get $off) (global.get $len))
-          (then
-            (local.set $ret (call $s8_write (global.get $w)
-              (i32.add (i32.const 0x10000) (global.get $off))
-              (i32.sub (global.get $len) (global.get $off))))
-            (if (i32.eq (local.get $ret) (i32.const -1))
-              (then (return (i32.or (i32.const 2) (i32.shl (global.get $ws) (i32.const 4))))))
-            (if (call $wrote (local.get $ret)) (then (return (call $finish))))
-            (br $l)))
-        (if (global.get $eof) (then (return (call $finish))))
-        (local.set $ret (call $s8_read (global.get $in) (i32.const 0x10000) (i32.const 65536)))
-        (if (i32.eq (local.get $ret) (i32.const -1))
-          (then (return (i32.or (i32.const 2) (i32.shl (global.get $ws) (i32.const 4))))))
-        (call $got (local.get $ret))
-        (br $l))
-      unreachable)
-    (func (export "echo_cb") (param $ev i32) (param $idx i32) (param $p i32) (result i32)
-      (if (i32.eq (local.get $ev) (i32.const 2))
-        (then (call $got (local.get $p)) (return (call $run))))
-      (if (i32.ne (local.get $ev) (i32.const 3)) (then unreachable))
-      (if (call $wrote (local.get $p)) (then (return (call $finish))))
-      (call $run))
+    ;;ECHO_FIELDS
   )
   (core func $ret_s8 (canon task.return (result $S8)))
   (core func $ws_new (canon waitable-set.new))
@@ -133,7 +79,7 @@ ECHO_WAT = """
     (canon lift (core func $m "echo") async (memory (core memory $mem "mem"))
       (callback (core func $m "echo_cb"))))
 )
-"""
+""".replace(";;ECHO_FIELDS", ECHO_FIELDS)
 
 THREADED_ECHO_WAT = (
     ECHO_WAT.replace(
