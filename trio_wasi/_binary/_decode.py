@@ -20,8 +20,8 @@ produces and accepts decodes:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Mapping
+from typing import Final, TypeVar
 
 from trio_wasi._binary._core import core_deftype, core_valtype
 from trio_wasi._binary._model import (
@@ -224,6 +224,17 @@ def _core_instantiate_arg(r: Reader) -> tuple[str, int]:
     return name, r.u32()
 
 
+_V = TypeVar("_V")
+
+
+def _lookup(r: Reader, table: Mapping[int, _V], b: int, production: str, at: int) -> _V:
+    """``table[b]`` for byte ``b`` read at ``at``; the invalid-byte error if it has none."""
+    value = table.get(b)
+    if value is None:
+        raise r.invalid_byte(b, production, at)
+    return value
+
+
 _CORE_EXTERNAL_SORTS: Final = {
     0x00: Sort.CORE_FUNC,
     0x01: Sort.CORE_TABLE,
@@ -236,11 +247,7 @@ _CORE_EXTERNAL_SORTS: Final = {
 def _core_external_sort(r: Reader) -> Sort:
     """The ``core:sort``s a core instance can export: func, table, memory, global, tag."""
     at = r.pos
-    b = r.u8()
-    sort = _CORE_EXTERNAL_SORTS.get(b)
-    if sort is None:
-        raise r.invalid_byte(b, "external kind", at)
-    return sort
+    return _lookup(r, _CORE_EXTERNAL_SORTS, r.u8(), "external kind", at)
 
 
 def _core_inline_export(r: Reader) -> CoreInlineExport:
@@ -261,16 +268,9 @@ _SORTS: Final = {
 def _sort(r: Reader) -> Sort:
     """The ``sort`` of a ``sortidx``: the component sorts plus ``core module``."""
     at = r.pos
-    b = r.u8()
-    if b == 0x00:
-        b2 = r.u8()
-        if b2 != 0x11:
-            raise r.invalid_byte(b2, "component external kind", at + 1)
-        return Sort.CORE_MODULE
-    sort = _SORTS.get(b)
-    if sort is None:
-        raise r.invalid_byte(b, "component external kind", at)
-    return sort
+    b1 = r.u8()
+    b2 = r.u8() if b1 == 0x00 else None
+    return _sort_of(r, b1, b2, at)
 
 
 def _instance(r: Reader) -> Definition:
@@ -309,15 +309,13 @@ def _alias(r: Reader) -> Alias:
     target_at = r.pos
     target = r.u8()
     if target == 0x00:
-        sort = _alias_sort(r, b1, b2, start)
+        sort = _sort_of(r, b1, b2, start)
         instance = r.u32()
         return AliasInstanceExport(sort, instance, r.name())
     if target == 0x01:
         if b2 is None:
             raise r.invalid_byte(b1, "core instance export kind", start)
-        core_sort = _CORE_EXTERNAL_SORTS.get(b2)
-        if core_sort is None:
-            raise r.invalid_byte(b2, "external kind", start + 1)
+        core_sort = _lookup(r, _CORE_EXTERNAL_SORTS, b2, "external kind", start + 1)
         instance = r.u32()
         return AliasCoreExport(core_sort, instance, r.name())
     if target == 0x02:
@@ -327,15 +325,13 @@ def _alias(r: Reader) -> Alias:
     raise r.invalid_byte(target, "alias", target_at)
 
 
-def _alias_sort(r: Reader, b1: int, b2: int | None, at: int) -> Sort:
+def _sort_of(r: Reader, b1: int, b2: int | None, at: int) -> Sort:
+    """The ``sort`` whose bytes ``b1`` (and ``b2`` after 0x00) were read at ``at``."""
     if b2 is not None:
         if b2 != 0x11:
             raise r.invalid_byte(b2, "component external kind", at + 1)
         return Sort.CORE_MODULE
-    sort = _SORTS.get(b1)
-    if sort is None:
-        raise r.invalid_byte(b1, "component external kind", at)
-    return sort
+    return _lookup(r, _SORTS, b1, "component external kind", at)
 
 
 _OUTER_SORTS: Final = {0x03: Sort.TYPE, 0x04: Sort.COMPONENT}
@@ -345,14 +341,8 @@ _OUTER_CORE_SORTS: Final = {0x10: Sort.CORE_TYPE, 0x11: Sort.CORE_MODULE}
 def _outer_alias_sort(r: Reader, b1: int, b2: int | None, at: int) -> Sort:
     """Only types, modules and components can be aliased from an outer scope."""
     if b2 is not None:
-        sort = _OUTER_CORE_SORTS.get(b2)
-        if sort is None:
-            raise r.invalid_byte(b2, "component outer alias kind", at + 1)
-        return sort
-    sort = _OUTER_SORTS.get(b1)
-    if sort is None:
-        raise r.invalid_byte(b1, "component outer alias kind", at)
-    return sort
+        return _lookup(r, _OUTER_CORE_SORTS, b2, "component outer alias kind", at + 1)
+    return _lookup(r, _OUTER_SORTS, b1, "component outer alias kind", at)
 
 
 def _alias_definition(r: Reader) -> Definition:
@@ -588,9 +578,7 @@ def _opts(r: Reader) -> CanonOptions:
             encoding = enc
             encoding_given = True
             continue
-        option = _OPTION_NAMES.get(b)
-        if option is None:
-            raise r.invalid_byte(b, "canonical option", at)
+        option = _lookup(r, _OPTION_NAMES, b, "canonical option", at)
         if option in values and option not in repeated:
             repeated.append(option)
         values[option] = r.u32() if b in (0x03, 0x04, 0x05, 0x07, 0x08) else None
