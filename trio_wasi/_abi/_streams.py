@@ -208,30 +208,55 @@ class WritableFuture(SharedBase):
         raise NotImplementedError
 
 
-@final
-class SharedStream(ReadableStream, WritableStream):
-    """The state of a stream made by ``stream.new`` (the spec's ``SharedStreamImpl``)."""
+class _Rendezvous(SharedBase):
+    """The parked copy and drop flag that :class:`SharedStream` and :class:`SharedFuture` share.
 
-    __slots__ = (
-        "dropped",
-        "pending_buffer",
-        "pending_inst",
-        "pending_on_copy",
-        "pending_on_copy_done",
-        "t",
-    )
+    Subclasses say how to forget the parked copy (``reset_pending``).
+    """
+
+    __slots__ = ("dropped", "pending_buffer", "pending_inst", "pending_on_copy_done", "t")
 
     def __init__(self, t: ValueType | None) -> None:
         self.t = t
         self.dropped = False
         self.pending_inst: InstanceState | None = None
         self.pending_buffer: Buffer | None = None
-        self.pending_on_copy: OnCopy | None = None
         self.pending_on_copy_done: OnCopyDone | None = None
 
     def __repr__(self) -> str:
         state = "dropped" if self.dropped else "open"
-        return f"<SharedStream {self.t!r} {state} pending={self.pending_buffer!r}>"
+        return f"<{type(self).__name__} {self.t!r} {state} pending={self.pending_buffer!r}>"
+
+    def reset_pending(self) -> None:
+        """Forget the parked copy."""
+        raise NotImplementedError
+
+    def reset_and_notify_pending(self, result: CopyResult) -> None:
+        """Finish the parked copy with ``result``."""
+        on_copy_done = self.pending_on_copy_done
+        assert on_copy_done is not None
+        self.reset_pending()
+        on_copy_done(result)
+
+    def cancel(self) -> None:
+        self.reset_and_notify_pending(CopyResult.CANCELLED)
+
+    def drop(self) -> None:
+        if not self.dropped:
+            self.dropped = True
+            if self.pending_buffer is not None:
+                self.reset_and_notify_pending(CopyResult.DROPPED)
+
+
+@final
+class SharedStream(ReadableStream, WritableStream, _Rendezvous):
+    """The state of a stream made by ``stream.new`` (the spec's ``SharedStreamImpl``)."""
+
+    __slots__ = ("pending_on_copy",)
+
+    def __init__(self, t: ValueType | None) -> None:
+        super().__init__(t)
+        self.pending_on_copy: OnCopy | None = None
 
     def reset_pending(self) -> None:
         """Forget the parked copy."""
@@ -249,22 +274,6 @@ class SharedStream(ReadableStream, WritableStream):
         self.pending_buffer = buffer
         self.pending_on_copy = on_copy
         self.pending_on_copy_done = on_copy_done
-
-    def reset_and_notify_pending(self, result: CopyResult) -> None:
-        """Finish the parked copy with ``result``."""
-        on_copy_done = self.pending_on_copy_done
-        assert on_copy_done is not None
-        self.reset_pending()
-        on_copy_done(result)
-
-    def cancel(self) -> None:
-        self.reset_and_notify_pending(CopyResult.CANCELLED)
-
-    def drop(self) -> None:
-        if not self.dropped:
-            self.dropped = True
-            if self.pending_buffer is not None:
-                self.reset_and_notify_pending(CopyResult.DROPPED)
 
     def read(
         self,
@@ -329,21 +338,10 @@ class SharedStream(ReadableStream, WritableStream):
 
 
 @final
-class SharedFuture(ReadableFuture, WritableFuture):
+class SharedFuture(ReadableFuture, WritableFuture, _Rendezvous):
     """The state of a future made by ``future.new`` (the spec's ``SharedFutureImpl``)."""
 
-    __slots__ = ("dropped", "pending_buffer", "pending_inst", "pending_on_copy_done", "t")
-
-    def __init__(self, t: ValueType | None) -> None:
-        self.t = t
-        self.dropped = False
-        self.pending_inst: InstanceState | None = None
-        self.pending_buffer: Buffer | None = None
-        self.pending_on_copy_done: OnCopyDone | None = None
-
-    def __repr__(self) -> str:
-        state = "dropped" if self.dropped else "open"
-        return f"<SharedFuture {self.t!r} {state} pending={self.pending_buffer!r}>"
+    __slots__ = ()
 
     def reset_pending(self) -> None:
         """Forget the parked copy."""
@@ -360,24 +358,11 @@ class SharedFuture(ReadableFuture, WritableFuture):
         self.pending_buffer = buffer
         self.pending_on_copy_done = on_copy_done
 
-    def reset_and_notify_pending(self, result: CopyResult) -> None:
-        """Finish the parked copy with ``result``."""
-        on_copy_done = self.pending_on_copy_done
-        assert on_copy_done is not None
-        self.reset_pending()
-        on_copy_done(result)
-
-    def cancel(self) -> None:
-        self.reset_and_notify_pending(CopyResult.CANCELLED)
-
     def drop(self) -> None:
-        if not self.dropped:
-            self.dropped = True
-            if self.pending_buffer is not None:
-                # Only a parked write can outlive the other end's drop: the
-                # writable end cannot be dropped before it is DONE.
-                assert isinstance(self.pending_buffer, ReadableBuffer)
-                self.reset_and_notify_pending(CopyResult.DROPPED)
+        # Only a parked write can outlive the other end's drop: the writable
+        # end cannot be dropped before it is DONE.
+        assert self.pending_buffer is None or isinstance(self.pending_buffer, ReadableBuffer)
+        super().drop()
 
     def read(
         self, inst: InstanceState | None, dst: WritableBuffer, on_copy_done: OnCopyDone
