@@ -187,6 +187,16 @@ class Subtask(Waitable):
         self.state = state
         self.flat_results = flat_results
 
+    def resolve_cancelled(self) -> None:
+        """The callee acknowledged cancellation: before or after it started."""
+        started = self.state is not SubtaskState.STARTING
+        self.resolve(
+            SubtaskState.CANCELLED_BEFORE_RETURNED
+            if started
+            else SubtaskState.CANCELLED_BEFORE_STARTED,
+            [],
+        )
+
     def deliver_resolve(self) -> None:
         assert not self._delivered and self.resolved()
         self.scope.release_lenders()

@@ -200,9 +200,6 @@ class Executor:
         """Nothing is running or queued, and no trio-side work will post."""
         raise NotImplementedError
 
-    def drain(self) -> None:
-        """Run the work queued for the calling agent right now (``thread.yield``)."""
-
     def yield_park(self, describe: Callable[[], str], stalled: Callable[[], bool]) -> None:
         """Wasm side: park the current frame until other ready work had a turn."""
 
@@ -519,9 +516,6 @@ class ThreadedExecutor(Executor):
             me.jobs[-1].finish(done=False)
         with self.cond:
             self._wait_locked(me, lambda: True, park=True, describe=describe, stalled=stalled)
-
-    def drain(self) -> None:
-        """Not used in threaded mode: ``thread.yield`` parks instead."""
 
     def close(self) -> None:
         with self.cond:

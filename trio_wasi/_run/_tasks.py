@@ -747,21 +747,17 @@ class HostFunc(ComponentFunc):
                 on_resolve(results, None)
 
         async def run() -> None:
-            outcome_: tuple[str, Any]
+            outcome_: tuple[str, Any] = ("cancelled", None)
             try:
                 with scope:
-                    value = await self._fn(*args)
-                    outcome_ = ("ok", value)
-                if scope.cancelled_caught:
-                    outcome_ = ("cancelled", None)
+                    outcome_ = ("ok", await self._fn(*args))
             except BaseException as exc:  # delivered to the wasm side as a trap
                 outcome_ = ("error", exc)
                 if not isinstance(exc, Exception):
-                    ex.post(lambda: _deliver(outcome_))
-                    ex.outside_end()
                     raise
-            ex.post(lambda: _deliver(outcome_))
-            ex.outside_end()
+            finally:
+                ex.post(lambda: _deliver(outcome_))
+                ex.outside_end()
 
         def _deliver(out: tuple[str, Any]) -> None:
             rt.note_step(False)
@@ -838,12 +834,7 @@ def make_sync_lower(
 
         def on_resolve(results: list[Any] | None, encoding: StringEncoding | None) -> None:
             if results is None:
-                subtask.resolve(
-                    SubtaskState.CANCELLED_BEFORE_STARTED
-                    if subtask.state is SubtaskState.STARTING
-                    else SubtaskState.CANCELLED_BEFORE_RETURNED,
-                    [],
-                )
+                subtask.resolve_cancelled()
                 return
             rcx = LiftLowerContext(
                 options, state, subtask.scope, source_encoding=encoding, hooks=hooks
@@ -895,12 +886,7 @@ def make_async_lower(
         def on_resolve(results: list[Any] | None, encoding: StringEncoding | None) -> None:
             if results is None:
                 assert subtask.cancellation_requested
-                subtask.resolve(
-                    SubtaskState.CANCELLED_BEFORE_STARTED
-                    if subtask.state is SubtaskState.STARTING
-                    else SubtaskState.CANCELLED_BEFORE_RETURNED,
-                    [],
-                )
+                subtask.resolve_cancelled()
             else:
                 rcx = LiftLowerContext(
                     options, state, subtask.scope, source_encoding=encoding, hooks=hooks
