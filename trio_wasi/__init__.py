@@ -8,6 +8,7 @@ from ._abi._values import DuplicateKeyMap, Err, GuestResource, Ok, Some, Variant
 from ._component import Component
 from ._engine import Engine
 from ._errors import DecodeError, Error, LinkError, Trap, ValidationError
+from ._hostdefs import HostContext, with_context
 from ._instance import Instance
 from ._linker import Linker
 from ._run._hostvalues import FutureReceiver, StreamReceiver
@@ -22,6 +23,7 @@ __all__ = [
     "ErrorContext",
     "FutureReceiver",
     "GuestResource",
+    "HostContext",
     "Instance",
     "Linker",
     "LinkError",
@@ -31,4 +33,5 @@ __all__ = [
     "Trap",
     "ValidationError",
     "Variant",
+    "with_context",
 ]

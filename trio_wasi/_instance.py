@@ -10,6 +10,7 @@ import trio
 from ._binary import _model as M
 from ._component import Component
 from ._errors import Error, Trap
+from ._hostdefs import HostContext
 from ._link import HostDefinitions, InstanceItems, instantiate_component
 from ._run._executor import InlineExecutor, ThreadedExecutor
 from ._run._runtime import StoreRuntime
@@ -49,8 +50,13 @@ class Instance:
         *,
         threaded_ok: bool,
         force_thread: bool = False,
+        data: Any = None,
     ) -> Instance:
         rt = StoreRuntime(InlineExecutor())
+        context = HostContext(data)
+        context._drops = dict(host.drops)
+        context._spawn = rt.spawn
+        rt.context = context
         try:
             exports, may_block = instantiate_component(
                 component.engine, component.model, component._modules, host, rt
@@ -64,6 +70,8 @@ class Instance:
         except BaseException:
             _close_stores(rt)
             raise
+        for state in rt.states:
+            state.host_reps.on_drop = context._drop_host_object
         if may_block or force_thread:
             executor = ThreadedExecutor()
             executor.on_error = rt.poison  # type: ignore[method-assign]
@@ -261,6 +269,28 @@ class Instance:
             if isinstance(self._rt.executor, ThreadedExecutor):
                 self._rt.executor.join(timeout=5)
             _close_stores(self._rt)
+            # Host objects the guest still owned (async ones were released
+            # by the `async with` block before this).
+            for obj in self._take_host_objects():
+                close = getattr(obj, "close", None)
+                if callable(close):
+                    close()
+
+    def _take_host_objects(self) -> list[object]:
+        objects: list[object] = []
+        seen: set[int] = set()
+        for state in self._rt.states:
+            table = state.host_reps
+            if id(table) not in seen:
+                seen.add(id(table))
+                objects.extend(table.take_all())
+        return objects
+
+    @property
+    def context(self) -> HostContext:
+        """The :class:`HostContext` its host functions see."""
+        context: HostContext = self._rt.context
+        return context
 
 
 def _close_stores(rt: StoreRuntime) -> None:
@@ -284,13 +314,16 @@ class InstanceContext:
         *,
         run_on_thread: bool | None = None,
         trap_on_deadlock: bool = False,
+        data: Any = None,
     ) -> None:
         self._component = component
         self._host = host
+        self._data = data
         self._run_on_thread = run_on_thread
         self._trap_on_deadlock = trap_on_deadlock
         self._instance: Instance | None = None
         self._nursery_cm: Any = None
+        self._service_cm: Any = None
 
     async def __aenter__(self) -> Instance:
         await trio.lowlevel.checkpoint()
@@ -299,11 +332,23 @@ class InstanceContext:
             self._host,
             threaded_ok=self._run_on_thread is not False,
             force_thread=bool(self._run_on_thread),
+            data=self._data,
         )
         instance.trap_on_deadlock = self._trap_on_deadlock
+        # Service work (host stream pumps, tasks host functions start) lives
+        # in an outer nursery that is cancelled once the guest's own work is
+        # over, so it can never keep the block open.
+        self._service_cm = trio.open_nursery()
+        service = await self._service_cm.__aenter__()
         self._nursery_cm = trio.open_nursery()
-        nursery = await self._nursery_cm.__aenter__()
+        try:
+            nursery = await self._nursery_cm.__aenter__()
+        except BaseException as exc:
+            await self._service_cm.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
         instance._rt.nursery = nursery
+        instance._rt.service_nursery = service
+        instance.context._nursery = service
         self._instance = instance
         return instance
 
@@ -315,8 +360,10 @@ class InstanceContext:
     ) -> bool | None:
         instance = self._instance
         assert instance is not None and self._nursery_cm is not None
-        nursery: trio.Nursery = instance._rt.nursery  # type: ignore[assignment]
-        if exc is not None or instance._rt.poisoned is not None:
+        rt = instance._rt
+        nursery: trio.Nursery = rt.nursery  # type: ignore[assignment]
+        service: trio.Nursery = rt.service_nursery  # type: ignore[assignment]
+        if exc is not None or rt.poisoned is not None:
             nursery.cancel_scope.cancel()
         try:
             result: bool | None = await self._nursery_cm.__aexit__(exc_type, exc, tb)
@@ -330,4 +377,12 @@ class InstanceContext:
                     raise exc from None
             raise
         finally:
-            instance.close()
+            service.cancel_scope.cancel()
+            try:
+                await self._service_cm.__aexit__(None, None, None)
+            finally:
+                # Stop the wasm first, then release what the guest still owns.
+                leftovers = [] if instance._closed else instance._take_host_objects()
+                instance.close()
+                with trio.CancelScope(shield=True):
+                    await instance.context._release_all(leftovers)

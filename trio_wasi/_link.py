@@ -31,6 +31,7 @@ from ._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from ._binary import _model as M
 from ._engine import Engine, Store
 from ._errors import LinkError
+from ._hostdefs import HostFunctionDef
 from ._names import compatibility_key
 from ._resolve import (
     DeclaredType,
@@ -57,9 +58,11 @@ class HostDefinitions:
     interface name collides with every semver-compatible version of itself.
     """
 
-    functions: dict[tuple[str | None, str], Callable[..., Any]] = attrs.field(factory=dict)
+    functions: dict[tuple[str | None, str], HostFunctionDef] = attrs.field(factory=dict)
     resources: dict[tuple[str | None, str], T.ResourceType] = attrs.field(factory=dict)
     instances: dict[str, InstanceItems] = attrs.field(factory=dict)
+    # Drop callbacks of host resource classes (``define_interface(drops=...)``).
+    drops: dict[type, Callable[[Any], Any]] = attrs.field(factory=dict)
 
 
 @attrs.define(eq=False)
@@ -549,10 +552,15 @@ class _Linker:
             raise LinkError(f"import {name!r} does not have a function type")
         key = (None if interface is None else compatibility_key(interface), name)
         full = name if interface is None else f"{interface}#{name}"
-        fn = self.host.functions.get(key)
-        if fn is None:
+        definition = self.host.functions.get(key)
+        if definition is None:
             raise LinkError(f"missing import `{full}`: {describe(ft)} is not defined by the host")
-        return HostFunc(self.rt, ft, fn, full)
+        if definition.declared is not None and definition.declared != ft:
+            raise LinkError(
+                f"import `{full}`: the host defines {describe(definition.declared)}, "
+                f"the component imports {describe(ft)}"
+            )
+        return HostFunc(self.rt, ft, definition.bind(self.rt.context), full)
 
     def _host_resource(self, interface: str | None, name: str) -> T.ResourceType:
         key = (None if interface is None else compatibility_key(interface), name)

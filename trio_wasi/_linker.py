@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import Any, final
 
 from ._abi import _types as T
 from ._component import Component
 from ._engine import Engine
+from ._hostdefs import HostContext, define_interface, plain_definition
 from ._instance import Instance, InstanceContext
 from ._link import HostDefinitions
 from ._names import compatibility_key
@@ -19,10 +21,16 @@ __all__ = ["Linker"]
 class Linker:
     """Host definitions that satisfy component imports, and instantiation.
 
-    Functions and resources are registered by interface name (``None`` for an
-    import at the root of the component's world) and item name. Versioned
-    interface names match semver-compatibly: definitions registered for
+    Definitions are registered by interface name (``None`` for an import at
+    the root of the component's world) and item name. Versioned interface
+    names match semver-compatibly: definitions registered for
     ``wasi:io/poll@0.2.0`` satisfy an import of ``wasi:io/poll@0.2.9``.
+
+    Where host code runs: a plain ``def`` host function runs on whichever
+    thread runs the calling wasm (the trio thread for an instance that runs
+    inline, its store thread otherwise), so it must not use trio; an
+    ``async def`` host function always runs as a trio task in the instance's
+    nursery.
     """
 
     def __init__(self, engine: Engine | None = None) -> None:
@@ -33,35 +41,95 @@ class Linker:
     def _key(interface: str | None, name: str) -> tuple[str | None, str]:
         return (None if interface is None else compatibility_key(interface), name)
 
+    def define_interface(
+        self,
+        interface: str,
+        impl: object | None = None,
+        *,
+        factory: Callable[[HostContext], Any] | None = None,
+        wit: str | os.PathLike[str] | None = None,
+        resources: Mapping[str, type] | None = None,
+        drops: Mapping[str, Callable[[Any], Any]] | None = None,
+    ) -> None:
+        """Offer a whole WIT interface, implemented by a Python object or per-instance factory.
+
+        ``impl`` is any object (a module, a class, an instance) whose
+        attributes implement the interface's functions; WIT names map to
+        Python names as kebab-case to snake_case (``get-random-bytes`` ->
+        ``get_random_bytes``), resources to classes in PascalCase
+        (``input-stream`` -> ``InputStream``; or give them in ``resources``),
+        whose constructor, methods and static functions implement the
+        resource's. With ``factory`` instead, ``factory(context)`` is called
+        once per component instance and its result implements the
+        functions; when ``factory`` is a class its methods are checked here.
+
+        ``wit`` is the WIT the interface is declared in: text, a ``.wit``
+        file, or a package directory (default: the WIT this package ships).
+        The definitions are checked against it now: a missing, misspelled or
+        wrongly-sized function is a :class:`LinkError` naming it. At link time
+        each function's WIT type is compared with the component's import.
+
+        When a guest drops its last owning handle to a host object, the
+        resource's callback in ``drops`` is called with it, or else its
+        ``aclose()`` (in the instance's nursery) or ``close()`` is called.
+        """
+        define_interface(
+            self._host,
+            interface,
+            impl,
+            factory=factory,
+            wit=wit,
+            resources=resources,
+            drops=drops,
+        )
+
     def define_function(self, interface: str | None, name: str, fn: Callable[..., Any]) -> None:
         """Offer ``fn`` as the function ``name`` of ``interface``.
 
         ``fn`` takes and returns Python values (see the value mapping in the
-        README). Resource methods use their import names, for example
-        ``"[method]thing.frob"`` or ``"[constructor]thing"``.
+        README); decorate it with :func:`trio_wasi.with_context` to receive the
+        calling instance's :class:`HostContext` first. Resource methods use
+        their import names, for example ``"[method]thing.frob"`` or
+        ``"[constructor]thing"``.
         """
-        self._host.functions[self._key(interface, name)] = fn
+        full = name if interface is None else f"{interface}#{name}"
+        self._host.functions[self._key(interface, name)] = plain_definition(full, fn)
 
-    def define_resource(self, interface: str | None, name: str, cls: type) -> None:
+    def define_resource(
+        self,
+        interface: str | None,
+        name: str,
+        cls: type,
+        *,
+        drop: Callable[[Any], Any] | None = None,
+    ) -> None:
         """Offer the Python class ``cls`` as the resource type ``name`` of ``interface``.
 
-        Instances of ``cls`` cross into components as handles; a component
-        dropping its last owning handle releases the object.
+        Instances of ``cls`` cross into components as handles. When a
+        component drops its last owning handle, ``drop(obj)`` is called (plain
+        or ``async def``), or else the object's ``aclose()`` or ``close()``.
         """
-        rt = T.ResourceType(name=name, instance=None, host_class=cls)
-        self._host.resources[self._key(interface, name)] = rt
+        key = self._key(interface, name)
+        rt = self._host.resources.get(key)
+        if rt is None:
+            rt = self._host.resources[key] = T.ResourceType(name=name, instance=None)
+        rt.host_class = cls
+        if drop is not None:
+            self._host.drops[cls] = drop
 
     def instantiate(
         self,
         component: Component,
         *,
+        data: Any = None,
         run_on_thread: bool | None = None,
         trap_on_deadlock: bool = False,
     ) -> InstanceContext:
         """Instantiate ``component``; use as ``async with linker.instantiate(c) as inst:``.
 
         Raises :class:`LinkError` when an import is missing or mismatched and
-        :class:`Trap` when a start function traps.
+        :class:`Trap` when a start function traps. ``data`` is attached to the
+        instance's :class:`HostContext` for its host functions.
 
         With ``trap_on_deadlock``, an awaited export whose task waits while
         the instance has nothing left to run raises :class:`Trap` ("deadlock
@@ -81,11 +149,12 @@ class Linker:
             self._host,
             run_on_thread=run_on_thread,
             trap_on_deadlock=trap_on_deadlock,
+            data=data,
         )
 
-    def instantiate_sync(self, component: Component) -> Instance:
+    def instantiate_sync(self, component: Component, *, data: Any = None) -> Instance:
         """Instantiate without an async context (synchronous components only).
 
         The caller must call :meth:`Instance.close` when done.
         """
-        return Instance._create(component, self._host, threaded_ok=False)
+        return Instance._create(component, self._host, threaded_ok=False, data=data)

@@ -35,6 +35,7 @@ Host values. The host sees resources this way:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, final
 
 from ._handles import InstanceState, ResourceHandle
@@ -124,13 +125,18 @@ CallScope = BorrowScope
 
 @final
 class HostRepTable:
-    """The store-wide map from i32 representations to host resource objects."""
+    """The store-wide map from i32 representations to host resource objects.
 
-    __slots__ = ("_free", "_objects")
+    ``on_drop`` is told of each object whose last owning handle a guest
+    dropped, once the object has left the table.
+    """
+
+    __slots__ = ("_free", "_objects", "on_drop")
 
     def __init__(self) -> None:
         self._objects: list[object] = [None]
         self._free: list[int] = []
+        self.on_drop: Callable[[object], None] | None = None
 
     def __len__(self) -> int:
         return len(self._objects) - 1 - len(self._free)
@@ -162,6 +168,20 @@ class HostRepTable:
         """Forget ``rep`` if it is present."""
         if 0 < rep < len(self._objects) and self._objects[rep] is not None:
             self.remove(rep)
+
+    def drop(self, rep: int) -> None:
+        """A guest dropped the owning handle of ``rep``: forget it and tell ``on_drop``."""
+        if 0 < rep < len(self._objects) and self._objects[rep] is not None:
+            obj = self.remove(rep)
+            if self.on_drop is not None:
+                self.on_drop(obj)
+
+    def take_all(self) -> list[object]:
+        """Empty the table, returning the objects it held (when the store closes)."""
+        objects = [o for o in self._objects if o is not None]
+        self._objects = [None]
+        self._free = []
+        return objects
 
 
 # ---------------------------------------------------------------------------
@@ -238,7 +258,7 @@ def resource_drop(inst: InstanceState, rt: ResourceType, i: int) -> None:
     if h.own:
         _run_dtor(rt, h.rep, inst)
         if rt.instance is None:
-            inst.host_reps.discard(h.rep)
+            inst.host_reps.drop(h.rep)
     else:
         assert h.borrow_scope is not None
         h.borrow_scope.num_borrows -= 1

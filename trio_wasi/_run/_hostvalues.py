@@ -168,7 +168,7 @@ class _Pump:
         ex.outside_begin()
         if not self._started:
             self._started = True
-            self.rt.spawn(self._run)
+            self.rt.spawn(self._run, service=True)
         ex.call_soon_trio(self._on_request)
 
     def close(self) -> None:
@@ -209,7 +209,7 @@ class _Pump:
             self._channel_closed = True
             channel.close()
             return
-        nursery = self.rt.nursery
+        nursery = self.rt.service_nursery or self.rt.nursery
         if nursery is not None and not self.rt.closing:
             self._channel_closed = True
             nursery.start_soon(trio.aclose_forcefully, channel)

@@ -49,8 +49,11 @@ class StoreRuntime:
 
     def __init__(self, executor: Executor) -> None:
         self.executor = executor
+        # The HostContext its host functions see (set by the instance).
+        self.context: Any = None
         self._tls = _ThreadState()
         self.nursery: trio.Nursery | None = None
+        self.service_nursery: trio.Nursery | None = None
         self.states: list[InstanceState] = []
         self.stores: list[StoreHandle] = []
         self.poisoned: str | None = None
@@ -147,9 +150,18 @@ class StoreRuntime:
 
     # -- trio side work ------------------------------------------------------------
 
-    def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        """Start ``fn(*args)`` as a trio task in the instance's nursery (from the wasm side)."""
-        nursery = self.nursery
+    def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any, service: bool = False) -> None:
+        """Start ``fn(*args)`` as a trio task of the instance (from either side).
+
+        Guest work (task drivers, host calls made by guest tasks) runs in the
+        instance's nursery, which its ``async with`` block waits for. Service
+        work (pumps of host streams, tasks host functions start for the
+        instance) runs in the service nursery, which is cancelled once the
+        guest work is over: nothing left behind can keep the block open.
+        """
+        nursery = self.service_nursery if service else self.nursery
+        if nursery is None:
+            nursery = self.nursery
         if nursery is None:
             trap("the instance has no nursery: open it with `async with linker.instantiate(...)`")
 

@@ -729,10 +729,31 @@ class HostFunc(ComponentFunc):
     ) -> OnCancel:
         args = on_start()
         if not self.is_coroutine:
-            result = self._fn(*args)
-            on_resolve([] if self.type.result is None else [result], None)
+            try:
+                result = self._fn(*args)
+            except Trap:
+                raise
+            except Exception as exc:
+                raise self._failure(exc) from exc
+            self._resolve(on_resolve, [] if self.type.result is None else [result])
             return _noop_cancel
         return self._start_coroutine(args, on_resolve)
+
+    def _failure(self, exc: BaseException) -> Trap:
+        """The trap that poisons the instance when the host function raised ``exc``."""
+        return Trap(f"host function `{self.name}` raised {type(exc).__name__}: {exc}")
+
+    def _resolve(self, on_resolve: OnResolve, results: list[Any] | None) -> None:
+        """Hand the results to the caller, which lowers them: a bad value is a trap."""
+        try:
+            on_resolve(results, None)
+        except Trap:
+            raise
+        except Exception as exc:
+            raise Trap(
+                f"host function `{self.name}` returned a value that does not match "
+                f"its result type: {exc}"
+            ) from exc
 
     def _start_coroutine(self, args: list[Any], on_resolve: OnResolve) -> OnCancel:
         rt = self.rt
@@ -744,7 +765,7 @@ class HostFunc(ComponentFunc):
         def resolve(results: list[Any] | None) -> None:
             if not state["resolved"]:
                 state["resolved"] = True
-                on_resolve(results, None)
+                self._resolve(on_resolve, results)
 
         async def run() -> None:
             outcome_: tuple[str, Any] = ("cancelled", None)
@@ -762,12 +783,19 @@ class HostFunc(ComponentFunc):
         def _deliver(out: tuple[str, Any]) -> None:
             rt.note_step(False)
             kind, value = out
-            if kind == "ok":
-                resolve([value] if has_result else [])
-            elif kind == "cancelled":
-                resolve(None)
-            else:
-                rt.poison(value)
+            try:
+                if kind == "ok":
+                    resolve([value] if has_result else [])
+                elif kind == "cancelled":
+                    resolve(None)
+                else:
+                    failure = value
+                    if not isinstance(value, Trap):
+                        failure = self._failure(value)
+                        failure.__cause__ = value
+                    rt.poison(failure)
+            except Trap as exc:
+                rt.poison(exc)
 
         ex.outside_begin()
         rt.spawn(run)

