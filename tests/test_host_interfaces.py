@@ -435,3 +435,54 @@ async def test_an_async_host_exception_poisons_the_instance(threaded_component: 
             await inst.call("frob-all", 1)
         with pytest.raises(trio_wasi.Trap, match="poisoned by an earlier trap"):
             await inst.call("count")
+
+
+# ---------------------------------------------------------------------------
+# Where host code runs
+
+
+async def test_plain_def_runs_on_the_guest_thread_and_async_def_on_trio(
+    mode: str, inline_component: Any, threaded_component: Any
+) -> None:
+    import threading
+
+    seen: dict[str, Any] = {}
+    host = Host()
+
+    def count() -> int:
+        seen["plain"] = threading.current_thread()
+        return 1
+
+    async def slow_frob(self: Any, x: int) -> int:
+        seen["async"] = threading.current_thread()
+        await trio.lowlevel.checkpoint()
+        return x
+
+    host.count = count  # type: ignore[method-assign]
+    host.Thing.slow_frob = slow_frob  # type: ignore[attr-defined]
+    async with make_linker(host).instantiate(
+        component_for(mode, inline_component, threaded_component)
+    ) as inst:
+        await inst.call("count")
+        trio_thread = threading.current_thread()
+        if mode == "threaded":
+            assert seen["plain"] is not trio_thread
+            await inst.call("frob-all", 1)
+            assert seen["async"] is trio_thread
+        else:
+            assert seen["plain"] is trio_thread
+
+
+async def test_a_plain_def_using_trio_on_a_store_thread_is_a_clear_error(
+    threaded_component: Any,
+) -> None:
+    host = Host()
+
+    def count() -> int:
+        trio.lowlevel.current_task()
+        return 0
+
+    host.count = count  # type: ignore[method-assign]
+    async with make_linker(host).instantiate(threaded_component) as inst:
+        with pytest.raises(trio_wasi.Trap, match="cannot use trio: make it `async def`"):
+            await inst.call("count")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, final
 
@@ -741,7 +742,15 @@ class HostFunc(ComponentFunc):
 
     def _failure(self, exc: BaseException) -> Trap:
         """The trap that poisons the instance when the host function raised ``exc``."""
-        return Trap(f"host function `{self.name}` raised {type(exc).__name__}: {exc}")
+        message = f"host function `{self.name}` raised {type(exc).__name__}: {exc}"
+        if isinstance(exc, RuntimeError) and _TRIO_MISUSE.search(str(exc)):
+            # The rule for where host code runs (README "Where host code runs").
+            message += (
+                " (a plain `def` host function runs on the thread that runs the guest, "
+                "a store thread here, and cannot use trio: make it `async def`, or start "
+                "trio work with HostContext.start_soon)"
+            )
+        return Trap(message)
 
     def _resolve(self, on_resolve: OnResolve, results: list[Any] | None) -> None:
         """Hand the results to the caller, which lowers them: a bad value is a trap."""
@@ -815,6 +824,10 @@ class HostFunc(ComponentFunc):
             ex.call_soon_trio(scope.cancel)
 
         return on_cancel
+
+
+# What trio says when it is used from a thread outside its run.
+_TRIO_MISUSE = re.compile(r"async context|created by Trio|trio_token|Trio", re.IGNORECASE)
 
 
 def _check_arity(fn: Callable[..., Any], count: int, where: str) -> None:

@@ -1,0 +1,55 @@
+"""The public namespace: exactly these names, each documented, each re-exported."""
+
+from __future__ import annotations
+
+import inspect
+
+import trio_wasi
+
+PUBLIC = {
+    "Component",
+    "DecodeError",
+    "DuplicateKeyMap",
+    "Engine",
+    "Err",
+    "Error",
+    "ErrorContext",
+    "FutureReceiver",
+    "GuestResource",
+    "HostContext",
+    "Instance",
+    "Linker",
+    "LinkError",
+    "Ok",
+    "Some",
+    "StreamReceiver",
+    "Trap",
+    "ValidationError",
+    "Variant",
+    "with_context",
+}
+
+
+def test_the_public_names_are_pinned() -> None:
+    assert set(trio_wasi.__all__) == PUBLIC
+    public = {name for name in dir(trio_wasi) if not name.startswith("_")}
+    assert public == PUBLIC
+
+
+def test_every_public_name_is_documented_and_lives_in_a_private_module() -> None:
+    for name in PUBLIC:
+        obj = getattr(trio_wasi, name)
+        assert inspect.getdoc(obj), f"{name} has no docstring"
+        module = getattr(obj, "__module__", "")
+        assert module.startswith("trio_wasi._"), f"{name} is defined in {module}"
+
+
+def test_public_methods_are_documented() -> None:
+    for name in PUBLIC:
+        obj = getattr(trio_wasi, name)
+        if not inspect.isclass(obj):
+            continue
+        for attr, member in vars(obj).items():
+            if attr.startswith("_") or not callable(member):
+                continue
+            assert inspect.getdoc(member), f"{name}.{attr} has no docstring"
