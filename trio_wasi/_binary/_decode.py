@@ -88,7 +88,7 @@ from trio_wasi._binary._model import (
     Variant,
 )
 from trio_wasi._binary._reader import EOF, Reader
-from trio_wasi._errors import DecodeError
+from trio_wasi._errors import DecodeError, ValidationError
 
 __all__ = ["decode_component"]
 
@@ -747,8 +747,9 @@ def _extern_name(r: Reader) -> Name:
         if kind > 0x02:
             raise r.invalid_byte(kind, "name option", attr_at)
         if kind in attributes:
+            # Well-formed but invalid (a validation rule), so not a DecodeError.
             label = ("implements", "versionsuffix", "external-id")[kind]
-            raise r.error(f"duplicate '{label}' option in name", attr_at)
+            raise ValidationError(f"duplicate '{label}' option in name (at byte offset {attr_at})")
         attributes[kind] = r.name()
     return Name(
         name,
