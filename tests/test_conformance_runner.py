@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from conformance import _cli, main
-from conformance._run import expected_trap_text
 from conformance._ledger import LedgerError, parse_ledger
 from conformance._results import CommandResult, Verdict
+from conformance._run import expected_trap_text
 from conformance._values import (
     NanPattern,
     ValueFormError,
