@@ -88,7 +88,7 @@ from trio_wasi._binary._model import (
     Variant,
 )
 from trio_wasi._binary._reader import EOF, Reader
-from trio_wasi._errors import DecodeError, ValidationError
+from trio_wasi._errors import DecodeError
 
 __all__ = ["decode_component"]
 
@@ -746,11 +746,9 @@ def _extern_name(r: Reader) -> Name:
         kind = r.u8()
         if kind > 0x02:
             raise r.invalid_byte(kind, "name option", attr_at)
-        if kind in attributes:
-            # Well-formed but invalid (a validation rule), so not a DecodeError.
-            label = ("implements", "versionsuffix", "external-id")[kind]
-            raise ValidationError(f"duplicate '{label}' option in name (at byte offset {attr_at})")
-        attributes[kind] = r.name()
+        # A repeated option is well-formed; rejecting it is a name rule, so
+        # validation's job. The first one is kept.
+        attributes.setdefault(kind, r.name())
     return Name(
         name,
         implements=attributes.get(0x00),
