@@ -199,9 +199,12 @@ def _report(
                 )
         files.append({**result.to_json(), "commands": commands})
     if verbose:
+        unused: dict[str, int] = {}
         for entry in ledger:
             if entry not in used:
-                print(f"note: ledger entry {entry} matches no file of this run", file=out)
+                unused[str(entry.path)] = unused.get(str(entry.path), 0) + 1
+        for path, count in unused.items():
+            print(f"note: {count} ledger entries for {path} match no file of this run", file=out)
     problems = verdicts[Verdict.FAIL] + verdicts[Verdict.UNEXPECTED_PASS] + len(stale)
     status = 1 if problems else 0
     summary = {
