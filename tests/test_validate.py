@@ -180,3 +180,15 @@ def test_error_message_keeps_the_cause_chain_and_drops_source_excerpts() -> None
         b"     --> <stdin>:1:1\n      |\n"
     )
     assert _validate._error_message(stderr) == "failed to validate; first cause; second cause"
+
+
+def test_error_message_keeps_every_line_of_a_multi_line_diagnostic() -> None:
+    stderr = (
+        b"[2026-01-01T00:00:00Z WARN ] failed to parse DWARF information: x\n"
+        b"error: type mismatch for import `x`\ntype mismatch in tuple field 0\n"
+        b"expected primitive `u32` found primitive `string` (at offset 0x48)\n"
+    )
+    assert _validate._error_message(stderr) == (
+        "type mismatch for import `x`; type mismatch in tuple field 0; "
+        "expected primitive `u32` found primitive `string` (at offset 0x48)"
+    )

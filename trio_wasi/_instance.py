@@ -118,7 +118,10 @@ class Instance:
         if self._closed:
             raise Error("the instance is closed")
         if self._rt.poisoned is not None:
-            raise Trap(f"the instance is poisoned by an earlier trap: {self._rt.poisoned}")
+            raise Trap(
+                "cannot enter component instance "
+                f"(poisoned by an earlier trap: {self._rt.poisoned})"
+            )
 
     async def call(self, name: str, *args: Any) -> Any:
         """Call an export and return its result (``None`` if it has none).

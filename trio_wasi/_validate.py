@@ -154,15 +154,32 @@ def _run_validator(executable: Path, data: bytes) -> None:
 
 
 _CAUSE_LINE: Final = re.compile(r"^\s*\d+: (.*)$")
+_LOG_LINE: Final = re.compile(r"^\[\S+ +[A-Z]+ *\]")
+_EXCERPT_LINE: Final = re.compile(r"^\s*(-->|\d*\s*\|)")
 
 
 def _error_message(stderr: bytes) -> str:
-    """The validator's diagnostic without its ``error:`` prefix, on one line."""
-    lines = stderr.decode("utf-8", errors="replace").strip().splitlines()
+    """The validator's diagnostic without its ``error:`` prefix, on one line.
+
+    The diagnostic may span several lines (the context first, the specific
+    rule last, e.g. "type mismatch for import `x`" then "expected u32, found
+    string"); all of them are kept, joined with "; ". Log lines the validator
+    prints before it (warnings about custom sections) and source excerpts
+    (only printed for text input) are dropped.
+    """
+    lines = [
+        line.strip()
+        for line in stderr.decode("utf-8", errors="replace").strip().splitlines()
+        if line.strip() and not _LOG_LINE.match(line) and not _EXCERPT_LINE.match(line)
+    ]
     if not lines:
         return ""
-    first = lines[0].strip().removeprefix("error:").strip()
-    # The cause chain follows as numbered lines ("  0: ..."); other lines are
-    # source excerpts that only make sense for text input.
-    causes = [m.group(1).strip() for line in lines[1:] if (m := _CAUSE_LINE.match(line))]
-    return "; ".join([first, *causes])
+    first = lines[0].removeprefix("error:").strip()
+    # A cause chain follows either as numbered lines under "Caused by:" or as
+    # plain lines.
+    rest = [
+        m.group(1).strip() if (m := _CAUSE_LINE.match(line)) else line
+        for line in lines[1:]
+        if line != "Caused by:"
+    ]
+    return "; ".join([first, *rest])

@@ -177,7 +177,40 @@ def _module_section(r: Reader, defs: list[Definition], depth: int) -> None:
         if CORE_MODULE_PREAMBLE.startswith(head):
             raise DecodeError(EOF, r.end)
         raise DecodeError("expected a version header for a module", start)
+    _core_section_order(Reader(r.data, start + len(CORE_MODULE_PREAMBLE), r.end))
     defs.append(CoreModule(r.read_bytes(r.remaining), start))
+
+
+# The rank of each known core section id in the order a module must list them
+# (core spec, Binary Format, Modules; the tag section sits after memories).
+# Custom sections (0) may appear anywhere, unknown ids are left to the engine.
+_CORE_SECTION_RANK: Final = {
+    sid: rank for rank, sid in enumerate((1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11))
+}
+
+
+def _core_section_order(r: Reader) -> None:
+    """An embedded core module lists each known section at most once and in order.
+
+    The module's contents stay opaque (the core engine decodes them); only the
+    section framing is walked, and a framing that ends early is also left to
+    the engine, which reports it in its own words.
+    """
+    last = -1
+    while not r.at_end():
+        at = r.pos
+        try:
+            sid = r.u8()
+            size = r.u32()
+            r.sub(size)
+        except DecodeError:
+            return
+        rank = _CORE_SECTION_RANK.get(sid)
+        if rank is None:
+            continue
+        if rank <= last:
+            raise DecodeError("section out of order", at)
+        last = rank
 
 
 def _component_section(r: Reader, defs: list[Definition], depth: int) -> None:
@@ -746,10 +779,9 @@ def _extern_name(r: Reader) -> Name:
         kind = r.u8()
         if kind > 0x02:
             raise r.invalid_byte(kind, "name option", attr_at)
-        if kind in attributes:
-            label = ("implements", "versionsuffix", "external-id")[kind]
-            raise r.error(f"duplicate '{label}' option in name", attr_at)
-        attributes[kind] = r.name()
+        # A repeated option is well-formed; rejecting it is a name rule, so
+        # validation's job. The first one is kept.
+        attributes.setdefault(kind, r.name())
     return Name(
         name,
         implements=attributes.get(0x00),
