@@ -86,7 +86,8 @@ class _Scope:
     core_globals: list[Any] = attrs.field(factory=list)
     core_tags: list[Any] = attrs.field(factory=list)
     core_modules: list[Any] = attrs.field(factory=list)
-    core_instances: list[dict[str, Any]] = attrs.field(factory=list)
+    # Each a dict (inline core instances) or a _CoreExports (instantiated modules).
+    core_instances: list[Any] = attrs.field(factory=list)
     funcs: list[ComponentFunc] = attrs.field(factory=list)
     values: list[Any] = attrs.field(factory=list)
     components: list[_ComponentDef] = attrs.field(factory=list)
@@ -129,6 +130,34 @@ _CORE_SORT_KIND = {
 
 def _core_sort_of(extern: Any) -> M.Sort | None:
     return _CORE_SORT_KIND.get(type(extern).__name__)
+
+
+class _CoreExports:
+    """The exports of a core instance, fetched by name when first used."""
+
+    __slots__ = ("_found", "_instance", "_store")
+
+    def __init__(self, store: Store, instance: Any) -> None:
+        self._store = store
+        self._instance = instance
+        self._found: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        item = self._found.get(name)
+        if item is None:
+            item = self._store.export(self._instance, name)
+            if item is not None:
+                self._found[name] = item
+        return item
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def __getitem__(self, name: str) -> Any:
+        item = self.get(name)
+        if item is None:
+            raise KeyError(name)
+        return item
 
 
 class _Linker:
@@ -216,10 +245,10 @@ class _Linker:
             elif isinstance(d, M.AliasInstanceExport):
                 scope.space_of(d.sort).append(self._alias_export(scope, d))
             elif isinstance(d, M.AliasCoreExport):
-                inst = scope.get(M.Sort.CORE_INSTANCE, d.instance)
-                if d.name not in inst:
+                extern = scope.get(M.Sort.CORE_INSTANCE, d.instance).get(d.name)
+                if extern is None:
                     raise LinkError(f"core instance {d.instance} has no export {d.name!r}")
-                scope.space_of(d.sort).append(inst[d.name])
+                scope.space_of(d.sort).append(extern)
             elif isinstance(d, M.AliasOuter):
                 target: _Scope | None = scope
                 for _ in range(d.count):
@@ -252,20 +281,21 @@ class _Linker:
 
     # -- core instances ----------------------------------------------------------
 
-    def _core_instantiate(self, scope: _Scope, d: M.CoreInstantiate) -> dict[str, Any]:
+    def _core_instantiate(self, scope: _Scope, d: M.CoreInstantiate) -> _CoreExports:
         module = scope.get(M.Sort.CORE_MODULE, d.module)
         named = {name: scope.get(M.Sort.CORE_INSTANCE, idx) for name, idx in d.args}
         imports = []
         for imp in module.imports:
-            source = named.get(imp.module)
+            imp_module, imp_name = imp.module, imp.name
+            source = named.get(imp_module)
             if source is None:
-                raise LinkError(f"core module import {imp.module!r} was not supplied")
-            if imp.name not in source:
-                raise LinkError(f"core instance {imp.module!r} has no export {imp.name!r}")
-            imports.append(source[imp.name])
+                raise LinkError(f"core module import {imp_module!r} was not supplied")
+            item = source.get(imp_name)
+            if item is None:
+                raise LinkError(f"core instance {imp_module!r} has no export {imp_name!r}")
+            imports.append(item)
         store = self._store(scope)
-        instance = store.instantiate(module, imports)
-        return dict(instance.exports(store.wasmtime_store))
+        return _CoreExports(store, store.instantiate(module, imports))
 
     # -- components ----------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as ffi
+from wasmtime._extern import wrap_extern
 
 __all__ = [
     "CALLBACK",
@@ -25,19 +26,27 @@ __all__ = [
     "context_address",
     "engine_address",
     "error_message",
+    "extern_from_struct",
     "func_address",
     "func_call_unchecked",
     "func_from_struct",
     "func_new_unchecked",
+    "instance_from_struct",
+    "instance_export_get",
+    "instance_new",
     "functype_address",
     "memory_address",
     "memory_data",
     "memory_data_size",
     "memory_grow",
     "memory_size",
+    "module_address",
     "module_from_pointer",
     "module_new",
+    "new_extern_array",
+    "new_extern_struct",
     "new_func_struct",
+    "new_instance_struct",
     "split_wasmtime_message",
     "trap_code",
     "trap_message",
@@ -67,6 +76,12 @@ func_call_unchecked: Any = _bind(
 CALLBACK: Any = CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_void_p, c_size_t)
 func_new_unchecked: Any = _bind(
     "wasmtime_func_new_unchecked", None, c_void_p, c_void_p, CALLBACK, c_void_p, c_void_p, c_void_p
+)
+instance_new: Any = _bind(
+    "wasmtime_instance_new", c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_void_p
+)
+instance_export_get: Any = _bind(
+    "wasmtime_instance_export_get", c_bool, c_void_p, c_void_p, ctypes.c_char_p, c_size_t, c_void_p
 )
 memory_data: Any = _bind("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
 memory_data_size: Any = _bind("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
@@ -150,6 +165,39 @@ def memory_address(memory: wasmtime.Memory) -> int:
     return ctypes.addressof(memory._memory)
 
 
+def new_extern_array(externs: Any) -> Any:
+    """A ``wasmtime_extern_t[]`` holding the wasmtime-py externs ``externs``, in order.
+
+    Every wasmtime-py extern class has ``_as_extern``; calling it directly skips
+    wasmtime-py's per-item type dispatch, which imports modules on every call.
+    """
+    array = (ffi.wasmtime_extern_t * len(externs))()
+    for index, extern in enumerate(externs):
+        array[index] = extern._as_extern()
+    return array
+
+
+def new_instance_struct() -> Any:
+    """A zeroed ``wasmtime_instance_t`` for the C API to fill in."""
+    return ffi.wasmtime_instance_t()
+
+
+def instance_from_struct(struct: Any) -> wasmtime.Instance:
+    """Wrap a filled ``wasmtime_instance_t`` as a wasmtime-py ``Instance``."""
+    instance: wasmtime.Instance = wasmtime.Instance._from_raw(struct)
+    return instance
+
+
+def new_extern_struct() -> Any:
+    """A zeroed ``wasmtime_extern_t`` for the C API to fill in."""
+    return ffi.wasmtime_extern_t()
+
+
+def extern_from_struct(struct: Any) -> Any:
+    """Wrap a filled ``wasmtime_extern_t`` as the matching wasmtime-py object."""
+    return wrap_extern(struct)
+
+
 def new_func_struct() -> Any:
     """A zeroed ``wasmtime_func_t`` for the C API to fill in."""
     return ffi.wasmtime_func_t()
@@ -171,6 +219,13 @@ def module_from_pointer(pointer: int) -> wasmtime.Module:
 def engine_address(engine: wasmtime.Engine) -> int:
     """The ``wasm_engine_t *`` of a wasmtime-py engine, as an address."""
     address: int | None = ctypes.cast(engine.ptr(), c_void_p).value
+    assert address
+    return address
+
+
+def module_address(module: wasmtime.Module) -> int:
+    """The ``wasmtime_module_t *`` of a wasmtime-py module, as an address."""
+    address: int | None = ctypes.cast(module.ptr(), c_void_p).value
     assert address
     return address
 

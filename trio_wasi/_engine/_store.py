@@ -160,18 +160,49 @@ class Store:
         """Instantiate ``module`` with ``imports`` (externs in import order).
 
         A trap in the start function raises Trap (or the exception a host
-        function raised); a missing or mistyped import raises LinkError.
+        function raised); a missing or mistyped import raises LinkError. The
+        C entry point is called directly: wasmtime-py's ``Instance`` spends
+        more time converting the import list than wasmtime spends
+        instantiating.
         """
         self._check_open()
-        try:
-            instance: wasmtime.Instance = wasmtime.Instance(self.wasmtime, module, list(imports))
-        except wasmtime.Trap as exc:
-            self._raise_parked_or(exc.message)
-        except wasmtime.WasmtimeError as exc:
-            if self._tunnel is not None and self._tunnel_tag in str(exc):
-                self._raise_parked_or(str(exc))
-            raise LinkError(f"cannot instantiate core module: {exc}") from None
-        return instance
+        externs = _capi.new_extern_array(imports)
+        out = _capi.new_instance_struct()
+        error = _capi.instance_new(
+            self._ctx,
+            _capi.module_address(module),
+            ctypes.addressof(externs),
+            len(imports),
+            ctypes.addressof(out),
+            self._trap_out,
+        )
+        if self._trap_cell.value:
+            self._raise_failure(error)
+        if error:
+            text = _capi.error_message(error)
+            if self._tunnel is not None and self._tunnel_tag in text:
+                self._raise_parked_or(text)
+            raise LinkError(f"cannot instantiate core module: {text}")
+        return _capi.instance_from_struct(out)
+
+    def export(self, instance: wasmtime.Instance, name: str) -> Any:
+        """The export ``name`` of ``instance`` (a wasmtime-py extern), or None.
+
+        Looks up one name: listing every export of an instance (what
+        ``Instance.exports`` does) costs tens of microseconds per export, and
+        a componentize-py instance has thousands of which a few are used.
+        """
+        self._check_open()
+        encoded = name.encode("utf-8")
+        out = _capi.new_extern_struct()
+        found = _capi.instance_export_get(
+            self._ctx,
+            ctypes.addressof(instance._instance),
+            encoded,
+            len(encoded),
+            ctypes.addressof(out),
+        )
+        return _capi.extern_from_struct(out) if found else None
 
     def raw_func(
         self, func: wasmtime.Func, params: Sequence[str], results: Sequence[str]
