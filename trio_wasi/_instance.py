@@ -10,7 +10,7 @@ import trio
 from ._binary import _model as M
 from ._component import Component
 from ._errors import Error, Trap
-from ._link import HostDefinitions, InstanceItems, instantiate_component
+from ._link import HostDefinitions, InstanceItems, LinkedComponent, prelink
 from ._run._executor import InlineExecutor, ThreadedExecutor
 from ._run._runtime import StoreRuntime
 from ._run._tasks import ComponentFunc, OnCancel
@@ -44,17 +44,18 @@ class Instance:
     @classmethod
     def _create(
         cls,
-        component: Component,
+        component: Component | LinkedComponent,
         host: HostDefinitions,
         *,
         threaded_ok: bool,
         force_thread: bool = False,
     ) -> Instance:
+        # Every link error is raised here, before any store exists or wasm runs;
+        # a pre-linked component carries its own (already checked) definitions.
+        linked = prelink(component, host) if isinstance(component, Component) else component
         rt = StoreRuntime(InlineExecutor())
         try:
-            exports, may_block = instantiate_component(
-                component.engine, component.model, component._modules, host, rt
-            )
+            exports, may_block = linked.instantiate(rt)
             if may_block and not threaded_ok:
                 raise Error(
                     "this component may block ("
@@ -279,7 +280,7 @@ class InstanceContext:
 
     def __init__(
         self,
-        component: Component,
+        component: Component | LinkedComponent,
         host: HostDefinitions,
         *,
         run_on_thread: bool | None = None,

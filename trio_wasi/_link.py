@@ -15,8 +15,8 @@ instance values are dicts ``name -> wasmtime extern``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, final
 
 import attrs
 
@@ -29,6 +29,7 @@ from ._abi._layout import flatten_functype, task_return_sig
 from ._abi._options import CanonOptions
 from ._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from ._binary import _model as M
+from ._component import Component, CoreModuleInfo
 from ._engine import Engine, Store
 from ._errors import LinkError
 from ._names import compatibility_key
@@ -40,10 +41,17 @@ from ._resolve import (
     resolve_valtype,
 )
 from ._run._builtins import BuiltinFactory
+from ._run._executor import InlineExecutor
 from ._run._runtime import StoreHandle, StoreRuntime
 from ._run._tasks import ComponentFunc, HostFunc, LiftedFunc, make_async_lower, make_sync_lower
+from ._typecheck import check_extern, check_func_type
 
-__all__ = ["HostDefinitions", "InstanceItems", "instantiate_component"]
+__all__ = [
+    "HostDefinitions",
+    "InstanceItems",
+    "LinkedComponent",
+    "prelink",
+]
 
 
 InstanceItems = dict[str, tuple[M.Sort, Any]]
@@ -166,14 +174,18 @@ class _Linker:
     def __init__(
         self,
         engine: Engine,
-        modules: Mapping[int, Any],
+        modules: Mapping[int, CoreModuleInfo],
         host: HostDefinitions,
         root_state: InstanceState,
         rt: StoreRuntime,
+        *,
+        checked: bool = False,
     ) -> None:
         self.engine = engine
         self.modules = modules
         self.host = host
+        # True when a dry walk (see prelink) already type-checked every import.
+        self.checked = checked
         self.root_state = root_state
         self.rt = rt
         # Every instance state created, so the caller can poison or close them.
@@ -281,12 +293,17 @@ class _Linker:
 
     # -- core instances ----------------------------------------------------------
 
-    def _core_instantiate(self, scope: _Scope, d: M.CoreInstantiate) -> _CoreExports:
-        module = scope.get(M.Sort.CORE_MODULE, d.module)
+    def _core_instantiate(self, scope: _Scope, d: M.CoreInstantiate) -> Any:
+        info: CoreModuleInfo = scope.get(M.Sort.CORE_MODULE, d.module)
+        store = self._store(scope)
+        return _CoreExports(store, store.instantiate(info.module, self._core_imports(scope, d)))
+
+    def _core_imports(self, scope: _Scope, d: M.CoreInstantiate) -> list[Any]:
+        """The externs of the imports of ``d``'s module, in import order."""
+        info: CoreModuleInfo = scope.get(M.Sort.CORE_MODULE, d.module)
         named = {name: scope.get(M.Sort.CORE_INSTANCE, idx) for name, idx in d.args}
         imports = []
-        for imp in module.imports:
-            imp_module, imp_name = imp.module, imp.name
+        for imp_module, imp_name in info.imports:
             source = named.get(imp_module)
             if source is None:
                 raise LinkError(f"core module import {imp_module!r} was not supplied")
@@ -294,8 +311,7 @@ class _Linker:
             if item is None:
                 raise LinkError(f"core instance {imp_module!r} has no export {imp_name!r}")
             imports.append(item)
-        store = self._store(scope)
-        return _CoreExports(store, store.instantiate(module, imports))
+        return imports
 
     # -- components ----------------------------------------------------------
 
@@ -552,6 +568,15 @@ class _Linker:
             if name not in args:
                 raise LinkError(f"instantiation argument {name!r} was not supplied")
             sort, item = args[name]
+            if not self.checked:
+                check_extern(
+                    scope.space,
+                    ext,
+                    sort,
+                    item,
+                    f"instantiation argument `{name}`",
+                    func_type_of=_func_type_of,
+                )
             scope.space_of(sort).append(item)
             return
         # Top level: the host supplies the import.
@@ -582,6 +607,19 @@ class _Linker:
         fn = self.host.functions.get(key)
         if fn is None:
             raise LinkError(f"missing import `{full}`: {describe(ft)} is not defined by the host")
+        if not self.checked:
+            # A definition may carry the WIT type it was declared with; then it
+            # must match the import exactly (a plain callable is only checked
+            # for arity, by HostFunc).
+            declared = getattr(fn, "declared", None)
+            if isinstance(declared, T.FuncType):
+                check_func_type(
+                    ft,
+                    declared,
+                    f"import `{full}`",
+                    actual_is="host defines",
+                    expected_is="the component imports",
+                )
         return HostFunc(self.rt, ft, fn, full)
 
     def _host_resource(self, interface: str | None, name: str) -> T.ResourceType:
@@ -617,6 +655,15 @@ class _Linker:
                     if export not in provided:
                         raise LinkError(f"missing import `{name}#{export}`")
                     sort, item = provided[export]
+                    if not self.checked:
+                        check_extern(
+                            space,
+                            ext,
+                            sort,
+                            item,
+                            f"import `{name}#{export}`",
+                            func_type_of=_func_type_of,
+                        )
                     if sort is M.Sort.TYPE:
                         space.types.append(item)
                     items[export] = (sort, item)
@@ -638,20 +685,164 @@ class _Linker:
         return items
 
 
-def instantiate_component(
-    engine: Engine,
-    component: M.Component,
-    modules: Mapping[int, Any],
-    host: HostDefinitions,
-    rt: StoreRuntime,
-) -> tuple[InstanceItems, list[str]]:
-    """Instantiate ``component`` into ``store``.
+def _func_type_of(item: Any) -> Any:
+    return item.type if isinstance(item, ComponentFunc) else item
 
-    Returns its exports and the reasons (if any) why its wasm may block and so
-    must run on a store thread.
+
+# -- the dry walk ------------------------------------------------------------------
+
+
+class _Placeholder:
+    """Stands for a core item (extern, store function, memory) during the dry walk."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __call__(self, *args: Any) -> Any:
+        raise LinkError(f"{self.what} was called while linking")  # pragma: no cover
+
+
+class _DryStore:
+    """What the dry walk hands to trampolines instead of a wasmtime store."""
+
+    def host_func(self, params: Sequence[str], results: Sequence[str], fn: Any) -> Any:
+        return _Placeholder("a canon trampoline")
+
+    def memory(self, memory: Any) -> Any:
+        return None
+
+
+class _DryCoreExports:
+    """The exports of a core instance the dry walk did not create: names only."""
+
+    __slots__ = ("_info",)
+
+    def __init__(self, info: CoreModuleInfo) -> None:
+        self._info = info
+
+    def get(self, name: str) -> Any:
+        return _Placeholder(f"core export {name!r}") if name in self._info.exports else None
+
+
+class _DryLinker(_Linker):
+    """The walk without wasmtime: resolves and type-checks everything, runs nothing.
+
+    Core instances are stood in for by their modules' export names, so every
+    import, alias and instantiation argument is looked up and checked exactly
+    as a real instantiation would, and every LinkError is raised before any
+    core module (and so any start function) is instantiated.
     """
-    root = InstanceState(parent=None)
-    rt.states.append(root)
-    linker = _Linker(engine, modules, host, root, rt)
-    exports = linker.instantiate_root(component)
-    return exports, linker.may_block
+
+    _STORE = _DryStore()
+
+    def _handle(self, scope: _Scope) -> StoreHandle:
+        if scope.handle is None:
+            scope.handle = StoreHandle(self._STORE)
+        return scope.handle
+
+    def _store(self, scope: _Scope) -> Any:
+        return self._STORE
+
+    def _raw(self, scope: _Scope, func: Any, params: list[str], results: list[str]) -> Any:
+        return _Placeholder("a core function")
+
+    def _core_instantiate(self, scope: _Scope, d: M.CoreInstantiate) -> Any:
+        self._core_imports(scope, d)
+        info: CoreModuleInfo = scope.get(M.Sort.CORE_MODULE, d.module)
+        return _DryCoreExports(info)
+
+
+# -- pre-linked components ----------------------------------------------------------
+
+
+def _snapshot(host: HostDefinitions) -> HostDefinitions:
+    """A copy of ``host`` that later definitions do not change."""
+    return HostDefinitions(dict(host.functions), dict(host.resources), dict(host.instances))
+
+
+@final
+class LinkedComponent:
+    """A component whose imports are resolved and type-checked against host definitions.
+
+    Made by :func:`prelink`; instantiating it does only per-instance work. It
+    keeps a snapshot of the host definitions it was checked against, so
+    definitions added to a linker afterwards do not affect it.
+    """
+
+    def __init__(
+        self,
+        component: M.Component,
+        engine: Engine,
+        modules: Mapping[int, CoreModuleInfo],
+        host: HostDefinitions,
+        may_block: tuple[str, ...],
+    ) -> None:
+        self.model = component
+        self.engine = engine
+        self._modules = modules
+        self.host = host
+        # Why the component's wasm may block (and so runs on store threads).
+        self.may_block = may_block
+
+    def instantiate(self, rt: StoreRuntime) -> tuple[InstanceItems, list[str]]:
+        """Create the instance's stores and core instances in ``rt``.
+
+        Returns its exports and the reasons why its wasm may block. The stores
+        made are in ``rt.stores`` even when this raises (a start function
+        trapping), so the caller can close them.
+        """
+        root = InstanceState(parent=None)
+        rt.states.append(root)
+        linker = _Linker(self.engine, self._modules, self.host, root, rt, checked=True)
+        exports = linker.instantiate_root(self.model)
+        return exports, linker.may_block
+
+    def __repr__(self) -> str:
+        return f"<LinkedComponent with {len(self._modules)} core modules>"
+
+
+def prelink(component: Component, host: HostDefinitions) -> LinkedComponent:
+    """Resolve and type-check every import of ``component`` against ``host``.
+
+    Raises LinkError for a missing import, a host definition of the wrong
+    declared type or a miswired composition; no wasm runs. The result is
+    cached on the component for as long as ``host`` holds the same
+    definitions (compared by identity), so instantiating a component again
+    with an unchanged linker reuses it.
+    """
+    key = _definitions_key(host)
+    cache: list[tuple[tuple[Any, ...], LinkedComponent]] = component._linked
+    for cached_key, linked in cache:
+        if cached_key == key:
+            return linked
+    snapshot = _snapshot(host)
+    modules = component._module_infos()
+    rt = StoreRuntime(InlineExecutor())
+    dry = _DryLinker(component.engine, modules, snapshot, InstanceState(parent=None), rt)
+    dry.instantiate_root(component.model)
+    linked = LinkedComponent(
+        component.model, component.engine, modules, snapshot, tuple(dry.may_block)
+    )
+    cache.append((key, linked))
+    del cache[:-_LINKED_CACHE_SIZE]
+    return linked
+
+
+# Pre-linked forms kept per component (one per distinct set of host definitions).
+_LINKED_CACHE_SIZE = 8
+
+
+def _definitions_key(host: HostDefinitions) -> tuple[Any, ...]:
+    # Identities, not equality: the pre-linked form calls the very objects it
+    # was checked with, and its snapshot keeps them alive, so an id in a
+    # cached key cannot be reused by another object.
+    return (
+        tuple((k, id(v)) for k, v in host.functions.items()),
+        tuple((k, id(v)) for k, v in host.resources.items()),
+        tuple(
+            (k, tuple((name, sort, id(item)) for name, (sort, item) in v.items()))
+            for k, v in host.instances.items()
+        ),
+    )

@@ -9,7 +9,7 @@ from ._abi import _types as T
 from ._component import Component
 from ._engine import Engine
 from ._instance import Instance, InstanceContext
-from ._link import HostDefinitions
+from ._link import HostDefinitions, LinkedComponent
 from ._names import compatibility_key
 
 __all__ = ["Linker"]
@@ -53,7 +53,7 @@ class Linker:
 
     def instantiate(
         self,
-        component: Component,
+        component: Component | LinkedComponent,
         *,
         run_on_thread: bool | None = None,
         trap_on_deadlock: bool = False,
@@ -83,7 +83,7 @@ class Linker:
             trap_on_deadlock=trap_on_deadlock,
         )
 
-    def instantiate_sync(self, component: Component) -> Instance:
+    def instantiate_sync(self, component: Component | LinkedComponent) -> Instance:
         """Instantiate without an async context (synchronous components only).
 
         The caller must call :meth:`Instance.close` when done.
