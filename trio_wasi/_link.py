@@ -30,7 +30,7 @@ from ._abi._options import CanonOptions
 from ._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from ._binary import _model as M
 from ._component import Component, CoreModuleInfo
-from ._engine import Engine, Store
+from ._engine import Engine, ExportRef, Store
 from ._errors import LinkError
 from ._names import compatibility_key
 from ._resolve import (
@@ -100,13 +100,14 @@ class _Scope:
     values: list[Any] = attrs.field(factory=list)
     components: list[_ComponentDef] = attrs.field(factory=list)
     instances: list[InstanceItems] = attrs.field(factory=list)
+    _spaces: dict[M.Sort, list[Any]] = attrs.field(init=False)
 
-    def space_of(self, sort: M.Sort) -> list[Any]:
-        if sort is M.Sort.TYPE:
-            return self.space.types
-        if sort is M.Sort.CORE_TYPE:
-            return self.space.core_types
-        return {
+    def __attrs_post_init__(self) -> None:
+        # Built once per scope: the walk looks an index space up for nearly
+        # every definition.
+        self._spaces: dict[M.Sort, list[Any]] = {
+            M.Sort.TYPE: self.space.types,
+            M.Sort.CORE_TYPE: self.space.core_types,
             M.Sort.CORE_FUNC: self.core_funcs,
             M.Sort.CORE_TABLE: self.core_tables,
             M.Sort.CORE_MEMORY: self.core_memories,
@@ -118,7 +119,10 @@ class _Scope:
             M.Sort.VALUE: self.values,
             M.Sort.COMPONENT: self.components,
             M.Sort.INSTANCE: self.instances,
-        }[sort]
+        }
+
+    def space_of(self, sort: M.Sort) -> list[Any]:
+        return self._spaces[sort]
 
     def get(self, sort: M.Sort, index: int) -> Any:
         items = self.space_of(sort)
@@ -141,31 +145,23 @@ def _core_sort_of(extern: Any) -> M.Sort | None:
 
 
 class _CoreExports:
-    """The exports of a core instance, fetched by name when first used."""
+    """The exports of a core instance, as references looked up where they are used.
 
-    __slots__ = ("_found", "_instance", "_store")
+    Every name was checked to exist by the dry walk (see prelink), so a
+    reference is made without asking wasmtime.
+    """
+
+    __slots__ = ("_ref", "_refs")
 
     def __init__(self, store: Store, instance: Any) -> None:
-        self._store = store
-        self._instance = instance
-        self._found: dict[str, Any] = {}
+        self._ref = store.export_ref(instance)
+        self._refs: dict[str, ExportRef] = {}
 
-    def get(self, name: str) -> Any:
-        item = self._found.get(name)
-        if item is None:
-            item = self._store.export(self._instance, name)
-            if item is not None:
-                self._found[name] = item
-        return item
-
-    def __contains__(self, name: str) -> bool:
-        return self.get(name) is not None
-
-    def __getitem__(self, name: str) -> Any:
-        item = self.get(name)
-        if item is None:
-            raise KeyError(name)
-        return item
+    def get(self, name: str) -> ExportRef:
+        ref = self._refs.get(name)
+        if ref is None:
+            ref = self._refs[name] = self._ref(name)
+        return ref
 
 
 class _Linker:

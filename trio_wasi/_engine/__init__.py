@@ -12,7 +12,7 @@ from ._config import default_cache_dir
 from ._memory import PAGE_SIZE, LinearMemory
 from ._rawfunc import RawFunc
 from ._signature import CORE_TYPES
-from ._store import Store, StoreClosedError
+from ._store import ExportRef, Store, StoreClosedError
 from ._wat import wat_to_wasm
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "CORE_TYPES",
     "PAGE_SIZE",
     "Engine",
+    "ExportRef",
     "LinearMemory",
     "RawFunc",
     "Store",

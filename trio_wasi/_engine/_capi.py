@@ -23,6 +23,7 @@ from wasmtime._extern import wrap_extern
 __all__ = [
     "CALLBACK",
     "ByteVec",
+    "ExternStruct",
     "context_address",
     "engine_address",
     "error_message",
@@ -165,16 +166,12 @@ def memory_address(memory: wasmtime.Memory) -> int:
     return ctypes.addressof(memory._memory)
 
 
-def new_extern_array(externs: Any) -> Any:
-    """A ``wasmtime_extern_t[]`` holding the wasmtime-py externs ``externs``, in order.
+ExternStruct: Any = ffi.wasmtime_extern_t
 
-    Every wasmtime-py extern class has ``_as_extern``; calling it directly skips
-    wasmtime-py's per-item type dispatch, which imports modules on every call.
-    """
-    array = (ffi.wasmtime_extern_t * len(externs))()
-    for index, extern in enumerate(externs):
-        array[index] = extern._as_extern()
-    return array
+
+def new_extern_array(length: int) -> Any:
+    """A zeroed ``wasmtime_extern_t[length]``."""
+    return (ExternStruct * length)()
 
 
 def new_instance_struct() -> Any:

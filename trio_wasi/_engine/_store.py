@@ -35,7 +35,7 @@ from ._signature import signature
 if TYPE_CHECKING:
     from ._compile import Engine
 
-__all__ = ["StoreClosedError", "Store"]
+__all__ = ["ExportRef", "Store", "StoreClosedError"]
 
 
 class StoreClosedError(Error):
@@ -44,6 +44,20 @@ class StoreClosedError(Error):
 
 def _valtype_name(valtype: wasmtime.ValType) -> str:
     return str(valtype)
+
+
+class ExportRef:
+    """A named export of a core instance, looked up only where it is used."""
+
+    __slots__ = ("address", "instance", "name")
+
+    def __init__(self, instance: wasmtime.Instance, address: int, name: bytes) -> None:
+        self.instance = instance  # keeps the instance handle at ``address`` alive
+        self.address = address
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<ExportRef {self.name.decode()!r}>"
 
 
 class Store:
@@ -159,6 +173,8 @@ class Store:
     def instantiate(self, module: wasmtime.Module, imports: Sequence[Any]) -> wasmtime.Instance:
         """Instantiate ``module`` with ``imports`` (externs in import order).
 
+        Each import is a wasmtime-py extern, a raw extern from :meth:`export`
+        or an :class:`ExportRef` (looked up straight into the import array).
         A trap in the start function raises Trap (or the exception a host
         function raised); a missing or mistyped import raises LinkError. The
         C entry point is called directly: wasmtime-py's ``Instance`` spends
@@ -166,7 +182,7 @@ class Store:
         instantiating.
         """
         self._check_open()
-        externs = _capi.new_extern_array(imports)
+        externs = self._extern_array(imports)
         out = _capi.new_instance_struct()
         error = _capi.instance_new(
             self._ctx,
@@ -185,24 +201,75 @@ class Store:
             raise LinkError(f"cannot instantiate core module: {text}")
         return _capi.instance_from_struct(out)
 
+    def _extern_array(self, imports: Sequence[Any]) -> Any:
+        array = _capi.new_extern_array(len(imports))
+        base = ctypes.addressof(array)
+        size = ctypes.sizeof(_capi.ExternStruct)
+        export_get = _capi.instance_export_get
+        ctx = self._ctx
+        for index, item in enumerate(imports):
+            kind = type(item)
+            if kind is ExportRef:
+                if not export_get(
+                    ctx, item.address, item.name, len(item.name), base + index * size
+                ):
+                    raise LinkError(f"core instance has no export {item.name.decode()!r}")
+            elif kind is _capi.ExternStruct:
+                array[index] = item
+            else:
+                # Every wasmtime-py extern class has ``_as_extern``; calling it
+                # directly skips wasmtime-py's per-item dispatch, which imports
+                # modules on every call.
+                array[index] = item._as_extern()
+        return array
+
     def export(self, instance: wasmtime.Instance, name: str) -> Any:
-        """The export ``name`` of ``instance`` (a wasmtime-py extern), or None.
+        """The export ``name`` of ``instance`` as a raw extern, or None.
 
         Looks up one name: listing every export of an instance (what
         ``Instance.exports`` does) costs tens of microseconds per export, and
-        a componentize-py instance has thousands of which a few are used.
+        a componentize-py instance has thousands of which a few are used. The
+        result is a filled ``wasmtime_extern_t`` (``_capi.ExternStruct``),
+        which :meth:`instantiate`, :meth:`raw_func` and :meth:`memory` accept
+        as they accept wasmtime-py externs; :meth:`wrap` turns it into one.
         """
         self._check_open()
-        encoded = name.encode("utf-8")
+        return self._export_get(ctypes.addressof(instance._instance), name.encode("utf-8"))
+
+    def _export_get(self, address: int, name: bytes) -> Any:
         out = _capi.new_extern_struct()
         found = _capi.instance_export_get(
-            self._ctx,
-            ctypes.addressof(instance._instance),
-            encoded,
-            len(encoded),
-            ctypes.addressof(out),
+            self._ctx, address, name, len(name), ctypes.addressof(out)
         )
-        return _capi.extern_from_struct(out) if found else None
+        return out if found else None
+
+    def export_ref(self, instance: wasmtime.Instance) -> Callable[[str], ExportRef]:
+        """A maker of :class:`ExportRef` for the exports of ``instance``.
+
+        Wiring a large component passes thousands of exports from instance to
+        instance; a reference costs nothing until it is used, and used as an
+        import it is looked up straight into the import array, so it never
+        becomes a Python object.
+        """
+        address = ctypes.addressof(instance._instance)
+
+        def ref(name: str) -> ExportRef:
+            return ExportRef(instance, address, name.encode("utf-8"))
+
+        return ref
+
+    def wrap(self, extern: Any) -> Any:
+        """``extern`` as a wasmtime-py object (raw externs and references are looked up)."""
+        kind = type(extern)
+        if kind is ExportRef:
+            found = self._export_get(extern.address, extern.name)
+            if found is None:
+                raise LinkError(f"core instance has no export {extern.name.decode()!r}")
+            extern = found
+            kind = _capi.ExternStruct
+        if kind is _capi.ExternStruct:
+            return _capi.extern_from_struct(extern)
+        return extern
 
     def raw_func(
         self, func: wasmtime.Func, params: Sequence[str], results: Sequence[str]
@@ -213,6 +280,7 @@ class Store:
         since the unchecked call trusts it.
         """
         self._check_open()
+        func = self.wrap(func)
         sig = signature(tuple(params), tuple(results))
         functype = func.type(self.wasmtime)
         actual = (
@@ -253,6 +321,7 @@ class Store:
     def memory(self, memory: wasmtime.Memory) -> LinearMemory:
         """Fast access to the bytes of ``memory`` (which must belong to this store)."""
         self._check_open()
+        memory = self.wrap(memory)
         # One LinearMemory per wasm memory, so that canonical options naming
         # the same memory through different aliases compare equal by identity.
         key = bytes(memory._memory)
