@@ -127,3 +127,24 @@ def test_linked_form_keeps_the_definitions_it_was_checked_with(engine: Any) -> N
             assert instance.call_sync("bump") == expected
         finally:
             instance.close()
+
+
+def test_core_module_names_match_wasmtime_py(engine: Any) -> None:
+    from trio_wasi._engine import module_names
+
+    module = engine.compile(
+        wat_to_wasm(
+            """(module
+              (import "a" "f" (func (param i32)))
+              (import "a" "m" (memory 1))
+              (import "b" "" (global i64))
+              (import "b" "t\\u{e9}" (table 1 funcref))
+              (func (export "g"))
+              (memory (export "mem") 1)
+              (export "f-again" (func 0)))"""
+        )
+    )
+    imports, exports = module_names(module)
+    assert imports == tuple((imp.module, imp.name) for imp in module.imports)
+    assert imports == (("a", "f"), ("a", "m"), ("b", ""), ("b", "té"))
+    assert exports == {exp.name for exp in module.exports} == {"g", "mem", "f-again"}

@@ -11,7 +11,7 @@ import attrs
 
 from ._binary import _model as M
 from ._binary._decode import decode_component
-from ._engine import Engine, wat_to_wasm
+from ._engine import Engine, module_names, wat_to_wasm
 from ._validate import validate_component
 
 __all__ = ["Component", "CoreModuleInfo", "core_module_info"]
@@ -51,11 +51,8 @@ class CoreModuleInfo:
 
 def core_module_info(module: Any) -> CoreModuleInfo:
     """Read the import and export names of the compiled core module ``module``."""
-    return CoreModuleInfo(
-        module,
-        tuple((imp.module, imp.name) for imp in module.imports),
-        frozenset(exp.name for exp in module.exports),
-    )
+    imports, exports = module_names(module)
+    return CoreModuleInfo(module, imports, exports)
 
 
 @final

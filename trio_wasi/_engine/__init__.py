@@ -7,7 +7,7 @@ wasmtime's C API through ctypes (see ARCHITECTURE.md sections 4 and 7).
 
 from __future__ import annotations
 
-from ._compile import Engine
+from ._compile import Engine, module_names
 from ._config import default_cache_dir
 from ._memory import PAGE_SIZE, LinearMemory
 from ._rawfunc import RawFunc
@@ -26,4 +26,5 @@ __all__ = [
     "Store",
     "StoreClosedError",
     "default_cache_dir",
+    "module_names",
 ]

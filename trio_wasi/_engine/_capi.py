@@ -42,6 +42,8 @@ __all__ = [
     "memory_grow",
     "memory_size",
     "module_address",
+    "module_export_names",
+    "module_import_names",
     "module_from_pointer",
     "module_new",
     "new_extern_array",
@@ -98,6 +100,56 @@ _trap_code: Any = _bind("wasmtime_trap_code", c_bool, c_void_p, c_void_p)
 _error_message: Any = _bind("wasmtime_error_message", None, c_void_p, c_void_p)
 _error_delete: Any = _bind("wasmtime_error_delete", None, c_void_p)
 _byte_vec_delete: Any = _bind("wasm_byte_vec_delete", None, c_void_p)
+
+
+class PointerVec(ctypes.Structure):
+    """A ``wasm_*_vec_t`` of pointers (import types, export types)."""
+
+    _fields_ = [("size", c_size_t), ("data", c_void_p)]
+
+
+_module_imports: Any = _bind("wasmtime_module_imports", None, c_void_p, c_void_p)
+_module_exports: Any = _bind("wasmtime_module_exports", None, c_void_p, c_void_p)
+_importtype_module: Any = _bind("wasm_importtype_module", c_void_p, c_void_p)
+_importtype_name: Any = _bind("wasm_importtype_name", c_void_p, c_void_p)
+_exporttype_name: Any = _bind("wasm_exporttype_name", c_void_p, c_void_p)
+_importtype_vec_delete: Any = _bind("wasm_importtype_vec_delete", None, c_void_p)
+_exporttype_vec_delete: Any = _bind("wasm_exporttype_vec_delete", None, c_void_p)
+
+
+def _name_at(address: int) -> str:
+    vec = ByteVec.from_address(address)
+    return ctypes.string_at(vec.data, vec.size).decode("utf-8") if vec.size else ""
+
+
+def _pointers(vec: PointerVec) -> Any:
+    return (c_void_p * vec.size).from_address(vec.data) if vec.size else ()
+
+
+def module_import_names(module: wasmtime.Module) -> tuple[tuple[str, str], ...]:
+    """The ``(module, name)`` of each import of ``module``, in order.
+
+    Read through the C API directly: wasmtime-py builds an ImportType object
+    (and its extern type) for each, which costs more than the names.
+    """
+    vec = PointerVec()
+    _module_imports(module_address(module), ctypes.addressof(vec))
+    try:
+        return tuple(
+            (_name_at(_importtype_module(p)), _name_at(_importtype_name(p))) for p in _pointers(vec)
+        )
+    finally:
+        _importtype_vec_delete(ctypes.addressof(vec))
+
+
+def module_export_names(module: wasmtime.Module) -> tuple[str, ...]:
+    """The names of the exports of ``module``, in order (see module_import_names)."""
+    vec = PointerVec()
+    _module_exports(module_address(module), ctypes.addressof(vec))
+    try:
+        return tuple(_name_at(_exporttype_name(p)) for p in _pointers(vec))
+    finally:
+        _exporttype_vec_delete(ctypes.addressof(vec))
 
 
 def _take_vec(vec: ByteVec) -> str:
