@@ -176,12 +176,18 @@ class _Linker:
         rt: StoreRuntime,
         *,
         checked: bool = False,
+        wiring: dict[tuple[int, int], tuple[tuple[int, str], ...]] | None = None,
     ) -> None:
         self.engine = engine
         self.modules = modules
         self.host = host
-        # True when a dry walk (see prelink) already type-checked every import.
+        # True when a dry walk (see prelink) already checked every index, name
+        # and import type.
         self.checked = checked
+        # Per core instantiation: (argument position, name) of each import.
+        self.wiring: dict[tuple[int, int], tuple[tuple[int, str], ...]] = (
+            wiring if wiring is not None else {}
+        )
         self.root_state = root_state
         self.rt = rt
         # Every instance state created, so the caller can poison or close them.
@@ -228,10 +234,19 @@ class _Linker:
         self, component: M.Component, scope: _Scope, args: Mapping[str, tuple[M.Sort, Any]] | None
     ) -> InstanceItems:
         exports: InstanceItems = {}
+        spaces = scope._spaces
+        checked = self.checked
         for d in component.definitions:
-            if isinstance(d, M.CustomSection):
+            # The core wiring definitions come first and, once the dry walk has
+            # checked every index and name, take a shortcut: a componentize-py
+            # component has thousands of them and a hundred or so others.
+            if checked and type(d) is M.AliasCoreExport:
+                spaces[d.sort].append(scope.core_instances[d.instance].get(d.name))
+            elif checked and type(d) is M.CoreInlineInstance:
+                scope.core_instances.append({e.name: spaces[e.sort][e.index] for e in d.exports})
+            elif isinstance(d, M.CustomSection):
                 continue
-            if isinstance(d, M.CoreModule):
+            elif isinstance(d, M.CoreModule):
                 module = self.modules.get(d.offset)
                 if module is None:
                     raise LinkError(f"core module at offset {d.offset} was not compiled")
@@ -297,6 +312,17 @@ class _Linker:
     def _core_imports(self, scope: _Scope, d: M.CoreInstantiate) -> list[Any]:
         """The externs of the imports of ``d``'s module, in import order."""
         info: CoreModuleInfo = scope.get(M.Sort.CORE_MODULE, d.module)
+        if self.checked:
+            # Which argument and name each import comes from, worked out once
+            # per definition and module (the dry walk checked they exist).
+            key = (id(d), id(info))
+            wiring = self.wiring.get(key)
+            if wiring is None:
+                position = {name: n for n, (name, _) in enumerate(d.args)}
+                wiring = tuple((position[m], name) for m, name in info.imports)
+                self.wiring[key] = wiring
+            sources = [scope.core_instances[idx] for _, idx in d.args]
+            return [sources[n].get(name) for n, name in wiring]
         named = {name: scope.get(M.Sort.CORE_INSTANCE, idx) for name, idx in d.args}
         imports = []
         for imp_module, imp_name in info.imports:
@@ -781,6 +807,10 @@ class LinkedComponent:
         self.host = host
         # Why the component's wasm may block (and so runs on store threads).
         self.may_block = may_block
+        # Filled by the first instantiation, reused by the next ones. Keys are
+        # ids of definitions and module infos, which self.model and
+        # self._modules keep alive.
+        self._wiring: dict[tuple[int, int], tuple[tuple[int, str], ...]] = {}
 
     def instantiate(self, rt: StoreRuntime) -> tuple[InstanceItems, list[str]]:
         """Create the instance's stores and core instances in ``rt``.
@@ -791,7 +821,9 @@ class LinkedComponent:
         """
         root = InstanceState(parent=None)
         rt.states.append(root)
-        linker = _Linker(self.engine, self._modules, self.host, root, rt, checked=True)
+        linker = _Linker(
+            self.engine, self._modules, self.host, root, rt, checked=True, wiring=self._wiring
+        )
         exports = linker.instantiate_root(self.model)
         return exports, linker.may_block
 
