@@ -15,6 +15,7 @@ import pytest
 
 import trio_wasi
 from trio_wasi._engine import wat_to_wasm
+from trio_wasi._instance import Instance
 from trio_wasi._link import LinkedComponent, prelink
 
 # A core module whose start function traps, instantiated first.
@@ -148,3 +149,23 @@ def test_core_module_names_match_wasmtime_py(engine: Any) -> None:
     assert imports == tuple((imp.module, imp.name) for imp in module.imports)
     assert imports == (("a", "f"), ("a", "m"), ("b", ""), ("b", "té"))
     assert exports == {exp.name for exp in module.exports} == {"g", "mem", "f-again"}
+
+
+BLOCKING_THEN_TRAPPING = f"""(component
+  (core module $mm (memory (export "m") 1))
+  (core instance $mi (instantiate $mm))
+  (alias core export $mi "m" (core memory $mem))
+  (core func (canon waitable-set.wait (memory $mem)))
+  {TRAPPING_START})"""
+
+
+def test_may_block_is_reported_before_any_wasm_runs(engine: Any) -> None:
+    component = load(engine, BLOCKING_THEN_TRAPPING)
+    linker = trio_wasi.Linker(engine)
+    assert prelink(component, linker._host).may_block == ("waitable-set.wait",)
+    # Inline only: refused up front, so the trapping start function never runs.
+    with pytest.raises(trio_wasi.Error, match=r"may block \(waitable-set.wait\)"):
+        linker.instantiate_sync(component)
+    # Allowed to use a store thread, it gets as far as running the start function.
+    with pytest.raises(trio_wasi.Trap, match="unreachable"):
+        Instance._create(component, linker._host, threaded_ok=True)

@@ -53,15 +53,16 @@ class Instance:
         # Every link error is raised here, before any store exists or wasm runs;
         # a pre-linked component carries its own (already checked) definitions.
         linked = prelink(component, host) if isinstance(component, Component) else component
+        # The dry walk of prelink found the same reasons the instantiation will.
+        if linked.may_block and not threaded_ok:
+            raise Error(
+                "this component may block ("
+                + ", ".join(sorted(set(linked.may_block)))
+                + "): instantiate it with `async with linker.instantiate(...)`"
+            )
         rt = StoreRuntime(InlineExecutor())
         try:
             exports, may_block = linked.instantiate(rt)
-            if may_block and not threaded_ok:
-                raise Error(
-                    "this component may block ("
-                    + ", ".join(sorted(set(may_block)))
-                    + "): instantiate it with `async with linker.instantiate(...)`"
-                )
         except BaseException:
             _close_stores(rt)
             raise
