@@ -265,3 +265,18 @@ def test_plain_callable_keeps_the_arity_check(engine: Any) -> None:
     linker.define_function("pkg:ns/iface", "f", lambda: 1)
     with pytest.raises(trio_wasi.LinkError, match="does not accept 1 arguments"):
         link(engine, HOST_IMPORT, linker)
+
+
+@pytest.mark.parametrize("ascribed", ["u32", "string"])
+def test_ascribed_export_type_must_describe_the_item(engine: Any, ascribed: str) -> None:
+    wat = f"""(component
+      (core module $m (func (export "f") (param i32)))
+      (core instance $i (instantiate $m))
+      (func $f (param "x" u32) (canon lift (core func $i "f")))
+      (export "f" (func $f) (func (param "x" {ascribed}))))"""
+    if ascribed == "u32":
+        assert link(engine, wat) == {"f": M.Sort.FUNC}
+        return
+    with pytest.raises(trio_wasi.LinkError) as info:
+        link(engine, wat)
+    assert str(info.value).startswith("export `f`: found func(x: u32), expected func(x: string)")

@@ -291,6 +291,17 @@ class _Linker:
                 self._import(scope, d, args)
             elif isinstance(d, M.Export):
                 item = scope.get(d.sort, d.index)
+                if d.type is not None and not checked:
+                    # An ascribed export type must describe the item
+                    # (Explainer.md, "Import and Export Definitions").
+                    check_extern(
+                        scope.space,
+                        d.type,
+                        d.sort,
+                        item,
+                        f"export `{d.name.name}`",
+                        func_type_of=_func_type_of,
+                    )
                 if isinstance(item, LiftedFunc) and not item.named:
                     item.name, item.named = d.name.name, True  # for messages
                 exports[d.name.name] = (d.sort, item)
