@@ -791,8 +791,9 @@ class _DryLinker(_Linker):
 
 
 def _snapshot(host: HostDefinitions) -> HostDefinitions:
-    """A copy of ``host`` that later definitions do not change."""
-    return HostDefinitions(dict(host.functions), dict(host.resources), dict(host.instances))
+    """A copy of ``host`` that later definitions do not change (every field, shallowly)."""
+    fields = attrs.fields(HostDefinitions)
+    return HostDefinitions(**{f.name: dict(getattr(host, f.name)) for f in fields})
 
 
 @final
@@ -876,12 +877,14 @@ _LINKED_CACHE_SIZE = 8
 def _definitions_key(host: HostDefinitions) -> tuple[Any, ...]:
     # Identities, not equality: the pre-linked form calls the very objects it
     # was checked with, and its snapshot keeps them alive, so an id in a
-    # cached key cannot be reused by another object.
-    return (
-        tuple((k, id(v)) for k, v in host.functions.items()),
-        tuple((k, id(v)) for k, v in host.resources.items()),
-        tuple(
-            (k, tuple((name, sort, id(item)) for name, (sort, item) in v.items()))
-            for k, v in host.instances.items()
-        ),
+    # cached key cannot be reused by another object. Instance values are
+    # dicts of (sort, item); their items are compared the same way.
+    def ident(value: Any) -> Any:
+        if isinstance(value, dict):
+            return tuple((k, v[0], id(v[1])) for k, v in value.items())
+        return id(value)
+
+    return tuple(
+        tuple((k, ident(v)) for k, v in getattr(host, f.name).items())
+        for f in attrs.fields(HostDefinitions)
     )
