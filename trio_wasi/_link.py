@@ -151,17 +151,14 @@ class _CoreExports:
     reference is made without asking wasmtime.
     """
 
-    __slots__ = ("_ref", "_refs")
+    __slots__ = ("_address", "_instance")
 
     def __init__(self, store: Store, instance: Any) -> None:
-        self._ref = store.export_ref(instance)
-        self._refs: dict[str, ExportRef] = {}
+        self._instance = instance
+        self._address = store.instance_address(instance)
 
     def get(self, name: str) -> ExportRef:
-        ref = self._refs.get(name)
-        if ref is None:
-            ref = self._refs[name] = self._ref(name)
-        return ref
+        return (self._instance, self._address, name.encode("utf-8"))
 
 
 class _Linker:

@@ -46,19 +46,11 @@ def _valtype_name(valtype: wasmtime.ValType) -> str:
     return str(valtype)
 
 
-class ExportRef:
-    """A named export of a core instance, looked up only where it is used."""
-
-    __slots__ = ("address", "instance", "length", "name")
-
-    def __init__(self, instance: wasmtime.Instance, address: int, name: bytes) -> None:
-        self.instance = instance  # keeps the instance handle at ``address`` alive
-        self.address = address
-        self.name = name
-        self.length = len(name)
-
-    def __repr__(self) -> str:
-        return f"<ExportRef {self.name.decode()!r}>"
+# A named export of a core instance, looked up only where it is used: the
+# instance, the address of its handle (``wasmtime_instance_t``, inside the
+# instance object, which the reference therefore keeps alive) and the encoded
+# name. A plain tuple, because wiring a large component makes thousands.
+ExportRef = tuple[wasmtime.Instance, int, bytes]
 
 
 class Store:
@@ -175,7 +167,7 @@ class Store:
         """Instantiate ``module`` with ``imports`` (externs in import order).
 
         Each import is a wasmtime-py extern, a raw extern from :meth:`export`
-        or an :class:`ExportRef` (looked up straight into the import array).
+        or an :data:`ExportRef` (looked up straight into the import array).
         A trap in the start function raises Trap (or the exception a host
         function raised); a missing or mistyped import raises LinkError. The
         C entry point is called directly: wasmtime-py's ``Instance`` spends
@@ -212,9 +204,10 @@ class Store:
         # componentize-py component), hence the local names.
         for index, item in enumerate(imports):
             kind = type(item)
-            if kind is ExportRef:
-                if not export_get(ctx, item.address, item.name, item.length, address):
-                    raise LinkError(f"core instance has no export {item.name.decode()!r}")
+            if kind is tuple:
+                _, instance, name = item
+                if not export_get(ctx, instance, name, len(name), address):
+                    raise LinkError(f"core instance has no export {name.decode()!r}")
             elif kind is _capi.ExternStruct:
                 array[index] = item
             else:
@@ -245,28 +238,26 @@ class Store:
         )
         return out if found else None
 
-    def export_ref(self, instance: wasmtime.Instance) -> Callable[[str], ExportRef]:
-        """A maker of :class:`ExportRef` for the exports of ``instance``.
+    def instance_address(self, instance: wasmtime.Instance) -> int:
+        """The address of ``instance``'s handle, the first half of an :data:`ExportRef`.
 
         Wiring a large component passes thousands of exports from instance to
         instance; a reference costs nothing until it is used, and used as an
         import it is looked up straight into the import array, so it never
-        becomes a Python object.
+        becomes a Python object. The handle lives inside the Python object,
+        so a reference holds ``instance`` too: a dangling address could name
+        another store's instance, which wasmtime answers by aborting.
         """
-        address = ctypes.addressof(instance._instance)
-
-        def ref(name: str) -> ExportRef:
-            return ExportRef(instance, address, name.encode("utf-8"))
-
-        return ref
+        address: int = ctypes.addressof(instance._instance)
+        return address
 
     def wrap(self, extern: Any) -> Any:
         """``extern`` as a wasmtime-py object (raw externs and references are looked up)."""
         kind = type(extern)
-        if kind is ExportRef:
-            found = self._export_get(extern.address, extern.name)
+        if kind is tuple:
+            found = self._export_get(extern[1], extern[2])
             if found is None:
-                raise LinkError(f"core instance has no export {extern.name.decode()!r}")
+                raise LinkError(f"core instance has no export {extern[2].decode()!r}")
             extern = found
             kind = _capi.ExternStruct
         if kind is _capi.ExternStruct:
