@@ -10,7 +10,20 @@ trampolines, aliases copy items between index spaces, nested components become
 new scopes, and exports form the instance value handed to the parent.
 
 Component instance values are plain dicts ``name -> (sort, item)``; core
-instance values are dicts ``name -> wasmtime extern``.
+instance values map export names to externs (dicts for inline instances,
+:class:`_CoreExports` references for instantiated modules).
+
+The walk runs twice per component and set of host definitions. :func:`prelink`
+runs it *dry*, without wasmtime: core instances are stood in for by their
+modules' export names, and every index, name, import and type is resolved and
+checked (trio_wasi/_typecheck.py), so every LinkError is raised before any
+wasm runs. The result, a :class:`LinkedComponent`, then instantiates with the
+checks off: per instance only stores, core instances, trampolines and the
+component-level values bound to them are made. The walk itself is replayed
+rather than compiled to a flat list because resource types are generative
+(Explainer.md, "Type Definitions"): each instance resolves its own types. The
+thousands of core wiring definitions of a real component take a shortcut and
+never fetch an export until it is used as an import.
 """
 
 from __future__ import annotations
@@ -105,7 +118,7 @@ class _Scope:
     def __attrs_post_init__(self) -> None:
         # Built once per scope: the walk looks an index space up for nearly
         # every definition.
-        self._spaces: dict[M.Sort, list[Any]] = {
+        self._spaces = {
             M.Sort.TYPE: self.space.types,
             M.Sort.CORE_TYPE: self.space.core_types,
             M.Sort.CORE_FUNC: self.core_funcs,
