@@ -1,6 +1,6 @@
 """Type-checking what satisfies an import against the import's declared type.
 
-Explainer.md, "Subtyping" (and Binary.md's validation notes) define when a
+Explainer.md, "Type Checking" (and Binary.md's validation notes) define when a
 definition may stand in for an import:
 
 - value types must be equal, structurally; handle types (``own``/``borrow``)
@@ -48,7 +48,7 @@ __all__ = [
 def value_type_mismatch(expected: Any, actual: Any) -> str | None:
     """Why ``actual`` cannot stand for value type ``expected`` (None when it can).
 
-    Explainer.md, "Subtyping": value types match by equality; the frozen type
+    Explainer.md, "Type Checking": value types match by equality; the frozen type
     classes compare structurally and resource types by identity, so equality
     is the whole rule. The reason names the first differing part.
     """
@@ -92,7 +92,7 @@ def check_value_type(expected: Any, actual: Any, where: str) -> None:
 def func_type_mismatch(expected: T.FuncType, actual: T.FuncType) -> str | None:
     """Why function type ``actual`` cannot stand for ``expected`` (None when it can).
 
-    Explainer.md, "Subtyping": parameter names and types, in order, the result
+    Explainer.md, "Type Checking": parameter names and types, in order, the result
     type and ``async``-ness must all match.
     """
     if expected.is_async != actual.is_async:
@@ -178,7 +178,7 @@ def check_instance_type(
 ) -> None:
     """Check that instance ``items`` (``name -> (sort, item)``) satisfy instance type ``decl``.
 
-    Explainer.md, "Subtyping": every declared export must be present with the
+    Explainer.md, "Type Checking": every declared export must be present with the
     same sort and a matching type; extra exports are fine. ``func_type_of``
     maps a function item to its :class:`~trio_wasi._abi._types.FuncType`.
     """
