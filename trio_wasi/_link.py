@@ -663,7 +663,12 @@ class _Linker:
                     actual_is="host defines",
                     expected_is="the component imports",
                 )
-        return HostFunc(self.rt, ft, fn, full)
+        return HostFunc(self.rt, ft, self._host_callable(fn), full)
+
+    def _host_callable(self, definition: Any) -> Callable[..., Any]:
+        """The callable a host definition gives this instance (the definition itself)."""
+        fn: Callable[..., Any] = definition
+        return fn
 
     def _host_resource(self, interface: str | None, name: str) -> T.ResourceType:
         key = (None if interface is None else compatibility_key(interface), name)
