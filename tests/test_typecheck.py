@@ -220,7 +220,11 @@ HOST_IMPORT = """(component
 
 
 class Declared:
-    """A host definition that carries the WIT function type it was declared with."""
+    """A host definition that carries the WIT function type it was declared with.
+
+    It is both the callable (definitions as plain callables) and has ``bind``
+    (definitions bound to an instance's context), so it stands in for either.
+    """
 
     def __init__(self, fn: Any, declared: T.FuncType) -> None:
         self.fn = fn
@@ -229,12 +233,18 @@ class Declared:
     def __call__(self, *args: Any) -> Any:
         return self.fn(*args)
 
+    def bind(self, context: Any) -> Any:
+        return self.fn
+
+
+def define_declared(linker: Any, fn: Any, declared: T.FuncType) -> None:
+    # Straight into the definitions: what the linker's define_* methods store.
+    linker._host.functions[linker._key("pkg:ns/iface", "f")] = Declared(fn, declared)
+
 
 def test_host_definition_of_the_wrong_declared_type(engine: Any) -> None:
     linker = trio_wasi.Linker(engine)
-    linker.define_function(
-        "pkg:ns/iface", "f", Declared(lambda x: 1, T.FuncType((("x", T.U32),), T.U32))
-    )
+    define_declared(linker, lambda x: 1, T.FuncType((("x", T.U32),), T.U32))
     with pytest.raises(trio_wasi.LinkError) as info:
         link(engine, HOST_IMPORT, linker)
     assert str(info.value).startswith(
@@ -251,7 +261,7 @@ def test_host_definition_of_the_right_declared_type_is_called(engine: Any) -> No
         return len(x) + 40
 
     linker = trio_wasi.Linker(engine)
-    linker.define_function("pkg:ns/iface", "f", Declared(f, T.FuncType((("x", T.STRING),), T.U32)))
+    define_declared(linker, f, T.FuncType((("x", T.STRING),), T.U32))
     instance = linker.instantiate_sync(load(engine, HOST_IMPORT))
     try:
         assert instance.call_sync("call") == 42
