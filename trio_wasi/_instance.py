@@ -63,6 +63,14 @@ class Instance:
         rt = StoreRuntime(InlineExecutor())
         try:
             exports, may_block = linked.instantiate(rt)
+            # The instance's own walk has the last word: host definitions bound
+            # per instance are only known to be `async def` once bound.
+            if may_block and not threaded_ok:
+                raise Error(
+                    "this component may block ("
+                    + ", ".join(sorted(set(may_block)))
+                    + "): instantiate it with `async with linker.instantiate(...)`"
+                )
         except BaseException:
             _close_stores(rt)
             raise
