@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, final
 
@@ -55,22 +56,14 @@ class Instance:
         linked = prelink(component, host) if isinstance(component, Component) else component
         # The dry walk of prelink found the same reasons the instantiation will.
         if linked.may_block and not threaded_ok:
-            raise Error(
-                "this component may block ("
-                + ", ".join(sorted(set(linked.may_block)))
-                + "): instantiate it with `async with linker.instantiate(...)`"
-            )
+            raise _may_block_error(linked.may_block)
         rt = StoreRuntime(InlineExecutor())
         try:
             exports, may_block = linked.instantiate(rt)
             # The instance's own walk has the last word: host definitions bound
             # per instance are only known to be `async def` once bound.
             if may_block and not threaded_ok:
-                raise Error(
-                    "this component may block ("
-                    + ", ".join(sorted(set(may_block)))
-                    + "): instantiate it with `async with linker.instantiate(...)`"
-                )
+                raise _may_block_error(may_block)
         except BaseException:
             _close_stores(rt)
             raise
@@ -271,6 +264,14 @@ class Instance:
             if isinstance(self._rt.executor, ThreadedExecutor):
                 self._rt.executor.join(timeout=5)
             _close_stores(self._rt)
+
+
+def _may_block_error(reasons: Sequence[str]) -> Error:
+    return Error(
+        "this component may block ("
+        + ", ".join(sorted(set(reasons)))
+        + "): instantiate it with `async with linker.instantiate(...)`"
+    )
 
 
 def _close_stores(rt: StoreRuntime) -> None:
