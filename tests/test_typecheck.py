@@ -290,3 +290,33 @@ def test_ascribed_export_type_must_describe_the_item(engine: Any, ascribed: str)
     with pytest.raises(trio_wasi.LinkError) as info:
         link(engine, wat)
     assert str(info.value).startswith("export `f`: found func(x: u32), expected func(x: string)")
+
+
+def instance_with_resource(func_resource: str) -> str:
+    """An instance type exporting a resource and a function over it, satisfied by $A."""
+    return f"""(component
+      (type $A (resource (rep i32)))
+      (type $B (resource (rep i32)))
+      (component $inner
+        (import "i" (instance $i
+          (export "r" (type $r (sub resource)))
+          (export "take" (func (param "h" (own $r))))))
+        (alias export $i "take" (func $take))
+        (export "ok" (func $take)))
+      (core module $m (func (export "f") (param i32)))
+      (core instance $c (instantiate $m))
+      (type $own (own {func_resource}))
+      (func $take (param "h" $own) (canon lift (core func $c "f")))
+      (instance $arg (export "r" (type $A)) (export "take" (func $take)))
+      (instance $x (instantiate $inner (with "i" (instance $arg))))
+      (export "ok" (func $x "ok")))"""
+
+
+def test_instance_type_resources_stand_for_the_exported_resource(engine: Any) -> None:
+    # Inside the instance type, `r` is whatever resource the instance exports as
+    # "r", so `take` must take that very resource.
+    assert link(engine, instance_with_resource("$A")) == {"ok": M.Sort.FUNC}
+    with pytest.raises(trio_wasi.LinkError) as info:
+        link(engine, instance_with_resource("$B"))
+    assert str(info.value).startswith("instantiation argument `i` export `take`:")
+    assert "different resource type" in str(info.value)
