@@ -54,7 +54,7 @@ class Instance:
         # Every link error is raised here, before any store exists or wasm runs;
         # a pre-linked component carries its own (already checked) definitions.
         linked = prelink(component, host) if isinstance(component, Component) else component
-        # The dry walk of prelink found the same reasons the instantiation will.
+        # What the dry walk already knows is refused before any store exists.
         if linked.may_block and not threaded_ok:
             raise _may_block_error(linked.may_block)
         rt = StoreRuntime(InlineExecutor())

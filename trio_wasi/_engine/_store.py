@@ -239,7 +239,7 @@ class Store:
         return out if found else None
 
     def instance_address(self, instance: wasmtime.Instance) -> int:
-        """The address of ``instance``'s handle, the first half of an :data:`ExportRef`.
+        """The address of ``instance``'s handle, as an :data:`ExportRef` holds it.
 
         Wiring a large component passes thousands of exports from instance to
         instance; a reference costs nothing until it is used, and used as an
