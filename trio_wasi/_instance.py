@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, final
 
@@ -11,7 +12,7 @@ from ._binary import _model as M
 from ._component import Component
 from ._errors import Error, Trap
 from ._hostdefs import HostContext
-from ._link import HostDefinitions, InstanceItems, instantiate_component
+from ._link import HostDefinitions, InstanceItems, LinkedComponent, prelink
 from ._run._executor import InlineExecutor, ThreadedExecutor
 from ._run._runtime import StoreRuntime
 from ._run._tasks import ComponentFunc, OnCancel
@@ -45,28 +46,30 @@ class Instance:
     @classmethod
     def _create(
         cls,
-        component: Component,
+        component: Component | LinkedComponent,
         host: HostDefinitions,
         *,
         threaded_ok: bool,
         force_thread: bool = False,
         data: Any = None,
     ) -> Instance:
+        # Every link error is raised here, before any store exists or wasm runs;
+        # a pre-linked component carries its own (already checked) definitions.
+        linked = prelink(component, host) if isinstance(component, Component) else component
+        # What the dry walk already knows is refused before any store exists.
+        if linked.may_block and not threaded_ok:
+            raise _may_block_error(linked.may_block)
         rt = StoreRuntime(InlineExecutor())
         context = HostContext(data)
         context._drops = dict(host.drops)
         context._spawn = rt.spawn
         rt.context = context
         try:
-            exports, may_block = instantiate_component(
-                component.engine, component.model, component._modules, host, rt
-            )
+            exports, may_block = linked.instantiate(rt)
+            # The instance's own walk has the last word: host definitions bound
+            # per instance are only known to be `async def` once bound.
             if may_block and not threaded_ok:
-                raise Error(
-                    "this component may block ("
-                    + ", ".join(sorted(set(may_block)))
-                    + "): instantiate it with `async with linker.instantiate(...)`"
-                )
+                raise _may_block_error(may_block)
         except BaseException:
             _close_stores(rt)
             raise
@@ -296,6 +299,14 @@ class Instance:
         return context
 
 
+def _may_block_error(reasons: Sequence[str]) -> Error:
+    return Error(
+        "this component may block ("
+        + ", ".join(sorted(set(reasons)))
+        + "): instantiate it with `async with linker.instantiate(...)`"
+    )
+
+
 def _close_stores(rt: StoreRuntime) -> None:
     for handle in rt.stores:
         handle.store.close()
@@ -312,7 +323,7 @@ class InstanceContext:
 
     def __init__(
         self,
-        component: Component,
+        component: Component | LinkedComponent,
         host: HostDefinitions,
         *,
         run_on_thread: bool | None = None,

@@ -11,7 +11,7 @@ from ._component import Component
 from ._engine import Engine
 from ._hostdefs import HostContext, define_interface, plain_definition
 from ._instance import Instance, InstanceContext
-from ._link import HostDefinitions
+from ._link import HostDefinitions, LinkedComponent
 from ._names import compatibility_key
 
 __all__ = ["Linker"]
@@ -119,7 +119,7 @@ class Linker:
 
     def instantiate(
         self,
-        component: Component,
+        component: Component | LinkedComponent,
         *,
         data: Any = None,
         run_on_thread: bool | None = None,
@@ -152,7 +152,9 @@ class Linker:
             data=data,
         )
 
-    def instantiate_sync(self, component: Component, *, data: Any = None) -> Instance:
+    def instantiate_sync(
+        self, component: Component | LinkedComponent, *, data: Any = None
+    ) -> Instance:
         """Instantiate without an async context (synchronous components only).
 
         The caller must call :meth:`Instance.close` when done.
