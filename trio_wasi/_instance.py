@@ -13,11 +13,12 @@ from ._component import Component
 from ._errors import Error, Trap
 from ._hostdefs import HostContext
 from ._link import HostDefinitions, InstanceItems, LinkedComponent, prelink
+from ._resolve import describe
 from ._run._executor import InlineExecutor, ThreadedExecutor
 from ._run._runtime import StoreRuntime
 from ._run._tasks import ComponentFunc, OnCancel
 
-__all__ = ["Instance", "InstanceContext"]
+__all__ = ["Instance", "Instantiation"]
 
 # How long a cancelled host call waits for the guest to acknowledge the
 # cancellation (task.cancel) or return, before it gives up on the task.
@@ -65,7 +66,7 @@ class Instance:
         context._spawn = rt.spawn
         rt.context = context
         try:
-            exports, may_block = linked.instantiate(rt)
+            exports, may_block = linked._instantiate(rt)
             # The instance's own walk has the last word: host definitions bound
             # per instance are only known to be `async def` once bound.
             if may_block and not threaded_ok:
@@ -85,7 +86,7 @@ class Instance:
 
     # -- lookup --------------------------------------------------------------
 
-    def func(self, name: str) -> ComponentFunc:
+    def _func(self, name: str) -> ComponentFunc:
         """The exported function ``name`` (``"f"`` or ``"pkg:ns/iface#f"``)."""
         items = self._exports
         path = name.split("#") if "#" in name else [name]
@@ -106,9 +107,13 @@ class Instance:
         raise KeyError(name)
 
     @property
-    def exports(self) -> dict[str, M.Sort]:
-        """Top-level export names and their sorts."""
-        return {name: sort for name, (sort, _) in self._exports.items()}
+    def exports(self) -> dict[str, str]:
+        """Top-level export names and their sorts (``"func"``, ``"instance"``, ...)."""
+        return {name: sort.value for name, (sort, _) in self._exports.items()}
+
+    def signature(self, name: str) -> str:
+        """The WIT type of the exported function ``name``, e.g. ``func(x: u32) -> string``."""
+        return describe(self._func(name).type)
 
     @property
     def threaded(self) -> bool:
@@ -136,7 +141,7 @@ class Instance:
         the cancellation once the guest acknowledged it.
         """
         self._check_usable()
-        func = self.func(name)
+        func = self._func(name)
         rt = self._rt
         ex = rt.executor
         done = trio.Event()
@@ -242,7 +247,7 @@ class Instance:
         self._check_usable()
         if self._rt.executor.threaded:
             raise Error("this instance runs on a store thread: use `await instance.call(...)`")
-        func = self.func(name)
+        func = self._func(name)
         box: dict[str, Any] = {}
 
         def on_resolve(results: list[Any] | None, encoding: object) -> None:
@@ -313,8 +318,8 @@ def _close_stores(rt: StoreRuntime) -> None:
 
 
 @final
-class InstanceContext:
-    """``async with linker.instantiate(component) as instance`` support.
+class Instantiation:
+    """What :meth:`Linker.instantiate` returns: ``async with`` it to get the :class:`Instance`.
 
     Opens the instance's nursery; leaving the block waits for tasks still
     running after returning their values, unless the block is left by an

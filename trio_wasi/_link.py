@@ -841,7 +841,7 @@ class LinkedComponent:
         # self._modules keep alive.
         self._wiring: dict[tuple[int, int], tuple[tuple[int, str], ...]] = {}
 
-    def instantiate(self, rt: StoreRuntime) -> tuple[InstanceItems, list[str]]:
+    def _instantiate(self, rt: StoreRuntime) -> tuple[InstanceItems, list[str]]:
         """Create the instance's stores and core instances in ``rt``.
 
         Returns its exports and the reasons why its wasm may block. The stores

@@ -10,8 +10,8 @@ from ._abi import _types as T
 from ._component import Component
 from ._engine import Engine
 from ._hostdefs import HostContext, define_interface, plain_definition
-from ._instance import Instance, InstanceContext
-from ._link import HostDefinitions, LinkedComponent
+from ._instance import Instance, Instantiation
+from ._link import HostDefinitions, LinkedComponent, prelink
 from ._names import compatibility_key
 
 __all__ = ["Linker"]
@@ -117,6 +117,17 @@ class Linker:
         if drop is not None:
             self._host.drops[cls] = drop
 
+    def prelink(self, component: Component) -> LinkedComponent:
+        """Resolve and type-check ``component``'s imports against this linker, once.
+
+        Raises :class:`LinkError` for a missing or mismatched import before any
+        guest code runs. The result instantiates with only per-instance work
+        (``linker.instantiate(linked)``), which is what a server that makes
+        many instances of one component wants; it keeps the definitions it was
+        checked against, so later ``define_*`` calls do not change it.
+        """
+        return prelink(component, self._host)
+
     def instantiate(
         self,
         component: Component | LinkedComponent,
@@ -124,7 +135,7 @@ class Linker:
         data: Any = None,
         run_on_thread: bool | None = None,
         trap_on_deadlock: bool = False,
-    ) -> InstanceContext:
+    ) -> Instantiation:
         """Instantiate ``component``; use as ``async with linker.instantiate(c) as inst:``.
 
         Raises :class:`LinkError` when an import is missing or mismatched and
@@ -144,7 +155,7 @@ class Linker:
         threads (for long computations that should not stall the event loop);
         ``False`` insists on inline and fails if the component may block.
         """
-        return InstanceContext(
+        return Instantiation(
             component,
             self._host,
             run_on_thread=run_on_thread,
