@@ -42,7 +42,7 @@ from ._abi._layout import flatten_functype, task_return_sig
 from ._abi._options import CanonOptions
 from ._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from ._binary import _model as M
-from ._component import Component, CoreModuleInfo
+from ._component import Component, CoreModuleInfo, core_module_info
 from ._engine import Engine, ExportRef, Store
 from ._errors import LinkError
 from ._hostdefs import HostFunctionDef
@@ -84,6 +84,8 @@ class HostDefinitions:
     instances: dict[str, InstanceItems] = attrs.field(factory=dict)
     # Drop callbacks of host resource classes (``define_interface(drops=...)``).
     drops: dict[type, Callable[[Any], Any]] = attrs.field(factory=dict)
+    # Core modules the host supplies, as binaries (compiled by the component's engine).
+    modules: dict[str, bytes] = attrs.field(factory=dict)
 
 
 @attrs.define(eq=False)
@@ -642,8 +644,35 @@ class _Linker:
             if not isinstance(decl, DeclaredType):
                 raise LinkError(f"import {name!r}: type {ext.type_index} is not an instance type")
             scope.instances.append(self._host_instance(name, decl))
+        elif ext.sort is M.Sort.CORE_MODULE:
+            scope.core_modules.append(self._host_module(scope, name, ext.type_index))
         else:
             raise LinkError(f"import {name!r}: the host cannot supply a {ext.sort.value}")
+
+    def _host_module(self, scope: _Scope, name: str, type_index: int) -> CoreModuleInfo:
+        """A core module the host defined (``Linker.define_module``), checked against its type."""
+        data = self.host.modules.get(compatibility_key(name))
+        if data is None:
+            raise LinkError(f"missing import `{name}`: core module is not defined by the host")
+        info = core_module_info(self.engine.compile(data))
+        if not self.checked:
+            declared = scope.space.core_types[type_index]
+            if isinstance(declared, M.CoreModuleType):
+                imports = set(info.imports)
+                for dd in declared.decls:
+                    if isinstance(dd, M.CoreExportDecl) and dd.name not in info.exports:
+                        raise LinkError(
+                            f"import `{name}`: the host's core module does not export {dd.name!r}"
+                        )
+                    if isinstance(dd, M.CoreImportDecl):
+                        imports.discard((dd.module, dd.name))
+                if imports:
+                    extra = ", ".join(f"{m}.{n}" for m, n in sorted(imports))
+                    raise LinkError(
+                        f"import `{name}`: the host's core module imports what its type "
+                        f"does not declare: {extra}"
+                    )
+        return info
 
     def _host_func(self, interface: str | None, name: str, ft: Any) -> ComponentFunc:
         if not isinstance(ft, T.FuncType):
@@ -723,6 +752,16 @@ class _Linker:
                 elif isinstance(ext, M.SortType) and ext.sort is M.Sort.FUNC:
                     ft = space.type_at(ext.type_index)
                     items[export] = (M.Sort.FUNC, self._host_func(name, export, ft))
+                elif isinstance(ext, M.SortType) and ext.sort is M.Sort.INSTANCE:
+                    # A nested instance: its items are defined under the
+                    # interface name ``outer#inner``.
+                    nested = space.type_at(ext.type_index)
+                    if not isinstance(nested, DeclaredType):
+                        raise LinkError(f"import `{name}#{export}` is not an instance type")
+                    items[export] = (
+                        M.Sort.INSTANCE,
+                        self._host_instance(f"{name}#{export}", nested),
+                    )
                 else:
                     raise LinkError(f"import `{name}#{export}`: the host cannot supply it")
             else:

@@ -8,7 +8,7 @@ from typing import Any, final
 
 from ._abi import _types as T
 from ._component import Component
-from ._engine import Engine
+from ._engine import Engine, wat_to_wasm
 from ._hostdefs import HostContext, define_interface, plain_definition
 from ._instance import Instance, Instantiation
 from ._link import HostDefinitions, LinkedComponent, prelink
@@ -94,6 +94,33 @@ class Linker:
         """
         full = name if interface is None else f"{interface}#{name}"
         self._host.functions[self._key(interface, name)] = plain_definition(full, fn)
+
+    def define_instance(self, interface: str, items: Mapping[str, Any]) -> None:
+        """Offer plain functions and nested instances of an instance import at once.
+
+        ``items`` maps export names to callables (functions) or to mappings of
+        the same shape (nested instances, which are also reachable by
+        ``define_function("outer#inner", name, fn)``).
+        """
+        for name, item in items.items():
+            if isinstance(item, Mapping):
+                self.define_instance(f"{interface}#{name}", item)
+            elif callable(item):
+                self.define_function(interface, name, item)
+            else:
+                raise TypeError(
+                    f"{interface}#{name}: expected a callable or a mapping, got {item!r}"
+                )
+
+    def define_module(self, name: str, module: bytes | str) -> None:
+        """Offer a core module (its binary, or its text format) for the core module import ``name``.
+
+        It is compiled with the engine of the component that imports it, and
+        its imports and exports are checked against the import's module type
+        when the component is linked.
+        """
+        data = wat_to_wasm(module) if isinstance(module, str) else bytes(module)
+        self._host.modules[compatibility_key(name)] = data
 
     def define_resource(
         self,
