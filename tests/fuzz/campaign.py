@@ -404,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=seeds.REPO / ".cache" / "fuzz-seeds")
     parser.add_argument("--out", type=Path, default=CRASHERS)
     parser.add_argument("--big-guest-inputs", type=int, default=40, help="per full-size guest")
+    parser.add_argument(
+        "--outcomes", action="store_true", help="list the distinct outcomes reached at the end"
+    )
     parser.add_argument("--no-suite", action="store_true", help="no conformance suite seeds")
     parser.add_argument("--no-guests", action="store_true", help="no guest seeds")
     args = parser.parse_args(argv)
@@ -454,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         remove_hang_guard()
     _progress(campaign, fuzzer, start)
+    if args.outcomes:
+        for outcome in sorted(fuzzer.seen):
+            print(f"fuzz: outcome: {outcome}")
     for failure, path in campaign.failures.items():
         print(f"fuzz: crasher {path.name}: {failure}")
     return 1 if campaign.failures else 0
