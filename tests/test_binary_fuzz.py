@@ -118,7 +118,7 @@ def test_mutations_fail_cleanly(data: bytes) -> None:
 
 
 @FUZZ
-@given(st.sampled_from(range(3)), st.integers(0, 4096), st.binary(max_size=16))
+@given(st.sampled_from(range(len(seeds.SOURCES))), st.integers(0, 4096), st.binary(max_size=16))
 def test_spliced_garbage_fails_cleanly(which: int, at: int, garbage: bytes) -> None:
     data = binaries()[which]
     at %= len(data)

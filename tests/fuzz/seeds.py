@@ -116,6 +116,24 @@ SOURCES = {
           (export "c" (component $c))
         )
     """,
+    "core-types": """
+        (component
+          (core rec
+            (type $s (sub (struct (field i8) (field (mut i16)) (field (ref null $s)))))
+            (type (sub final $s
+              (struct (field i8) (field (mut i16)) (field (ref null $s)) (field f64)))))
+          (core type (array (mut (ref null any))))
+          (core type (func (param (ref null func) externref) (result (ref i31))))
+          (core type (module
+            (import "m" "mem" (memory i64 1 (pagesize 1)))
+            (import "m" "t" (table 1 10 externref))
+            (import "m" "g" (global (mut i32)))
+            (type $f (func))
+            (import "m" "tag" (tag (type $f)))
+            (export "f" (func (type $f)))))
+          (import (interface "a:b/c@1.0.0") (instance))
+        )
+    """,
 }
 
 
