@@ -239,3 +239,46 @@ def test_campaign_mutants_are_mostly_well_framed() -> None:
     fuzzer = campaign.Fuzzer(list(binaries()), random.Random(3))
     framed = sum(seeds.parse_sections(fuzzer.mutant()) is not None for _ in range(500))
     assert framed > 250
+
+
+def test_campaign_interrupts_a_hanging_decode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A decoder with a planted bug: the first input holding "run" never returns.
+    real = campaign.decode_component
+    hung: list[bytes] = []
+
+    def planted(data: bytes) -> object:
+        if b"run" in data and not hung:
+            hung.append(data)
+            while True:
+                pass
+        return real(data)
+
+    monkeypatch.setattr(campaign, "decode_component", planted)
+    monkeypatch.setattr(campaign, "HANG_SECONDS", 1.0)
+    out = tmp_path / "crashers"
+    status = campaign.main(
+        ["--inputs", "20", "--seed", "1", "--no-suite", "--no-guests", "--out", str(out)]
+    )
+    assert status == 1
+    [found] = out.iterdir()
+    assert found.name.startswith("hang-")
+    assert found.read_bytes() == hung[0]
+    assert "contract violation: hang" in capsys.readouterr().out
+
+
+def test_campaign_reports_a_slow_decode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # With no time allowed at all, every input is slow; only the first is recorded.
+    monkeypatch.setattr(campaign, "SLOW_SECONDS", 0.0)
+    monkeypatch.setattr(campaign, "SLOW_SECONDS_PER_BYTE", 0.0)
+    out = tmp_path / "crashers"
+    status = campaign.main(
+        ["--inputs", "20", "--seed", "1", "--no-suite", "--no-guests", "--out", str(out)]
+    )
+    assert status == 1
+    [found] = out.iterdir()
+    assert found.name.startswith("slow-")
+    assert capsys.readouterr().out.count("contract violation: slow") == 1

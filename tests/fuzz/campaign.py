@@ -106,10 +106,26 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__} at {where}"
 
 
+# The number of the decode in progress, or -1 between decodes (for the hang guard).
+_decoding = -1
+_decodes = 0
+
+
+def _decode(data: bytes) -> None:
+    """``decode_component(data)``, visible to the hang guard while it runs."""
+    global _decoding, _decodes
+    _decodes += 1
+    _decoding = _decodes
+    try:
+        decode_component(data)
+    finally:
+        _decoding = -1
+
+
 def violation(data: bytes) -> str | None:
     """How ``data`` breaks the decoder's contract, or None when it keeps it."""
     try:
-        decode_component(data)
+        _decode(data)
     except DecodeError as exc:
         if not 0 <= exc.offset <= len(data):
             return f"DecodeError offset {exc.offset} outside 0..{len(data)}"
@@ -121,6 +137,8 @@ def violation(data: bytes) -> str | None:
 
 
 class Fuzzer:
+    """The corpus and the mutators: ``mutant()`` makes the next input to try."""
+
     def __init__(self, seed_inputs: list[bytes], rng: random.Random) -> None:
         self.rng = rng
         self.corpus: list[tuple[bytes, list[seeds.Section] | None]] = []
@@ -283,12 +301,12 @@ def _slow_limit(data: bytes) -> float:
 
 
 class Campaign:
+    """Runs inputs, checks the contract, and records each new kind of violation once."""
+
     def __init__(self, out_dir: Path, rng: random.Random) -> None:
         self.out_dir = out_dir
         self.rng = rng
         self.inputs = 0
-        # The number of the input being decoded, -1 between inputs (for the hang guard).
-        self.running = -1
         self.failures: dict[str, Path] = {}
 
     def check(self, data: bytes) -> str:
@@ -296,11 +314,7 @@ class Campaign:
         self.inputs += 1
         start = time.perf_counter()
         try:
-            self.running = self.inputs
-            try:
-                decode_component(data)
-            finally:
-                self.running = -1
+            _decode(data)
         except DecodeError as exc:
             elapsed = time.perf_counter() - start
             if not 0 <= exc.offset <= len(data):
@@ -434,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     campaign = Campaign(args.out, rng)
-    remove_hang_guard = _install_hang_guard(lambda: campaign.running)
+    remove_hang_guard = _install_hang_guard(lambda: _decoding)
     start = time.monotonic()
     deadline = start + args.seconds if args.seconds is not None else float("inf")
     fuzzer = Fuzzer(small + components + skeletons, rng)
