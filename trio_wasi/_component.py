@@ -93,6 +93,10 @@ class Component:
 
         Raises :class:`DecodeError` for malformed bytes and
         :class:`ValidationError` for a component that breaks a validation rule.
+        Validation fails closed: when the reference validator cannot run,
+        :class:`ValidationError` says so. ``validate=False`` skips it and
+        accepts a component that only decodes (its imports and types are still
+        checked when linking).
         """
         engine = engine or default_engine()
         data = bytes(data)

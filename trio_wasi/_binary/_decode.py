@@ -117,7 +117,14 @@ def decode_component(data: bytes | bytearray | memoryview) -> Component:
     elif not isinstance(data, bytes):
         # A mutable buffer could change under the decoder: take a snapshot.
         data = bytes(data)
-    return _component(Reader(data), 0)
+    try:
+        return _component(Reader(data), 0)
+    except RecursionError:
+        # MAX_NESTING keeps the decoder's own depth to a few hundred frames;
+        # this only happens when the caller was already deep in its stack.
+        raise DecodeError(
+            "definitions nested too deeply for the remaining Python stack", 0
+        ) from None
 
 
 # ---------------------------------------------------------------------------
@@ -519,12 +526,13 @@ def _deftype(r: Reader, depth: int) -> DefType:
         if depth >= MAX_NESTING:
             raise r.error("component types nested too deeply", start)
         component = b == 0x41
-
-        def decl(sub: Reader) -> Decl:
-            return _decl(sub, depth + 1, component)
-
-        decls = r.vec(decl)
-        return ComponentType(decls) if component else InstanceType(decls)
+        # A plain loop, not ``r.vec``: each level of type nesting then costs
+        # two Python frames (this one and ``_decl``), which keeps the deepest
+        # accepted nesting far from the interpreter's recursion limit.
+        decls: list[Decl] = []
+        for _ in range(r.count()):
+            decls.append(_decl(r, depth + 1, component))
+        return ComponentType(tuple(decls)) if component else InstanceType(tuple(decls))
     return _defvaltype(r, b, start)
 
 
