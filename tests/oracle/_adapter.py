@@ -631,9 +631,12 @@ def _compound(children: st.SearchStrategy[ValueType]) -> st.SearchStrategy[Value
     )
 
 
-def value_types(max_leaves: int = 6) -> st.SearchStrategy[ValueType]:
-    """Value types without handles, nested a few levels deep."""
-    return st.recursive(_leaf(), _compound, max_leaves=max_leaves)
+def value_types(
+    max_leaves: int = 6, extra_leaves: st.SearchStrategy[ValueType] | None = None
+) -> st.SearchStrategy[ValueType]:
+    """Value types nested a few levels deep; handle types only from ``extra_leaves``."""
+    leaf = _leaf() if extra_leaves is None else st.one_of(_leaf(), extra_leaves, extra_leaves)
+    return st.recursive(leaf, _compound, max_leaves=max_leaves)
 
 
 def _int(lo: int, hi: int) -> st.SearchStrategy[int]:
@@ -661,8 +664,11 @@ _SCALARS: dict[type, st.SearchStrategy[Any]] = {
 }
 
 
-def values_of(t: ValueType | None) -> st.SearchStrategy[Any]:
-    """Our Python values of type ``t`` (handle types excluded)."""
+HandleValues = Callable[[ValueType], st.SearchStrategy[Any]]
+
+
+def values_of(t: ValueType | None, handle: HandleValues | None = None) -> st.SearchStrategy[Any]:
+    """Our Python values of type ``t``; ``handle`` gives the values of handle types."""
     if t is None:
         return st.none()
     s = _SCALARS.get(type(t))
@@ -670,33 +676,37 @@ def values_of(t: ValueType | None) -> st.SearchStrategy[Any]:
         return s
     if isinstance(t, ListType):
         if t.length is not None:
-            return st.lists(values_of(t.element), min_size=t.length, max_size=t.length)
+            return st.lists(values_of(t.element, handle), min_size=t.length, max_size=t.length)
         if isinstance(t.element, U8Type):
             return st.binary(max_size=6)
-        return st.lists(values_of(t.element), max_size=3)
+        return st.lists(values_of(t.element, handle), max_size=3)
     if isinstance(t, MapType):
         # A list of pairs may repeat a key; the pairs are lowered as given.
-        pairs = st.lists(st.tuples(values_of(t.key), values_of(t.value)), max_size=3)
+        pairs = st.lists(
+            st.tuples(values_of(t.key, handle), values_of(t.value, handle)), max_size=3
+        )
         return st.one_of(pairs, pairs.map(dict))
     if isinstance(t, RecordType):
-        return st.fixed_dictionaries({label: values_of(ft) for label, ft in t.fields})
+        return st.fixed_dictionaries({label: values_of(ft, handle) for label, ft in t.fields})
     if isinstance(t, TupleType):
-        return st.tuples(*(values_of(ft) for ft in t.types))
+        return st.tuples(*(values_of(ft, handle) for ft in t.types))
     if isinstance(t, VariantType):
         return st.integers(0, len(t.cases) - 1).flatmap(
-            lambda i: values_of(t.cases[i][1]).map(lambda v: Variant(t.cases[i][0], v))
+            lambda i: values_of(t.cases[i][1], handle).map(lambda v: Variant(t.cases[i][0], v))
         )
     if isinstance(t, EnumType):
         return st.sampled_from(t.labels)
     if isinstance(t, OptionType):
-        inner = values_of(t.type)
+        inner = values_of(t.type, handle)
         if isinstance(t.type, OptionType):
             return st.one_of(st.none(), inner.map(Some))
         return st.one_of(st.none(), inner, inner.map(Some))
     if isinstance(t, ResultType):
-        return st.one_of(values_of(t.ok).map(Ok), values_of(t.error).map(Err))
+        return st.one_of(values_of(t.ok, handle).map(Ok), values_of(t.error, handle).map(Err))
     if isinstance(t, FlagsType):
         return st.frozensets(st.sampled_from(t.labels))
+    if handle is not None:
+        return handle(t)
     raise TypeError(f"no value strategy for {t!r}")
 
 
