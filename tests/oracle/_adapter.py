@@ -503,17 +503,17 @@ class Spec:
 
 
 def spec_context(opts: Any, inst: Any, borrow_scope: Any = None) -> Any:
-    """A spec ``LiftLowerContext`` whose ``realloc`` is a plain call.
+    """A spec ``LiftLowerContext`` (its ``realloc`` is a plain call, see below)."""
+    return SPEC.LiftLowerContext(opts, inst, borrow_scope)
+
+
+def _direct_reallocate(self: Any, old: int, old_size: int, align: int, new_size: int) -> int:
+    """``LiftLowerContext.reallocate`` as a plain call.
 
     The specification runs ``realloc`` as a lifted core function (a task on a
     thread of its own); the oracle compares the calls, not that machinery, so
     the call is direct, with the same ``may_leave`` bracketing.
     """
-    cx = _DirectRealloc(opts, inst, borrow_scope)
-    return cx
-
-
-def _direct_reallocate(self: Any, old: int, old_size: int, align: int, new_size: int) -> int:
     assert self.inst.may_leave
     self.inst.may_leave = False
     ptr = self.opts.realloc(old, old_size, align, new_size)
@@ -521,11 +521,41 @@ def _direct_reallocate(self: Any, old: int, old_size: int, align: int, new_size:
     return int(ptr)
 
 
-_DirectRealloc: Any = (
-    type("_DirectRealloc", (SPEC.LiftLowerContext,), {"reallocate": _direct_reallocate})
-    if SPEC is not None
-    else None
-)
+if SPEC is not None:
+    SPEC.LiftLowerContext.reallocate = _direct_reallocate
+
+
+class _SpecTask:
+    """Just enough of a spec ``Task`` for built-ins that never block."""
+
+    def __init__(self, inst: Any) -> None:
+        self.inst = inst
+
+    def deliver_pending_cancel(self, cancellable: bool) -> bool:
+        return False
+
+
+class _SpecThread:
+    def __init__(self, inst: Any) -> None:
+        self.task = _SpecTask(inst)
+
+
+class _SpecHandler:
+    def __init__(self, inst: Any) -> None:
+        self.current_thread = _SpecThread(inst)
+
+
+def spec_call(inst: Any, builtin: Callable[..., Any], *args: Any) -> Any:
+    """Call a spec built-in as if a thread of ``inst`` called it.
+
+    Only for calls that do not block: a blocking built-in would switch
+    threads, which this stand-in thread cannot do.
+    """
+    SPEC.thread_local_handler.value = _SpecHandler(inst)
+    try:
+        return builtin(*args)
+    finally:
+        del SPEC.thread_local_handler.value
 
 
 # ---------------------------------------------------------------------------
