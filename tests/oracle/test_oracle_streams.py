@@ -76,6 +76,13 @@ ELEMENTS: list[ValueType | None] = [None, U8, U32, F32, STRING, TupleType((U8, U
 N = 6  # elements in the writer's buffer
 W_BUF = 256  # the writer's values
 R_BUF = 1024  # where the reader reads into
+# Where a copy's buffer starts: as planned, one byte off (misaligned for most
+# element types), or two bytes before the end of memory (out of bounds).
+WHERE = st.sampled_from([0, 0, 0, 0, 1, 2])
+
+
+def buffer_at(base: int, where: int) -> int:
+    return (base, base + 1, A.PAGE - 2)[where]
 
 
 def no_wait(e: Waitable) -> None:
@@ -141,14 +148,16 @@ def end_state(e: Any) -> Any:
 
 # Copies and polls are drawn more often than cancels and drops, which often
 # trap (nothing to cancel) or end the script.
+COUNT = st.one_of(st.integers(0, N), st.just(1 << 28))  # 2**28 - 1 is the longest buffer
 STREAM_OPS = st.lists(
     st.one_of(
-        st.tuples(st.sampled_from(["write", "read"]), st.integers(0, N)),
-        st.tuples(st.sampled_from(["write", "read"]), st.integers(0, N)),
-        st.tuples(st.just("poll"), st.just(0)),
-        st.tuples(st.just("poll"), st.just(0)),
+        st.tuples(st.sampled_from(["write", "read"]), st.integers(0, N), WHERE),
+        st.tuples(st.sampled_from(["write", "read"]), COUNT, WHERE),
+        st.tuples(st.just("poll"), st.just(0), st.just(0)),
+        st.tuples(st.just("poll"), st.just(0), st.just(0)),
         st.tuples(
             st.sampled_from(["cancel_write", "cancel_read", "drop_writable", "drop_readable"]),
+            st.just(0),
             st.just(0),
         ),
     ),
@@ -179,15 +188,18 @@ def stream_setup(t: StreamType, same_instance: bool) -> tuple[OursSide, SpecSide
     return ours, spec, T
 
 
-def run_stream_op(side: Any, op: str, n: int, t: StreamType, T: Any, is_ours: bool) -> Any:
+def run_stream_op(
+    side: Any, op: str, n: int, t: StreamType, T: Any, is_ours: bool, where: int = 0
+) -> Any:
     w, r = side.w, side.r
+    wp, rp = buffer_at(W_BUF, where), buffer_at(R_BUF, where)
     if is_ours:
         calls = {
             "write": lambda: stream_write(
-                w.inst, t, w.opts, side.wi, W_BUF, n, is_async=True, wait=no_wait
+                w.inst, t, w.opts, side.wi, wp, n, is_async=True, wait=no_wait
             ),
             "read": lambda: stream_read(
-                r.inst, t, r.opts, side.ri, R_BUF, n, is_async=True, wait=no_wait
+                r.inst, t, r.opts, side.ri, rp, n, is_async=True, wait=no_wait
             ),
             "cancel_write": lambda: stream_cancel_write(
                 w.inst, t, side.wi, is_async=True, wait=no_wait
@@ -200,8 +212,8 @@ def run_stream_op(side: Any, op: str, n: int, t: StreamType, T: Any, is_ours: bo
         }
         return calls[op]()
     calls = {
-        "write": (w.inst, S.canon_stream_write, T, w.opts, side.wi, W_BUF, n),
-        "read": (r.inst, S.canon_stream_read, T, r.opts, side.ri, R_BUF, n),
+        "write": (w.inst, S.canon_stream_write, T, w.opts, side.wi, wp, n),
+        "read": (r.inst, S.canon_stream_read, T, r.opts, side.ri, rp, n),
         "cancel_write": (w.inst, S.canon_stream_cancel_write, T, True, side.wi),
         "cancel_read": (r.inst, S.canon_stream_cancel_read, T, True, side.ri),
         "drop_writable": (w.inst, S.canon_stream_drop_writable, T, side.wi),
@@ -238,12 +250,16 @@ def test_stream_scripts(
     t = StreamType(element)
     ours, spec, T = stream_setup(t, same_instance)
     fill_writer(ours, spec, element, data)
-    for op, n in ops:
+    for op, n, where in ops:
         if op == "poll":
             assert poll(ours) == poll(spec)
         else:
-            got_o = A.outcome(lambda op=op, n=n: run_stream_op(ours, op, n, t, T, True))
-            got_s = A.outcome(lambda op=op, n=n: run_stream_op(spec, op, n, t, T, False))
+            got_o = A.outcome(
+                lambda op=op, n=n, where=where: run_stream_op(ours, op, n, t, T, True, where)
+            )
+            got_s = A.outcome(
+                lambda op=op, n=n, where=where: run_stream_op(spec, op, n, t, T, False, where)
+            )
             if known_cancel_divergence(op, got_o, got_s):
                 event("cancel after progress (known divergence)")
             else:
@@ -273,9 +289,12 @@ def test_cancel_after_progress_divergence() -> None:
 # Futures
 
 FUTURE_OPS = st.lists(
-    st.one_of(
-        st.sampled_from(["write", "read", "poll", "poll"]),
-        st.sampled_from(["cancel_write", "cancel_read", "drop_writable", "drop_readable"]),
+    st.tuples(
+        st.one_of(
+            st.sampled_from(["write", "read", "poll", "poll"]),
+            st.sampled_from(["cancel_write", "cancel_read", "drop_writable", "drop_readable"]),
+        ),
+        WHERE,
     ),
     max_size=10,
 )
@@ -302,15 +321,16 @@ def future_setup(t: FutureType, same_instance: bool) -> tuple[OursSide, SpecSide
     return ours, spec, T
 
 
-def run_future_op(side: Any, op: str, t: FutureType, T: Any, is_ours: bool) -> Any:
+def run_future_op(side: Any, op: str, t: FutureType, T: Any, is_ours: bool, where: int = 0) -> Any:
     w, r = side.w, side.r
+    wp, rp = buffer_at(W_BUF, where), buffer_at(R_BUF, where)
     if is_ours:
         calls = {
             "write": lambda: future_write(
-                w.inst, t, w.opts, side.wi, W_BUF, is_async=True, wait=no_wait
+                w.inst, t, w.opts, side.wi, wp, is_async=True, wait=no_wait
             ),
             "read": lambda: future_read(
-                r.inst, t, r.opts, side.ri, R_BUF, is_async=True, wait=no_wait
+                r.inst, t, r.opts, side.ri, rp, is_async=True, wait=no_wait
             ),
             "cancel_write": lambda: future_cancel_write(
                 w.inst, t, side.wi, is_async=True, wait=no_wait
@@ -323,8 +343,8 @@ def run_future_op(side: Any, op: str, t: FutureType, T: Any, is_ours: bool) -> A
         }
         return calls[op]()
     calls = {
-        "write": (w.inst, S.canon_future_write, T, w.opts, side.wi, W_BUF),
-        "read": (r.inst, S.canon_future_read, T, r.opts, side.ri, R_BUF),
+        "write": (w.inst, S.canon_future_write, T, w.opts, side.wi, wp),
+        "read": (r.inst, S.canon_future_read, T, r.opts, side.ri, rp),
         "cancel_write": (w.inst, S.canon_future_cancel_write, T, True, side.wi),
         "cancel_read": (r.inst, S.canon_future_cancel_read, T, True, side.ri),
         "drop_writable": (w.inst, S.canon_future_drop_writable, T, side.wi),
@@ -356,20 +376,20 @@ def test_future_drop_under_pending_write() -> None:
 @settings(deadline=None, max_examples=300)
 @given(st.data(), st.sampled_from(ELEMENTS), st.booleans(), FUTURE_OPS)
 def test_future_scripts(
-    data: st.DataObject, element: ValueType | None, same_instance: bool, ops: list[str]
+    data: st.DataObject, element: ValueType | None, same_instance: bool, ops: list[Any]
 ) -> None:
     t = FutureType(element)
     ours, spec, T = future_setup(t, same_instance)
     fill_writer(ours, spec, element, data)
-    for op in ops:
+    for op, where in ops:
         if op == "poll":
             assert poll(ours) == poll(spec)
         elif op == "drop_readable" and spec_future_write_parked(spec):
             event("drop under a pending write (spec defect)")
             return
         else:
-            got_o = A.outcome(lambda op=op: run_future_op(ours, op, t, T, True))
-            got_s = A.outcome(lambda op=op: run_future_op(spec, op, t, T, False))
+            got_o = A.outcome(lambda op=op, w=where: run_future_op(ours, op, t, T, True, w))
+            got_s = A.outcome(lambda op=op, w=where: run_future_op(spec, op, t, T, False, w))
             assert got_o == got_s, op
             if got_o[0] == "trap":
                 event(f"trap at {op}")
