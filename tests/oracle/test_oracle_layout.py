@@ -96,7 +96,7 @@ def functypes(draw: Any) -> FuncType:
     return FuncType(tuple((f"p{i}", t) for i, t in enumerate(params)), result)
 
 
-@settings(deadline=None, max_examples=200)
+@settings(deadline=None, max_examples=120)
 @given(
     functypes(),
     st.booleans(),

@@ -46,7 +46,7 @@ def assert_same_memory(ours: A.Ours, spec: A.Spec) -> None:
     assert ours.bytes() == spec.bytes()
 
 
-@settings(deadline=None, max_examples=250)
+@settings(deadline=None, max_examples=200)
 @given(A.typed_values(), ENCODING)
 def test_store_then_load(tv: tuple[ValueType, Any], encoding: str) -> None:
     t, v = tv
@@ -97,7 +97,7 @@ def core_types(ts: list[ValueType], max_flat: int) -> list[str]:
     return ["i32"] if len(flat) > max_flat else flat
 
 
-@settings(deadline=None, max_examples=250)
+@settings(deadline=None, max_examples=150)
 @given(typed_value_lists(), MAX_FLATS, ENCODING, st.booleans())
 def test_lower_then_lift_flat_values(
     tvs: tuple[list[ValueType], list[Any]], max_flat: int, encoding: str, out_param: bool
@@ -141,7 +141,7 @@ def types_and_core_values(draw: Any) -> tuple[list[ValueType], list[Any]]:
     return ts, draw(A.core_values_of(flat))
 
 
-@settings(deadline=None, max_examples=200)
+@settings(deadline=None, max_examples=150)
 @given(types_and_core_values(), A.memory_bytes(RANDOM_MEMORY), ENCODING)
 def test_lift_arbitrary_core_values(
     tcv: tuple[list[ValueType], list[Any]], data: bytes, encoding: str
@@ -165,3 +165,39 @@ def test_lift_arbitrary_core_values(
         assert [A.norm_ours(t, v) for t, v in zip(ts, got_o, strict=True)] == [
             A.norm_spec(t, v) for t, v in zip(ts, got_s, strict=True)
         ]
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    st.lists(A.value_types(max_leaves=4), min_size=1, max_size=4).flatmap(
+        lambda ts: st.tuples(st.just(ts), st.tuples(*(A.values_of(t) for t in ts)))
+    ),
+    MAX_FLATS,
+    st.sampled_from([1, 2, 3, A.PAGE - 8, A.PAGE - 1, A.PAGE, 2**32 - 4]),
+)
+def test_realloc_answers_are_checked(
+    tvs: tuple[list[ValueType], tuple[Any, ...]], max_flat: int, answer: int
+) -> None:
+    """A realloc that answers a misaligned or out-of-bounds pointer traps on both sides or neither.
+
+    Every allocation (spilled values, lists, strings) gets the same answer.
+    """
+    ts, vs = tvs
+    TS = [A.spec_type(t) for t in ts]
+    ours, spec = both("utf8")
+    ours.opts = type(ours.opts)(memory=ours.memory, realloc=lambda *a: answer)
+    spec.opts.realloc = lambda *a: answer
+    got_o = A.outcome(lambda: lower_flat_values(ours.cx(), max_flat, list(vs), ts))
+    got_s = A.outcome(
+        lambda: S.lower_flat_values(
+            spec.cx(S.Task(None, None, None, None, None)),
+            max_flat,
+            [A.spec_value(t, v, "utf8") for t, v in zip(ts, vs, strict=True)],
+            TS,
+        )
+    )
+    assert got_o[0] == got_s[0]
+    if got_o[0] == "ok":
+        cts = core_types(ts, max_flat)
+        assert A.norm_core(cts, got_o[1]) == A.norm_core(cts, got_s[1])
+        assert ours.bytes() == spec.bytes()
