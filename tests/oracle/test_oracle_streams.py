@@ -409,3 +409,130 @@ def test_transfer_of_a_busy_end_traps_on_both(element: ValueType | None) -> None
     got_o = A.outcome(lambda: lift_stream(ours.r.cx(), ours.ri, t))
     got_s = A.outcome(lambda: S.lift_stream(spec.r.cx(), spec.ri, T.t))
     assert got_o[0] == got_s[0] == "trap"
+
+
+# ---------------------------------------------------------------------------
+# Waitable sets: stream ends joined to sets, sets polled and dropped
+#
+# When several members of a set have events, which one a poll delivers is the
+# implementation's choice (the specification picks at random). The comparison
+# lets ours choose and has the specification deliver the same member's event,
+# after checking that member is in the set with an event pending.
+
+EVENT_AT = 64  # where a poll stores the event's two payload words
+
+
+class _NoTask:
+    """The calling task for ours: never has a cancellation to deliver."""
+
+    def deliver_pending_cancel(self, cancellable: bool) -> bool:
+        return False
+
+
+class _OneTaskRuntime:
+    def current_task(self) -> _NoTask:
+        return _NoTask()
+
+
+def builtins_for(inst: Any) -> Any:
+    from trio_wasi._run._builtins import BuiltinFactory
+
+    return BuiltinFactory(_OneTaskRuntime(), inst)  # type: ignore[arg-type]
+
+
+SET_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["write", "read"]), st.integers(0, N), st.just(0)),
+        st.tuples(st.just("join"), st.integers(0, 1), st.integers(0, 1)),
+        st.tuples(st.just("poll_set"), st.integers(0, 1), st.just(0)),
+        st.tuples(st.just("poll_set"), st.integers(0, 1), st.just(0)),
+        st.tuples(
+            st.sampled_from(["drop_set", "cancel_write", "cancel_read", "drop_readable"]),
+            st.integers(0, 1),
+            st.just(0),
+        ),
+    ),
+    max_size=14,
+)
+
+
+def set_op_ours(ours: OursSide, sets: list[int], op: str, a: int, b: int) -> Any:
+    insts = (ours.w, ours.r)
+    if op == "join":
+        # end a (0 writable, 1 readable) joins its instance's set (b=1) or leaves (b=0)
+        inst = insts[a]
+        wi = (ours.wi, ours.ri)[a]
+        return builtins_for(inst.inst).waitable_join()(wi, sets[a] if b else 0)
+    if op == "drop_set":
+        return builtins_for(insts[a].inst).waitable_set_drop()(sets[a])
+    assert op == "poll_set"
+    code = builtins_for(insts[a].inst).waitable_set_poll(False, insts[a].memory)(sets[a], EVENT_AT)
+    return code
+
+
+def set_op_spec(spec: SpecSide, sets: list[int], op: str, a: int, b: int, follow: Any) -> Any:
+    insts = (spec.w, spec.r)
+    inst = insts[a].inst
+    if op == "join":
+        wi = (spec.wi, spec.ri)[a]
+        return A.spec_call(inst, S.canon_waitable_join, wi, sets[a] if b else 0) or None
+    if op == "drop_set":
+        return A.spec_call(inst, S.canon_waitable_set_drop, sets[a]) or None
+    assert op == "poll_set"
+    if follow is None:
+        # Ours trapped or found nothing: the spec's own poll must agree.
+        [code] = A.spec_call(
+            inst, S.canon_waitable_set_poll, False, insts[a].memory, sets[a], EVENT_AT
+        )
+        return code
+    # Deliver the member ours chose, checking the spec could have chosen it.
+    wset = inst.handles.get(sets[a])
+    w = inst.handles.get(follow)
+    assert w in wset.elems and w.has_pending_event()
+    [code] = S.unpack_event(insts[a].memory, inst, EVENT_AT, w.get_pending_event())
+    return code
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.data(), st.sampled_from([U8, STRING]), st.booleans(), SET_OPS)
+def test_stream_scripts_with_waitable_sets(
+    data: st.DataObject, element: ValueType, same_instance: bool, ops: list[Any]
+) -> None:
+    t = StreamType(element)
+    ours, spec, T = stream_setup(t, same_instance)
+    fill_writer(ours, spec, element, data)
+    sets = []
+    for o_inst, s_inst in ((ours.w, spec.w), (ours.r, spec.r)):
+        si = builtins_for(o_inst.inst).waitable_set_new()()
+        [si_s] = A.spec_call(s_inst.inst, S.canon_waitable_set_new)
+        assert si == si_s
+        sets.append(si)
+    for op, a, b in ops:
+        if op in ("join", "poll_set", "drop_set"):
+            got_o = A.outcome(lambda op=op, a=a, b=b: set_op_ours(ours, sets, op, a, b))
+            follow = None
+            if op == "poll_set" and got_o[0] == "ok" and got_o[1] != 0:
+                follow = int.from_bytes(ours_mem(ours, a)[EVENT_AT : EVENT_AT + 4], "little")
+            got_s = A.outcome(
+                lambda op=op, a=a, b=b, f=follow: set_op_spec(spec, sets, op, a, b, f)
+            )
+            assert got_o == got_s, (op, a, b)
+        else:
+            got_o = A.outcome(lambda op=op, n=a: run_stream_op(ours, op, n, t, T, True))
+            got_s = A.outcome(lambda op=op, n=a: run_stream_op(spec, op, n, t, T, False))
+            if known_cancel_divergence(op, got_o, got_s):
+                event("cancel after progress (known divergence)")
+            else:
+                assert got_o == got_s, (op, a)
+        if got_o[0] == "trap":
+            event(f"trap at {op}")
+            return
+        event(f"ran {op}")
+        assert [end_state(e) for e in ours.ends] == [end_state(e) for e in spec.ends]
+        assert [e.in_waitable_set() for e in ours.ends] == [e.in_waitable_set() for e in spec.ends]
+        compare_memories(ours, spec)
+    event("script ran to the end")
+
+
+def ours_mem(ours: OursSide, a: int) -> bytes:
+    return (ours.w, ours.r)[a].bytes()
