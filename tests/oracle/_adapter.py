@@ -16,9 +16,16 @@ the specification's:
 * environments: a memory with the same bump-allocating ``realloc`` on each
   side, recording every realloc call.
 
-The specification runs with ``DETERMINISTIC_PROFILE`` set, so a stored NaN is
-the canonical NaN (otherwise it picks random NaN bits, which no
-implementation can match byte for byte).
+* hypothesis strategies for types (nested a few levels) and their values.
+
+The loaded copy of the definitions (a private module, not shared with
+anything else) is adjusted in two ways, neither of which changes a rule:
+``DETERMINISTIC_PROFILE`` is set, so a stored NaN is the canonical NaN
+(otherwise it picks random NaN bits, which no implementation can match byte
+for byte); and ``LiftLowerContext.reallocate`` calls ``realloc`` directly
+instead of lifting it as a core function on a thread of its own. Built-ins
+that ask for the current thread run under a stand-in (:func:`spec_call`)
+and so must not block.
 """
 
 from __future__ import annotations
@@ -33,8 +40,24 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from hypothesis import strategies as st
+
 from trio_wasi._abi import (
+    BOOL,
+    CHAR,
+    F32,
+    F64,
     GUEST_ASYNC_VALUES,
+    KEY_TYPES,
+    S8,
+    S16,
+    S32,
+    S64,
+    STRING,
+    U8,
+    U16,
+    U32,
+    U64,
     BoolType,
     BorrowScope,
     BorrowType,
@@ -580,25 +603,6 @@ def outcome(f: Callable[[], Any]) -> tuple[str, Any]:
 
 # ---------------------------------------------------------------------------
 # Hypothesis strategies: types (nested to a modest depth) and their values
-
-from hypothesis import strategies as st  # noqa: E402 (the strategies section)
-
-from trio_wasi._abi import (  # noqa: E402
-    BOOL,
-    CHAR,
-    F32,
-    F64,
-    KEY_TYPES,
-    S8,
-    S16,
-    S32,
-    S64,
-    STRING,
-    U8,
-    U16,
-    U32,
-    U64,
-)
 
 PRIMITIVES: tuple[ValueType, ...] = (
     BOOL,

@@ -96,23 +96,32 @@ class Side:
     ri: int
 
 
+Pairing = tuple[str, str | None]
+"""The writer's string encoding and the reader's (None: the writer's instance reads too)."""
+
+PAIRINGS = st.tuples(st.sampled_from(A.ENCODINGS), st.sampled_from([None, *A.ENCODINGS]))
+SEPARATE: Pairing = ("utf8", "utf8")
+
+
 class OursSide(Side):
-    def __init__(self, same_instance: bool) -> None:
-        self.w = A.Ours()
-        self.r = self.w if same_instance else A.Ours()
+    def __init__(self, pairing: Pairing) -> None:
+        enc_w, enc_r = pairing
+        self.w = A.Ours(enc_w)
+        self.r = self.w if enc_r is None else A.Ours(enc_r)
         for inst in {id(self.w): self.w, id(self.r): self.r}.values():
             inst.opts = CanonOptions(
                 memory=inst.memory,
-                string_encoding="utf8",
+                string_encoding=inst.encoding,  # type: ignore[arg-type]
                 realloc=inst.alloc,
                 is_async=True,
             )
 
 
 class SpecSide(Side):
-    def __init__(self, same_instance: bool) -> None:
-        self.w = A.Spec()
-        self.r = self.w if same_instance else A.Spec()
+    def __init__(self, pairing: Pairing) -> None:
+        enc_w, enc_r = pairing
+        self.w = A.Spec(enc_w)
+        self.r = self.w if enc_r is None else A.Spec(enc_r)
         for inst in {id(self.w): self.w, id(self.r): self.r}.values():
             inst.opts.async_ = True
 
@@ -125,7 +134,7 @@ def fill_writer(ours: OursSide, spec: SpecSide, t: ValueType | None, data: st.Da
         strings = data.draw(st.lists(A.values_of(STRING), min_size=N, max_size=N))
         lt = ListType(STRING, N)
         store(ours.w.cx(), strings, lt, W_BUF)
-        S.store(spec.w.cx(), A.spec_value(lt, strings, "utf8"), A.spec_type(lt), W_BUF)
+        S.store(spec.w.cx(), A.spec_value(lt, strings, spec.w.encoding), A.spec_type(lt), W_BUF)
     else:
         raw = data.draw(A.memory_bytes(64))
         ours.w.memory.view()[W_BUF : W_BUF + 64] = raw
@@ -165,9 +174,10 @@ STREAM_OPS = st.lists(
 )
 
 
-def stream_setup(t: StreamType, same_instance: bool) -> tuple[OursSide, SpecSide, Any]:
+def stream_setup(t: StreamType, pairing: Pairing) -> tuple[OursSide, SpecSide, Any]:
     T = A.spec_type(t)
-    ours, spec = OursSide(same_instance), SpecSide(same_instance)
+    ours, spec = OursSide(pairing), SpecSide(pairing)
+    same_instance = pairing[1] is None
     packed = stream_new(ours.w.inst, t)
     ours.ri, ours.wi = packed & A.M32, packed >> 32
     [packed_s] = A.spec_call(spec.w.inst, S.canon_stream_new, T)
@@ -243,12 +253,12 @@ def known_cancel_divergence(op: str, got_o: Any, got_s: Any) -> bool:
 
 
 @settings(deadline=None, max_examples=500)
-@given(st.data(), st.sampled_from(ELEMENTS), st.booleans(), STREAM_OPS)
+@given(st.data(), st.sampled_from(ELEMENTS), PAIRINGS, STREAM_OPS)
 def test_stream_scripts(
-    data: st.DataObject, element: ValueType | None, same_instance: bool, ops: list[Any]
+    data: st.DataObject, element: ValueType | None, pairing: Pairing, ops: list[Any]
 ) -> None:
     t = StreamType(element)
-    ours, spec, T = stream_setup(t, same_instance)
+    ours, spec, T = stream_setup(t, pairing)
     fill_writer(ours, spec, element, data)
     for op, n, where in ops:
         if op == "poll":
@@ -275,7 +285,7 @@ def test_stream_scripts(
 def test_cancel_after_progress_divergence() -> None:
     """The one deliberate difference from definitions.py (see the module docstring)."""
     t = StreamType(U8)
-    ours, spec, T = stream_setup(t, same_instance=False)
+    ours, spec, T = stream_setup(t, SEPARATE)
     for side, is_ours in ((ours, True), (spec, False)):
         assert run_stream_op(side, "read", 4, t, T, is_ours) == 0xFFFF_FFFF  # BLOCKED
         assert run_stream_op(side, "write", 2, t, T, is_ours) == 2 << 4  # COMPLETED, 2
@@ -300,9 +310,10 @@ FUTURE_OPS = st.lists(
 )
 
 
-def future_setup(t: FutureType, same_instance: bool) -> tuple[OursSide, SpecSide, Any]:
+def future_setup(t: FutureType, pairing: Pairing) -> tuple[OursSide, SpecSide, Any]:
     T = A.spec_type(t)
-    ours, spec = OursSide(same_instance), SpecSide(same_instance)
+    ours, spec = OursSide(pairing), SpecSide(pairing)
+    same_instance = pairing[1] is None
     packed = future_new(ours.w.inst, t)
     ours.ri, ours.wi = packed & A.M32, packed >> 32
     [packed_s] = A.spec_call(spec.w.inst, S.canon_future_new, T)
@@ -362,7 +373,7 @@ def spec_future_write_parked(spec: SpecSide) -> bool:
 
 def test_future_drop_under_pending_write() -> None:
     t = FutureType(U8)
-    ours, spec, T = future_setup(t, same_instance=False)
+    ours, spec, T = future_setup(t, SEPARATE)
     assert run_future_op(ours, "write", t, T, True) == 0xFFFF_FFFF  # BLOCKED
     assert run_future_op(spec, "write", t, T, False) == 0xFFFF_FFFF
     run_future_op(ours, "drop_readable", t, T, True)
@@ -374,12 +385,12 @@ def test_future_drop_under_pending_write() -> None:
 
 
 @settings(deadline=None, max_examples=300)
-@given(st.data(), st.sampled_from(ELEMENTS), st.booleans(), FUTURE_OPS)
+@given(st.data(), st.sampled_from(ELEMENTS), PAIRINGS, FUTURE_OPS)
 def test_future_scripts(
-    data: st.DataObject, element: ValueType | None, same_instance: bool, ops: list[Any]
+    data: st.DataObject, element: ValueType | None, pairing: Pairing, ops: list[Any]
 ) -> None:
     t = FutureType(element)
-    ours, spec, T = future_setup(t, same_instance)
+    ours, spec, T = future_setup(t, pairing)
     fill_writer(ours, spec, element, data)
     for op, where in ops:
         if op == "poll":
@@ -403,7 +414,7 @@ def test_future_scripts(
 def test_transfer_of_a_busy_end_traps_on_both(element: ValueType | None) -> None:
     """Lifting a readable end that is mid-copy traps on both sides."""
     t = StreamType(element)
-    ours, spec, T = stream_setup(t, same_instance=False)
+    ours, spec, T = stream_setup(t, SEPARATE)
     assert run_stream_op(ours, "read", 1, t, T, True) == 0xFFFF_FFFF
     assert run_stream_op(spec, "read", 1, t, T, False) == 0xFFFF_FFFF
     got_o = A.outcome(lambda: lift_stream(ours.r.cx(), ours.ri, t))
@@ -494,12 +505,12 @@ def set_op_spec(spec: SpecSide, sets: list[int], op: str, a: int, b: int, follow
 
 
 @settings(deadline=None, max_examples=300)
-@given(st.data(), st.sampled_from([U8, STRING]), st.booleans(), SET_OPS)
+@given(st.data(), st.sampled_from([U8, STRING]), PAIRINGS, SET_OPS)
 def test_stream_scripts_with_waitable_sets(
-    data: st.DataObject, element: ValueType, same_instance: bool, ops: list[Any]
+    data: st.DataObject, element: ValueType, pairing: Pairing, ops: list[Any]
 ) -> None:
     t = StreamType(element)
-    ours, spec, T = stream_setup(t, same_instance)
+    ours, spec, T = stream_setup(t, pairing)
     fill_writer(ours, spec, element, data)
     sets = []
     for o_inst, s_inst in ((ours.w, spec.w), (ours.r, spec.r)):

@@ -47,16 +47,19 @@ def assert_same_memory(ours: A.Ours, spec: A.Spec) -> None:
 
 
 @settings(deadline=None, max_examples=200)
-@given(A.typed_values(), ENCODING)
-def test_store_then_load(tv: tuple[ValueType, Any], encoding: str) -> None:
+@given(A.typed_values(), ENCODING, st.sampled_from([None, *A.ENCODINGS]))
+def test_store_then_load(tv: tuple[ValueType, Any], encoding: str, source: str | None) -> None:
+    """Store (a host value, or one lifted from a component using ``source``), then load."""
     t, v = tv
     T = A.spec_type(t)
     ours, spec = both(encoding)
     ptr = ours.alloc(0, 0, alignment(t), elem_size(t))
     assert spec.alloc(0, 0, S.alignment(T, "i32"), S.elem_size(T, "i32")) == ptr
 
-    store(ours.cx(), v, t, ptr)
-    S.store(spec.cx(), A.spec_value(t, v, encoding), T, ptr)
+    # A host string is stored as the specification stores one from a component
+    # with the destination's own encoding.
+    store(ours.cx(source_encoding=source), v, t, ptr)
+    S.store(spec.cx(), A.spec_value(t, v, source or encoding), T, ptr)
     assert_same_memory(ours, spec)
 
     got_ours = load(ours.cx(), ptr, t)
