@@ -558,9 +558,16 @@ class _SpecTask:
         return False
 
 
+class WouldBlock(Exception):
+    """A synchronous built-in on either side tried to block its thread."""
+
+
 class _SpecThread:
     def __init__(self, inst: Any) -> None:
         self.task = _SpecTask(inst)
+
+    def wait_until(self, ready_func: Callable[[], bool], cancellable: bool = False) -> Any:
+        raise WouldBlock
 
 
 class _SpecHandler:
@@ -586,15 +593,18 @@ def spec_call(inst: Any, builtin: Callable[..., Any], *args: Any) -> Any:
 
 
 def outcome(f: Callable[[], Any]) -> tuple[str, Any]:
-    """``("ok", result)`` or ``("trap", None)``: a trap on either side is an outcome.
+    """``("ok", result)``, ``("trap", None)`` or ``("blocks", None)``.
 
     Our traps are :class:`trio_wasi.Trap`; the specification raises its own
-    ``Trap`` (a BaseException). Anything else propagates (a bug either way).
+    ``Trap`` (a BaseException). :class:`WouldBlock` is a synchronous built-in
+    that would block. Anything else propagates (a bug either way).
     """
     try:
         return ("ok", f())
     except Trap:
         return ("trap", None)
+    except WouldBlock:
+        return ("blocks", None)
     except BaseException as exc:
         if SPEC is not None and isinstance(exc, SPEC.Trap):
             return ("trap", None)
