@@ -204,3 +204,35 @@ def test_realloc_answers_are_checked(
         cts = core_types(ts, max_flat)
         assert A.norm_core(cts, got_o[1]) == A.norm_core(cts, got_s[1])
         assert ours.bytes() == spec.bytes()
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    st.lists(A.value_types(max_leaves=4), min_size=1, max_size=4),
+    MAX_FLATS,
+    st.one_of(st.integers(0, RANDOM_MEMORY), st.sampled_from([A.PAGE - 4, A.PAGE, 2**32 - 1])),
+    A.memory_bytes(RANDOM_MEMORY),
+    ENCODING,
+)
+def test_lift_spilled_values_at_arbitrary_pointers(
+    ts: list[ValueType], max_flat: int, ptr: int, data: bytes, encoding: str
+) -> None:
+    """Spilled values behind any pointer: both check alignment and bounds alike, then load alike."""
+    TS = [A.spec_type(t) for t in ts]
+    ours, spec = both(encoding)
+    ours.memory.view()[:RANDOM_MEMORY] = data
+    spec.memory.bytes[:RANDOM_MEMORY] = data
+    # Every type has at least one core value, so this limit always spills.
+    max_flat = min(max_flat, len(flat_types_of(tuple(ts))) - 1)
+    kind_o, got_o = A.outcome(
+        lambda: lift_flat_values(ours.cx(), max_flat, CoreValueIter([ptr]), ts)
+    )
+    kind_s, got_s = A.outcome(
+        lambda: S.lift_flat_values(spec.cx(), max_flat, S.CoreValueIter([ptr]), TS)
+    )
+    assert kind_o == kind_s, (kind_o, got_o, kind_s, got_s)
+    event(f"outcome: {kind_o}")
+    if kind_o == "ok":
+        assert [A.norm_ours(t, v) for t, v in zip(ts, got_o, strict=True)] == [
+            A.norm_spec(t, v) for t, v in zip(ts, got_s, strict=True)
+        ]
