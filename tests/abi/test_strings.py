@@ -151,6 +151,30 @@ def test_transcoding_realloc_calls(
     assert env.lift(int(ptr), int(got)) == s
 
 
+@pytest.mark.parametrize(
+    ("encoding", "sizes", "tagged"),
+    [
+        # The source held "aé" as UTF-16: into UTF-8 the worst case is 3x, not 2x.
+        ("utf8", [(0, 1, 2), (2, 1, 6), (6, 1, 3)], 3),
+        # Into latin1+utf16: copy the UTF-16, then compact it to Latin-1 (alignment 1).
+        ("latin1+utf16", [(0, 2, 4), (4, 1, 2)], 2),
+        ("utf16", [(0, 2, 4)], 2),
+    ],
+)
+def test_latin1_string_held_as_utf16_transcodes_from_utf16(
+    encoding: str, sizes: list[tuple[int, int, int]], tagged: int
+) -> None:
+    source = Env("latin1+utf16")
+    source.put(64, "aé".encode("utf-16-le"))
+    lifted = source.lift(64, 2 | UTF16_TAG)
+    assert lifted == "aé"
+    env = Env(encoding, "latin1+utf16")
+    ptr, got = lower_flat(env.cx, lifted, STRING)
+    assert env.sizes() == sizes
+    assert got == tagged
+    assert env.lift(int(ptr), int(got)) == "aé"
+
+
 def test_host_strings_take_one_exact_allocation() -> None:
     for encoding, size in [("utf8", 4), ("utf16", 4), ("latin1+utf16", 4)]:
         env = Env(encoding)

@@ -17,9 +17,16 @@ Rules (CanonicalABI.md "Loading" ``load_string_from_range`` and "Storing"
   shrinks to the exact size at the end; those realloc calls are observable and
   reproduced here exactly. A host string's encoded size is known up front, so
   it takes one exact allocation.
+
+The transcoding path depends on how the source held the string, not only on
+its characters: a ``latin1+utf16`` component may hold a string that fits
+Latin-1 as UTF-16. Such a string lifts as :class:`Utf16HeldStr`, a ``str``
+that remembers it, so lowering it takes the specification's UTF-16 source path.
 """
 
 from __future__ import annotations
+
+from typing import final
 
 from ._options import LiftLowerContext, StringEncoding
 from ._trap import trap
@@ -27,6 +34,7 @@ from ._trap import trap
 __all__ = [
     "MAX_STRING_BYTE_LENGTH",
     "UTF16_TAG",
+    "Utf16HeldStr",
     "load_string_from_range",
     "store_string_into_range",
 ]
@@ -35,6 +43,18 @@ MAX_STRING_BYTE_LENGTH = (1 << 28) - 1
 UTF16_TAG = 1 << 31
 
 _OOB = "string content out-of-bounds: string pointer/length out of bounds of memory"
+
+
+@final
+class Utf16HeldStr(str):
+    """A string a ``latin1+utf16`` component held as UTF-16 although it fits Latin-1.
+
+    It is an ordinary ``str`` to everyone else; lowering it into another
+    component transcodes from UTF-16 (``store_string_into_range`` reads the
+    source's tagged length, not the characters).
+    """
+
+    __slots__ = ()
 
 
 def _utf8_error(exc: UnicodeDecodeError) -> str:
@@ -69,9 +89,12 @@ def load_string_from_range(cx: LiftLowerContext, mv: memoryview, ptr: int, tagge
     if ptr + n > len(mv):
         trap(_OOB)
     try:
-        return str(mv[ptr : ptr + n], codec)
+        s = str(mv[ptr : ptr + n], codec)
     except UnicodeDecodeError as exc:
         trap(f"invalid utf-16: {exc.reason}")
+    if encoding != "utf16" and tagged & UTF16_TAG and max(s, default="\0") < "\u0100":
+        return Utf16HeldStr(s)
+    return s
 
 
 # ---------------------------------------------------------------------------
@@ -141,7 +164,7 @@ def _source_units(s: str, source: StringEncoding) -> tuple[str, int]:
         return "utf8", len(s.encode("utf-8"))
     if source == "utf16":
         return "utf16", len(s.encode("utf-16-le")) >> 1
-    if max(s, default="\0") < "\u0100":
+    if type(s) is not Utf16HeldStr and max(s, default="\0") < "\u0100":
         return "latin1", len(s)
     return "utf16", len(s.encode("utf-16-le")) >> 1
 
@@ -230,10 +253,21 @@ def _store_to_latin1_or_utf16(cx: LiftLowerContext, s: str, units: int) -> tuple
 def _store_probably_utf16_to_latin1_or_utf16(
     cx: LiftLowerContext, s: str, units: int
 ) -> tuple[int, int]:
-    """``store_probably_utf16_to_latin1_or_utf16`` for a string that needs UTF-16.
+    """``store_probably_utf16_to_latin1_or_utf16``: copy the UTF-16, compact it if it fits Latin-1.
 
-    The specification compacts a UTF-16 source that turns out to fit Latin-1;
-    a lifted ``str`` that fits Latin-1 is always classed as a Latin-1 source
-    (see :func:`_source_units`), so here the UTF-16 copy is final.
+    The compaction shrinks the allocation with alignment 1, as the
+    specification does.
     """
-    return _copy(cx, s.encode("utf-16-le"), units | UTF16_TAG, 2)
+    size = 2 * units
+    ptr = _realloc(cx, 0, 0, 2, size)
+    mv = _checked(cx, ptr, 2, size)
+    encoded = s.encode("utf-16-le")
+    mv[ptr : ptr + len(encoded)] = encoded
+    if max(s, default="\0") >= "\u0100":
+        return ptr, (len(encoded) >> 1) | UTF16_TAG
+    latin1 = s.encode("latin-1")
+    n = len(latin1)
+    mv[ptr : ptr + n] = latin1
+    ptr = _realloc(cx, ptr, size, 1, n)
+    _checked(cx, ptr, 1, n)
+    return ptr, n
