@@ -492,6 +492,9 @@ class _OneTaskRuntime:
     def current_task(self) -> _NoTask:
         return _NoTask()
 
+    def maybe_current_task(self) -> _NoTask:
+        return _NoTask()
+
 
 def builtins_for(inst: Any) -> Any:
     from trio_wasi._run._builtins import BuiltinFactory
