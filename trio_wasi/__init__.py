@@ -12,6 +12,7 @@ from ._hostdefs import HostContext, with_context
 from ._instance import Instance
 from ._linker import Linker
 from ._run._hostvalues import FutureReceiver, StreamReceiver
+from .wasi._config import WasiConfig
 
 __all__ = [
     "Component",
@@ -33,5 +34,6 @@ __all__ = [
     "Trap",
     "ValidationError",
     "Variant",
+    "WasiConfig",
     "with_context",
 ]

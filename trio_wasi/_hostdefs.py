@@ -256,8 +256,8 @@ def define_interface(
     resolved = resolve_interface(iface, functools.partial(_resource_for, host))
     # Where to look the functions up statically: the object, or the class a
     # factory makes (its methods are then checked unbound, self first).
-    template: Any = impl if impl is not None else factory
-    template_is_class = impl is None and isinstance(factory, type)
+    template: Any = impl if impl is not None else _factory_class(factory)
+    template_is_class = impl is None and isinstance(template, type)
     resources = dict(resources or {})
     drops = dict(drops or {})
     problems: list[str] = []
@@ -311,6 +311,17 @@ def define_interface(
 
 class _Missing(Exception):
     pass
+
+
+def _factory_class(factory: Any) -> Any:
+    """The class a factory makes: the class itself, or one bound by ``functools.partial``.
+
+    A partial lets one class serve several configurations
+    (``factory=functools.partial(Impl, config)``) and still be checked here.
+    """
+    while isinstance(factory, functools.partial):
+        factory = factory.func
+    return factory
 
 
 def _resource_for(host: Any, interface: str, name: str) -> T.ResourceType:
@@ -376,9 +387,10 @@ def _function_def(
         return HostFunctionDef(full, lambda ctx: free, ft)
     assert factory is not None
     if template_is_class:
-        unbound = getattr(factory, attr, None)
+        cls_ = _factory_class(factory)
+        unbound = getattr(cls_, attr, None)
         if unbound is None or not callable(unbound):
-            raise _Missing(_missing_message(fname, attr, factory))
+            raise _Missing(_missing_message(fname, attr, cls_))
         # Checked unbound: ``self`` comes first.
         _check_signature(unbound, nparams + 1, fname, attr)
     key = compatibility_key(interface)

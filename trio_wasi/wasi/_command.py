@@ -1,0 +1,66 @@
+"""Running a WASI command component: its ``wasi:cli/run`` export, to an exit status."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._abi._values import Ok
+from .._errors import Error, Trap
+from .._names import compatibility_key
+from ._config import WasiConfig
+from ._state import WasiExit
+
+if TYPE_CHECKING:
+    from .._component import Component
+    from .._instance import Instance
+    from .._linker import Linker
+
+__all__ = ["exit_status", "run_command", "run_export"]
+
+RUN_KEYS = (compatibility_key("wasi:cli/run@0.3.0"), compatibility_key("wasi:cli/run@0.2.0"))
+
+
+def run_export(instance: Instance) -> str:
+    """The name of the ``run`` function of the instance's ``wasi:cli/run`` export."""
+    for name in instance.exports:
+        if compatibility_key(name) in RUN_KEYS:
+            return f"{name}#run"
+    raise Error("the component is not a WASI command: it exports no wasi:cli/run@0.3.x or @0.2.x")
+
+
+def exit_status(exc: BaseException) -> int | None:
+    """The status of a ``wasi:cli/exit`` call that ended the guest with ``exc``, if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, WasiExit):
+            return seen.code
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+async def run_command(
+    component: Component,
+    config: WasiConfig | None = None,
+    *,
+    linker: Linker | None = None,
+) -> int:
+    """Run a command component's ``wasi:cli/run`` and return its exit status.
+
+    ``0`` when ``run`` returns ``ok``, ``1`` for ``err``; a ``wasi:cli/exit``
+    call gives its own status. A trap raises :class:`Trap`.
+    """
+    from .._linker import Linker
+    from . import add_to_linker
+
+    if linker is None:
+        linker = Linker(component.engine)
+        add_to_linker(linker, config or WasiConfig())
+    try:
+        async with linker.instantiate(component) as instance:
+            result = await instance.call(run_export(instance))
+            return 0 if isinstance(result, Ok) else 1
+    except Trap as exc:
+        code = exit_status(exc)
+        if code is None:
+            raise
+        return code
