@@ -8,7 +8,7 @@ from .._abi._values import Ok
 from .._errors import Error, Trap
 from .._names import compatibility_key
 from ._config import WasiConfig
-from ._state import WasiExit
+from ._state import WasiExit, WasiState
 
 if TYPE_CHECKING:
     from .._component import Component
@@ -52,15 +52,21 @@ async def run_command(
     from .._linker import Linker
     from . import add_to_linker
 
+    config = config or WasiConfig()
     if linker is None:
         linker = Linker(component.engine)
-        add_to_linker(linker, config or WasiConfig())
+        add_to_linker(linker, config)
+    state: WasiState | None = None
     try:
         async with linker.instantiate(component) as instance:
+            state = WasiState.of(instance.context, config)
             result = await instance.call(run_export(instance))
             return 0 if isinstance(result, Ok) else 1
     except Trap as exc:
+        # wasi:cli/exit stops the guest by trapping it; the state knows why.
         code = exit_status(exc)
+        if code is None and state is not None:
+            code = state.exit_code
         if code is None:
             raise
         return code
