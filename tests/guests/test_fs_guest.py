@@ -1,0 +1,73 @@
+"""wasi:filesystem end to end: a componentize-py 0.3 command in a granted directory.
+
+The guest (``tests/guests/fs_p3``) writes, reads, renames, lists and deletes
+files under ``/data`` through wasi:filesystem@0.3.0 and through Python's own
+file API (wasi:filesystem@0.2 by way of the libc adapter), and tries to
+leave the grant in every way it can name. The test compares its output line
+by line and checks the host directory afterwards: nothing outside the grant
+was touched.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import trio_wasi
+from trio_wasi.wasi import Preopen, WasiConfig
+from trio_wasi.wasi._command import run_command
+
+
+EXPECTED = """\
+preopens: ['/data', '/ro']
+p3 read: b'hello from p3'
+p3 list: ['b.txt', 'out']
+p3 moved: b'hello from p3'
+p3 list after delete: ['out']
+p3 ../secret.txt: refused NotPermitted
+p3 /etc/passwd: refused NotPermitted
+p3 out/secret.txt: refused NotPermitted
+p3 own symlink: refused NotPermitted
+p3 absolute symlink: refused NotPermitted
+p3 hard link out: refused NotPermitted
+p3 rename out: refused NotPermitted
+p3 write read-only: refused ReadOnly
+p3 create read-only: refused ReadOnly
+p3 read-only read: b'ro'
+p2 read: 'hello from p2'
+p2 list: ['keep.txt', 'mine', 'out', 'p2b.txt']
+p2 list after delete: ['out']
+p2 /data/../secret.txt: refused EPERM
+p2 /data/out/secret.txt: refused EPERM
+p2 /secret.txt: refused ENOENT
+p2 write read-only: refused EROFS
+"""
+
+
+async def test_guest_works_inside_its_grant_and_never_leaves_it(
+    build_guest: Any, tmp_path: Path
+) -> None:
+    wasm = build_guest("fs_p3", "command", stub_wasi=False)
+    data, ro = tmp_path / "data", tmp_path / "ro"
+    data.mkdir()
+    ro.mkdir()
+    (ro / "r.txt").write_text("ro")
+    (tmp_path / "secret.txt").write_text("secret")
+    os.symlink(tmp_path, data / "out")
+    out, err = bytearray(), bytearray()
+    config = WasiConfig(
+        args=["fs"],
+        stdout=out,
+        stderr=err,
+        preopens=[Preopen(data, "/data"), Preopen(ro, "/ro", read_only=True)],
+    )
+    status = await run_command(trio_wasi.Component.from_file(wasm), config)
+    assert (status, err.decode()) == (0, "")
+    assert out.decode().splitlines() == EXPECTED.splitlines()
+    # Nothing escaped: the host tree is as it was, less what the guest deleted.
+    assert sorted(os.listdir(tmp_path)) == ["data", "ro", "secret.txt"]
+    assert sorted(os.listdir(data)) == ["out"]
+    assert sorted(os.listdir(ro)) == ["r.txt"]
+    assert (tmp_path / "secret.txt").read_text() == "secret"
+    assert (ro / "r.txt").read_text() == "ro"
