@@ -18,7 +18,6 @@ import trio_wasi
 from trio_wasi.wasi import Preopen, WasiConfig
 from trio_wasi.wasi._command import run_command
 
-
 EXPECTED = """\
 preopens: ['/data', '/ro']
 p3 read: b'hello from p3'

@@ -160,5 +160,3 @@ def make_tree(tmp: Path) -> Path:
     (tmp / "ro" / "file").write_bytes(b"read only")
     (tmp / "ro" / "dir").mkdir()
     return tmp
-
-

@@ -159,7 +159,12 @@ async def test_listing_names_every_kind(face: Face) -> None:
     os.mkfifo(tree(face) / "fifo")
     assert await face.listing(face.root) == (
         "ok",
-        [("dir", "directory"), ("fifo", "fifo"), ("file", "regular-file"), ("link", "symbolic-link")],
+        [
+            ("dir", "directory"),
+            ("fifo", "fifo"),
+            ("file", "regular-file"),
+            ("link", "symbolic-link"),
+        ],
     )
 
 

@@ -301,7 +301,9 @@ class Descriptor02:
         self.node.set_size(size)
 
     @_p2
-    def set_times(self, data_access_timestamp: Variant, data_modification_timestamp: Variant) -> None:
+    def set_times(
+        self, data_access_timestamp: Variant, data_modification_timestamp: Variant
+    ) -> None:
         self.node.set_times(
             _new_timestamp(data_access_timestamp), _new_timestamp(data_modification_timestamp)
         )
@@ -357,13 +359,21 @@ class Descriptor02:
 
     @_p2
     def link_at(
-        self, old_path_flags: frozenset[str], old_path: str, new_descriptor: Descriptor02, new_path: str
+        self,
+        old_path_flags: frozenset[str],
+        old_path: str,
+        new_descriptor: Descriptor02,
+        new_path: str,
     ) -> None:
         self.node.link_at(_flags(old_path_flags), old_path, new_descriptor.node, new_path)
 
     @_p2
     def open_at(
-        self, path_flags: frozenset[str], path: str, open_flags: frozenset[str], flags: frozenset[str]
+        self,
+        path_flags: frozenset[str],
+        path: str,
+        open_flags: frozenset[str],
+        flags: frozenset[str],
     ) -> Descriptor02:
         return Descriptor02(self.node.open_at(_flags(path_flags), path, open_flags, flags))
 
@@ -627,13 +637,21 @@ class Descriptor03:
 
     @_p3
     async def link_at(
-        self, old_path_flags: frozenset[str], old_path: str, new_descriptor: Descriptor03, new_path: str
+        self,
+        old_path_flags: frozenset[str],
+        old_path: str,
+        new_descriptor: Descriptor03,
+        new_path: str,
     ) -> None:
         self.node.link_at(_flags(old_path_flags), old_path, new_descriptor.node, new_path)
 
     @_p3
     async def open_at(
-        self, path_flags: frozenset[str], path: str, open_flags: frozenset[str], flags: frozenset[str]
+        self,
+        path_flags: frozenset[str],
+        path: str,
+        open_flags: frozenset[str],
+        flags: frozenset[str],
     ) -> Descriptor03:
         return self._child(self.node.open_at(_flags(path_flags), path, open_flags, flags))
 

@@ -45,7 +45,7 @@ import stat as stat_mod
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from ._errno import error_code
 
@@ -552,7 +552,11 @@ class Node:
         return Node(fd, is_dir=is_dir, flags=frozenset(granted), read_only=self.read_only)
 
 
-def _os(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _os(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Call ``fn``; an ``OSError`` (or an argument Python refuses) becomes an FsError."""
     try:
         return fn(*args, **kwargs)

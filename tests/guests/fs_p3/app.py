@@ -101,9 +101,7 @@ class Run(exports.Run):
         await data.symlink_at("../secret.txt", "mine")
         await attempt("p3 own symlink", lambda: opens("mine"))
         await attempt("p3 absolute symlink", lambda: data.symlink_at("/etc", "abs"))
-        await attempt(
-            "p3 hard link out", lambda: data.link_at(FOLLOW, "out/secret.txt", data, "h")
-        )
+        await attempt("p3 hard link out", lambda: data.link_at(FOLLOW, "out/secret.txt", data, "h"))
         await write_file(data, "keep.txt", b"x")
         await attempt("p3 rename out", lambda: data.rename_at("keep.txt", data, "../keep.txt"))
         await attempt(
