@@ -15,6 +15,9 @@ Groups:
   beside a raw core call timed in the same run.
 - ``streams``: ``stream<u8>`` throughput host -> guest -> host through an echo export,
   64 KiB chunks, inline and on a store thread (``tests/benchmarks/streams.py``).
+- ``fs``: file read throughput through wasi:filesystem streams, 100 MB, as a real guest
+  sees it (0.3 ``stream<u8>`` and 0.2 ``input-stream``) and through the host
+  implementation's streams alone (``tests/benchmarks/fs_read.py``).
 - ``engine``: raw core-wasm figures from ``trio_wasi._engine._bench`` when that module
   is present.
 
@@ -320,6 +323,35 @@ def bench_streams(quick: bool) -> list[Row]:
     ]
 
 
+# -- fs -----------------------------------------------------------------------------
+
+
+def bench_fs(quick: bool) -> list[Row]:
+    labels = (
+        ("guest_p3", "fs read, 0.3 stream, guest", "> 300 MB/s"),
+        ("guest_p2", "fs read, 0.2 stream, guest", "> 300 MB/s"),
+        ("host_p3", "  0.3 stream, host side only", ""),
+        ("host_p2", "  0.2 stream, host side only", ""),
+    )
+    try:
+        figures = _load_sibling("fs_read").measure(quick)
+    except Exception as exc:
+        note = _short(exc)
+        return [Row(label, None, "MB/s", target, note=note) for _, label, target in labels]
+    size = "20 MB" if quick else "100 MB"
+    return [
+        Row(
+            label,
+            figures[f"{key}_mb_s"],
+            "MB/s",
+            target,
+            (lambda v: v > 300.0) if target else None,
+            f"{size} file, payload bytes",
+        )
+        for key, label, target in labels
+    ]
+
+
 # -- engine -------------------------------------------------------------------------
 
 # (label, _bench function, reference figure from ARCHITECTURE.md section 7)
@@ -357,6 +389,7 @@ GROUPS: dict[str, Callable[[bool], list[Row]]] = {
     "call": bench_call,
     "async": bench_async_call,
     "streams": bench_streams,
+    "fs": bench_fs,
     "engine": bench_engine,
 }
 

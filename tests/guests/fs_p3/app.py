@@ -7,6 +7,10 @@ reads, renames, lists and deletes files, then tries to escape (``..``, an
 absolute path, the host's symlink, a symlink it made itself, a hard link,
 a rename, writes to the read-only grant). Through Python's own ``open`` and
 ``os`` (wasi:filesystem@0.2 by way of the libc adapter) it does the same.
+With the arguments ``bench NAME`` it instead reads ``/data/NAME`` to the end
+once through each generation's stream and prints the bytes and nanoseconds
+each took, as the guest's own clock saw them (the ``fs`` benchmark).
+
 Every line it prints is the same on any correct host, so a test compares the
 output exactly; a refusal prints the error-code's name (0.3) or the errno
 name (0.2).
@@ -18,7 +22,7 @@ import os
 import wit_world
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import preopens
+from wit_world.imports import environment, monotonic_clock, preopens
 from wit_world.imports.wasi_filesystem_types import (
     DescriptorFlags,
     OpenFlags,
@@ -73,9 +77,31 @@ async def listing(d) -> list[str]:
     return sorted(names)
 
 
+async def bench(data, name: str) -> None:
+    f = await data.open_at(FOLLOW, name, OpenFlags(0), DescriptorFlags.READ)
+    start = monotonic_clock.now()
+    reader, done = f.read_via_stream(0)
+    n = 0
+    with reader:
+        while not reader.writer_dropped:
+            n += len(await reader.read(1 << 20))
+    await done.read()
+    print(f"p3 {n} {monotonic_clock.now() - start}")
+    start = monotonic_clock.now()
+    n = 0
+    with open(f"/data/{name}", "rb", buffering=0) as file:
+        while chunk := file.read(1 << 20):
+            n += len(chunk)
+    print(f"p2 {n} {monotonic_clock.now() - start}")
+
+
 class Run(exports.Run):
     async def run(self) -> None:
         dirs = dict((path, d) for d, path in preopens.get_directories())
+        args = environment.get_arguments()[1:]
+        if args[:1] == ["bench"]:
+            await bench(dirs["/data"], args[1])
+            return
         print(f"preopens: {sorted(dirs)}")
         data, ro = dirs["/data"], dirs["/ro"]
 
