@@ -40,7 +40,7 @@ import trio
 from .._abi._values import Err, Ok, Variant
 from ._config import WasiConfig
 from ._io import WRITE_BUDGET, InputStream, IoError, OutputStream, StreamClosed, StreamFailed
-from ._paths import FsError, Node, open_preopen
+from ._paths import FsError, Node, descriptor_type, open_preopen
 from ._state import WasiState
 
 if TYPE_CHECKING:
@@ -337,8 +337,6 @@ class Descriptor02:
 
     @_p2
     def stat_at(self, path_flags: frozenset[str], path: str) -> dict[str, Any]:
-        from ._paths import descriptor_type
-
         st = self.node.stat_at(_flags(path_flags), path)
         return _stat(st, descriptor_type(st.st_mode), signed=False)
 
@@ -615,8 +613,6 @@ class Descriptor03:
 
     @_p3
     async def stat_at(self, path_flags: frozenset[str], path: str) -> dict[str, Any]:
-        from ._paths import descriptor_type
-
         st = self.node.stat_at(_flags(path_flags), path)
         return _stat(st, _type03(descriptor_type(st.st_mode)), signed=True)
 
