@@ -144,7 +144,12 @@ def _stdin_reader(spec: Any) -> tuple[Callable[[int], Awaitable[bytes]], bool]:
             tty = False
         return from_fd, tty
     if isinstance(spec, trio.abc.ReceiveStream):
-        return spec.receive_some, False
+        stream = spec
+
+        async def from_stream(n: int) -> bytes:
+            return bytes(await stream.receive_some(n))
+
+        return from_stream, False
     if isinstance(spec, trio.abc.ReceiveChannel):
 
         async def from_channel(n: int) -> bytes:
