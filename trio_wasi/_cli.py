@@ -120,7 +120,11 @@ def _load(path: Path) -> Component:
         raise Error(f"cannot read {path}: {exc.strerror or exc}") from exc
     label = f"{path.name}, {size / 1e6:.1f} MB" if size >= 1e6 else path.name
     try:
-        return _with_progress(label, lambda: Component.from_file(path))
+        data = path.read_bytes()
+        if data.startswith(_WASM_MAGIC):
+            return _with_progress(label, lambda: Component.from_bytes(data))
+        text = data.decode("utf-8", errors="replace")
+        return _with_progress(label, lambda: Component.from_wat(text))
     except OSError as exc:
         raise Error(f"cannot read {path}: {exc.strerror or exc}") from exc
 
