@@ -1,0 +1,269 @@
+"""The WASI layer without componentize-py: the shipped 0.3 command, the wasi:io core,
+the deny-everything baselines, and the command line as a newcomer meets it."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+import trio_wasi
+from trio_wasi import Err, Ok, Variant
+from trio_wasi._cli import main
+from trio_wasi._names import compatibility_key
+from trio_wasi.wasi import _io
+from trio_wasi.wasi._command import run_command
+
+DEMO = resources.files("trio_wasi").joinpath("demo")
+HELLO = "Hello from a WASI 0.3 component!\n"
+
+
+def demo_text(name: str) -> str:
+    return DEMO.joinpath(name).read_text(encoding="utf-8")
+
+
+# -- the shipped command ---------------------------------------------------------
+
+
+async def test_shipped_command_prints_through_a_stdout_stream() -> None:
+    out = bytearray()
+    component = trio_wasi.Component.from_wat(demo_text("hello_cli.wat"))
+    code = await run_command(component, trio_wasi.WasiConfig(stdout=out))
+    assert (code, out.decode()) == (0, HELLO)
+
+
+async def test_stdout_into_a_trio_channel() -> None:
+    send, receive = trio.open_memory_channel[bytes](10)
+    component = trio_wasi.Component.from_wat(demo_text("hello_cli.wat"))
+    code = await run_command(component, trio_wasi.WasiConfig(stdout=send))
+    assert code == 0
+    assert receive.receive_nowait() == HELLO.encode()
+
+
+def test_run_with_no_file_runs_the_shipped_command(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["run"]) == 0
+    assert capfd.readouterr().out == HELLO
+    assert main([]) == 0
+    assert capfd.readouterr().out == HELLO
+
+
+# -- wasi:io core -----------------------------------------------------------------
+
+
+async def test_poll_reports_pollables_in_deadline_order() -> None:
+    now = time.monotonic_ns()
+    ms = 1_000_000
+    pollables = [_io.Pollable(_io.Deadline(now + d * ms)) for d in (60, 20, 40)]
+    order = []
+    pending = [0, 1, 2]
+    with trio.fail_after(10):
+        while pending:
+            ready = await _io.poll([pollables[i] for i in pending])
+            batch = [pending[j] for j in ready]
+            order.append(batch)
+            pending = [i for i in pending if i not in batch]
+    # Every batch holds only deadlines no later than those of any later batch.
+    flat = [i for batch in order for i in batch]
+    assert sorted(flat) == [0, 1, 2]
+    deadlines = [p.readiness.when_ns for p in pollables]  # type: ignore[attr-defined]
+    for n, batch in enumerate(order):
+        for later in order[n + 1 :]:
+            assert max(deadlines[i] for i in batch) <= min(deadlines[i] for i in later)
+
+
+async def test_poll_returns_at_once_when_something_is_ready() -> None:
+    never = _io.Pollable(_io.Deadline(time.monotonic_ns() + 10**15))
+    assert await _io.poll([never, _io.Pollable(_io.AlwaysReady())]) == [1]
+
+
+class _FakeContext:
+    """start_soon into a nursery, as HostContext does."""
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self.nursery = nursery
+
+    def start_soon(self, fn: Any, *args: Any) -> None:
+        self.nursery.start_soon(fn, *args)
+
+
+async def test_pumped_input_reads_without_blocking_then_ends() -> None:
+    send, receive = trio.testing.memory_stream_one_way_pair()
+    async with trio.open_nursery() as nursery:
+        ctx: Any = _FakeContext(nursery)
+
+        async def receive_some(n: int) -> bytes:
+            return bytes(await receive.receive_some(n))
+
+        stream = _io.PumpedInputStream(_io.PumpedSource(ctx, receive_some))
+        # Nothing yet: a non-blocking read returns no bytes rather than waiting.
+        assert stream.read(10) == Ok(b"")
+        await send.send_all(b"abc")
+        assert await stream.blocking_read(10) == Ok(b"abc")
+        await send.aclose()
+        assert await stream.blocking_read(10) == Err(Variant("closed"))
+        assert stream.subscribe().ready()
+
+
+async def test_pumped_output_flushes_and_reports_a_closed_reader() -> None:
+    send, receive = trio.open_memory_channel[bytes](1)
+    async with trio.open_nursery() as nursery:
+        ctx: Any = _FakeContext(nursery)
+        stream = _io.PumpedOutputStream(ctx, send.send)
+        assert stream.write(b"one") == Ok()
+        assert await receive.receive() == b"one"
+        assert await stream.blocking_flush() == Ok()
+        await receive.aclose()
+        # The pump finds the reader gone while flushing: the write reports it.
+        assert await stream.blocking_write_and_flush(b"two") == Err(Variant("closed"))
+        assert stream.check_write() == Err(Variant("closed"))
+
+
+async def test_sync_output_maps_os_errors_to_stream_errors() -> None:
+    def broken(data: bytes) -> None:
+        raise OSError(5, "Input/output error")
+
+    result = _io.SyncOutputStream(broken).write(b"x")
+    assert isinstance(result, Err) and result.value.case == "last-operation-failed"
+    assert result.value.value.to_debug_string() == "Input/output error"
+
+
+# -- baselines ------------------------------------------------------------------
+
+
+def _bound(linker: trio_wasi.Linker, interface: str, name: str) -> Any:
+    definition = linker._host.functions[(compatibility_key(interface), name)]
+    return definition.bind(trio_wasi.HostContext())
+
+
+def test_baselines_grant_nothing_and_answer_with_the_interfaces_error_codes() -> None:
+    linker = trio_wasi.Linker()
+    linker.add_wasi()
+    assert _bound(linker, "wasi:filesystem/preopens@0.2.9", "get-directories")() == []
+    assert _bound(linker, "wasi:filesystem/preopens@0.3.0", "get-directories")() == []
+    create = _bound(linker, "wasi:sockets/tcp-create-socket@0.2.9", "create-tcp-socket")
+    assert create("ipv4") == Err("access-denied")
+    create_udp = _bound(linker, "wasi:sockets/types@0.3.0", "[static]udp-socket.create")
+    assert create_udp("ipv4") == Err(Variant("access-denied"))
+    error_code = _bound(linker, "wasi:filesystem/types@0.2.0", "filesystem-error-code")
+    assert error_code(object()) is None
+
+
+# -- a trap after a blocking host call ends the call ----------------------------
+
+EXIT_AFTER_WAIT = """
+(component
+  (import "wait" (func $wait))
+  (import "exit" (func $exit))
+  (core func $w (canon lower (func $wait)))
+  (core func $e (canon lower (func $exit)))
+  (core module $m
+    (import "h" "wait" (func $wait))
+    (import "h" "exit" (func $exit))
+    (func (export "run") (call $wait) (call $exit)))
+  (core instance $h (export "wait" (func $w)) (export "exit" (func $e)))
+  (core instance $i (instantiate $m (with "h" (instance $h))))
+  (func (export "run") (canon lift (core func $i "run"))))
+"""
+
+
+async def test_a_trap_after_a_blocking_host_call_reaches_the_caller() -> None:
+    # The guest's frame parks in `wait` (async def), resumes, then `exit` raises:
+    # wasi:cli/exit after a poll works this way.
+    linker = trio_wasi.Linker()
+
+    async def wait() -> None:
+        await trio.sleep(0.001)
+
+    def exit_() -> None:
+        raise RuntimeError("exit requested")
+
+    linker.define_function(None, "wait", wait)
+    linker.define_function(None, "exit", exit_)
+    component = trio_wasi.Component.from_wat(EXIT_AFTER_WAIT)
+    with trio.fail_after(30), pytest.raises(trio_wasi.Trap, match="exit requested"):
+        async with linker.instantiate(component, run_on_thread=True) as instance:
+            await instance.call("run")
+
+
+# -- the command line --------------------------------------------------------------
+
+
+def _error_line(capfd: pytest.CaptureFixture[str]) -> str:
+    err = capfd.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_help_has_no_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in ([], ["run"], ["call"], ["inspect"]):
+        with pytest.raises(SystemExit):
+            main([*argv, "--help"])
+        text = capsys.readouterr().out
+        assert "``" not in text and ":class:" not in text
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--dir", "--env", "-S", "--invoke", "inherit-env", "allow-ip-name-lookup"):
+        assert flag in text
+
+
+def test_a_file_is_recognised_by_its_content(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    app = tmp_path / "app.bin"
+    app.write_text(demo_text("hello.wat"))
+    assert main(["call", str(app), "greet", "you"]) == 0
+    assert capfd.readouterr().out == "Hello, you!\n"
+
+
+def test_a_missing_export_is_one_clear_line(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["call", "nope"]) == 1
+    line = _error_line(capfd)
+    assert "no export `nope`" in line and "greet" in line and "'" not in line
+
+
+def test_an_argument_count_mismatch_names_the_export_and_parameter(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["call", "greet"]) == 1
+    line = _error_line(capfd)
+    assert "`greet` takes 1 argument (name: string), got 0; missing `name`" in line
+
+
+def test_a_missing_file_is_one_clear_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(tmp_path / "missing.wasm")]) == 1
+    assert "no such file" in _error_line(capfd)
+    not_wasm = tmp_path / "notes.txt"
+    not_wasm.write_text("hello")
+    assert main(["run", str(not_wasm)]) == 1
+    assert "not a WebAssembly component" in _error_line(capfd)
+
+
+def test_run_refuses_unknown_settings(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "-S", "no-such-thing"]) == 1
+    assert "unknown -S setting `no-such-thing`" in _error_line(capfd)
+
+
+def test_run_invoke_calls_one_export(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    app = tmp_path / "hello.wat"
+    app.write_text(demo_text("hello.wat"))
+    assert main(["run", "--invoke", "greet", str(app), "there"]) == 0
+    assert capfd.readouterr().out == "Hello, there!\n"
+
+
+@pytest.mark.skipif(shutil.which("wasm-tools") is None, reason="wasm-tools is not installed")
+def test_inspect_prints_wit_with_signatures(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect"]) == 0
+    out = capfd.readouterr().out
+    assert "import wasi:cli/stdout@0.3.0" in out
+    assert "write-via-stream: func(data: stream<u8>) -> future<result<_, error-code>>" in out
+    assert "export wasi:cli/run@0.3.0" in out
