@@ -287,3 +287,43 @@ def test_a_preopen_that_is_not_a_directory_is_refused_at_link_time(tmp_path: Pat
     config = WasiConfig(preopens=[Preopen(tmp_path / "f", "/f")])
     with pytest.raises(ValueError, match="not a directory"):
         add_to_linker(None, config)  # type: ignore[arg-type]
+
+
+async def test_reads_that_would_wait_for_the_disk_leave_the_trio_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every page-cache-only read says "would block": only a worker thread can read.
+    def uncached(fd: int, buffers: Any, offset: int, flags: int = 0) -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "preadv", uncached)
+    data = os.urandom(3 << 20)
+    async with trio.open_nursery() as nursery:
+        face = Face("0.3", context(nursery), make_tree(tmp_path))
+        (tmp_path / "root" / "big").write_bytes(data)
+        assert await face.read(await face.open(face.root, "big")) == ("ok", data)
+        face2 = Face("0.2", context(nursery), tmp_path)
+        stream = (await face2.open(face2.root, "big")).read_via_stream(0).value
+        # On the trio thread a plain read does not wait: no bytes yet, not ready.
+        assert stream.read(10) == Ok(b"")
+        assert not stream.subscribe().ready()
+        assert await stream.blocking_read(10) == Ok(data[:10])
+        assert stream.read(10) == Ok(data[10:20])
+        stream.close()
+        assert await face2.read(await face2.open(face2.root, "big")) == ("ok", data)
+
+
+async def test_a_file_system_without_nowait_reads_falls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+
+    def unsupported(fd: int, buffers: Any, offset: int, flags: int = 0) -> int:
+        calls.append(flags)
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(os, "preadv", unsupported)
+    async with trio.open_nursery() as nursery:
+        face = Face("0.3", context(nursery), make_tree(tmp_path))
+        assert await face.read(await face.open(face.root, "file")) == ("ok", b"0123456789")
+    assert len(calls) == 1  # asked once, then plain reads

@@ -28,6 +28,7 @@ The preopens come from ``WasiConfig.preopens``; each call of
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import threading
@@ -39,7 +40,15 @@ import trio
 
 from .._abi._values import Err, Ok, Variant
 from ._config import WasiConfig
-from ._io import WRITE_BUDGET, InputStream, IoError, OutputStream, StreamClosed, StreamFailed
+from ._io import (
+    MAX_READ,
+    WRITE_BUDGET,
+    InputStream,
+    IoError,
+    OutputStream,
+    StreamClosed,
+    StreamFailed,
+)
 from ._paths import FsError, Node, descriptor_type, open_preopen
 from ._state import WasiState
 
@@ -60,6 +69,8 @@ __all__ = [
 READ_CHUNK = 1 << 20
 #: The most one 0.2 ``read`` at an offset returns.
 MAX_READ_AT = 1 << 24
+# preadv flag: answer from the page cache or fail with EAGAIN (Linux 4.14+).
+_RWF_NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
 
 # The 0.3 error-code cases (0.2 has these and ``would-block``).
 _CODES_03 = frozenset(
@@ -163,37 +174,46 @@ def _hash_value(pair: tuple[int, int]) -> dict[str, int]:
 
 
 class FileInputStream(InputStream):
-    """``input-stream`` reading a file from an offset (its own fd)."""
+    """``input-stream`` reading a file from an offset (its own fd).
+
+    Off the trio thread (a store thread) a read simply reads. On the trio
+    thread (``blocking-read``, or ``read`` of an instance that runs inline) it
+    answers from the page cache only; when the data must come from the disk,
+    it returns no bytes, and waiting for readiness reads them on a worker
+    thread, to be returned by the next read.
+    """
 
     def __init__(self, fd: int, offset: int) -> None:
-        self._fd = fd
-        self._pos = offset
-        self._lock = threading.Lock()
+        self._reader = _FileReader(fd, offset)
+        self._ahead: bytes | None = None  # read on a worker thread, not yet taken
 
     def _read_now(self, n: int) -> bytes:
-        with self._lock:
-            if self._fd < 0:
-                raise StreamClosed
-            try:
-                data = os.pread(self._fd, n, self._pos)
-            except OSError as exc:
-                raise _stream_failure(exc) from exc
-            if n and not data:
-                raise StreamClosed
-            self._pos += len(data)
-            return data
+        ahead = self._ahead
+        try:
+            if ahead is not None:
+                data: bytes | bytearray | None = ahead[:n]
+                self._ahead = ahead[n:] or None
+            elif trio.lowlevel.in_trio_run():
+                data = self._reader.read_nowait(n)
+                if data is None:
+                    return b""
+            else:
+                data = self._reader.read_blocking(n)
+        except OSError as exc:
+            raise _stream_failure(exc) from exc
+        if n and not data:
+            raise StreamClosed
+        return bytes(data) if data is not None else b""
 
     def _readable_now(self) -> bool:
-        return True  # a file never makes a reader wait
+        return self._ahead is not None or not trio.lowlevel.in_trio_run()
 
     async def _wait_readable(self) -> None:
-        await trio.lowlevel.checkpoint()
+        if self._ahead is None:
+            self._ahead = await trio.to_thread.run_sync(self._reader.read_blocking, MAX_READ)
 
     def close(self) -> None:
-        with self._lock:
-            fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
+        self._reader.close()
 
 
 class FileOutputStream(OutputStream):
@@ -235,6 +255,61 @@ def _write_all(fd: int, data: bytes | memoryview, pos: int | None) -> int | None
         if pos is not None:
             pos += n
     return pos
+
+
+class _FileReader:
+    """Reads a file from a position, never making the trio thread wait for the disk.
+
+    :meth:`read_nowait` answers from the page cache only (``preadv`` with
+    ``RWF_NOWAIT``) and returns None when the data would have to come from
+    the disk; :meth:`read_blocking` reads in any case (on a worker thread
+    from trio, in place elsewhere). Where ``RWF_NOWAIT`` is missing or the
+    file system refuses it, every read is a plain ``pread``. The lock keeps
+    ``close`` from releasing the fd under a read in flight.
+    """
+
+    def __init__(self, fd: int, offset: int) -> None:
+        self.fd = fd
+        self.pos = offset
+        self.lock = threading.Lock()
+        self._nowait = _RWF_NOWAIT
+
+    def read_nowait(self, n: int) -> bytes | bytearray | None:
+        with self.lock:
+            if self.fd < 0:
+                return b""
+            if self._nowait:
+                buf = bytearray(n)
+                try:
+                    got = os.preadv(self.fd, [buf], self.pos, self._nowait)
+                except BlockingIOError:
+                    return None
+                except OSError as exc:
+                    if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                        raise
+                    self._nowait = 0
+                else:
+                    del buf[got:]
+                    self.pos += got
+                    return buf
+            return self._pread(n)
+
+    def read_blocking(self, n: int) -> bytes:
+        with self.lock:
+            if self.fd < 0:
+                return b""
+            return self._pread(n)
+
+    def _pread(self, n: int) -> bytes:
+        data = os.pread(self.fd, n, self.pos)
+        self.pos += len(data)
+        return data
+
+    def close(self) -> None:
+        with self.lock:
+            fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 # ---------------------------------------------------------------------------
@@ -469,34 +544,34 @@ def _resolve(done: trio.MemorySendChannel[Any], value: Any) -> None:
     done.close()
 
 
-class _FileChunks(trio.abc.ReceiveChannel[bytes]):
-    """A file from an offset as a ``stream<u8>``: one chunk per request, then the future."""
+class _FileChunks(trio.abc.ReceiveChannel[Any]):
+    """A file from an offset as a ``stream<u8>``: one chunk per request, then the future.
+
+    A chunk in the page cache is read in place; one that must come from the
+    disk is read on a worker thread, so trio never waits for the disk.
+    """
 
     def __init__(self, fd: int, offset: int, done: trio.MemorySendChannel[Any]) -> None:
-        self._fd = fd
-        self._pos = offset
+        self._reader = _FileReader(fd, offset)
         self._done = done
 
-    async def receive(self) -> bytes:
+    async def receive(self) -> bytes | bytearray:
         await trio.lowlevel.checkpoint()
-        if self._fd < 0:
-            raise trio.EndOfChannel
+        reader = self._reader
         try:
-            # A file is never "not ready": read on trio, as the guest asks.
-            data = os.pread(self._fd, READ_CHUNK, self._pos)
+            data = reader.read_nowait(READ_CHUNK)
+            if data is None:
+                data = await trio.to_thread.run_sync(reader.read_blocking, READ_CHUNK)
         except OSError as exc:
             self._finish(_err03(FsError.from_os(exc)))
             raise trio.EndOfChannel from None
         if not data:
             self._finish(Ok())
             raise trio.EndOfChannel
-        self._pos += len(data)
         return data
 
     def _finish(self, value: Any) -> None:
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
+        self._reader.close()
         _resolve(self._done, value)
 
     async def aclose(self) -> None:
