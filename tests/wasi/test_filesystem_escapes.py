@@ -334,3 +334,23 @@ async def _with_self(attempt: Attempt, face: Face, tree: Path) -> tuple[str, Any
         return await attempt(face, tree)
     finally:
         face.call = original  # type: ignore[method-assign]
+
+
+async def test_refusals_leave_no_file_descriptor_open(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path)
+    async with trio.open_nursery() as nursery:
+        face = Face("0.2", context(nursery), tree)
+
+        def open_fds() -> int:
+            return len(os.listdir("/proc/self/fd"))
+
+        before = open_fds()
+        checked = 0
+        for name, attempt, expected in CASES:
+            if attempt.__name__ == "run" or attempt.__name__.startswith("_"):
+                # Sets up links or a race (needs a fresh tree), or holds descriptors.
+                continue
+            assert await _with_self(attempt, face, tree) == ("err", expected), name
+            checked += 1
+        assert open_fds() == before
+        assert checked >= 30
