@@ -100,6 +100,8 @@ def _function(ft: T.FuncType, owners: dict[int, tuple[str, str]], name: str) -> 
 
 def deny_all(linker: Linker, interface: str) -> None:
     """Define ``interface`` (from the bundled WIT) with every operation refused."""
+    if hasattr(linker, "_keys") and compatibility_key(interface) not in linker._keys:
+        return  # a linker taking only some interfaces (wasi.add_to_linker(only=...))
     host = linker._host
     resolved = resolve_interface(
         _find_interface(interface, None),
