@@ -45,7 +45,7 @@ import attrs
 from ._abi import _types as T
 from ._errors import Error, LinkError
 from ._names import compatibility_key
-from ._wit import WitInterface, load_wit, resolve_interface
+from ._wit import WitInterface, load_encoded, load_wit, resolve_interface
 
 if TYPE_CHECKING:
     import trio
@@ -209,12 +209,20 @@ def _bundled_wit_dirs() -> list[Path]:
     return [p for p in (here / "wit", here.parent / "wit") if p.is_dir()][:1]
 
 
+# The bundled WIT, encoded, so reading it needs no wasm-tools (kept current by
+# tests/test_wit_reference.py; regenerate with
+# ``wasm-tools component wit wit --wasm -o wit/host.wasm``).
+BUNDLED_ENCODED = "host.wasm"
+
+
 @functools.cache
 def _bundled_wit() -> dict[str, WitInterface]:
     # Package data does not change while the process runs: read it once.
     found: dict[str, WitInterface] = {}
     for d in _bundled_wit_dirs():
-        for name, iface in load_wit(d).items():
+        encoded = d / BUNDLED_ENCODED
+        interfaces = load_encoded(encoded.read_bytes()) if encoded.is_file() else load_wit(d)
+        for name, iface in interfaces.items():
             found.setdefault(name, iface)
     return found
 

@@ -36,7 +36,7 @@ from ._errors import DecodeError, LinkError
 from ._resolve import DeclaredType, TypeSpace, resolve_deftype
 from ._validate import _validator
 
-__all__ = ["WitInterface", "load_wit", "resolve_interface"]
+__all__ = ["WitInterface", "load_encoded", "load_wit", "resolve_interface"]
 
 ResourceFor = Callable[[str, str], T.ResourceType]
 
@@ -80,6 +80,11 @@ def load_wit(source: str | os.PathLike[str]) -> dict[str, WitInterface]:
     if path.is_file():
         return _load_text(path.read_text("utf-8"), origin=str(path))
     return _load_path(str(path.resolve()), _tree_stamp(path))
+
+
+def load_encoded(data: bytes) -> dict[str, WitInterface]:
+    """Every interface of a WIT package already encoded as a component (``--wasm``)."""
+    return _interfaces(data)
 
 
 def _tree_stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
