@@ -4,6 +4,7 @@ the deny-everything baselines, and the command line as a newcomer meets it."""
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from importlib import resources
 from pathlib import Path
@@ -267,3 +268,52 @@ def test_inspect_prints_wit_with_signatures(capfd: pytest.CaptureFixture[str]) -
     assert "import wasi:cli/stdout@0.3.0" in out
     assert "write-via-stream: func(data: stream<u8>) -> future<result<_, error-code>>" in out
     assert "export wasi:cli/run@0.3.0" in out
+
+
+def test_wasi_links_without_wasm_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The bundled WIT ships encoded: an install without wasm-tools can run commands.
+    from trio_wasi import _hostdefs, _wit
+
+    monkeypatch.setattr(_wit, "_validator", lambda: None)
+    _hostdefs._bundled_wit.cache_clear()
+    try:
+        linker = trio_wasi.Linker()
+        linker.add_wasi()
+        assert _bound(linker, "wasi:cli/environment@0.3.0", "get-arguments") is not None
+    finally:
+        _hostdefs._bundled_wit.cache_clear()
+
+
+def test_terminals_are_reported_only_for_terminals() -> None:
+    linker = trio_wasi.Linker()
+    linker.add_wasi(trio_wasi.WasiConfig(stdout=bytearray()))
+    for gen in ("0.2.0", "0.3.0"):
+        stdout = _bound(linker, f"wasi:cli/terminal-stdout@{gen}", "get-terminal-stdout")
+        stdin = _bound(linker, f"wasi:cli/terminal-stdin@{gen}", "get-terminal-stdin")
+        assert stdout() is None and stdin() is None
+
+
+def test_a_slow_load_shows_a_progress_line_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trio_wasi import _cli
+
+    monkeypatch.setattr(_cli, "_PROGRESS_AFTER", 0.0)
+    monkeypatch.setattr(_cli.sys.stderr, "isatty", lambda: True)
+    shown = threading.Event()
+    real_write = _cli.sys.stderr.write
+
+    def write(text: str) -> int:
+        if text.startswith("compiling"):
+            shown.set()
+        return real_write(text)
+
+    monkeypatch.setattr(_cli.sys.stderr, "write", write)
+
+    def load() -> Any:
+        assert shown.wait(10)  # the line appears while loading
+        return "loaded"
+
+    assert _cli._with_progress("app.wasm, 18.0 MB", load) == "loaded"
+    err = capsys.readouterr().err
+    assert "compiling app.wasm, 18.0 MB" in err and err.endswith("\r\x1b[K")

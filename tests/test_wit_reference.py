@@ -79,3 +79,19 @@ def test_every_shipped_interface_matches_the_reference(tmp_path: Path) -> None:
     assert len(compared) >= 45
     missing = set(reference) - set(ours)
     assert not missing, f"the reference has interfaces we do not ship: {sorted(missing)}"
+
+
+def test_the_shipped_encoding_is_current() -> None:
+    # The host reads wit/host.wasm (no wasm-tools needed at run time); it must
+    # say exactly what wit/*.wit says.
+    from trio_wasi._hostdefs import BUNDLED_ENCODED
+    from trio_wasi._wit import load_encoded
+
+    shipped = load_encoded((ROOT / "wit" / BUNDLED_ENCODED).read_bytes())
+    fresh = load_wit(ROOT / "wit")
+    assert sorted(shipped) == sorted(fresh)
+    resources: dict[tuple[str, str], T.ResourceType] = {}
+    for name in fresh:
+        assert _shape(shipped[name], resources) == _shape(fresh[name], resources), (
+            f"{name}: regenerate with `wasm-tools component wit wit --wasm -o wit/host.wasm`"
+        )
