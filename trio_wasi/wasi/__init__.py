@@ -33,8 +33,9 @@ Shapes (for whoever adds or replaces an interface):
   ``StreamFailed(IoError(message, code))`` and the package's ``*-error-code``
   function reads ``IoError.code``. ``_errno.error_code`` maps an ``OSError``
   to wasi:filesystem's case names.
-* **Baselines.** Until their real modules land, wasi:filesystem and
-  wasi:sockets are defined by ``_deny.deny_all``: everything refused.
+* **Baselines.** Until its real module lands, wasi:sockets is defined by
+  ``_deny.deny_all``: everything refused. wasi:filesystem (``_filesystem``
+  over ``_paths``) grants the configured preopens only.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ returns a resource gets a fresh placeholder object. Anything else cannot be
 answered without lying and traps, naming the function. Never a host
 exception for a refusal.
 
-wasi:filesystem and wasi:sockets start here and are replaced interface by
-interface by their real implementations (see ``_filesystem`` and
-``_sockets``).
+wasi:sockets starts here and is replaced interface by interface by its real
+implementation (see ``_sockets``); wasi:filesystem has been replaced by
+``_filesystem``.
 """
 
 from __future__ import annotations
