@@ -44,6 +44,13 @@ p3 read-only read: b'ro'
 p2 read: 'hello from p2'
 p2 list: ['keep.txt', 'mine', 'out', 'p2b.txt']
 p2 list after delete: ['out']
+p2 seek+read: b'89a'
+p2 size after truncate: 5
+p2 mtime: 1500000000
+p2 readlink: z/f
+p2 isdir/isfile: True True
+p2 walk: [('/data/x', ['y'], []), ('/data/x/y', ['z'], ['link']), ('/data/x/y/z', [], ['f'])]
+p2 exists after rmtree: False
 p2 /data/../secret.txt: refused EPERM
 p2 /data/out/secret.txt: refused EPERM
 p2 /secret.txt: refused ENOENT

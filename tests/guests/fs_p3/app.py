@@ -18,6 +18,7 @@ name (0.2).
 
 import errno
 import os
+import shutil
 
 import wit_world
 from componentize_py_types import Err
@@ -95,6 +96,29 @@ async def bench(data, name: str) -> None:
     print(f"p2 {n} {monotonic_clock.now() - start}")
 
 
+async def more_p2() -> None:
+    """The rest of Python's file API a program commonly uses (wasi:filesystem@0.2)."""
+    os.makedirs("/data/x/y/z")
+    with open("/data/x/y/z/f", "wb") as f:
+        f.write(b"0123456789")
+    with open("/data/x/y/z/f", "ab") as f:
+        f.write(b"abc")
+    with open("/data/x/y/z/f", "r+b") as f:
+        f.seek(8)
+        print(f"p2 seek+read: {f.read(3)!r}")
+        f.truncate(5)
+    print(f"p2 size after truncate: {os.stat('/data/x/y/z/f').st_size}")
+    os.utime("/data/x/y/z/f", (1_000_000_000, 1_500_000_000))
+    print(f"p2 mtime: {int(os.stat('/data/x/y/z/f').st_mtime)}")
+    os.symlink("z/f", "/data/x/y/link")
+    print(f"p2 readlink: {os.readlink('/data/x/y/link')}")
+    print(f"p2 isdir/isfile: {os.path.isdir('/data/x/y')} {os.path.isfile('/data/x/y/link')}")
+    walked = [(root, sorted(dirs), sorted(files)) for root, dirs, files in os.walk("/data/x")]
+    print(f"p2 walk: {walked}")
+    shutil.rmtree("/data/x")
+    print(f"p2 exists after rmtree: {os.path.exists('/data/x')}")
+
+
 class Run(exports.Run):
     async def run(self) -> None:
         dirs = dict((path, d) for d, path in preopens.get_directories())
@@ -151,6 +175,7 @@ class Run(exports.Run):
         os.remove("/data/keep.txt")
         os.remove("/data/mine")
         print(f"p2 list after delete: {sorted(os.listdir('/data'))}")
+        await more_p2()
         for path in ("/data/../secret.txt", "/data/out/secret.txt", "/secret.txt"):
             try:
                 with open(path) as f:
