@@ -157,3 +157,35 @@ def test_same_as_wasmtime_run(
     ours = _run_process([sys.executable, "-m", "trio_wasi", "run", *env_flags, *args])
     assert ours == expected
     assert expected[1]  # both printed something
+
+
+async def test_a_blocked_p2_guest_stalls_nothing_else(cli_p2: Path) -> None:
+    # The 0.2 guest waits for stdin (a blocking read, on trio) that is only fed
+    # after another component has run to completion meanwhile.
+    send, receive = trio.open_memory_channel[bytes](1)
+    out, err, demo_out = bytearray(), bytearray(), bytearray()
+    config = trio_wasi.WasiConfig(
+        args=["app.wasm", "one", "two words"],
+        env={"GREETING": "hello"},
+        stdin=receive,
+        stdout=out,
+        stderr=err,
+    )
+    component = trio_wasi.Component.from_file(cli_p2)
+    demo = trio_wasi.Component.from_file(ROOT / "trio_wasi" / "demo" / "hello_cli.wat")
+    codes = []
+    with trio.fail_after(120):  # a hang guard
+        async with trio.open_nursery() as nursery:
+
+            async def blocked() -> None:
+                codes.append(await run_command(component, config))
+
+            nursery.start_soon(blocked)
+            demo_config = trio_wasi.WasiConfig(stdout=demo_out)
+            assert await run_command(demo, demo_config) == 0
+            assert demo_out == b"Hello from a WASI 0.3 component!\n"
+            assert b"stdin:" not in out  # still waiting for its input
+            async with send:
+                await send.send(b"piped input")
+    assert codes == [0]
+    assert out.decode() == P2_STDOUT

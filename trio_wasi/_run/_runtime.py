@@ -165,11 +165,26 @@ class StoreRuntime:
         if nursery is None:
             trap("the instance has no nursery: open it with `async with linker.instantiate(...)`")
 
-        def start() -> None:
-            if not self.closing:
-                nursery.start_soon(fn, *args)
+        # Until the task has run, the wasm side cannot see that it will post
+        # (a host function's task that will read the stream the guest is
+        # about to write): count it as trio-side work, so a guest waiting
+        # for it is not taken for a deadlock.
+        ex = self.executor
+        ex.outside_begin()
 
-        self.executor.call_soon_trio(start)
+        async def run() -> None:
+            try:
+                await fn(*args)
+            finally:
+                ex.outside_end()
+
+        def start() -> None:
+            if self.closing:
+                ex.outside_end()
+            else:
+                nursery.start_soon(run)
+
+        ex.call_soon_trio(start)
 
     # -- blocking on the wasm side ---------------------------------------------
 
