@@ -139,7 +139,12 @@ class HostContext:
             async def finish() -> None:
                 await awaitable
 
-            self.start_soon(finish)
+            # In the instance's own nursery (which its block waits for), not
+            # the service nursery, which is cancelled once the guest's work is
+            # over and would cut the release short.
+            if self._spawn is None:
+                raise Error("the instance has no nursery: open it with `async with`")
+            self._spawn(finish)
 
     async def _release_all(self, objects: list[object]) -> None:
         """Release host objects the guest still owned when the instance closed."""
