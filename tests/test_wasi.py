@@ -367,3 +367,13 @@ def test_error_code_tables_use_the_wit_labels(interface: str, table: str, extra:
     used = set(getattr(_errno, table).values())
     # Labels a generation lacks are translated by the function (tested above).
     assert used - extra <= labels, sorted(used - extra - labels)
+
+
+def test_timezone_names_the_zone_from_tz(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trio_wasi.wasi._clocks import Timezone
+
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    assert Timezone.iana_id() == "Europe/Paris"
+    assert Timezone.to_debug_string() == "Europe/Paris"
+    offset = Timezone.utc_offset({"seconds": 0, "nanoseconds": 0})
+    assert offset is None or abs(offset) < 86_400 * 10**9
