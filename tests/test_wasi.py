@@ -317,3 +317,63 @@ def test_a_slow_load_shows_a_progress_line_on_a_terminal(
     assert _cli._with_progress("app.wasm, 18.0 MB", load) == "loaded"
     err = capsys.readouterr().err
     assert "compiling app.wasm, 18.0 MB" in err and err.endswith("\r\x1b[K")
+
+
+def test_os_errors_map_to_each_generations_codes() -> None:
+    import errno
+
+    from trio_wasi.wasi._errno import filesystem_code, socket_code
+
+    gone = FileNotFoundError(errno.ENOENT, "No such file or directory")
+    assert filesystem_code(gone, variant=False) == "no-entry"
+    assert filesystem_code(gone, variant=True) == Variant("no-entry")
+    odd = OSError(errno.ECHILD, "No child processes")
+    assert filesystem_code(odd, variant=False) == "io"
+    assert filesystem_code(odd, variant=True) == Variant("other", "No child processes")
+    broken = BrokenPipeError(errno.EPIPE, "Broken pipe")
+    assert socket_code(broken, variant=True) == Variant("connection-broken")
+    assert socket_code(broken, variant=False) == "connection-reset"
+    assert socket_code(ConnectionRefusedError(errno.ECONNREFUSED, "x"), variant=False) == (
+        "connection-refused"
+    )
+
+
+@pytest.mark.parametrize(
+    ("interface", "table", "extra"),
+    [
+        ("wasi:filesystem/types@0.2.0", "FILESYSTEM_CODES", set()),
+        ("wasi:filesystem/types@0.3.0", "FILESYSTEM_CODES", {"would-block"}),
+        ("wasi:sockets/tcp@0.2.0", "SOCKET_CODES", {"connection-broken"}),
+        ("wasi:sockets/types@0.3.0", "SOCKET_CODES", set()),
+    ],
+)
+def test_error_code_tables_use_the_wit_labels(interface: str, table: str, extra: set[str]) -> None:
+    from trio_wasi._abi import _types as T
+    from trio_wasi._hostdefs import _find_interface
+    from trio_wasi._wit import resolve_interface
+    from trio_wasi.wasi import _errno
+
+    resolved = resolve_interface(
+        _find_interface(interface, None), lambda i, n: T.ResourceType(name=n)
+    )
+    labels: set[str] = set()
+    for ft in resolved.functions.values():
+        err = ft.result.error if isinstance(ft.result, T.ResultType) else None
+        if isinstance(err, T.EnumType):
+            labels |= set(err.labels)
+        elif isinstance(err, T.VariantType):
+            labels |= {case for case, _ in err.cases}
+    assert labels
+    used = set(getattr(_errno, table).values())
+    # Labels a generation lacks are translated by the function (tested above).
+    assert used - extra <= labels, sorted(used - extra - labels)
+
+
+def test_timezone_names_the_zone_from_tz(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trio_wasi.wasi._clocks import Timezone
+
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    assert Timezone.iana_id() == "Europe/Paris"
+    assert Timezone.to_debug_string() == "Europe/Paris"
+    offset = Timezone.utc_offset({"seconds": 0, "nanoseconds": 0})
+    assert offset is None or abs(offset) < 86_400 * 10**9

@@ -227,9 +227,11 @@ def _cmd_run(ns: argparse.Namespace) -> int:
 
 async def _invoke(component: Component, config: WasiConfig, export: str, args: list[Any]) -> int:
     from ._linker import Linker
+    from .wasi import add_to_linker
+    from .wasi._command import component_imports
 
     linker = Linker(component.engine)
-    linker.add_wasi(config)
+    add_to_linker(linker, config, only=component_imports(component))
     async with linker.instantiate(component) as instance:
         result = await instance.call(export, *args)
     if result is not None:
@@ -242,8 +244,15 @@ async def _invoke(component: Component, config: WasiConfig, export: str, args: l
 
 async def _call(component: Component, export: str, args: list[Any]) -> Any:
     from ._linker import Linker
+    from .wasi import add_to_linker
+    from .wasi._command import component_imports
+    from .wasi._config import INHERIT, WasiConfig
 
-    async with Linker().instantiate(component) as instance:
+    # WASI is there for components that import it, granting output only.
+    linker = Linker(component.engine)
+    config = WasiConfig(args=[export], stdout=INHERIT, stderr=INHERIT)
+    add_to_linker(linker, config, only=component_imports(component))
+    async with linker.instantiate(component) as instance:
         return await instance.call(export, *args)
 
 

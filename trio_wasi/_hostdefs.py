@@ -106,10 +106,14 @@ class HostContext:
         return self._nursery
 
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        """Start ``fn(*args)`` as a trio task in the instance's nursery (from any thread)."""
+        """Start ``fn(*args)`` as a trio task in the instance's nursery (from any thread).
+
+        Until the task ends, a guest waiting for something only it can
+        deliver is not reported as a deadlock.
+        """
         if self._spawn is None:
             raise Error("the instance has no nursery: open it with `async with`")
-        self._spawn(fn, *args, service=True)
+        self._spawn(fn, *args, service=True, counted=True)
 
     # -- the runtime's side ----------------------------------------------------
 
@@ -135,7 +139,12 @@ class HostContext:
             async def finish() -> None:
                 await awaitable
 
-            self.start_soon(finish)
+            # In the instance's own nursery (which its block waits for), not
+            # the service nursery, which is cancelled once the guest's work is
+            # over and would cut the release short.
+            if self._spawn is None:
+                raise Error("the instance has no nursery: open it with `async with`")
+            self._spawn(finish)
 
     async def _release_all(self, objects: list[object]) -> None:
         """Release host objects the guest still owned when the instance closed."""

@@ -189,3 +189,26 @@ async def test_a_blocked_p2_guest_stalls_nothing_else(cli_p2: Path) -> None:
                 await send.send(b"piped input")
     assert codes == [0]
     assert out.decode() == P2_STDOUT
+
+
+def test_cli_passes_host_environment_only_when_asked(build_guest: BuildGuest) -> None:
+    app = build_guest("cli_p3", "command", stub_wasi=False)
+    env = {k: v for k, v in os.environ.items() if k not in ("GREETING", "EXIT_CODE")}
+    env.update(PYTHONPATH=str(ROOT), GREETING="from the host")
+
+    def run(*flags: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "trio_wasi", "run", *flags, str(app)],
+            input=b"",
+            capture_output=True,
+            timeout=300,
+            env=env,
+            check=True,
+        )
+        line = [x for x in proc.stdout.decode().splitlines() if x.startswith("GREETING")]
+        return line[0]
+
+    assert run() == "GREETING: None"
+    assert run("--env", "GREETING") == "GREETING: from the host"
+    assert run("-S", "inherit-env") == "GREETING: from the host"
+    assert run("-S", "inherit-env", "--env", "GREETING=given") == "GREETING: given"

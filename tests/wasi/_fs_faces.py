@@ -39,7 +39,7 @@ def label(value: Any) -> Any:
 def context(nursery: trio.Nursery) -> HostContext:
     """A HostContext whose background tasks run in ``nursery``."""
     ctx = HostContext()
-    ctx._spawn = lambda fn, *args, service: nursery.start_soon(fn, *args)
+    ctx._spawn = lambda fn, *args, **how: nursery.start_soon(fn, *args)
     return ctx
 
 

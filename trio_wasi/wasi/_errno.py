@@ -1,19 +1,22 @@
-"""Host ``OSError``\\ s as wasi:filesystem ``error-code`` case names.
+"""OS errors as WASI error codes: one table per package, one function per shape.
 
-One table serves both generations: 0.2's ``error-code`` is an ``enum`` and
-0.3's a ``variant`` with the same labels, less ``would-block`` and plus
-``other(option<string>)``. :func:`error_code` gives the 0.2 label (``io``
-when the errno has no case of its own); the 0.3 face turns ``would-block``
-and unknown errors into ``other``.
+A WASI function never lets an ``OSError`` escape (that would trap the guest):
+it returns the interface's own error code. wasi:filesystem 0.2 spells its
+codes as an ``enum`` (a label string), 0.3 as a ``variant`` with an
+``other(option<string>)`` case (a :class:`Variant`); wasi:sockets likewise.
 """
 
 from __future__ import annotations
 
 import errno
 
-__all__ = ["ERRNO_CODES", "error_code"]
+from .._abi._values import Variant
 
-ERRNO_CODES: dict[int, str] = {
+__all__ = ["FILESYSTEM_CODES", "SOCKET_CODES", "filesystem_code", "socket_code"]
+
+# errno -> wasi:filesystem error-code label (the same labels in 0.2 and 0.3,
+# except would-block, which only 0.2 has).
+FILESYSTEM_CODES: dict[int, str] = {
     errno.EACCES: "access",
     errno.EAGAIN: "would-block",
     errno.EALREADY: "already",
@@ -42,7 +45,6 @@ ERRNO_CODES: dict[int, str] = {
     errno.ENOTEMPTY: "not-empty",
     errno.ENOTRECOVERABLE: "not-recoverable",
     errno.ENOTSUP: "unsupported",
-    errno.EOPNOTSUPP: "unsupported",
     errno.ENOTTY: "no-tty",
     errno.ENXIO: "no-such-device",
     errno.EOVERFLOW: "overflow",
@@ -54,7 +56,46 @@ ERRNO_CODES: dict[int, str] = {
     errno.EXDEV: "cross-device",
 }
 
+# errno -> wasi:sockets error-code label.
+SOCKET_CODES: dict[int, str] = {
+    errno.EACCES: "access-denied",
+    errno.EPERM: "access-denied",
+    errno.EOPNOTSUPP: "not-supported",
+    errno.EAFNOSUPPORT: "not-supported",
+    errno.EINVAL: "invalid-argument",
+    errno.ENOMEM: "out-of-memory",
+    errno.ENOBUFS: "out-of-memory",
+    errno.ETIMEDOUT: "timeout",
+    errno.EISCONN: "invalid-state",
+    errno.ENOTCONN: "invalid-state",
+    errno.EADDRNOTAVAIL: "address-not-bindable",
+    errno.EADDRINUSE: "address-in-use",
+    errno.EHOSTUNREACH: "remote-unreachable",
+    errno.ENETUNREACH: "remote-unreachable",
+    errno.ECONNREFUSED: "connection-refused",
+    errno.EPIPE: "connection-broken",
+    errno.ECONNRESET: "connection-reset",
+    errno.ECONNABORTED: "connection-aborted",
+    errno.EMSGSIZE: "datagram-too-large",
+}
 
-def error_code(exc: OSError) -> str:
-    """The wasi:filesystem 0.2 ``error-code`` label for ``exc`` (``io`` when none fits)."""
-    return ERRNO_CODES.get(exc.errno or 0, "io")
+
+def filesystem_code(exc: OSError, *, variant: bool) -> str | Variant:
+    """The wasi:filesystem error code for ``exc``: a label (0.2) or a Variant (0.3)."""
+    label = FILESYSTEM_CODES.get(exc.errno or 0)
+    if variant:
+        if label is None or label == "would-block":
+            return Variant("other", exc.strerror or str(exc))
+        return Variant(label)
+    return label or "io"
+
+
+def socket_code(exc: OSError, *, variant: bool) -> str | Variant:
+    """The wasi:sockets error code for ``exc``: a label (0.2) or a Variant (0.3)."""
+    label = SOCKET_CODES.get(exc.errno or 0)
+    if variant:
+        return Variant(label) if label else Variant("other", exc.strerror or str(exc))
+    if exc.errno == errno.EAGAIN:
+        return "would-block"
+    # 0.2 has no connection-broken; a broken pipe is a reset there.
+    return {"connection-broken": "connection-reset"}.get(label or "unknown", label or "unknown")

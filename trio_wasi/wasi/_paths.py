@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from ._errno import error_code
+from ._errno import FILESYSTEM_CODES
 
 __all__ = [
     "FsError",
@@ -95,7 +95,7 @@ class FsError(Exception):
 
     @classmethod
     def from_os(cls, exc: OSError) -> FsError:
-        return cls(error_code(exc), exc.strerror or str(exc))
+        return cls(FILESYSTEM_CODES.get(exc.errno or 0, "io"), exc.strerror or str(exc))
 
 
 def _hook(stage: str, parent: int, name: str) -> None:
