@@ -13,6 +13,7 @@ from ._instance import Instance, Instantiation
 from ._link import LinkedComponent
 from ._linker import Linker
 from ._run._hostvalues import FutureReceiver, StreamReceiver
+from .wasi._config import WasiConfig
 
 __all__ = [
     "Component",
@@ -36,5 +37,6 @@ __all__ = [
     "Trap",
     "ValidationError",
     "Variant",
+    "WasiConfig",
     "with_context",
 ]

@@ -35,6 +35,7 @@ import functools
 import inspect
 import keyword
 import os
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, final
@@ -45,7 +46,7 @@ import trio
 from ._abi import _types as T
 from ._errors import Error, LinkError
 from ._names import compatibility_key
-from ._wit import WitInterface, load_wit, resolve_interface
+from ._wit import WitInterface, load_encoded, load_wit, resolve_interface
 
 __all__ = [
     "HostContext",
@@ -107,10 +108,14 @@ class HostContext:
         return self._nursery
 
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        """Start ``fn(*args)`` as a trio task in the instance's nursery (from any thread)."""
+        """Start ``fn(*args)`` as a trio task in the instance's nursery (from any thread).
+
+        Until the task ends, a guest waiting for something only it can
+        deliver is not reported as a deadlock.
+        """
         if self._spawn is None:
             raise Error("the instance has no nursery: open it with `async with`")
-        self._spawn(fn, *args, service=True)
+        self._spawn(fn, *args, service=True, counted=True)
 
     # -- the runtime's side ----------------------------------------------------
 
@@ -140,7 +145,9 @@ class HostContext:
                     scope.shield = True
                     await awaitable
 
-            # A guest-side task: the instance's block waits for it.
+            # In the instance's own nursery (which its block waits for), not
+            # the service nursery, which is cancelled once the guest's work is
+            # over and would cut the release short.
             if self._spawn is None:
                 raise Error("the instance has no nursery: open it with `async with`")
             self._spawn(finish)
@@ -214,21 +221,35 @@ def resource_class_name(wit_name: str) -> str:
 def _bundled_wit_dirs() -> list[Path]:
     """The WIT this package ships (``trio_wasi/wit``, or ``wit/`` in a checkout)."""
     here = Path(__file__).resolve().parent
-    return [p for p in (here / "wit", here.parent / "wit") if p.is_dir()]
+    return [p for p in (here / "wit", here.parent / "wit") if p.is_dir()][:1]
+
+
+# The bundled WIT, encoded, so reading it needs no wasm-tools (kept current by
+# tests/test_wit_reference.py; regenerate with
+# ``wasm-tools component wit wit --wasm -o wit/host.wasm``).
+BUNDLED_ENCODED = "host.wasm"
+
+
+@functools.cache
+def _bundled_wit() -> dict[str, WitInterface]:
+    # Package data does not change while the process runs: read it once.
+    found: dict[str, WitInterface] = {}
+    for d in _bundled_wit_dirs():
+        encoded = d / BUNDLED_ENCODED
+        interfaces = load_encoded(encoded.read_bytes()) if encoded.is_file() else load_wit(d)
+        for name, iface in interfaces.items():
+            found.setdefault(name, iface)
+    return found
 
 
 def _find_interface(interface: str, wit: str | os.PathLike[str] | None) -> WitInterface:
-    sources: list[str | os.PathLike[str]] = [wit] if wit is not None else []
-    if wit is None:
-        sources.extend(_bundled_wit_dirs())
-        if not sources:
-            raise LinkError(
-                f"no WIT is known for `{interface}`: pass the WIT it implements with wit=..."
-            )
+    if wit is None and not _bundled_wit_dirs():
+        raise LinkError(
+            f"no WIT is known for `{interface}`: pass the WIT it implements with wit=..."
+        )
     key = compatibility_key(interface)
     known: list[str] = []
-    for source in sources:
-        found = load_wit(source)
+    for found in [load_wit(wit) if wit is not None else _bundled_wit()]:
         if interface in found:
             return found[interface]
         for name, iface in found.items():
@@ -262,11 +283,13 @@ def define_interface(
     if (impl is None) == (factory is None):
         raise TypeError("define_interface takes exactly one of impl and factory=")
     iface = _find_interface(interface, wit)
-    resolved = resolve_interface(iface, functools.partial(_resource_for, host))
+    resolved = resolve_interface(
+        iface, functools.partial(_resource_for, host), _resolution_cache(host)
+    )
     # Where to look the functions up statically: the object, or the class a
     # factory makes (its methods are then checked unbound, self first).
-    template: Any = impl if impl is not None else factory
-    template_is_class = impl is None and isinstance(factory, type)
+    template: Any = impl if impl is not None else _factory_class(factory)
+    template_is_class = impl is None and isinstance(template, type)
     resources = dict(resources or {})
     drops = dict(drops or {})
     problems: list[str] = []
@@ -320,6 +343,31 @@ def define_interface(
 
 class _Missing(Exception):
     pass
+
+
+# Resolved WIT worlds per host, by id (their resource types are the host's
+# own); an entry goes when its host does.
+_RESOLVED: dict[int, dict[int, Any]] = {}
+
+
+def _resolution_cache(host: Any) -> dict[int, Any]:
+    key = id(host)
+    cache = _RESOLVED.get(key)
+    if cache is None:
+        cache = _RESOLVED[key] = {}
+        weakref.finalize(host, _RESOLVED.pop, key, None)
+    return cache
+
+
+def _factory_class(factory: Any) -> Any:
+    """The class a factory makes: the class itself, or one bound by ``functools.partial``.
+
+    A partial lets one class serve several configurations
+    (``factory=functools.partial(Impl, config)``) and still be checked here.
+    """
+    while isinstance(factory, functools.partial):
+        factory = factory.func
+    return factory
 
 
 def _resource_for(host: Any, interface: str, name: str) -> T.ResourceType:
@@ -385,9 +433,10 @@ def _function_def(
         return HostFunctionDef(full, lambda ctx: free, ft)
     assert factory is not None
     if template_is_class:
-        unbound = getattr(factory, attr, None)
+        cls_ = _factory_class(factory)
+        unbound = getattr(cls_, attr, None)
         if unbound is None or not callable(unbound):
-            raise _Missing(_missing_message(fname, attr, factory))
+            raise _Missing(_missing_message(fname, attr, cls_))
         # Checked unbound: ``self`` comes first.
         _check_signature(unbound, nparams + 1, fname, attr)
     key = compatibility_key(interface)

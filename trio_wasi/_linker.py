@@ -13,6 +13,7 @@ from ._hostdefs import HostContext, define_interface, plain_definition
 from ._instance import Instance, Instantiation
 from ._link import HostDefinitions, LinkedComponent, prelink
 from ._names import compatibility_key
+from .wasi._config import WasiConfig
 
 __all__ = ["Linker"]
 
@@ -61,7 +62,8 @@ class Linker:
         whose constructor, methods and static functions implement the
         resource's. With ``factory`` instead, ``factory(context)`` is called
         once per component instance and its result implements the
-        functions; when ``factory`` is a class its methods are checked here.
+        functions; when ``factory`` is a class (or a ``functools.partial`` of one)
+        its methods are checked here.
 
         ``wit`` is the WIT the interface is declared in: text, a ``.wit``
         file, or a package directory (default: the WIT this package ships).
@@ -82,6 +84,17 @@ class Linker:
             resources=resources,
             drops=drops,
         )
+
+    def add_wasi(self, config: WasiConfig | None = None) -> None:
+        """Define every WASI 0.3.0 and 0.2.x interface, granting what ``config`` says.
+
+        Nothing is reachable that ``config`` does not grant (see
+        :class:`trio_wasi.WasiConfig`); the default grants no files, no
+        network, an empty environment and stdin, and discards output.
+        """
+        from .wasi import add_to_linker
+
+        add_to_linker(self, config)
 
     def define_function(self, interface: str | None, name: str, fn: Callable[..., Any]) -> None:
         """Offer ``fn`` as the function ``name`` of ``interface``.

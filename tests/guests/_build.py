@@ -82,6 +82,20 @@ def guest_files(name: str) -> list[Path]:
     return files
 
 
+def shared_wit_deps(name: str) -> list[Path]:
+    """The repository's WASI packages (``wit/deps``) a guest builds against.
+
+    A guest whose own ``wit/`` names ``wasi:`` packages but carries no ``deps/``
+    gets the WIT this host provides, so guests and host cannot drift apart.
+    """
+    wit = GUESTS_DIR / name / "wit"
+    if (wit / "deps").exists():
+        return []
+    if not any("wasi:" in p.read_text("utf-8") for p in wit.glob("*.wit")):
+        return []
+    return sorted((REPO_ROOT / "wit" / "deps").glob("*.wit"))
+
+
 def cache_key(name: str, world: str, *, stub_wasi: bool) -> str:
     """The sha256 hex digest naming the build of ``name`` for ``world`` with these flags."""
     digest = hashlib.sha256()
@@ -99,6 +113,9 @@ def cache_key(name: str, world: str, *, stub_wasi: bool) -> str:
     root = GUESTS_DIR / name
     for path in guest_files(name):
         field(path.relative_to(root).as_posix().encode())
+        field(path.read_bytes())
+    for path in shared_wit_deps(name):
+        field(f"wit/deps/{path.name}".encode())
         field(path.read_bytes())
     return digest.hexdigest()
 
@@ -133,6 +150,10 @@ def build_guest(name: str, world: str, *, stub_wasi: bool, cache: Path | None = 
         root = GUESTS_DIR / name
         for path in guest_files(name):
             dest = src / path.relative_to(root)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+        for path in shared_wit_deps(name):
+            dest = src / "wit" / "deps" / path.name
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest)
         out = Path(tmp) / "out.wasm"
