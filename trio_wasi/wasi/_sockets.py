@@ -165,46 +165,50 @@ class _Options:
 
 
 class _ReceiveBytes03(trio.abc.ReceiveChannel[bytes]):
-    """The ``stream<u8>`` of ``tcp-socket.receive``: read on demand, then its future."""
+    """The ``stream<u8>`` of ``tcp-socket.receive``: read on demand, then its future.
+
+    The runtime closes a host stream only when the guest drops it early, so
+    the stream lets go of the socket itself when it ends.
+    """
 
     def __init__(self, core: TcpCore, done: trio.MemorySendChannel[Any]) -> None:
         core.retain()
         self._core = core
         self._done = done
-        self._closed = False
+        self._ended = False
 
-    def _finish(self, value: Ok | Err) -> None:
+    async def _end(self, value: Ok | Err) -> None:
+        self._ended = True
         try:
             self._done.send_nowait(value)
         except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
             pass
         self._done.close()
+        await self._core.release()
 
     async def receive(self) -> bytes:
-        if self._closed:
+        if self._ended:
             raise trio.EndOfChannel
         try:
             data = await self._core.receive_some(CHUNK)
         except OSError as exc:
-            self._finish(_err03(os_error(exc)))
+            await self._end(_err03(os_error(exc)))
             raise trio.EndOfChannel from None
         if not data:
-            self._finish(Ok())
+            await self._end(Ok())
             raise trio.EndOfChannel
         return data
 
     async def aclose(self) -> None:
-        if self._closed:
+        if self._ended:
             await trio.lowlevel.checkpoint()
             return
-        self._closed = True
         # The guest stopped reading: nothing more will be received.
         try:
             self._core.sock.shutdown(socket.SHUT_RD)
         except OSError:
             pass
-        self._finish(Ok())
-        await self._core.release()
+        await self._end(Ok())
 
 
 async def _send_task(
@@ -231,26 +235,28 @@ class _Accept03(trio.abc.ReceiveChannel[Any]):
     def __init__(self, owner: TcpSocket03) -> None:
         owner.core.retain()
         self._owner = owner
-        self._closed = False
+        self._ended = False
+
+    async def _end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            await self._owner.core.release()
 
     async def receive(self) -> Any:
-        if self._closed:
-            raise trio.EndOfChannel
-        while True:
+        while not self._ended:
             try:
                 core = await self._owner.core.accept()
             except SockError as exc:
                 if exc.code == "connection-aborted":
                     continue  # the peer gave up before we accepted: wait for the next
-                raise trio.EndOfChannel from None
+                await self._end()
+                break
             return type(self._owner)(core)
+        raise trio.EndOfChannel
 
     async def aclose(self) -> None:
-        if self._closed:
-            await trio.lowlevel.checkpoint()
-            return
-        self._closed = True
-        await self._owner.core.release()
+        await self._end()
+        await trio.lowlevel.checkpoint()
 
 
 class TcpSocket03(_Options):
