@@ -1,6 +1,7 @@
 """A WASI 0.3 command that serves one TCP echo connection through wasi:sockets@0.3.0.
 
-It listens on ``127.0.0.1`` (an ephemeral port), prints ``listening PORT`` on stdout so
+When the host grants no network it reports the refusal of its first socket and stops.
+Otherwise it listens on ``127.0.0.1`` (an ephemeral port), prints ``listening PORT`` on stdout so
 the host test can connect, echoes every byte of the one connection it accepts until the
 peer shuts its side down, then closes its side. Before that it reports a UDP round trip
 between two of its own loopback sockets and the error codes of two refused operations
@@ -38,6 +39,17 @@ class Run(exports.Run):
 
         async def say(text: str) -> None:
             await out.write_all(text.encode())
+
+        # With no network granted, creating a socket is refused: say so and stop.
+        try:
+            first = TcpSocket.create(IpAddressFamily.IPV4)
+        except Err as exc:
+            await say(f"create: {code_of(exc)}\n")
+            out.__exit__(None, None, None)
+            await out_done.read()
+            return
+        first.__exit__(None, None, None)
+        await say("create: ok\n")
 
         # UDP: one datagram between two loopback sockets of this guest.
         a = UdpSocket.create(IpAddressFamily.IPV4)

@@ -1,0 +1,86 @@
+"""wasi:sockets end to end: a componentize-py guest serves TCP echo to a host client.
+
+The guest (``tests/guests/sock_p3``, a ``wasi:cli/command@0.3.0``) uses the 0.3.0
+socket bindings: a UDP round trip between two of its sockets, a connect and a name
+lookup the policy refuses, then a listener on an ephemeral loopback port that echoes one
+connection. The host learns the port from the guest's stdout and is the client. The
+policy allows ``127.0.0.1`` only; nothing leaves loopback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+import trio_wasi
+from trio_wasi.wasi._command import run_command
+
+HANG_GUARD = 120
+
+
+@pytest.fixture(scope="module")
+def sock_p3_wasm(build_guest: Any) -> Path:
+    path: Path = build_guest("sock_p3", "command", stub_wasi=False)
+    return path
+
+
+async def _line(receive: trio.MemoryReceiveChannel[bytes], buffer: bytearray, start: str) -> str:
+    """The next whole stdout line starting with ``start`` (earlier lines stay in ``buffer``)."""
+    while True:
+        for line in buffer.decode().splitlines(keepends=True):
+            if line.startswith(start) and line.endswith("\n"):
+                return line.strip()
+        buffer += await receive.receive()
+
+
+async def test_tcp_echo_with_a_guest_listener(sock_p3_wasm: Path) -> None:
+    component = trio_wasi.Component.from_file(sock_p3_wasm)
+    out_send, out_receive = trio.open_memory_channel[bytes](64)
+    config = trio_wasi.WasiConfig(stdout=out_send, allowed_addresses=["127.0.0.1:*"])
+    payload = bytes(range(256)) * 2000  # 512000 bytes: several reads and writes
+    status: list[int] = []
+    output = bytearray()
+
+    async def run() -> None:
+        status.append(await run_command(component, config))
+
+    with trio.fail_after(HANG_GUARD):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run)
+            listening = await _line(out_receive, output, "listening ")
+            port = int(listening.split()[1])
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            async with stream:
+
+                async def send() -> None:
+                    await stream.send_all(payload)
+                    await stream.send_eof()
+
+                nursery.start_soon(send)
+                echoed = bytearray()
+                while chunk := await stream.receive_some(65536):
+                    echoed += chunk
+            assert echoed == payload
+            await _line(out_receive, output, "echoed ")
+
+    assert status == [0]
+    assert output.decode().splitlines() == [
+        "create: ok",
+        "udp: ping from a: True",
+        "connect outside the policy: AccessDenied",
+        "lookup: AccessDenied",
+        f"listening {port}",
+        f"echoed {len(payload)} bytes",
+    ]
+
+
+async def test_guest_without_network_is_refused_its_socket(sock_p3_wasm: Path) -> None:
+    component = trio_wasi.Component.from_file(sock_p3_wasm)
+    stdout = bytearray()
+    with trio.fail_after(HANG_GUARD):
+        status = await run_command(component, trio_wasi.WasiConfig(stdout=stdout))
+    assert status == 0
+    assert stdout.decode() == "create: AccessDenied\n"
