@@ -1,32 +1,128 @@
 """The command line: thin wrappers over the embedding API.
 
-``call`` runs one export of a component and prints its result; ``inspect``
-lists a component's imports and exports. With no component file, ``call``
-uses the demo component shipped in ``trio_wasi/demo/``.
+``run`` runs a WASI command component (its ``wasi:cli/run`` export, or one
+export with ``--invoke``); ``call`` runs one export of any component and
+prints its result; ``inspect`` prints a component's imports and exports as
+WIT. With no component file, ``run`` and ``call`` use the components shipped
+in ``trio_wasi/demo/``. Every error is one line from a :class:`trio_wasi.Error`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import threading
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import trio
-
-from ._binary import _model as M
-from ._component import Component
 from ._errors import Error
-from ._linker import Linker
+
+if TYPE_CHECKING:
+    from ._component import Component
+    from .wasi._config import WasiConfig
 
 __all__ = ["main"]
 
+# The first bytes of a core module or component, and of component text.
+_WASM_MAGIC = b"\x00asm"
+_TEXT_STARTS = (b"(component", b"(module", b";;", b"(;")
 
-def _demo_component() -> Component:
-    text = resources.files("trio_wasi").joinpath("demo/hello.wat").read_text(encoding="utf-8")
+# Show a progress line when loading takes longer than this (seconds).
+_PROGRESS_AFTER = 0.5
+
+DESCRIPTION = """\
+Run WebAssembly components on trio.
+
+commands:
+  run      run a WASI command component (wasi:cli/run, 0.2 or 0.3)
+  call     call one export of a component and print its result
+  inspect  print a component's imports and exports as WIT
+
+Run "python -m trio_wasi COMMAND --help" for a command's options.
+With no command, runs the shipped demo command (same as "run").
+"""
+
+RUN_DESCRIPTION = """\
+Run a WASI command component: its wasi:cli/run export (0.3.0 or 0.2.x).
+The exit status is the component's: 0 when run returns ok, 1 for err, or
+what it passed to wasi:cli/exit. stdin, stdout and stderr are the
+process's own, streamed as the component reads and writes them.
+
+Nothing is granted unless asked for: no files, no network, no environment.
+With no FILE, runs the shipped demo command.
+
+examples:
+  python -m trio_wasi run app.wasm --flag value
+  python -m trio_wasi run --dir ./data::/data --env NAME=value app.wasm
+  python -m trio_wasi run --invoke greet app.wasm world
+"""
+
+CALL_DESCRIPTION = """\
+Call one export of a component and print its result. Arguments are JSON
+when they parse (numbers, lists, objects for records), text otherwise.
+FILE is recognised as an existing file; with no FILE, the shipped demo
+component (export "greet") is used.
+"""
+
+
+def _demo(name: str) -> Component:
+    from ._component import Component
+
+    text = resources.files("trio_wasi").joinpath(f"demo/{name}").read_text(encoding="utf-8")
     return Component.from_wat(text)
+
+
+def _looks_like_component(path: Path) -> bool:
+    """Whether ``path`` is an existing file holding wasm (by magic) or component text."""
+    try:
+        if not path.is_file():
+            return False
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    return head.startswith(_WASM_MAGIC) or head.lstrip().startswith(_TEXT_STARTS)
+
+
+def _with_progress(label: str, load: Callable[[], Component]) -> Component:
+    """Run ``load``; on a terminal, say what is happening if it takes a while."""
+    if not sys.stderr.isatty():
+        return load()
+    shown = threading.Event()
+
+    def show() -> None:
+        shown.set()
+        sys.stderr.write(f"compiling {label} (the first run of a component compiles it)...")
+        sys.stderr.flush()
+
+    timer = threading.Timer(_PROGRESS_AFTER, show)
+    timer.daemon = True
+    timer.start()
+    try:
+        return load()
+    finally:
+        timer.cancel()
+        if shown.is_set():
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _load(path: Path) -> Component:
+    from ._component import Component
+
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise Error(f"cannot read {path}: {exc.strerror or exc}") from exc
+    label = f"{path.name}, {size / 1e6:.1f} MB" if size >= 1e6 else path.name
+    try:
+        return _with_progress(label, lambda: Component.from_file(path))
+    except OSError as exc:
+        raise Error(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def _parse_arg(text: str) -> Any:
@@ -46,19 +142,121 @@ def _render(value: Any) -> str:
     return repr(value)
 
 
+# -- run -------------------------------------------------------------------
+
+
+def _wasi_config(ns: argparse.Namespace, program: str, args: list[str]) -> WasiConfig:
+    from .wasi._config import INHERIT, Preopen, WasiConfig
+
+    settings = set()
+    for item in ns.settings:
+        for part in item.split(","):
+            name, _, value = part.partition("=")
+            if value in ("n", "no", "false", "0"):
+                continue
+            if name not in _SETTINGS:
+                known = ", ".join(sorted(_SETTINGS))
+                raise Error(f"unknown -S setting `{name}` (known: {known})")
+            settings.add(name)
+    env: list[tuple[str, str]] = []
+    for item in ns.env:
+        name, eq, value = item.partition("=")
+        if not eq:
+            if name not in os.environ:
+                continue
+            value = os.environ[name]
+        env.append((name, value))
+    preopens = []
+    for item in ns.dirs:
+        host, sep, guest = item.partition("::")
+        if not Path(host).is_dir():
+            raise Error(f"--dir {item}: {host} is not a directory")
+        preopens.append(Preopen(Path(host), guest if sep else host))
+    return WasiConfig(
+        args=[program, *args],
+        env=env,
+        inherit_env="inherit-env" in settings,
+        preopens=preopens,
+        stdin=INHERIT,
+        stdout=INHERIT,
+        stderr=INHERIT,
+        inherit_network="inherit-network" in settings,
+        allow_ip_name_lookup="allow-ip-name-lookup" in settings,
+    )
+
+
+# -S settings: what they grant. `cli` is accepted for wasmtime compatibility
+# (the WASI interfaces are always defined here).
+_SETTINGS = {
+    "cli": "define wasi:cli (always on)",
+    "inherit-env": "pass the host's whole environment (--env still overrides)",
+    "inherit-network": "allow sockets to reach any address",
+    "allow-ip-name-lookup": "allow DNS lookups (wasi:sockets/ip-name-lookup)",
+}
+
+
+def _cmd_run(ns: argparse.Namespace) -> int:
+    import trio
+
+    rest: list[str] = list(ns.rest)
+    if rest and rest[0] == "--":
+        rest.pop(0)
+    if rest:
+        path = Path(rest[0])
+        if not _looks_like_component(path):
+            if not path.exists():
+                raise Error(f"no such file: {rest[0]}")
+            raise Error(f"{rest[0]} is not a WebAssembly component (no wasm magic bytes)")
+        component = _load(path)
+        program, args = rest[0], rest[1:]
+    else:
+        component = _demo("hello_cli.wat")
+        program, args = "hello_cli.wat", []
+    config = _wasi_config(ns, program, args)
+    if ns.invoke is not None:
+        return trio.run(_invoke, component, config, ns.invoke, [_parse_arg(a) for a in args])
+    from .wasi._command import run_command
+
+    code: int = trio.run(run_command, component, config)
+    return code
+
+
+async def _invoke(component: Component, config: WasiConfig, export: str, args: list[Any]) -> int:
+    from ._linker import Linker
+
+    linker = Linker(component.engine)
+    linker.add_wasi(config)
+    async with linker.instantiate(component) as instance:
+        result = await instance.call(export, *args)
+    if result is not None:
+        print(_render(result))
+    return 0
+
+
+# -- call ------------------------------------------------------------------
+
+
 async def _call(component: Component, export: str, args: list[Any]) -> Any:
+    from ._linker import Linker
+
     async with Linker().instantiate(component) as instance:
         return await instance.call(export, *args)
 
 
 def _cmd_call(ns: argparse.Namespace) -> int:
+    import trio
+
     rest: list[str] = list(ns.rest)
-    if rest and rest[0].endswith((".wasm", ".wat")):
-        component = Component.from_file(rest.pop(0))
+    if rest and _looks_like_component(Path(rest[0])):
+        component = _load(Path(rest.pop(0)))
+    elif rest and rest[0].endswith((".wasm", ".wat")) and not Path(rest[0]).exists():
+        raise Error(f"no such file: {rest[0]}")
     else:
-        component = _demo_component()
+        component = _demo("hello.wat")
+        if not rest:
+            rest = ["greet", "world"]
     if not rest:
-        rest = ["greet", "world"]
+        raise Error("which export? usage: call [FILE] EXPORT [ARG ...]")
     export, args = rest[0], [_parse_arg(a) for a in rest[1:]]
     result = trio.run(_call, component, export, args)
     if result is not None:
@@ -66,39 +264,148 @@ def _cmd_call(ns: argparse.Namespace) -> int:
     return 0
 
 
+# -- inspect ---------------------------------------------------------------
+
+
 def _cmd_inspect(ns: argparse.Namespace) -> int:
-    component = Component.from_file(ns.file) if ns.file else _demo_component()
-    for d in component.model.definitions:
-        if isinstance(d, M.Import):
-            print(f"import {d.name.name}")
-        elif isinstance(d, M.Export):
-            print(f"export {d.name.name} ({d.sort.value})")
+    from ._engine import wat_to_wasm
+
+    path: Path | None = None
+    if ns.file is None:
+        data = resources.files("trio_wasi").joinpath("demo/hello_cli.wat").read_bytes()
+    else:
+        path = Path(ns.file)
+        if not _looks_like_component(path):
+            if not path.exists():
+                raise Error(f"no such file: {ns.file}")
+            raise Error(f"{ns.file} is not a WebAssembly component (no wasm magic bytes)")
+        data = path.read_bytes()
+    if not data.startswith(_WASM_MAGIC):
+        data = wat_to_wasm(data.decode("utf-8"))
+    print(_component_wit(data, path), end="")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default: ``sys.argv[1:]``)."""
-    parser = argparse.ArgumentParser(prog="python -m trio_wasi", description=__doc__)
-    sub = parser.add_subparsers(dest="command")
-    p_call = sub.add_parser("call", help="call an export and print its result")
+def _component_wit(data: bytes, path: Path | None) -> str:
+    """The component's world as WIT text: imports and exports with their signatures."""
+    import subprocess
+    import tempfile
+
+    from ._validate import _validator
+
+    found = _validator()
+    if found is None:
+        raise Error("inspect needs wasm-tools (pip install 'trio_wasi[validate]')")
+    with tempfile.TemporaryDirectory(prefix="trio_wasi_inspect") as tmp:
+        file = Path(tmp) / "component.wasm"
+        file.write_bytes(data)
+        proc = subprocess.run(
+            [str(found[0]), "component", "wit", str(file)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if proc.returncode != 0:
+        detail = (proc.stderr.strip().splitlines() or ["unknown error"])[0]
+        raise Error(f"cannot describe {path or 'the component'} as WIT: {detail}")
+    return proc.stdout
+
+
+# -- main ------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="python -m trio_wasi", description=DESCRIPTION, formatter_class=fmt
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p_run = sub.add_parser(
+        "run",
+        help="run a WASI command component",
+        description=RUN_DESCRIPTION,
+        formatter_class=fmt,
+    )
+    p_run.add_argument(
+        "--dir",
+        dest="dirs",
+        action="append",
+        default=[],
+        metavar="HOST[::GUEST]",
+        help="grant the host directory HOST to the component, seen as GUEST (default: HOST)",
+    )
+    p_run.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="set an environment variable; NAME alone passes the host's value",
+    )
+    p_run.add_argument(
+        "-S",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="SETTING",
+        help="a WASI setting: "
+        + "; ".join(f"{k}: {v}" for k, v in _SETTINGS.items())
+        + " (comma-separated or repeated)",
+    )
+    p_run.add_argument(
+        "--invoke",
+        metavar="EXPORT",
+        help="call this export instead of wasi:cli/run (ARGS are its arguments) and print "
+        "the result",
+    )
+    p_run.add_argument(
+        "rest",
+        nargs=argparse.REMAINDER,
+        metavar="[FILE [ARGS ...]]",
+        help="the component (.wasm or .wat) and the arguments it receives",
+    )
+
+    p_call = sub.add_parser(
+        "call",
+        help="call an export and print its result",
+        description=CALL_DESCRIPTION,
+        formatter_class=fmt,
+    )
     p_call.add_argument(
         "rest",
         nargs="*",
         metavar="[FILE] EXPORT [ARG ...]",
-        help="component file (default: the shipped demo), export name, arguments (JSON or text)",
+        help="component file (default: the shipped demo), export name, arguments",
     )
-    p_inspect = sub.add_parser("inspect", help="list a component's imports and exports")
-    p_inspect.add_argument("file", nargs="?", type=Path)
+    p_inspect = sub.add_parser(
+        "inspect",
+        help="print a component's imports and exports as WIT",
+        description="Print a component's imports and exports as WIT, with the signature "
+        "of every function, including those inside imported and exported instances.",
+    )
+    p_inspect.add_argument("file", nargs="?", metavar="FILE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``)."""
+    parser = _parser()
     ns = parser.parse_args(argv)
     try:
         if ns.command == "inspect":
             return _cmd_inspect(ns)
-        if ns.command in (None, "call"):
-            if ns.command is None:
-                ns.rest = []
+        if ns.command == "call":
             return _cmd_call(ns)
-    except (Error, KeyError, TypeError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if ns.command is None:
+            ns = parser.parse_args(["run"])
+        return _cmd_run(ns)
+    except Error as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
-    parser.print_help()
-    return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__

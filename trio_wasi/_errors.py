@@ -47,3 +47,11 @@ class Trap(Error):
     Once an instance has trapped it must not be entered again; the runtime
     enforces that, so a trap poisons only the instance it happened in.
     """
+
+
+class ExportError(Error, KeyError):
+    """An export that does not exist or is not a function (also a ``KeyError``)."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; this is a message, not a key.
+        return str(self.args[0]) if self.args else ""

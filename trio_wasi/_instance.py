@@ -9,7 +9,7 @@ import trio
 
 from ._binary import _model as M
 from ._component import Component
-from ._errors import Error, Trap
+from ._errors import Error, ExportError, Trap
 from ._hostdefs import HostContext
 from ._link import HostDefinitions, InstanceItems, instantiate_component
 from ._run._executor import InlineExecutor, ThreadedExecutor
@@ -83,24 +83,41 @@ class Instance:
     # -- lookup --------------------------------------------------------------
 
     def func(self, name: str) -> ComponentFunc:
-        """The exported function ``name`` (``"f"`` or ``"pkg:ns/iface#f"``)."""
+        """The exported function ``name`` (``"f"`` or ``"pkg:ns/iface#f"``).
+
+        Raises :class:`Error` (also a ``KeyError``) naming what is missing.
+        """
         items = self._exports
         path = name.split("#") if "#" in name else [name]
         for i, part in enumerate(path):
             if part not in items:
-                where = "#".join(path[:i]) or "the component"
-                raise KeyError(f"{where} has no export {part!r}")
+                where = f"`{'#'.join(path[:i])}`" if i else "the component"
+                known = ", ".join(sorted(items)) or "none"
+                raise ExportError(f"{where} has no export `{part}` (exports: {known})")
             sort, item = items[part]
             if i < len(path) - 1:
                 if sort is not M.Sort.INSTANCE:
-                    raise KeyError(f"export {part!r} is a {sort.value}, not an instance")
+                    raise ExportError(f"export `{part}` is a {sort.value}, not an instance")
                 items = item
             elif sort is not M.Sort.FUNC:
-                raise KeyError(f"export {name!r} is a {sort.value}, not a function")
+                raise ExportError(f"export `{name}` is a {sort.value}, not a function")
             else:
                 func: ComponentFunc = item
                 return func
-        raise KeyError(name)
+        raise ExportError(f"no export `{name}`")
+
+    def _checked_func(self, name: str, args: tuple[Any, ...]) -> ComponentFunc:
+        func = self.func(name)
+        params = func.type.params
+        if len(args) != len(params):
+            wanted = ", ".join(f"{p}: {_type_name(t)}" for p, t in params) or "none"
+            missing = [p for p, _ in params[len(args) :]]
+            detail = f"; missing `{missing[0]}`" if missing else ""
+            raise Error(
+                f"`{name}` takes {len(params)} argument{'s' if len(params) != 1 else ''} "
+                f"({wanted}), got {len(args)}{detail}"
+            )
+        return func
 
     @property
     def exports(self) -> dict[str, M.Sort]:
@@ -130,7 +147,7 @@ class Instance:
         the cancellation once the guest acknowledged it.
         """
         self._check_usable()
-        func = self.func(name)
+        func = self._checked_func(name, args)
         rt = self._rt
         ex = rt.executor
         done = trio.Event()
@@ -236,7 +253,7 @@ class Instance:
         self._check_usable()
         if self._rt.executor.threaded:
             raise Error("this instance runs on a store thread: use `await instance.call(...)`")
-        func = self.func(name)
+        func = self._checked_func(name, args)
         box: dict[str, Any] = {}
 
         def on_resolve(results: list[Any] | None, encoding: object) -> None:
@@ -291,6 +308,12 @@ class Instance:
         """The :class:`HostContext` its host functions see."""
         context: HostContext = self._rt.context
         return context
+
+
+def _type_name(t: object) -> str:
+    # "U32Type()" -> "u32"; compound types keep their class name's stem.
+    name = type(t).__name__
+    return name[:-4].lower() if name.endswith("Type") else name
 
 
 def _close_stores(rt: StoreRuntime) -> None:

@@ -116,7 +116,10 @@ class Agent:
         finally:
             self.jobs.pop()
         if job.outcome is not None and isinstance(job.outcome, outcome.Error):
-            if not job.wants_result:
+            # A job whose frame parked already told its waiter PARKED; nobody
+            # reads its outcome any more, so a failure after resuming (a trap
+            # after a blocking host call) must be reported here too.
+            if not job.wants_result or job.state == _Job.PARKED:
                 self.ex.on_error(job.outcome.error)
         job.finish(done=True)
 
