@@ -33,8 +33,10 @@ Shapes (for whoever adds or replaces an interface):
   ``StreamFailed(IoError(message, code))`` and the package's ``*-error-code``
   function reads ``IoError.code``. ``_errno.error_code`` maps an ``OSError``
   to wasi:filesystem's case names.
-* **Baselines.** Until their real modules land, wasi:filesystem and
-  wasi:sockets are defined by ``_deny.deny_all``: everything refused.
+* **Baselines.** Until its real module lands, wasi:filesystem is defined
+  by ``_deny.deny_all``: everything refused. wasi:sockets (``_sockets``
+  over the core in ``_sockcore``) refuses what the policy in ``_netpolicy``
+  does not allow.
 """
 
 from __future__ import annotations
