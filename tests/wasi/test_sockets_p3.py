@@ -382,3 +382,20 @@ async def test_name_lookup_results_and_errors(
     assert await lookup.resolve_addresses("missing.test") == code("name-unresolvable")
     assert await lookup.resolve_addresses("later.test") == code("temporary-resolver-failure")
     assert await lookup.resolve_addresses("broken.test") == code("permanent-resolver-failure")
+
+
+async def test_udp_implicit_bind_stays_on_loopback(context: HostContext) -> None:
+    _, udp = classes()
+    receiver = ok(udp.create(context, "ipv4"))
+    assert receiver.bind(v4(0)) == Ok()
+    sender = ok(udp.create(context, "ipv4"))
+    assert sender.get_local_address() == code("invalid-state")
+    with trio.fail_after(HANG_GUARD):
+        assert await sender.send(b"hi", v4(port_of(receiver))) == Ok()
+        data, source = ok(await receiver.receive())
+    assert data == b"hi"
+    # Bound by the send, to the loopback address rather than the wildcard.
+    assert ok(sender.get_local_address()) == source
+    assert source.value["address"] == (127, 0, 0, 1)
+    for s in (sender, receiver):
+        await s.aclose()

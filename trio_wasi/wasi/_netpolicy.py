@@ -14,6 +14,11 @@ An address is allowed when any pattern matches it. The same list governs
 UDP sends (the remote address). ``allow_all`` (``inherit_network``) matches
 everything. Patterns are checked when the policy is built, so a mistyped one
 fails the configuration, not a guest's call later.
+
+Incoming traffic is not filtered: a listener accepts any peer and a bound
+UDP socket receives from anyone (a "connected" one only from its peer); the
+policy decided where the socket could be bound. Creating a socket is refused
+outright when no address at all is allowed.
 """
 
 from __future__ import annotations

@@ -379,7 +379,12 @@ class TcpCore(_Core):
         """Connect (on trio)."""
         if self.start_connect(value):
             return
-        await wait_socket(self.sock, readable=False)
+        try:
+            await wait_socket(self.sock, readable=False)
+        except BaseException:
+            # Cancelled half way: the socket can neither finish nor start over.
+            self.state = "closed"
+            raise
         self.finish_connect()
 
     # -- listen and accept
@@ -530,18 +535,28 @@ class UdpCore(_Core):
         self._bind(value)
         self.bound = True
 
-    def _implicit_bind(self) -> None:
-        if not self.bound:
-            any_ip = "0.0.0.0" if self.family == "ipv4" else "::"
-            try:
-                self.sock.bind((any_ip, 0))
-            except OSError as exc:
-                raise os_error(exc) from exc
-            self.bound = True
+    def _implicit_bind(self, remote: tuple[Any, ...]) -> None:
+        """Bind before the first send or connect, as the OS would, but no wider.
+
+        Talking to a loopback peer binds the loopback address, so a guest
+        allowed only loopback never gets a socket that receives from
+        outside; any other peer binds the wildcard address.
+        """
+        if self.bound:
+            return
+        if ipaddress.ip_address(remote[0]).is_loopback:
+            local = remote[0]
+        else:
+            local = "0.0.0.0" if self.family == "ipv4" else "::"
+        try:
+            self.sock.bind((local, 0))
+        except OSError as exc:
+            raise os_error(exc) from exc
+        self.bound = True
 
     def connect(self, value: Variant) -> None:
         addr = self._address(value, remote=True)
-        self._implicit_bind()
+        self._implicit_bind(addr)
         self.remote = addr
         self.remote_value = value
 
@@ -566,13 +581,13 @@ class UdpCore(_Core):
         """Send one datagram if the socket takes it now; False when it would block."""
         if len(data) > MAX_DATAGRAM:
             raise SockError("datagram-too-large", f"{len(data)} bytes")
+        self._implicit_bind(addr)
         try:
             self.sock.sendto(data, addr)
         except BlockingIOError:
             return False
         except OSError as exc:
             raise os_error(exc) from exc
-        self.bound = True  # the OS bound it, if it was not
         return True
 
     async def send(self, data: bytes, value: Variant | None) -> None:
