@@ -12,6 +12,9 @@ loopback.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ import trio_wasi
 from trio_wasi.wasi._command import run_command
 
 HANG_GUARD = 120
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 # What each guest prints before it listens: the refusals are the 0.3 error-code case,
@@ -53,13 +57,21 @@ def sock_guest(request: pytest.FixtureRequest, build_guest: Any) -> tuple[str, P
     return name, build_guest(name, "command", stub_wasi=False)
 
 
-async def _line(receive: trio.MemoryReceiveChannel[bytes], buffer: bytearray, start: str) -> str:
-    """The next whole stdout line starting with ``start`` (earlier lines stay in ``buffer``)."""
+async def _line(source: Any, buffer: bytearray, start: str) -> str:
+    """The next whole stdout line starting with ``start`` (earlier lines stay in ``buffer``).
+
+    ``source`` is a receive channel of chunks or a receive stream.
+    """
     while True:
         for line in buffer.decode().splitlines(keepends=True):
             if line.startswith(start) and line.endswith("\n"):
                 return line.strip()
-        buffer += await receive.receive()
+        if isinstance(source, trio.abc.ReceiveStream):
+            chunk = await source.receive_some(65536)
+            assert chunk, f"the output ended before a line starting with {start!r}"
+            buffer += chunk
+        else:
+            buffer += await source.receive()
 
 
 async def test_tcp_echo_with_a_guest_listener(sock_guest: tuple[str, Path]) -> None:
@@ -108,3 +120,48 @@ async def test_guest_without_network_is_refused_its_socket(sock_p3_wasm: Path) -
         status = await run_command(component, trio_wasi.WasiConfig(stdout=stdout))
     assert status == 0
     assert stdout.decode() == "create: AccessDenied\n"
+
+
+# With every address allowed, the connect to 127.0.0.2 (loopback, nothing there) is
+# made and refused by the peer instead of by the policy.
+EXPECTED_INHERIT = {
+    "sock_p3": "connect outside the policy: ConnectionRefused",
+    "sock_p2": "connect outside the policy: ConnectionRefusedError",
+}
+
+
+async def test_cli_inherit_network_allows_every_address(sock_guest: tuple[str, Path]) -> None:
+    name, wasm = sock_guest
+    argv = [sys.executable, "-m", "trio_wasi", "run", "-S", "inherit-network", str(wasm)]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE, env=env)
+    assert proc.stdout is not None
+    output = bytearray()
+    payload = b"through the command line\n" * 1000
+    try:
+        with trio.fail_after(HANG_GUARD):
+            listening = await _line(proc.stdout, output, "listening ")
+            stream = await trio.open_tcp_stream("127.0.0.1", int(listening.split()[1]))
+            async with stream:
+                await stream.send_all(payload)
+                await stream.send_eof()
+                echoed = bytearray()
+                while chunk := await stream.receive_some(65536):
+                    echoed += chunk
+            while chunk := await proc.stdout.receive_some(65536):
+                output += chunk
+            assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await proc.stdout.aclose()
+    assert echoed == payload
+    expected = [
+        EXPECTED_INHERIT[name] if line.startswith("connect") else line for line in EXPECTED[name]
+    ]
+    assert output.decode().splitlines() == [
+        *expected,
+        listening,
+        f"echoed {len(payload)} bytes",
+    ]
