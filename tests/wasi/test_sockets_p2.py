@@ -219,3 +219,24 @@ async def test_resolve_address_stream_waits_for_its_lookup(context: HostContext)
     assert stream.resolve_next_address() == Ok(Variant("ipv4", (127, 0, 0, 1)))
     assert stream.resolve_next_address() == Ok(Variant("ipv4", (127, 0, 0, 2)))
     assert stream.resolve_next_address() == Ok(None)
+
+
+async def test_two_pollables_of_one_listener_in_one_poll(context: HostContext) -> None:
+    create = TcpCreateSocket02(LOCAL, context)
+    server = await tcp_listener(create)
+    first, second = server.subscribe(), server.subscribe()
+    polled: list[list[int]] = []
+
+    async def poller() -> None:
+        polled.append(await poll([first, second]))
+
+    with trio.fail_after(HANG_GUARD):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(poller)
+            await trio.testing.wait_all_tasks_blocked()
+            assert polled == []  # nothing to accept yet: the poll waits
+            client, c_in, c_out = await connect(create, port_of(server))
+    assert polled == [[0, 1]]
+    conn, s_in, s_out = ok(server.accept())
+    for obj in (s_in, s_out, conn, c_in, c_out, client, server):
+        await obj.aclose()
