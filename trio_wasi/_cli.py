@@ -120,7 +120,11 @@ def _load(path: Path) -> Component:
         raise Error(f"cannot read {path}: {exc.strerror or exc}") from exc
     label = f"{path.name}, {size / 1e6:.1f} MB" if size >= 1e6 else path.name
     try:
-        return _with_progress(label, lambda: Component.from_file(path))
+        data = path.read_bytes()
+        if data.startswith(_WASM_MAGIC):
+            return _with_progress(label, lambda: Component.from_bytes(data))
+        text = data.decode("utf-8", errors="replace")
+        return _with_progress(label, lambda: Component.from_wat(text))
     except OSError as exc:
         raise Error(f"cannot read {path}: {exc.strerror or exc}") from exc
 
@@ -223,9 +227,11 @@ def _cmd_run(ns: argparse.Namespace) -> int:
 
 async def _invoke(component: Component, config: WasiConfig, export: str, args: list[Any]) -> int:
     from ._linker import Linker
+    from .wasi import add_to_linker
+    from .wasi._command import component_imports
 
     linker = Linker(component.engine)
-    linker.add_wasi(config)
+    add_to_linker(linker, config, only=component_imports(component))
     async with linker.instantiate(component) as instance:
         result = await instance.call(export, *args)
     if result is not None:
@@ -238,8 +244,15 @@ async def _invoke(component: Component, config: WasiConfig, export: str, args: l
 
 async def _call(component: Component, export: str, args: list[Any]) -> Any:
     from ._linker import Linker
+    from .wasi import add_to_linker
+    from .wasi._command import component_imports
+    from .wasi._config import INHERIT, WasiConfig
 
-    async with Linker().instantiate(component) as instance:
+    # WASI is there for components that import it, granting output only.
+    linker = Linker(component.engine)
+    config = WasiConfig(args=[export], stdout=INHERIT, stderr=INHERIT)
+    add_to_linker(linker, config, only=component_imports(component))
+    async with linker.instantiate(component) as instance:
         return await instance.call(export, *args)
 
 

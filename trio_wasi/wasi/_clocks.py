@@ -9,6 +9,7 @@ the instance's state (``clock_waiters``, ``max_clock_waiters``).
 from __future__ import annotations
 
 import functools
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +90,7 @@ class Timezone:
 
     @staticmethod
     def iana_id() -> str | None:
-        return None
+        return _iana_id()
 
     @staticmethod
     def utc_offset(when: dict[str, int]) -> int | None:
@@ -101,7 +102,20 @@ class Timezone:
 
     @staticmethod
     def to_debug_string() -> str:
-        return time.strftime("%Z")
+        return _iana_id() or time.strftime("%z")
+
+
+def _iana_id() -> str | None:
+    """The host's zone name: ``$TZ`` when it names one, else /etc/localtime's target."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if "/" in tz and not tz.startswith("/"):
+        return tz
+    try:
+        target = os.readlink(tz if tz.startswith("/") else "/etc/localtime")
+    except OSError:
+        return None
+    _, found, name = target.partition("zoneinfo/")
+    return name if found and name else None
 
 
 class Types:

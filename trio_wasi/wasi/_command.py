@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .._instance import Instance
     from .._linker import Linker
 
-__all__ = ["exit_status", "run_command", "run_export"]
+__all__ = ["component_imports", "exit_status", "run_command", "run_export"]
 
 RUN_KEYS = (compatibility_key("wasi:cli/run@0.3.0"), compatibility_key("wasi:cli/run@0.2.0"))
 
@@ -26,6 +26,13 @@ def run_export(instance: Instance) -> str:
         if compatibility_key(name) in RUN_KEYS:
             return f"{name}#run"
     raise Error("the component is not a WASI command: it exports no wasi:cli/run@0.3.x or @0.2.x")
+
+
+def component_imports(component: Component) -> list[str]:
+    """The names of the component's top-level imports."""
+    from .._binary import _model as M
+
+    return [d.name.name for d in component.model.definitions if isinstance(d, M.Import)]
 
 
 def exit_status(exc: BaseException) -> int | None:
@@ -55,7 +62,7 @@ async def run_command(
     config = config or WasiConfig()
     if linker is None:
         linker = Linker(component.engine)
-        add_to_linker(linker, config)
+        add_to_linker(linker, config, only=component_imports(component))
     state: WasiState | None = None
     try:
         async with linker.instantiate(component) as instance:

@@ -8,7 +8,7 @@ one configuration serves any number of instances.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +39,10 @@ def _preopens(value: Sequence[Any]) -> tuple[Preopen, ...]:
         else:
             out.append(Preopen(*item))
     return tuple(out)
+
+
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(v) for v in value)
 
 
 def _env(value: Mapping[str, str] | Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -78,7 +82,7 @@ class WasiConfig:
       ``n -> bytes`` for ``wasi:random/random`` (default :func:`os.urandom`).
     """
 
-    args: Sequence[str] = attrs.field(default=(), converter=tuple)
+    args: Sequence[str] = attrs.field(default=(), converter=_strings)
     env: Mapping[str, str] | Sequence[tuple[str, str]] = attrs.field(default=(), converter=_env)
     inherit_env: bool = False
     cwd: str | None = None
@@ -86,7 +90,7 @@ class WasiConfig:
     stdin: Any = None
     stdout: Any = None
     stderr: Any = None
-    allowed_addresses: Sequence[str] = attrs.field(default=(), converter=tuple)
+    allowed_addresses: Sequence[str] = attrs.field(default=(), converter=_strings)
     inherit_network: bool = False
     allow_ip_name_lookup: bool = False
     insecure_seed: tuple[int, int] | None = None
@@ -95,5 +99,5 @@ class WasiConfig:
     def environment(self) -> list[tuple[str, str]]:
         """The environment the guest sees, in order, each name once."""
         merged: dict[str, str] = dict(os.environ) if self.inherit_env else {}
-        merged.update(dict(self.env))  # type: ignore[arg-type]
+        merged.update(dict(self.env))
         return list(merged.items())

@@ -17,13 +17,20 @@ interface by their real implementations (see ``_filesystem`` and
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._abi import _types as T
 from .._abi._values import Err, Variant
-from .._hostdefs import _find_interface, python_name, resource_class_name
+from .._hostdefs import (
+    _find_interface,
+    _resolution_cache,
+    _resource_for,
+    python_name,
+    resource_class_name,
+)
 from .._names import compatibility_key
 from .._wit import resolve_interface
 
@@ -93,14 +100,16 @@ def _function(ft: T.FuncType, owners: dict[int, tuple[str, str]], name: str) -> 
 
 def deny_all(linker: Linker, interface: str) -> None:
     """Define ``interface`` (from the bundled WIT) with every operation refused."""
-    owners: dict[int, tuple[str, str]] = {}
-
-    def resource_for(iface: str, name: str) -> T.ResourceType:
-        rt = T.ResourceType(name=name, instance=None)
-        owners[id(rt)] = (iface, name)
-        return rt
-
-    resolved = resolve_interface(_find_interface(interface, None), resource_for)
+    if hasattr(linker, "_keys") and compatibility_key(interface) not in linker._keys:
+        return  # a linker taking only some interfaces (wasi.add_to_linker(only=...))
+    host = linker._host
+    resolved = resolve_interface(
+        _find_interface(interface, None),
+        functools.partial(_resource_for, host),
+        _resolution_cache(host),
+    )
+    # Which interface each of the host's resource types belongs to.
+    owners = {id(rt): (key, name) for (key, name), rt in host.resources.items() if key}
     impl = types.SimpleNamespace()
     classes = {r: _class_for(interface, r) for r in resolved.resources}
     for rname, cls in classes.items():

@@ -43,6 +43,7 @@ over a plain ``write(bytes)`` callable (inherited stdout) and
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -160,14 +161,10 @@ class Deadline(Readiness):
         self._on_wait = on_wait
 
     def ready(self) -> bool:
-        import time
-
         return time.monotonic_ns() >= self.when_ns
 
     async def wait(self) -> None:
-        import time
-
-        # trio's clock is time.perf_counter based; sleep the remaining span.
+        # trio's clock is not time.monotonic_ns: sleep the remaining span.
         if self._on_wait is not None:
             self._on_wait(+1)
         try:
@@ -195,18 +192,18 @@ async def poll(pollables: list[Pollable]) -> list[int]:
     """``wasi:io/poll.poll``: the indices of the ready pollables, waiting for one."""
     if not pollables:
         raise ValueError("poll needs at least one pollable")
-    ready = [i for i, p in enumerate(pollables) if p.ready()]
-    if ready:
-        return ready
-    async with trio.open_nursery() as nursery:
+    while True:
+        ready = [i for i, p in enumerate(pollables) if p.ready()]
+        if ready:
+            return ready
+        async with trio.open_nursery() as nursery:
 
-        async def one(p: Pollable) -> None:
-            await p.block()
-            nursery.cancel_scope.cancel()
+            async def one(p: Pollable) -> None:
+                await p.block()
+                nursery.cancel_scope.cancel()
 
-        for p in pollables:
-            nursery.start_soon(one, p)
-    return [i for i, p in enumerate(pollables) if p.ready()]
+            for p in pollables:
+                nursery.start_soon(one, p)
 
 
 # ---------------------------------------------------------------------------

@@ -133,7 +133,7 @@ def _stdin_reader(spec: Any) -> tuple[Callable[[int], Awaitable[bytes]], bool]:
 
         return from_bytes, False
     if spec == INHERIT:
-        fd = sys.stdin.fileno() if sys.stdin is not None else 0
+        fd = 0  # the process's stdin, whatever sys.stdin is now
 
         async def from_fd(n: int) -> bytes:
             return await trio.to_thread.run_sync(os.read, fd, n, abandon_on_cancel=True)
@@ -144,7 +144,12 @@ def _stdin_reader(spec: Any) -> tuple[Callable[[int], Awaitable[bytes]], bool]:
             tty = False
         return from_fd, tty
     if isinstance(spec, trio.abc.ReceiveStream):
-        return spec.receive_some, False
+        stream = spec
+
+        async def from_stream(n: int) -> bytes:
+            return bytes(await stream.receive_some(n))
+
+        return from_stream, False
     if isinstance(spec, trio.abc.ReceiveChannel):
 
         async def from_channel(n: int) -> bytes:

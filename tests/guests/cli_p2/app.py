@@ -11,9 +11,9 @@ import os
 import sys
 import time
 
+from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import environment, exit, monotonic_clock, poll, wall_clock
-from componentize_py_types import Err
 
 MS = 1_000_000
 
