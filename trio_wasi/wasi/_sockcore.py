@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .._abi._values import Variant
+from ._errno import SOCKET_CODES
 from ._netpolicy import IPAddress, NetworkPolicy
 
 if TYPE_CHECKING:
@@ -63,30 +64,13 @@ class SockError(Exception):
         self.message = message
 
 
+# The package's errno table, and what only this core distinguishes.
 _ERRNO_CODES = {
-    errno.EACCES: "access-denied",
-    errno.EPERM: "access-denied",
-    errno.EADDRINUSE: "address-in-use",
-    errno.EADDRNOTAVAIL: "address-not-bindable",
-    errno.ECONNREFUSED: "connection-refused",
-    errno.ECONNRESET: "connection-reset",
-    errno.ECONNABORTED: "connection-aborted",
-    errno.EPIPE: "connection-broken",
-    errno.ENETUNREACH: "remote-unreachable",
-    errno.EHOSTUNREACH: "remote-unreachable",
+    **SOCKET_CODES,
     errno.ENETDOWN: "remote-unreachable",
-    errno.ETIMEDOUT: "timeout",
-    errno.EINVAL: "invalid-argument",
-    errno.EMSGSIZE: "datagram-too-large",
-    errno.ENOMEM: "out-of-memory",
-    errno.ENOBUFS: "out-of-memory",
-    errno.EAFNOSUPPORT: "not-supported",
-    errno.EOPNOTSUPP: "not-supported",
     errno.EPROTONOSUPPORT: "not-supported",
-    errno.EISCONN: "invalid-state",
-    errno.ENOTCONN: "invalid-state",
     errno.EALREADY: "invalid-state",
-    errno.EMFILE: "new-socket-limit",
+    errno.EMFILE: "new-socket-limit",  # 0.2 only; "other" in 0.3
     errno.ENFILE: "new-socket-limit",
 }
 
