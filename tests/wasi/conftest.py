@@ -21,7 +21,7 @@ async def context() -> AsyncIterator[HostContext]:
     ctx = HostContext()
     async with trio.open_nursery() as nursery:
 
-        def spawn(fn: Any, *args: Any, service: bool = False) -> None:
+        def spawn(fn: Any, *args: Any, **how: Any) -> None:
             nursery.start_soon(fn, *args)
 
         ctx._spawn = spawn
