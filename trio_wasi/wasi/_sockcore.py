@@ -227,6 +227,12 @@ class _Core:
     # -- checks
 
     def _address(self, value: Variant, *, remote: bool) -> tuple[Any, ...]:
+        """Check an address argument (wasi:sockets tcp/udp ``bind``, ``connect``, ``send``).
+
+        The WIT's ``invalid-argument`` rules: the socket's family only, no
+        IPv4-mapped IPv6 address; for a remote address no unspecified,
+        multicast or broadcast address and no port 0. Then the policy.
+        """
         ip, addr = to_sockaddr(value)
         if ip.version != (4 if self.os_family == socket.AF_INET else 6):
             raise SockError("invalid-argument", "the address is of the other family")
@@ -332,7 +338,11 @@ class TcpCore(_Core):
     # -- connect
 
     def start_connect(self, value: Variant) -> bool:
-        """Begin connecting; True when connected at once, False when in progress."""
+        """Begin connecting; True when connected at once, False when in progress.
+
+        wasi:sockets tcp ``connect`` (0.3) and ``start-connect`` (0.2): not
+        when connecting, connected or listening (``invalid-state``).
+        """
         if self.state in ("connecting", "connected", "listening", "closed"):
             raise SockError("invalid-state", f"the socket is {self.state}")
         addr = self._address(value, remote=True)
@@ -374,6 +384,7 @@ class TcpCore(_Core):
     # -- listen and accept
 
     def listen(self, implicit_bind: bool) -> None:
+        """wasi:sockets tcp ``listen`` (0.3, which binds an unbound socket) and ``start-listen``."""
         if self.state == "unbound" and implicit_bind:
             any_ip = ipaddress.ip_address("0.0.0.0" if self.family == "ipv4" else "::")
             self.net.check(any_ip, 0)
@@ -551,7 +562,11 @@ class UdpCore(_Core):
         self.remote_value = None
 
     def destination(self, value: Variant | None) -> tuple[Any, ...]:
-        """Where a datagram goes: ``value`` (checked) or the connected address."""
+        """Where a datagram goes: ``value`` (checked) or the connected address.
+
+        wasi:sockets udp ``send``: no address on an unconnected socket, or
+        another address than the connected one, is ``invalid-argument``.
+        """
         if value is None:
             if self.remote is None:
                 raise SockError("invalid-argument", "no remote address and not connected")

@@ -551,6 +551,7 @@ class TcpSocket02(_Options):
         return self._start("connect", self.core.start_connect, remote_address)
 
     def finish_connect(self) -> Ok | Err:
+        """tcp.wit ``finish-connect``: ``would-block`` until the connect completes."""
         if self._pending != "connect":
             return Err("not-in-progress")
         if self.core.state == "connecting":
@@ -719,10 +720,16 @@ class OutgoingDatagramStream:
         self._permit = 0
 
     def check_send(self) -> Ok | Err:
+        """udp.wit ``check-send``: how many datagrams the next ``send`` may carry."""
         self._permit = self.PERMIT if self.core.writable_now() else 0
         return Ok(self._permit)
 
     def send(self, datagrams: list[dict[str, Any]]) -> Ok | Err:
+        """udp.wit ``send``: as many as go out now; an error only if the first fails.
+
+        More datagrams than ``check-send`` permitted is ``invalid-argument``
+        (the WIT forbids it; a refusal rather than a trap).
+        """
         if len(datagrams) > self._permit:
             return Err("invalid-argument")
         sent = 0
@@ -772,6 +779,7 @@ class UdpSocket02(_Options):
         return Ok()
 
     def stream(self, remote_address: Variant | None) -> Ok | Err:
+        """udp.wit ``stream``: (re)connect or disconnect, and new datagram streams."""
         if not self.core.bound:
             return Err("invalid-state")
         if remote_address is not None:
