@@ -123,16 +123,24 @@ async def test_guest_without_network_is_refused_its_socket(sock_p3_wasm: Path) -
 
 
 # With every address allowed, the connect to 127.0.0.2 (loopback, nothing there) is
-# made and refused by the peer instead of by the policy.
-EXPECTED_INHERIT = {
-    "sock_p3": "connect outside the policy: ConnectionRefused",
-    "sock_p2": "connect outside the policy: ConnectionRefusedError",
+# made and refused by the peer instead of by the policy; with name lookups allowed, the
+# literal resolves to itself.
+EXPECTED_GRANTED = {
+    "sock_p3": {
+        "connect": "connect outside the policy: ConnectionRefused",
+        "lookup": "lookup: [IpAddress_Ipv4(value=(127, 0, 0, 1))]",
+    },
+    "sock_p2": {
+        "connect": "connect outside the policy: ConnectionRefusedError",
+        "lookup": "lookup: ok",
+    },
 }
 
 
-async def test_cli_inherit_network_allows_every_address(sock_guest: tuple[str, Path]) -> None:
+async def test_cli_grants_every_address_and_name_lookups(sock_guest: tuple[str, Path]) -> None:
     name, wasm = sock_guest
-    argv = [sys.executable, "-m", "trio_wasi", "run", "-S", "inherit-network", str(wasm)]
+    argv = [sys.executable, "-m", "trio_wasi", "run"]
+    argv += ["-S", "inherit-network", "-S", "allow-ip-name-lookup", str(wasm)]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     proc = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE, env=env)
     assert proc.stdout is not None
@@ -157,9 +165,8 @@ async def test_cli_inherit_network_allows_every_address(sock_guest: tuple[str, P
             await proc.wait()
         await proc.stdout.aclose()
     assert echoed == payload
-    expected = [
-        EXPECTED_INHERIT[name] if line.startswith("connect") else line for line in EXPECTED[name]
-    ]
+    granted = EXPECTED_GRANTED[name]
+    expected = [granted.get(line.split()[0].rstrip(":"), line) for line in EXPECTED[name]]
     assert output.decode().splitlines() == [
         *expected,
         listening,

@@ -3,9 +3,9 @@
 componentize-py's CPython reaches wasi:sockets@0.2.0 through wasi-libc, so this guest
 exercises the 0.2 interfaces (start/finish pairs, pollables, wasi:io streams) as an
 ordinary Python program does. It reports a UDP round trip between two of its own
-loopback sockets and how two refused operations surface in Python: a connect outside
-the host's policy and a name lookup (the name given as bytes: this CPython has no
-``idna`` codec). Then it listens on an ephemeral ``127.0.0.1`` port, prints
+loopback sockets, then how a connect outside the host's policy and a name lookup (of a
+literal, so no resolver is asked; given as bytes, as this CPython has no ``idna`` codec)
+come out in Python. Then it listens on an ephemeral ``127.0.0.1`` port, prints
 ``listening PORT``, echoes one connection until the peer shuts its side down and prints
 how many bytes it echoed. Everything stays on loopback.
 """
@@ -38,7 +38,7 @@ class Run(exports.Run):
         probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         print(f"connect outside the policy: {refusal(lambda: probe.connect(('127.0.0.2', 9)))}")
         probe.close()
-        print(f"lookup: {refusal(lambda: socket.getaddrinfo(b'localhost', 80))}", flush=True)
+        print(f"lookup: {refusal(lambda: socket.getaddrinfo(b'127.0.0.1', 80))}", flush=True)
 
         server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         server.bind(("127.0.0.1", 0))
