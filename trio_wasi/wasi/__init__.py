@@ -42,9 +42,9 @@ Shapes (for whoever adds or replaces an interface):
   one item is the value; send it even when the stream ends early.
 * **Baselines.** Until their real modules land, wasi:filesystem and
   wasi:sockets are defined by ``_deny.deny_all``: everything refused. A real
-  module replaces its package's ``add_to_linker`` (same name, same place);
-  ``run_command`` defines only what a component imports, so an interface
-  is free to be absent from ``MODULES`` until it exists.
+  module replaces its package's ``add_to_linker`` (same name, same place)
+  and must keep every interface of the package defined, both generations:
+  real guests import all of them, used or not.
 """
 
 from __future__ import annotations
