@@ -31,12 +31,22 @@ Shapes (for whoever adds or replaces an interface):
   never a trap: return ``Err(case)`` (an ``enum`` case is its label string,
   a ``variant`` case ``Variant(label, payload)``); stream failures raise
   ``StreamFailed(IoError(message, code))`` and the package's ``*-error-code``
-  function reads ``IoError.code``. ``_errno.error_code`` maps an ``OSError``
-  to wasi:filesystem's case names.
+  function reads ``IoError.code``. ``_errno.filesystem_code(exc, variant=)``
+  and ``_errno.socket_code(exc, variant=)`` map an ``OSError`` to a
+  package's code (``variant=True`` for 0.3, whose codes are variants).
+* **0.3 streams and futures.** A ``stream<u8>`` to the guest is any trio
+  ``ReceiveChannel`` of ``bytes`` (read on demand, so the guest's pace is
+  the host's backpressure; ``_cli._SourceChannel`` is the model); one from
+  the guest is a ``StreamReceiver`` drained by a ``context.start_soon`` task
+  (``_cli._drain``). A ``future<T>`` to the guest is a memory channel whose
+  one item is the value; send it even when the stream ends early.
 * **Baselines.** Until its real module lands, wasi:filesystem is defined
-  by ``_deny.deny_all``: everything refused. wasi:sockets (``_sockets``
-  over the core in ``_sockcore``) refuses what the policy in ``_netpolicy``
-  does not allow.
+  by ``_deny.deny_all``: everything refused. (wasi:sockets is real:
+  ``_sockets`` over the core in ``_sockcore``, refusing what the policy in
+  ``_netpolicy`` does not allow.) A real module replaces its package's
+  ``add_to_linker`` (same name, same place) and must keep every interface
+  of the package defined, both generations: real guests import all of
+  them, used or not.
 """
 
 from __future__ import annotations
