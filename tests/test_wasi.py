@@ -377,3 +377,11 @@ def test_timezone_names_the_zone_from_tz(monkeypatch: pytest.MonkeyPatch) -> Non
     assert Timezone.to_debug_string() == "Europe/Paris"
     offset = Timezone.utc_offset({"seconds": 0, "nanoseconds": 0})
     assert offset is None or abs(offset) < 86_400 * 10**9
+
+
+def test_call_reads_arguments_for_their_types(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["call", "greet", "5"]) == 0  # a string parameter takes the text
+    assert capfd.readouterr().out == "Hello, 5!\n"
+    assert main(["call", "count-bytes", "abc"]) == 1
+    line = _error_line(capfd)
+    assert "`count-bytes`: an argument does not fit its parameter type" in line

@@ -23,6 +23,7 @@ from ._errors import Error
 
 if TYPE_CHECKING:
     from ._component import Component
+    from ._instance import Instance
     from .wasi._config import WasiConfig
 
 __all__ = ["main"]
@@ -218,14 +219,14 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         program, args = "hello_cli.wat", []
     config = _wasi_config(ns, program, args)
     if ns.invoke is not None:
-        return trio.run(_invoke, component, config, ns.invoke, [_parse_arg(a) for a in args])
+        return trio.run(_invoke, component, config, ns.invoke, args)
     from .wasi._command import run_command
 
     code: int = trio.run(run_command, component, config)
     return code
 
 
-async def _invoke(component: Component, config: WasiConfig, export: str, args: list[Any]) -> int:
+async def _invoke(component: Component, config: WasiConfig, export: str, args: list[str]) -> int:
     from ._linker import Linker
     from .wasi import add_to_linker
     from .wasi._command import component_imports
@@ -233,7 +234,7 @@ async def _invoke(component: Component, config: WasiConfig, export: str, args: l
     linker = Linker(component.engine)
     add_to_linker(linker, config, only=component_imports(component))
     async with linker.instantiate(component) as instance:
-        result = await instance.call(export, *args)
+        result = await _call_export(instance, export, args)
     if result is not None:
         print(_render(result))
     return 0
@@ -242,7 +243,23 @@ async def _invoke(component: Component, config: WasiConfig, export: str, args: l
 # -- call ------------------------------------------------------------------
 
 
-async def _call(component: Component, export: str, args: list[Any]) -> Any:
+async def _call_export(instance: Instance, export: str, texts: list[str]) -> Any:
+    """Call ``export`` with command-line arguments read for its parameter types."""
+    from ._abi import _types as T
+
+    params = instance._func(export).type.params
+    # A string parameter takes the text as written (`call greet 5` greets "5").
+    args = [
+        text if i < len(params) and isinstance(params[i][1], T.StringType) else _parse_arg(text)
+        for i, text in enumerate(texts)
+    ]
+    try:
+        return await instance.call(export, *args)
+    except (TypeError, ValueError) as exc:
+        raise Error(f"`{export}`: an argument does not fit its parameter type: {exc}") from exc
+
+
+async def _call(component: Component, export: str, args: list[str]) -> Any:
     from ._linker import Linker
     from .wasi import add_to_linker
     from .wasi._command import component_imports
@@ -253,7 +270,7 @@ async def _call(component: Component, export: str, args: list[Any]) -> Any:
     config = WasiConfig(args=[export], stdout=INHERIT, stderr=INHERIT)
     add_to_linker(linker, config, only=component_imports(component))
     async with linker.instantiate(component) as instance:
-        return await instance.call(export, *args)
+        return await _call_export(instance, export, args)
 
 
 def _cmd_call(ns: argparse.Namespace) -> int:
@@ -270,7 +287,7 @@ def _cmd_call(ns: argparse.Namespace) -> int:
             rest = ["greet", "world"]
     if not rest:
         raise Error("which export? usage: call [FILE] EXPORT [ARG ...]")
-    export, args = rest[0], [_parse_arg(a) for a in rest[1:]]
+    export, args = rest[0], rest[1:]
     result = trio.run(_call, component, export, args)
     if result is not None:
         print(_render(result))

@@ -31,11 +31,20 @@ Shapes (for whoever adds or replaces an interface):
   never a trap: return ``Err(case)`` (an ``enum`` case is its label string,
   a ``variant`` case ``Variant(label, payload)``); stream failures raise
   ``StreamFailed(IoError(message, code))`` and the package's ``*-error-code``
-  function reads ``IoError.code``. ``_errno.error_code`` maps an ``OSError``
-  to wasi:filesystem's case names.
-* **Baselines.** Until its real module lands, wasi:sockets is defined by
-  ``_deny.deny_all``: everything refused. wasi:filesystem (``_filesystem``
-  over ``_paths``) grants the configured preopens only.
+  function reads ``IoError.code``. ``_errno.filesystem_code(exc, variant=)``
+  and ``_errno.socket_code(exc, variant=)`` map an ``OSError`` to a
+  package's code (``variant=True`` for 0.3, whose codes are variants).
+* **0.3 streams and futures.** A ``stream<u8>`` to the guest is any trio
+  ``ReceiveChannel`` of ``bytes`` (read on demand, so the guest's pace is
+  the host's backpressure; ``_cli._SourceChannel`` is the model); one from
+  the guest is a ``StreamReceiver`` drained by a ``context.start_soon`` task
+  (``_cli._drain``). A ``future<T>`` to the guest is a memory channel whose
+  one item is the value; send it even when the stream ends early.
+* **Every package is real.** wasi:filesystem is ``_filesystem`` over the
+  capability-scoped path core ``_paths``; wasi:sockets is ``_sockets`` over
+  the core in ``_sockcore``, refusing what the policy in ``_netpolicy`` does
+  not allow. A module must keep every interface of its package defined,
+  both generations: real guests import all of them, used or not.
 """
 
 from __future__ import annotations

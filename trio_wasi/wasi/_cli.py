@@ -140,7 +140,10 @@ async def _drain(sink: OutputSink, data: StreamReceiver, done: trio.MemorySendCh
     async with done:
         try:
             async for chunk in data:
-                await sink.send_all(bytes(chunk))
+                # The guest's write completed when this chunk was received:
+                # deliver it even if the instance is closing meanwhile.
+                with trio.CancelScope(shield=True):
+                    await sink.send_all(bytes(chunk))
         except (BrokenPipeError, trio.BrokenResourceError, trio.ClosedResourceError):
             result = Err("pipe")
         except OSError:

@@ -66,10 +66,17 @@ class WasiConfig:
     * ``stdout``/``stderr``: ``None`` (discarded), ``"inherit"``, a
       ``bytearray`` (appended to), a :class:`trio.abc.SendStream` or a
       :class:`trio.abc.SendChannel` of ``bytes``;
-    * network policy: ``allowed_addresses`` are patterns (``"127.0.0.1:*"``,
-      ``"[::1]:8080"``, ``"*:*"``) a socket may bind or connect to (none by
-      default); ``inherit_network`` allows every address;
-      ``allow_ip_name_lookup`` lets the guest resolve names;
+    * network policy (wasi:sockets): ``allowed_addresses`` are ``HOST:PORT``
+      patterns a socket may bind, connect or send to, none by default. HOST
+      is ``*``, an IPv4 address or network (``127.0.0.1``, ``10.0.0.0/8``)
+      or an IPv6 one in brackets (``[::1]``, ``[fd00::/8]``); PORT is ``*``,
+      a number or a range (``8000-8099``); a bare ``*`` allows everything.
+      With no pattern at all, creating a socket is refused; an address no
+      pattern matches is refused (``access-denied``). ``inherit_network``
+      allows every address (``-S inherit-network``);
+      ``allow_ip_name_lookup`` lets the guest resolve names
+      (``-S allow-ip-name-lookup``). A malformed pattern is a ``ValueError``
+      when the linker is set up;
     * ``insecure_seed``: the value of ``wasi:random/insecure-seed`` (random
       per instance when ``None``); ``random_source``: a callable
       ``n -> bytes`` for ``wasi:random/random`` (default :func:`os.urandom`).

@@ -586,7 +586,9 @@ class PumpedOutputStream(OutputStream):
                     chunk = bytes(self._buffer)
                     self._buffer.clear()
                 try:
-                    await self._send(chunk)
+                    # Accepted by write(): delivered even if the instance closes.
+                    with trio.CancelScope(shield=True):
+                        await self._send(chunk)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, BrokenPipeError):
                     with self._lock:
                         self._closed = True

@@ -1,39 +1,941 @@
-"""wasi:sockets 0.3.0 and 0.2.0: the deny-everything baseline.
+"""wasi:sockets 0.3.0 and 0.2.0 over one socket core (``_sockcore``), under a network policy.
 
-Creating a socket returns ``access-denied`` (or the interface's nearest
-refusal) and name lookups are refused, whatever the network policy in
-``WasiConfig`` says. The real implementation replaces ``add_to_linker``
-here, enforcing ``allowed_addresses``, ``inherit_network`` and
-``allow_ip_name_lookup`` and building its 0.2 streams and pollables on
-``_io``.
+The policy comes from :class:`WasiConfig` (``allowed_addresses``,
+``inherit_network``, ``allow_ip_name_lookup``; grammar in ``_netpolicy``):
+creating a socket is ``access-denied`` when no address at all is allowed,
+binding, connecting and sending are ``access-denied`` for an address no
+pattern allows, and name lookups are ``access-denied`` unless allowed. A
+refusal is always the interface's error code, never a trap.
+
+0.3.0 (``wasi:sockets/types``, ``ip-name-lookup``): ``connect``, UDP
+``send``/``receive`` and ``resolve-addresses`` are ``async`` and wait on
+trio; ``listen`` returns a ``stream<tcp-socket>`` that accepts on demand;
+``send`` drains the guest's ``stream<u8>`` into the socket and then shuts
+the sending side down; ``receive`` returns a ``stream<u8>`` read on demand
+and a future resolved at its end. Each may be called once per connection;
+another call gets ``invalid-state`` in its future.
+
+0.2.0 (``network``, ``instance-network``, ``tcp``, ``tcp-create-socket``,
+``udp``, ``udp-create-socket``, ``ip-name-lookup``): the ``start-``/``finish-``
+pairs make their system call in ``start-`` (none of them blocks) and report
+``not-in-progress``/``would-block`` as the spec asks; TCP streams are the
+wasi:io pumped streams of ``_io`` over the socket; pollables wait on trio.
+
+A socket and the streams made from it share the OS socket: it is closed when
+the guest has dropped all of them, whichever goes last.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+import socket
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
-from ._deny import deny_all
+import trio
+
+from .._abi._values import Err, Ok, Variant
+from .._hostdefs import HostContext, with_context
+from ._io import (
+    FnReadiness,
+    Pollable,
+    PumpedInputStream,
+    PumpedOutputStream,
+    PumpedSource,
+)
+from ._netpolicy import IPAddress, NetworkPolicy
+from ._sockcore import (
+    CHUNK,
+    Net,
+    SockError,
+    TcpCore,
+    UdpCore,
+    check_name,
+    ip_address_value,
+    literal_address,
+    os_error,
+    resolve,
+    wait_socket,
+)
 
 if TYPE_CHECKING:
     from .._linker import Linker
+    from .._run._hostvalues import StreamReceiver
     from ._config import WasiConfig
 
-__all__ = ["add_to_linker"]
+__all__ = ["add_to_linker", "policy_of"]
 
-INTERFACES = (
-    "wasi:sockets/types@0.3.0",
-    "wasi:sockets/ip-name-lookup@0.3.0",
-    "wasi:sockets/network@0.2.0",
-    "wasi:sockets/instance-network@0.2.0",
-    "wasi:sockets/tcp@0.2.0",
-    "wasi:sockets/tcp-create-socket@0.2.0",
-    "wasi:sockets/udp@0.2.0",
-    "wasi:sockets/udp-create-socket@0.2.0",
-    "wasi:sockets/ip-name-lookup@0.2.0",
+# The error-code cases of each generation (the WIT's).
+CODES_03 = frozenset(
+    "access-denied not-supported invalid-argument out-of-memory timeout invalid-state "
+    "address-not-bindable address-in-use remote-unreachable connection-refused "
+    "connection-broken connection-reset connection-aborted datagram-too-large".split()
 )
+LOOKUP_CODES_03 = frozenset(
+    "access-denied invalid-argument name-unresolvable temporary-resolver-failure "
+    "permanent-resolver-failure".split()
+)
+CODES_02 = frozenset(
+    "unknown access-denied not-supported invalid-argument out-of-memory timeout "
+    "concurrency-conflict not-in-progress would-block invalid-state new-socket-limit "
+    "address-not-bindable address-in-use remote-unreachable connection-refused "
+    "connection-reset connection-aborted datagram-too-large name-unresolvable "
+    "temporary-resolver-failure permanent-resolver-failure".split()
+)
+# 0.3 has no "not in progress" or "concurrency conflict": both are a wrong state.
+_TO_03 = {"not-in-progress": "invalid-state", "concurrency-conflict": "invalid-state"}
+_TO_02 = {"connection-broken": "connection-reset", "other": "unknown"}
+
+
+def policy_of(config: WasiConfig) -> NetworkPolicy:
+    """The network policy ``config`` grants (``ValueError`` for a malformed pattern)."""
+    return NetworkPolicy.build(
+        config.allowed_addresses,
+        allow_all=config.inherit_network,
+        allow_name_lookup=config.allow_ip_name_lookup,
+    )
+
+
+def _err03(exc: SockError, cases: frozenset[str] = CODES_03) -> Err:
+    code = _TO_03.get(exc.code, exc.code)
+    if code in cases:
+        return Err(Variant(code))
+    return Err(Variant("other", exc.message or exc.code))
+
+
+def _err02(exc: SockError) -> Err:
+    code = _TO_02.get(exc.code, exc.code)
+    return Err(code if code in CODES_02 else "unknown")
+
+
+def _r03(fn: Callable[..., Any], *args: Any) -> Ok | Err:
+    try:
+        return Ok(fn(*args))
+    except SockError as exc:
+        return _err03(exc)
+
+
+def _r02(fn: Callable[..., Any], *args: Any) -> Ok | Err:
+    try:
+        return Ok(fn(*args))
+    except SockError as exc:
+        return _err02(exc)
+
+
+def _future(value: Ok | Err) -> trio.MemoryReceiveChannel[Any]:
+    """A future already resolved to ``value``."""
+    send, receive = trio.open_memory_channel[Any](1)
+    send.send_nowait(value)
+    send.close()
+    return receive
+
+
+def _ended() -> trio.MemoryReceiveChannel[Any]:
+    """A stream that ends at once."""
+    send, receive = trio.open_memory_channel[Any](0)
+    send.close()
+    return receive
+
+
+class _Options:
+    """Getters and setters both generations share, over ``self.core``."""
+
+    core: TcpCore | UdpCore
+
+    def _receive_buffer_size(self) -> int:
+        return self.core.buffer_size(send=False)
+
+    def _set_receive_buffer_size(self, value: int) -> None:
+        self.core.set_buffer_size(False, value)
+
+    def _send_buffer_size(self) -> int:
+        return self.core.buffer_size(send=True)
+
+    def _set_send_buffer_size(self, value: int) -> None:
+        self.core.set_buffer_size(True, value)
+
+    async def aclose(self) -> None:
+        """The guest dropped the socket."""
+        await self.core.release()
+
+
+# ===========================================================================
+# 0.3.0
+
+
+class _ReceiveBytes03(trio.abc.ReceiveChannel[bytes]):
+    """The ``stream<u8>`` of ``tcp-socket.receive``: read on demand, then its future.
+
+    The runtime closes a host stream only when the guest drops it early, so
+    the stream lets go of the socket itself when it ends.
+    """
+
+    def __init__(self, core: TcpCore, done: trio.MemorySendChannel[Any]) -> None:
+        core.retain()
+        self._core = core
+        self._done = done
+        self._ended = False
+
+    async def _end(self, value: Ok | Err) -> None:
+        self._ended = True
+        try:
+            self._done.send_nowait(value)
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+        self._done.close()
+        await self._core.release()
+
+    async def receive(self) -> bytes:
+        if self._ended:
+            raise trio.EndOfChannel
+        try:
+            data = await self._core.receive_some(CHUNK)
+        except OSError as exc:
+            await self._end(_err03(os_error(exc)))
+            raise trio.EndOfChannel from None
+        if not data:
+            await self._end(Ok())
+            raise trio.EndOfChannel
+        return data
+
+    async def aclose(self) -> None:
+        if self._ended:
+            await trio.lowlevel.checkpoint()
+            return
+        # The guest stopped reading: nothing more will be received.
+        try:
+            self._core.sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+        await self._end(Ok())
+
+
+async def _send_task(
+    core: TcpCore, data: StreamReceiver, done: trio.MemorySendChannel[Any]
+) -> None:
+    """Drain the guest's ``stream<u8>`` into the socket, shut the sending side, resolve."""
+    result: Ok | Err = Ok()
+    async with done:
+        try:
+            async for chunk in data:
+                await core.send_all(bytes(chunk))
+            core.sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            result = _err03(os_error(exc))
+        finally:
+            await data.aclose()
+            await core.release()
+        done.send_nowait(result)
+
+
+class _Accept03(trio.abc.ReceiveChannel[Any]):
+    """The ``stream<tcp-socket>`` of ``listen``: one accepted connection per item."""
+
+    def __init__(self, owner: TcpSocket03) -> None:
+        owner.core.retain()
+        self._owner = owner
+        self._ended = False
+
+    async def _end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            await self._owner.core.release()
+
+    async def receive(self) -> Any:
+        while not self._ended:
+            try:
+                core = await self._owner.core.accept()
+            except SockError as exc:
+                if exc.code == "connection-aborted":
+                    continue  # the peer gave up before we accepted: wait for the next
+                await self._end()
+                break
+            return type(self._owner)(core)
+        raise trio.EndOfChannel
+
+    async def aclose(self) -> None:
+        await self._end()
+        await trio.lowlevel.checkpoint()
+
+
+class TcpSocket03(_Options):
+    """``wasi:sockets/types@0.3.0.tcp-socket``."""
+
+    core: TcpCore
+
+    def __init__(self, core: TcpCore) -> None:
+        self.core = core
+        self._sending = False
+        self._receiving = False
+
+    @classmethod
+    def _create(cls, policy: NetworkPolicy, ctx: HostContext, address_family: str) -> Ok | Err:
+        net = Net.of(ctx, policy)
+        try:
+            net.check_create(address_family)
+            return Ok(cls(TcpCore(net, address_family)))
+        except SockError as exc:
+            return _err03(exc)
+
+    def bind(self, local_address: Variant) -> Ok | Err:
+        return _r03(self.core.bind, local_address)
+
+    async def connect(self, remote_address: Variant) -> Ok | Err:
+        try:
+            await self.core.connect(remote_address)
+            return Ok()
+        except SockError as exc:
+            return _err03(exc)
+
+    def listen(self) -> Ok | Err:
+        try:
+            self.core.listen(implicit_bind=True)
+        except SockError as exc:
+            return _err03(exc)
+        return Ok(_Accept03(self))
+
+    def send(self, data: StreamReceiver) -> Any:
+        send, receive = trio.open_memory_channel[Any](1)
+        if self._sending or self.core.state != "connected":
+
+            async def refuse() -> None:
+                async with send:
+                    await data.aclose()
+                    send.send_nowait(Err(Variant("invalid-state")))
+
+            self.core.net.context.start_soon(refuse)
+            return receive
+        self._sending = True
+        self.core.retain()
+        self.core.net.context.start_soon(_send_task, self.core, data, send)
+        return receive
+
+    def receive(self) -> tuple[Any, Any]:
+        if self._receiving or self.core.state != "connected":
+            return _ended(), _future(Err(Variant("invalid-state")))
+        self._receiving = True
+        send, receive = trio.open_memory_channel[Any](1)
+        return _ReceiveBytes03(self.core, send), receive
+
+    def get_local_address(self) -> Ok | Err:
+        return _r03(self.core.bound_local_address)
+
+    def get_remote_address(self) -> Ok | Err:
+        return _r03(self.core.remote_address)
+
+    def get_is_listening(self) -> bool:
+        return self.core.state == "listening"
+
+    def get_address_family(self) -> str:
+        return self.core.family
+
+    def set_listen_backlog_size(self, value: int) -> Ok | Err:
+        return _r03(self.core.set_listen_backlog_size, value)
+
+    def get_keep_alive_enabled(self) -> Ok | Err:
+        return _r03(self.core.keep_alive_enabled)
+
+    def set_keep_alive_enabled(self, value: bool) -> Ok | Err:
+        return _r03(self.core.set_keep_alive_enabled, value)
+
+    def get_keep_alive_idle_time(self) -> Ok | Err:
+        return _r03(self.core.keep_alive_idle_time)
+
+    def set_keep_alive_idle_time(self, value: int) -> Ok | Err:
+        return _r03(self.core.set_keep_alive_idle_time, value)
+
+    def get_keep_alive_interval(self) -> Ok | Err:
+        return _r03(self.core.keep_alive_interval)
+
+    def set_keep_alive_interval(self, value: int) -> Ok | Err:
+        return _r03(self.core.set_keep_alive_interval, value)
+
+    def get_keep_alive_count(self) -> Ok | Err:
+        return _r03(self.core.keep_alive_count)
+
+    def set_keep_alive_count(self, value: int) -> Ok | Err:
+        return _r03(self.core.set_keep_alive_count, value)
+
+    def get_hop_limit(self) -> Ok | Err:
+        return _r03(self.core.hop_limit)
+
+    def set_hop_limit(self, value: int) -> Ok | Err:
+        return _r03(self.core.set_hop_limit, value)
+
+    def get_receive_buffer_size(self) -> Ok | Err:
+        return _r03(self._receive_buffer_size)
+
+    def set_receive_buffer_size(self, value: int) -> Ok | Err:
+        return _r03(self._set_receive_buffer_size, value)
+
+    def get_send_buffer_size(self) -> Ok | Err:
+        return _r03(self._send_buffer_size)
+
+    def set_send_buffer_size(self, value: int) -> Ok | Err:
+        return _r03(self._set_send_buffer_size, value)
+
+
+class UdpSocket03(_Options):
+    """``wasi:sockets/types@0.3.0.udp-socket``."""
+
+    core: UdpCore
+
+    def __init__(self, core: UdpCore) -> None:
+        self.core = core
+
+    @classmethod
+    def _create(cls, policy: NetworkPolicy, ctx: HostContext, address_family: str) -> Ok | Err:
+        net = Net.of(ctx, policy)
+        try:
+            net.check_create(address_family)
+            return Ok(cls(UdpCore(net, address_family)))
+        except SockError as exc:
+            return _err03(exc)
+
+    def bind(self, local_address: Variant) -> Ok | Err:
+        return _r03(self.core.bind, local_address)
+
+    def connect(self, remote_address: Variant) -> Ok | Err:
+        return _r03(self.core.connect, remote_address)
+
+    def disconnect(self) -> Ok | Err:
+        return _r03(self.core.disconnect)
+
+    async def send(self, data: bytes, remote_address: Variant | None) -> Ok | Err:
+        try:
+            await self.core.send(bytes(data), remote_address)
+            return Ok()
+        except SockError as exc:
+            return _err03(exc)
+
+    async def receive(self) -> Ok | Err:
+        try:
+            return Ok(await self.core.receive())
+        except SockError as exc:
+            return _err03(exc)
+
+    def get_local_address(self) -> Ok | Err:
+        return _r03(self.core.bound_local_address)
+
+    def get_remote_address(self) -> Ok | Err:
+        return _r03(self.core.remote_address)
+
+    def get_address_family(self) -> str:
+        return self.core.family
+
+    def get_unicast_hop_limit(self) -> Ok | Err:
+        return _r03(self.core.hop_limit)
+
+    def set_unicast_hop_limit(self, value: int) -> Ok | Err:
+        return _r03(self.core.set_hop_limit, value)
+
+    def get_receive_buffer_size(self) -> Ok | Err:
+        return _r03(self._receive_buffer_size)
+
+    def set_receive_buffer_size(self, value: int) -> Ok | Err:
+        return _r03(self._set_receive_buffer_size, value)
+
+    def get_send_buffer_size(self) -> Ok | Err:
+        return _r03(self._send_buffer_size)
+
+    def set_send_buffer_size(self, value: int) -> Ok | Err:
+        return _r03(self._set_send_buffer_size, value)
+
+
+def _with_create(cls: type, policy: NetworkPolicy) -> type:
+    """``cls`` with its static ``create`` bound to ``policy`` (one class per linker)."""
+
+    @with_context
+    def create(ctx: HostContext, address_family: str) -> Ok | Err:
+        return cls._create.__func__(sub, policy, ctx, address_family)  # type: ignore[attr-defined,no-any-return]
+
+    sub = type(cls.__name__, (cls,), {"create": staticmethod(create)})
+    return sub
+
+
+class NameLookup03:
+    """``wasi:sockets/ip-name-lookup@0.3.0``."""
+
+    def __init__(self, policy: NetworkPolicy, context: HostContext) -> None:
+        self.policy = policy
+
+    async def resolve_addresses(self, name: str) -> Ok | Err:
+        if not self.policy.allow_name_lookup:
+            return Err(Variant("access-denied"))
+        try:
+            found = await resolve(name)
+        except SockError as exc:
+            return _err03(exc, LOOKUP_CODES_03)
+        return Ok([ip_address_value(ip) for ip in found])
+
+
+# ===========================================================================
+# 0.2.0
+
+
+class Network:
+    """``wasi:sockets/network@0.2.0.network``: a token; the policy lives in the instance."""
+
+
+class NetworkInterface:
+    Network = Network
+
+
+class InstanceNetwork:
+    @staticmethod
+    def instance_network() -> Network:
+        return Network()
+
+
+class SocketInputStream(PumpedInputStream):
+    """A TCP connection's receiving side as a wasi:io input stream."""
+
+    def __init__(self, core: TcpCore) -> None:
+        core.retain()
+        self._core = core
+        super().__init__(PumpedSource(core.net.context, core.receive_some))
+
+    async def aclose(self) -> None:
+        await self._core.release()
+
+
+class SocketOutputStream(PumpedOutputStream):
+    """A TCP connection's sending side as a wasi:io output stream."""
+
+    def __init__(self, core: TcpCore) -> None:
+        core.retain()
+        self._core = core
+        super().__init__(core.net.context, core.send_all)
+
+    async def aclose(self) -> None:
+        await self._core.release()
+
+
+_SHUTDOWN = {"receive": socket.SHUT_RD, "send": socket.SHUT_WR, "both": socket.SHUT_RDWR}
+
+
+class TcpSocket02(_Options):
+    """``wasi:sockets/tcp@0.2.0.tcp-socket``."""
+
+    core: TcpCore
+
+    def __init__(self, core: TcpCore) -> None:
+        self.core = core
+        self._pending: str | None = None  # "bind", "connect" or "listen" between start and finish
+
+    def _start(self, what: str, fn: Callable[..., Any], *args: Any) -> Ok | Err:
+        if self._pending is not None:
+            return Err("concurrency-conflict")
+        result = _r02(fn, *args)
+        if isinstance(result, Ok):
+            self._pending = what
+        return Ok() if isinstance(result, Ok) else result
+
+    def _finish(self, what: str) -> Ok | Err:
+        if self._pending != what:
+            return Err("not-in-progress")
+        self._pending = None
+        return Ok()
+
+    def _streams(self) -> tuple[SocketInputStream, SocketOutputStream]:
+        return SocketInputStream(self.core), SocketOutputStream(self.core)
+
+    def start_bind(self, network: Network, local_address: Variant) -> Ok | Err:
+        return self._start("bind", self.core.bind, local_address)
+
+    def finish_bind(self) -> Ok | Err:
+        return self._finish("bind")
+
+    def start_connect(self, network: Network, remote_address: Variant) -> Ok | Err:
+        return self._start("connect", self.core.start_connect, remote_address)
+
+    def finish_connect(self) -> Ok | Err:
+        """tcp.wit ``finish-connect``: ``would-block`` until the connect completes."""
+        if self._pending != "connect":
+            return Err("not-in-progress")
+        if self.core.state == "connecting":
+            if not self.core.connect_ready():
+                return Err("would-block")
+            try:
+                self.core.finish_connect()
+            except SockError as exc:
+                self._pending = None
+                return _err02(exc)
+        self._pending = None
+        return Ok(self._streams())
+
+    def start_listen(self) -> Ok | Err:
+        return self._start("listen", self.core.listen, False)
+
+    def finish_listen(self) -> Ok | Err:
+        return self._finish("listen")
+
+    def accept(self) -> Ok | Err:
+        try:
+            core = self.core.accept_now()
+        except SockError as exc:
+            return _err02(exc)
+        if core is None:
+            return Err("would-block")
+        conn = type(self)(core)
+        return Ok((conn, *conn._streams()))
+
+    def local_address(self) -> Ok | Err:
+        return _r02(self.core.bound_local_address)
+
+    def remote_address(self) -> Ok | Err:
+        return _r02(self.core.remote_address)
+
+    def is_listening(self) -> bool:
+        return self.core.state == "listening"
+
+    def address_family(self) -> str:
+        return self.core.family
+
+    def set_listen_backlog_size(self, value: int) -> Ok | Err:
+        return _r02(self.core.set_listen_backlog_size, value)
+
+    def keep_alive_enabled(self) -> Ok | Err:
+        return _r02(self.core.keep_alive_enabled)
+
+    def set_keep_alive_enabled(self, value: bool) -> Ok | Err:
+        return _r02(self.core.set_keep_alive_enabled, value)
+
+    def keep_alive_idle_time(self) -> Ok | Err:
+        return _r02(self.core.keep_alive_idle_time)
+
+    def set_keep_alive_idle_time(self, value: int) -> Ok | Err:
+        return _r02(self.core.set_keep_alive_idle_time, value)
+
+    def keep_alive_interval(self) -> Ok | Err:
+        return _r02(self.core.keep_alive_interval)
+
+    def set_keep_alive_interval(self, value: int) -> Ok | Err:
+        return _r02(self.core.set_keep_alive_interval, value)
+
+    def keep_alive_count(self) -> Ok | Err:
+        return _r02(self.core.keep_alive_count)
+
+    def set_keep_alive_count(self, value: int) -> Ok | Err:
+        return _r02(self.core.set_keep_alive_count, value)
+
+    def hop_limit(self) -> Ok | Err:
+        return _r02(self.core.hop_limit)
+
+    def set_hop_limit(self, value: int) -> Ok | Err:
+        return _r02(self.core.set_hop_limit, value)
+
+    def receive_buffer_size(self) -> Ok | Err:
+        return _r02(self._receive_buffer_size)
+
+    def set_receive_buffer_size(self, value: int) -> Ok | Err:
+        return _r02(self._set_receive_buffer_size, value)
+
+    def send_buffer_size(self) -> Ok | Err:
+        return _r02(self._send_buffer_size)
+
+    def set_send_buffer_size(self, value: int) -> Ok | Err:
+        return _r02(self._set_send_buffer_size, value)
+
+    def subscribe(self) -> Pollable:
+        core = self.core
+
+        def ready() -> bool:
+            if core.state == "connecting":
+                return core.connect_ready()
+            if core.state == "listening":
+                return core.accept_ready()
+            return True
+
+        async def wait() -> None:
+            if core.state in ("connecting", "listening"):
+                await wait_socket(core.sock, readable=core.state == "listening")
+            else:
+                await trio.lowlevel.checkpoint()
+
+        return Pollable(FnReadiness(ready, wait))
+
+    def shutdown(self, shutdown_type: str) -> Ok | Err:
+        return _r02(self.core.shutdown, _SHUTDOWN[shutdown_type])
+
+
+class TcpInterface:
+    TcpSocket = TcpSocket02
+
+
+class TcpCreateSocket02:
+    """``wasi:sockets/tcp-create-socket@0.2.0``."""
+
+    def __init__(self, policy: NetworkPolicy, context: HostContext) -> None:
+        self.net = Net.of(context, policy)
+
+    def create_tcp_socket(self, address_family: str) -> Ok | Err:
+        try:
+            self.net.check_create(address_family)
+            return Ok(TcpSocket02(TcpCore(self.net, address_family)))
+        except SockError as exc:
+            return _err02(exc)
+
+
+class IncomingDatagramStream:
+    """``udp.incoming-datagram-stream``."""
+
+    def __init__(self, core: UdpCore) -> None:
+        core.retain()
+        self.core = core
+
+    def receive(self, max_results: int) -> Ok | Err:
+        out: list[dict[str, Any]] = []
+        while len(out) < max_results:
+            try:
+                got = self.core.receive_now()
+            except SockError as exc:
+                if out:
+                    break
+                return _err02(exc)
+            if got is None:
+                break
+            out.append({"data": got[0], "remote-address": got[1]})
+        return Ok(out)
+
+    def subscribe(self) -> Pollable:
+        core = self.core
+        return Pollable(
+            FnReadiness(core.readable_now, functools.partial(wait_socket, core.sock, True))
+        )
+
+    async def aclose(self) -> None:
+        await self.core.release()
+
+
+class OutgoingDatagramStream:
+    """``udp.outgoing-datagram-stream``."""
+
+    PERMIT = 16
+
+    def __init__(self, core: UdpCore) -> None:
+        core.retain()
+        self.core = core
+        self._permit = 0
+
+    def check_send(self) -> Ok | Err:
+        """udp.wit ``check-send``: how many datagrams the next ``send`` may carry."""
+        self._permit = self.PERMIT if self.core.writable_now() else 0
+        return Ok(self._permit)
+
+    def send(self, datagrams: list[dict[str, Any]]) -> Ok | Err:
+        """udp.wit ``send``: as many as go out now; an error only if the first fails.
+
+        More datagrams than ``check-send`` permitted is ``invalid-argument``
+        (the WIT forbids it; a refusal rather than a trap).
+        """
+        if len(datagrams) > self._permit:
+            return Err("invalid-argument")
+        sent = 0
+        for dg in datagrams:
+            try:
+                addr = self.core.destination(dg["remote-address"])
+                if not self.core.send_now(bytes(dg["data"]), addr):
+                    break
+            except SockError as exc:
+                if sent:
+                    break
+                return _err02(exc)
+            sent += 1
+        self._permit -= sent
+        return Ok(sent)
+
+    def subscribe(self) -> Pollable:
+        core = self.core
+        return Pollable(
+            FnReadiness(core.writable_now, functools.partial(wait_socket, core.sock, False))
+        )
+
+    async def aclose(self) -> None:
+        await self.core.release()
+
+
+class UdpSocket02(_Options):
+    """``wasi:sockets/udp@0.2.0.udp-socket``."""
+
+    core: UdpCore
+
+    def __init__(self, core: UdpCore) -> None:
+        self.core = core
+        self._binding = False
+
+    def start_bind(self, network: Network, local_address: Variant) -> Ok | Err:
+        if self._binding:
+            return Err("concurrency-conflict")
+        result = _r02(self.core.bind, local_address)
+        self._binding = isinstance(result, Ok)
+        return result
+
+    def finish_bind(self) -> Ok | Err:
+        if not self._binding:
+            return Err("not-in-progress")
+        self._binding = False
+        return Ok()
+
+    def stream(self, remote_address: Variant | None) -> Ok | Err:
+        """udp.wit ``stream``: (re)connect or disconnect, and new datagram streams."""
+        if not self.core.bound:
+            return Err("invalid-state")
+        if remote_address is not None:
+            result = _r02(self.core.connect, remote_address)
+            if isinstance(result, Err):
+                return result
+        else:
+            self.core.remote = self.core.remote_value = None
+        return Ok((IncomingDatagramStream(self.core), OutgoingDatagramStream(self.core)))
+
+    def local_address(self) -> Ok | Err:
+        return _r02(self.core.bound_local_address)
+
+    def remote_address(self) -> Ok | Err:
+        return _r02(self.core.remote_address)
+
+    def address_family(self) -> str:
+        return self.core.family
+
+    def unicast_hop_limit(self) -> Ok | Err:
+        return _r02(self.core.hop_limit)
+
+    def set_unicast_hop_limit(self, value: int) -> Ok | Err:
+        return _r02(self.core.set_hop_limit, value)
+
+    def receive_buffer_size(self) -> Ok | Err:
+        return _r02(self._receive_buffer_size)
+
+    def set_receive_buffer_size(self, value: int) -> Ok | Err:
+        return _r02(self._set_receive_buffer_size, value)
+
+    def send_buffer_size(self) -> Ok | Err:
+        return _r02(self._send_buffer_size)
+
+    def set_send_buffer_size(self, value: int) -> Ok | Err:
+        return _r02(self._set_send_buffer_size, value)
+
+    def subscribe(self) -> Pollable:
+        return Pollable(FnReadiness(lambda: True, trio.lowlevel.checkpoint))
+
+
+class UdpInterface:
+    UdpSocket = UdpSocket02
+    IncomingDatagramStream = IncomingDatagramStream
+    OutgoingDatagramStream = OutgoingDatagramStream
+
+
+class UdpCreateSocket02:
+    """``wasi:sockets/udp-create-socket@0.2.0``."""
+
+    def __init__(self, policy: NetworkPolicy, context: HostContext) -> None:
+        self.net = Net.of(context, policy)
+
+    def create_udp_socket(self, address_family: str) -> Ok | Err:
+        try:
+            self.net.check_create(address_family)
+            return Ok(UdpSocket02(UdpCore(self.net, address_family)))
+        except SockError as exc:
+            return _err02(exc)
+
+
+class ResolveAddressStream:
+    """``ip-name-lookup@0.2.0.resolve-address-stream``: results of a lookup run on trio."""
+
+    def __init__(self, found: list[IPAddress] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._found = list(found or [])
+        self._error: SockError | None = None
+        self._done = found is not None
+        self._event: trio.Event | None = None  # touched on trio only
+
+    async def run(self, name: str, lookup: Callable[[str], Awaitable[list[IPAddress]]]) -> None:
+        try:
+            found = await lookup(name)
+            with self._lock:
+                self._found = found
+        except SockError as exc:
+            with self._lock:
+                self._error = exc
+        finally:
+            with self._lock:
+                self._done = True
+            if self._event is not None:
+                self._event.set()
+
+    def resolve_next_address(self) -> Ok | Err:
+        with self._lock:
+            if not self._done:
+                return Err("would-block")
+            if self._error is not None:
+                return _err02(self._error)
+            return Ok(ip_address_value(self._found.pop(0)) if self._found else None)
+
+    def ready(self) -> bool:
+        with self._lock:
+            return self._done
+
+    async def wait(self) -> None:
+        while not self.ready():
+            if self._event is None:
+                self._event = trio.Event()
+            await self._event.wait()
+
+    def subscribe(self) -> Pollable:
+        return Pollable(FnReadiness(self.ready, self.wait))
+
+
+class NameLookup02:
+    """``wasi:sockets/ip-name-lookup@0.2.0``."""
+
+    ResolveAddressStream = ResolveAddressStream
+
+    def __init__(self, policy: NetworkPolicy, context: HostContext) -> None:
+        self.policy = policy
+        self.context = context
+
+    def resolve_addresses(self, network: Network, name: str) -> Ok | Err:
+        if not self.policy.allow_name_lookup:
+            return Err("access-denied")
+        literal = literal_address(name)
+        if literal is not None:
+            return Ok(ResolveAddressStream([literal]))
+        try:
+            check_name(name)
+        except SockError as exc:
+            return _err02(exc)
+        stream = ResolveAddressStream()
+        self.context.start_soon(stream.run, name, resolve)
+        return Ok(stream)
+
+
+# ===========================================================================
+# Registration
 
 
 def add_to_linker(linker: Linker, config: WasiConfig) -> None:
-    """Define wasi:sockets with nothing granted (the baseline)."""
-    for name in INTERFACES:
-        deny_all(linker, name)
+    """Define wasi:sockets 0.3.0 and 0.2.0 under the policy ``config`` grants."""
+    policy = policy_of(config)
+
+    def per(cls: type) -> Any:
+        return functools.partial(cls, policy)
+
+    types03 = type(
+        "SocketTypes",
+        (),
+        {
+            "TcpSocket": _with_create(TcpSocket03, policy),
+            "UdpSocket": _with_create(UdpSocket03, policy),
+        },
+    )
+    linker.define_interface("wasi:sockets/types@0.3.0", types03)
+    linker.define_interface("wasi:sockets/ip-name-lookup@0.3.0", factory=per(NameLookup03))
+    linker.define_interface("wasi:sockets/network@0.2.0", NetworkInterface)
+    linker.define_interface("wasi:sockets/instance-network@0.2.0", InstanceNetwork)
+    linker.define_interface("wasi:sockets/tcp@0.2.0", TcpInterface)
+    linker.define_interface("wasi:sockets/tcp-create-socket@0.2.0", factory=per(TcpCreateSocket02))
+    linker.define_interface("wasi:sockets/udp@0.2.0", UdpInterface)
+    linker.define_interface("wasi:sockets/udp-create-socket@0.2.0", factory=per(UdpCreateSocket02))
+    linker.define_interface("wasi:sockets/ip-name-lookup@0.2.0", factory=per(NameLookup02))
