@@ -553,3 +553,32 @@ async def test_host_core_module() -> None:
     with pytest.raises(trio_wasi.LinkError, match="missing import `host-module`"):
         async with trio_wasi.Linker().instantiate(component):
             pass
+
+
+# ---------------------------------------------------------------------------
+# A trap nobody waits for reaches the host
+
+
+_BACKGROUND_TRAP = """
+(component
+  (core module $m
+    (import "" "task.return" (func $ret (param i32)))
+    (func (export "f") (result i32)
+      (call $ret (i32.const 7))
+      (i32.const 1))                            ;; YIELD: keep working after returning
+    (func (export "cb") (param i32 i32 i32) (result i32)
+      unreachable))
+  (core func $ret (canon task.return (result u32)))
+  (core instance $i (instantiate $m (with "" (instance (export "task.return" (func $ret))))))
+  (func (export "f") async (result u32)
+    (canon lift (core func $i "f") async (callback (core func $i "cb"))))
+)
+"""
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+async def test_a_background_trap_fails_the_instance_block(threaded: bool) -> None:
+    component = trio_wasi.Component.from_wat(_BACKGROUND_TRAP)
+    with pytest.raises(trio_wasi.Trap, match="after its caller had its value: .*unreachable"):
+        async with trio_wasi.Linker().instantiate(component, run_on_thread=threaded) as inst:
+            assert await inst.call("f") == 7

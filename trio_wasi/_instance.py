@@ -403,6 +403,11 @@ class Instantiation:
             nursery.cancel_scope.cancel()
         try:
             result: bool | None = await self._nursery_cm.__aexit__(exc_type, exc, tb)
+            if exc is None and rt.unreported is not None:
+                unreported, rt.unreported = rt.unreported, None
+                raise Trap(
+                    f"a task of the instance trapped after its caller had its value: {unreported}"
+                ) from unreported
             return result
         except BaseExceptionGroup as group:
             # The nursery wraps the block's own exception; hand it back as it

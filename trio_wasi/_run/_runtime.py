@@ -57,6 +57,7 @@ class StoreRuntime:
         self.states: list[InstanceState] = []
         self.stores: list[StoreHandle] = []
         self.poisoned: str | None = None
+        self.unreported: BaseException | None = None
         self.closing = False
         # Wakers of tasks waiting on an instance's backpressure, exclusive
         # lock or re-entrance flags.
@@ -143,6 +144,10 @@ class StoreRuntime:
         """Record that the instance trapped: none of its wasm may run again."""
         if self.poisoned is None:
             self.poisoned = str(exc) or type(exc).__name__
+            # A trap nobody on the host side is waiting for (a task working
+            # after it returned its value) is raised when the instance's
+            # block ends, so it is never lost.
+            self.unreported = None if self.host_waiters else exc
             for s in self.states:
                 s.poisoned = True
             for waiter in list(self.host_waiters):
