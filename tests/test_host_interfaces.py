@@ -579,6 +579,6 @@ _BACKGROUND_TRAP = """
 @pytest.mark.parametrize("threaded", [False, True])
 async def test_a_background_trap_fails_the_instance_block(threaded: bool) -> None:
     component = trio_wasi.Component.from_wat(_BACKGROUND_TRAP)
-    with pytest.raises(trio_wasi.Trap, match="after its caller had its value: .*unreachable"):
+    with pytest.raises(trio_wasi.Trap, match=r"after its caller had its value: .*unreachable"):
         async with trio_wasi.Linker().instantiate(component, run_on_thread=threaded) as inst:
             assert await inst.call("f") == 7
