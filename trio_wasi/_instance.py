@@ -174,9 +174,12 @@ class Instance:
             box["results"] = results
             ex.call_soon_trio(finish)
 
-        def on_trap(exc: BaseException) -> None:
+        def on_trap(exc: BaseException) -> bool:
+            if "results" in box:
+                return False  # the call has its value; the trap is the instance's
             box.setdefault("error", exc)
             ex.call_soon_trio(finish)
+            return True
 
         def start() -> OnCancel:
             rt.current.append(None)

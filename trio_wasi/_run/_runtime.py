@@ -63,7 +63,7 @@ class StoreRuntime:
         # lock or re-entrance flags.
         self._watchers: dict[InstanceState, list[Callable[[], None]]] = {}
         # Host calls awaiting a result: told when the instance traps.
-        self.host_waiters: set[Callable[[BaseException], None]] = set()
+        self.host_waiters: set[Callable[[BaseException], bool | None]] = set()
         # Drivers whose wait may be over but who have not run yet (inline).
         self.pending_pokes = 0
         # Consecutive callback steps that only yielded (got no event, asked to
@@ -144,14 +144,17 @@ class StoreRuntime:
         """Record that the instance trapped: none of its wasm may run again."""
         if self.poisoned is None:
             self.poisoned = str(exc) or type(exc).__name__
-            # A trap nobody on the host side is waiting for (a task working
-            # after it returned its value) is raised when the instance's
-            # block ends, so it is never lost.
-            self.unreported = None if self.host_waiters else exc
             for s in self.states:
                 s.poisoned = True
+            # A waiter returns False when the trap is not its call's (its
+            # call already has its value). A trap no waiter takes (a task
+            # working after it returned its value) is raised when the
+            # instance's block ends, so it is never lost.
+            taken = False
             for waiter in list(self.host_waiters):
-                waiter(exc)
+                if waiter(exc) is not False:
+                    taken = True
+            self.unreported = None if taken else exc
 
     # -- trio side work ------------------------------------------------------------
 
