@@ -30,6 +30,7 @@ from ._abi._options import CanonOptions
 from ._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from ._binary import _model as M
 from ._engine import Engine, Store
+from ._engine._exports import CoreExports
 from ._errors import LinkError
 from ._hostdefs import HostFunctionDef
 from ._names import compatibility_key
@@ -89,7 +90,7 @@ class _Scope:
     core_globals: list[Any] = attrs.field(factory=list)
     core_tags: list[Any] = attrs.field(factory=list)
     core_modules: list[Any] = attrs.field(factory=list)
-    core_instances: list[dict[str, Any]] = attrs.field(factory=list)
+    core_instances: list[Mapping[str, Any]] = attrs.field(factory=list)
     funcs: list[ComponentFunc] = attrs.field(factory=list)
     values: list[Any] = attrs.field(factory=list)
     components: list[_ComponentDef] = attrs.field(factory=list)
@@ -255,7 +256,7 @@ class _Linker:
 
     # -- core instances ----------------------------------------------------------
 
-    def _core_instantiate(self, scope: _Scope, d: M.CoreInstantiate) -> dict[str, Any]:
+    def _core_instantiate(self, scope: _Scope, d: M.CoreInstantiate) -> Mapping[str, Any]:
         module = scope.get(M.Sort.CORE_MODULE, d.module)
         named = {name: scope.get(M.Sort.CORE_INSTANCE, idx) for name, idx in d.args}
         imports = []
@@ -268,7 +269,7 @@ class _Linker:
             imports.append(source[imp.name])
         store = self._store(scope)
         instance = store.instantiate(module, imports)
-        return dict(instance.exports(store.wasmtime_store))
+        return CoreExports(store.wasmtime_store, instance)
 
     # -- components ----------------------------------------------------------
 
