@@ -385,3 +385,13 @@ def test_call_reads_arguments_for_their_types(capfd: pytest.CaptureFixture[str])
     assert main(["call", "count-bytes", "abc"]) == 1
     line = _error_line(capfd)
     assert "`count-bytes`: an argument does not fit its parameter type" in line
+
+
+def test_config_refuses_unknown_stdio_at_once() -> None:
+    with pytest.raises(TypeError, match="stdout must be"):
+        trio_wasi.WasiConfig(stdout="a file name")
+    with pytest.raises(TypeError, match="stdin must be"):
+        trio_wasi.WasiConfig(stdin=42)
+    config = trio_wasi.WasiConfig(env={"A": "1"}, preopens=[("/tmp", "/data")])
+    assert config.environment() == [("A", "1")]
+    assert config.preopens[0].guest_path == "/data" and not config.preopens[0].read_only

@@ -35,7 +35,9 @@ class Instance:
     leaving that block cancels whatever is still running.
 
     A trap poisons the instance: later calls raise :class:`Trap` without
-    entering wasm, because the guest's state may be inconsistent.
+    entering wasm, because the guest's state may be inconsistent. A trap no
+    host call was told of (a task trapping after it returned its value, with
+    no later call) is raised when the ``async with`` block ends.
     """
 
     def __init__(self, exports: InstanceItems, rt: StoreRuntime) -> None:
@@ -143,6 +145,8 @@ class Instance:
         if self._closed:
             raise Error("the instance is closed")
         if self._rt.poisoned is not None:
+            # The host now knows of the trap: the block need not raise it.
+            self._rt.unreported = None
             raise Trap(
                 "cannot enter component instance "
                 f"(poisoned by an earlier trap: {self._rt.poisoned})"

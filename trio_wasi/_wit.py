@@ -211,10 +211,9 @@ def resolve_interface(
 ) -> ResolvedInterface:
     """Resolve ``iface``'s function types, with resources from ``resource_for``.
 
-    Resolving one interface resolves every interface declared before it in
-    the same world, so a caller that resolves many with the same
-    ``resource_for`` passes one ``cache`` dict to all calls: each world is
-    then resolved once.
+    Resolving one interface resolves every interface of the same world, so a
+    caller that resolves many with the same ``resource_for`` passes one
+    ``cache`` dict to all calls: each world is then resolved once.
     """
     key = id(iface.wrapper)
     found = cache.get(key) if cache is not None else None
@@ -230,7 +229,7 @@ def resolve_interface(
 def _resolve_wrapper(
     iface: WitInterface, resource_for: ResourceFor
 ) -> dict[str, ResolvedInterface]:
-    """Every interface the wrapper of ``iface`` declares, up to and including ``iface``."""
+    """Every interface the wrapper of ``iface`` (a world or package) declares."""
     space = TypeSpace()
     instances: list[dict[str, Any]] = []
     resolved: dict[str, ResolvedInterface] = {}
@@ -261,9 +260,7 @@ def _resolve_wrapper(
                     for k, v in items.items()
                     if isinstance(v, T.ResourceType) and _declares(decl, k)
                 )
-                resolved[name] = ResolvedInterface(name, functions, resources)
-                if name == iface.name:
-                    return resolved
+                resolved.setdefault(name, ResolvedInterface(name, functions, resources))
             elif isinstance(ext, M.TypeBound):
                 space.types.append(space.type_at(ext.eq) if ext.eq is not None else None)
     return resolved

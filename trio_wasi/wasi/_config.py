@@ -96,6 +96,32 @@ class WasiConfig:
     insecure_seed: tuple[int, int] | None = None
     random_source: Any = None
 
+    def __attrs_post_init__(self) -> None:
+        import trio
+
+        if not (
+            self.stdin is None
+            or self.stdin == INHERIT
+            or isinstance(self.stdin, bytes | bytearray | memoryview)
+            or isinstance(self.stdin, trio.abc.ReceiveStream | trio.abc.ReceiveChannel)
+        ):
+            raise TypeError(
+                "stdin must be None, 'inherit', bytes, a trio ReceiveStream or a "
+                f"ReceiveChannel of bytes, not {self.stdin!r}"
+            )
+        for name in ("stdout", "stderr"):
+            value = getattr(self, name)
+            if not (
+                value is None
+                or value == INHERIT
+                or isinstance(value, bytearray)
+                or isinstance(value, trio.abc.SendStream | trio.abc.SendChannel)
+            ):
+                raise TypeError(
+                    f"{name} must be None, 'inherit', a bytearray, a trio SendStream or a "
+                    f"SendChannel of bytes, not {value!r}"
+                )
+
     def environment(self) -> list[tuple[str, str]]:
         """The environment the guest sees, in order, each name once."""
         merged: dict[str, str] = dict(os.environ) if self.inherit_env else {}

@@ -227,14 +227,14 @@ class InputStream:
 
     # -- WIT methods -------------------------------------------------------
 
-    def read(self, len: int) -> Ok | Err:
+    def read(self, length: int) -> Ok | Err:
         try:
-            return Ok(self._read_now(min(len, MAX_READ)) if len else b"")
+            return Ok(self._read_now(min(length, MAX_READ)) if length else b"")
         except (StreamClosed, StreamFailed) as exc:
             return _stream_error(exc)
 
-    async def blocking_read(self, len: int) -> Ok | Err:
-        n = min(len, MAX_READ)
+    async def blocking_read(self, length: int) -> Ok | Err:
+        n = min(length, MAX_READ)
         try:
             while True:
                 data = self._read_now(n)
@@ -244,20 +244,16 @@ class InputStream:
         except (StreamClosed, StreamFailed) as exc:
             return _stream_error(exc)
 
-    def skip(self, len: int) -> Ok | Err:
-        result = self.read(len)
-        return Ok(len_(result.value)) if isinstance(result, Ok) else result
+    def skip(self, length: int) -> Ok | Err:
+        result = self.read(length)
+        return Ok(len(result.value)) if isinstance(result, Ok) else result
 
-    async def blocking_skip(self, len: int) -> Ok | Err:
-        result = await self.blocking_read(len)
-        return Ok(len_(result.value)) if isinstance(result, Ok) else result
+    async def blocking_skip(self, length: int) -> Ok | Err:
+        result = await self.blocking_read(length)
+        return Ok(len(result.value)) if isinstance(result, Ok) else result
 
     def subscribe(self) -> Pollable:
         return Pollable(FnReadiness(self._readable_now, self._wait_readable))
-
-
-def len_(data: bytes) -> int:
-    return len(data)
 
 
 class BytesInputStream(InputStream):
@@ -482,28 +478,28 @@ class OutputStream:
 
         return Pollable(FnReadiness(ready, self._wait_writable))
 
-    def write_zeroes(self, len: int) -> Ok | Err:
-        return self.write(bytes(len))
+    def write_zeroes(self, length: int) -> Ok | Err:
+        return self.write(bytes(length))
 
-    async def blocking_write_zeroes_and_flush(self, len: int) -> Ok | Err:
-        return await self.blocking_write_and_flush(bytes(len))
+    async def blocking_write_zeroes_and_flush(self, length: int) -> Ok | Err:
+        return await self.blocking_write_and_flush(bytes(length))
 
-    def splice(self, src: InputStream, len: int) -> Ok | Err:
+    def splice(self, src: InputStream, length: int) -> Ok | Err:
         try:
-            budget = min(len, self._check_write_now())
+            budget = min(length, self._check_write_now())
             data = src._read_now(budget) if budget else b""
             if data:
                 self._write_now(data)
-            return Ok(len_(data))
+            return Ok(len(data))
         except (StreamClosed, StreamFailed) as exc:
             return _stream_error(exc)
 
-    async def blocking_splice(self, src: InputStream, len: int) -> Ok | Err:
-        result = await src.blocking_read(len)
+    async def blocking_splice(self, src: InputStream, length: int) -> Ok | Err:
+        result = await src.blocking_read(length)
         if isinstance(result, Err):
             return result
         written = await self.blocking_write_and_flush(result.value)
-        return Ok(len_(result.value)) if isinstance(written, Ok) else written
+        return Ok(len(result.value)) if isinstance(written, Ok) else written
 
 
 class SyncOutputStream(OutputStream):
