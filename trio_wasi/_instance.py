@@ -192,7 +192,7 @@ class Instance:
         # result has not come, it never will: that is a deadlock, and a trap.
         watch = self.trap_on_deadlock
         while "results" not in box and "error" not in box:
-            if watch and self._stuck() and await self._still_stuck():
+            if watch and self._stuck() and await self._still_stuck(box):
                 exc = Trap("deadlock detected: event loop cannot make further progress")
                 rt.poison(exc)
                 raise exc
@@ -205,11 +205,14 @@ class Instance:
                 if watch:
                     rt.idle_listeners.discard(event.set)
 
-    async def _still_stuck(self) -> bool:
-        # Idle now; still idle, with nothing having run, once every other trio
-        # task (callbacks from the store threads among them) had its turn?
+    async def _still_stuck(self, box: dict[str, Any]) -> bool:
+        # Idle now; still idle, with nothing having run and no result, once
+        # every other trio task (callbacks from the store threads among them)
+        # had its turn?
         before = self._rt.activity()
         await trio.testing.wait_all_tasks_blocked()
+        if "results" in box or "error" in box:
+            return False
         return self._stuck() and self._rt.activity() == before
 
     def _stuck(self) -> bool:

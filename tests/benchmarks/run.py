@@ -284,7 +284,7 @@ def bench_async_call(quick: bool) -> list[Row]:
     def flat_under(v0: float) -> Callable[[float], bool]:
         return lambda v: v <= 2.0 * v0
 
-    per = "overhead per call, (elapsed - 50 ms) / N"
+    per = "overhead per call: (elapsed(N) - elapsed(1)) / (N - 1)"
     rows = [
         Row("to_thread.run_sync round trip", trip, "us", note="median per call, same run"),
         Row("async call: trivial, inline", f["trivial_inline"], "us", note="median per call"),

@@ -10,6 +10,7 @@ state.
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -66,6 +67,12 @@ class StoreRuntime:
         self.idle_listeners: set[Callable[[], None]] = set()
         # Drivers whose wait may be over but who have not run yet (inline).
         self.pending_pokes = 0
+        self._deferred: collections.deque[_Driver] = collections.deque()
+        # Tasks waiting between steps or to enter (wasm side), and the trio
+        # task that lives in the nursery while there are any.
+        self.live_drivers = 0
+        # Set (and replaced) to wake the pump; pumps only ever wait on it.
+        self._pump_wake = trio.Event()
         # Driver steps running on this thread's stack (inline): a poke made
         # during one is deferred to the driver's trio task.
         self.stepping = 0
@@ -215,6 +222,48 @@ class StoreRuntime:
                 s.poisoned = True
             for waiter in list(self.host_waiters):
                 waiter(exc)
+
+    # -- waiting tasks -------------------------------------------------------------
+
+    def driver_started(self) -> None:
+        """A task waits (wasm side): keep the pump running while any does."""
+        self.live_drivers += 1
+        if self.live_drivers == 1:
+            self.spawn(self.drivers_pump)
+
+    def driver_finished(self) -> None:
+        """A waiting task exited (wasm side)."""
+        self.live_drivers -= 1
+        if self.live_drivers == 0:
+            self.executor.call_soon_trio(self._wake_pump)
+
+    def defer_step(self, driver: _Driver) -> None:
+        """Inline: run ``driver``'s step from the pump, once no wasm is on the stack."""
+        self.pending_pokes += 1
+        self._deferred.append(driver)
+        self._wake_pump()
+
+    def _wake_pump(self) -> None:
+        wake = self._pump_wake
+        self._pump_wake = trio.Event()
+        wake.set()
+
+    async def drivers_pump(self) -> None:
+        """The trio task of the waiting tasks: runs their deferred steps (inline).
+
+        It lives in the instance nursery while any task waits, so cancelling
+        the nursery (closing the instance) ends the waits with it.
+        """
+        deferred = self._deferred
+        while True:
+            while deferred:
+                driver = deferred.popleft()
+                self.pending_pokes -= 1
+                driver.step()
+                self.maybe_idle()
+            if self.live_drivers == 0:
+                return
+            await self._pump_wake.wait()
 
     # -- trio side work ------------------------------------------------------------
 

@@ -21,9 +21,9 @@ returns or has to wait. What happens next depends on how it was lifted:
 * ``async`` stackful lift: one core call that may park its frame like a
   synchronous one.
 
-Every task that outlives its eager start has a trio task in the instance's
-nursery (its driver), so its lifetime and cancellation follow trio's
-structured concurrency.
+While any task outlives its eager start, the instance's nursery holds a trio
+task for the waiting tasks (``StoreRuntime.drivers_pump``), so their lifetime
+and cancellation follow trio's structured concurrency.
 """
 
 from __future__ import annotations
@@ -316,10 +316,11 @@ class Task:
 class _Driver:
     """The trio side of a task that waits: to enter, or between callback steps.
 
-    The driver's trio task lives in the instance nursery until the task exits.
-    Only what the task waits for wakes it: an event of its waitable set (the
-    set's waker), a cancellation, or, when its own wait is over but its
-    instance holds it back, a change of that instance
+    While any task waits, the runtime keeps one trio task in the instance
+    nursery (``StoreRuntime.drivers_pump``), so waiting tasks live and are
+    cancelled with the nursery. Only what the task waits for wakes it: an
+    event of its waitable set (the set's waker), a cancellation, or, when its
+    own wait is over but its instance holds it back, a change of that instance
     (``StoreRuntime.hold_back``). A wake-up (:meth:`poke`) arranges for
     :meth:`try_resume` to run on the wasm side: inline, at once or by waking
     the trio task; threaded, by queueing the step straight onto the store
@@ -341,7 +342,7 @@ class _Driver:
         """Register for wakeups and start the trio task (wasm side)."""
         task = self.task
         task.driver = self
-        task.rt.spawn(self._run)
+        task.rt.driver_started()
         self.rearm()
 
     def _unregister(self) -> None:
@@ -413,20 +414,18 @@ class _Driver:
         if ex.threaded:
             if not self._queued:
                 self._queued = True
-                ex.post(self._threaded_step, self.task.func.agent)
+                ex.post(self.step, self.task.func.agent)
         elif not rt.current and not rt.stepping:
             # Inline, and no wasm is running on this thread (a host coroutine
             # finished, say): this is an event-loop turn, so run the step now
-            # instead of waking the driver task.
-            try:
-                self.try_resume()
-            except Trap:
-                pass  # recorded by rt.poison; the waiting host calls get it
-        elif not self._event.is_set():
-            rt.pending_pokes += 1
-            self._event.set()
+            # instead of deferring it.
+            self.step()
+        elif not self._queued:
+            self._queued = True
+            rt.defer_step(self)
 
-    def _threaded_step(self) -> None:
+    def step(self) -> None:
+        """Run :meth:`try_resume` for a wake-up (wasm side)."""
         self._queued = False
         try:
             self.try_resume()
@@ -435,35 +434,7 @@ class _Driver:
 
     def finished(self) -> None:
         self._unregister()
-        ex = self.task.rt.executor
-        ex.call_soon_trio(self.done.set)
-        if not ex.threaded and not self._event.is_set():
-            self.task.rt.pending_pokes += 1
-            self._event.set()
-
-    async def _run(self) -> None:
-        rt = self.task.rt
-        if rt.executor.threaded:
-            await self.done.wait()
-            return
-        try:
-            while not self.task.exited:
-                await self._event.wait()
-                self._event = trio.Event()
-                rt.pending_pokes -= 1
-                if self.task.exited:
-                    break
-                try:
-                    self.try_resume()
-                except Trap:
-                    # Recorded by rt.poison: the host calls waiting on the
-                    # store get the trap; the nursery is not torn down.
-                    return
-                rt.maybe_idle()
-        finally:
-            if self._event.is_set():
-                rt.pending_pokes -= 1
-                rt.maybe_idle()
+        self.task.rt.driver_finished()
 
     def try_resume(self) -> None:
         """Run the task's next step if its wait is over (wasm side)."""
