@@ -360,10 +360,16 @@ async def wait_until(cond: Callable[[], bool], what: str, timeout: float = 2.0) 
 
 
 def instance_tasks(instance: trio_wasi.Instance) -> list[str]:
-    """Names of the trio tasks still running in the instance's nursery."""
-    nursery = instance._rt.nursery
-    assert nursery is not None
-    return [task.name for task in nursery.child_tasks]
+    """What still runs in the instance: its host calls and its waiting guest tasks.
+
+    The trio tasks of the instance's nursery, except the pump that serves the
+    waiting guest tasks (it idles until the block ends), plus one entry per
+    guest task that waits.
+    """
+    rt = instance._rt
+    assert rt.nursery is not None
+    names = [t.name for t in rt.nursery.child_tasks if not t.name.endswith(".drivers_pump")]
+    return names + ["waiting guest task"] * rt.live_drivers
 
 
 async def assert_no_tasks_left(instance: trio_wasi.Instance) -> None:

@@ -343,6 +343,7 @@ class InstanceContext:
         instance = self._instance
         assert instance is not None and self._nursery_cm is not None
         nursery: trio.Nursery = instance._rt.nursery  # type: ignore[assignment]
+        instance._rt.drain()
         if exc is not None or instance._rt.poisoned is not None:
             nursery.cancel_scope.cancel()
         try:

@@ -284,10 +284,10 @@ def bench_async_call(quick: bool) -> list[Row]:
     def flat_under(v0: float) -> Callable[[float], bool]:
         return lambda v: v <= 2.0 * v0
 
-    per = "overhead per call: (elapsed(N) - elapsed(1)) / (N - 1)"
+    per = "CPU per call: (cpu(N) - cpu(1)) / (N - 1)"
     rows = [
-        Row("to_thread.run_sync round trip", trip, "us", note="median per call, same run"),
-        Row("async call: trivial, inline", f["trivial_inline"], "us", note="median per call"),
+        Row("to_thread.run_sync round trip", trip, "us", note="best loop, same run"),
+        Row("async call: trivial, inline", f["trivial_inline"], "us", note="best loop, per call"),
         Row(
             "async call: trivial, store thread",
             f["trivial_threaded"],
@@ -296,7 +296,7 @@ def bench_async_call(quick: bool) -> list[Row]:
             ratio_under(1.5),
             f"{f['trivial_threaded'] / trip:.2f} x to_thread",
         ),
-        Row("async call: def import, inline", f["def_inline"], "us", note="median per call"),
+        Row("async call: def import, inline", f["def_inline"], "us", note="best loop, per call"),
         Row(
             "async call: def import, store thread",
             f["def_threaded"],
@@ -309,7 +309,7 @@ def bench_async_call(quick: bool) -> list[Row]:
             "us",
             "<= 60 us",
             lambda v: v <= 60.0,
-            "median per call",
+            "best loop, per call",
         ),
         Row(
             "async call: async def import, store thread",

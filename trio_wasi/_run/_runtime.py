@@ -71,6 +71,11 @@ class StoreRuntime:
         # Tasks waiting between steps or to enter (wasm side), and the trio
         # task that lives in the nursery while there are any.
         self.live_drivers = 0
+        self._pump_running = False
+        # Set when the block that opened the instance ends: the pump then
+        # stops once no task waits (until then it stays, so that back-to-back
+        # calls do not start a trio task each).
+        self.draining = False
         # Set (and replaced) to wake the pump; pumps only ever wait on it.
         self._pump_wake = trio.Event()
         # Driver steps running on this thread's stack (inline): a poke made
@@ -228,7 +233,8 @@ class StoreRuntime:
     def driver_started(self) -> None:
         """A task waits (wasm side): keep the pump running while any does."""
         self.live_drivers += 1
-        if self.live_drivers == 1:
+        if not self._pump_running:
+            self._pump_running = True
             self.spawn(self.drivers_pump)
 
     def driver_finished(self) -> None:
@@ -243,6 +249,11 @@ class StoreRuntime:
         self._deferred.append(driver)
         self._wake_pump()
 
+    def drain(self) -> None:
+        """The opening block ended (trio side): let the pump stop once no task waits."""
+        self.draining = True
+        self._wake_pump()
+
     def _wake_pump(self) -> None:
         wake = self._pump_wake
         self._pump_wake = trio.Event()
@@ -251,19 +262,24 @@ class StoreRuntime:
     async def drivers_pump(self) -> None:
         """The trio task of the waiting tasks: runs their deferred steps (inline).
 
-        It lives in the instance nursery while any task waits, so cancelling
-        the nursery (closing the instance) ends the waits with it.
+        It lives in the instance nursery from the first wait until the opening
+        block ends and no task waits, so leaving the block waits for tasks
+        still working, and cancelling the nursery (closing the instance) ends
+        the waits with it.
         """
         deferred = self._deferred
-        while True:
-            while deferred:
-                driver = deferred.popleft()
-                self.pending_pokes -= 1
-                driver.step()
-                self.maybe_idle()
-            if self.live_drivers == 0:
-                return
-            await self._pump_wake.wait()
+        try:
+            while True:
+                while deferred:
+                    driver = deferred.popleft()
+                    self.pending_pokes -= 1
+                    driver.step()
+                    self.maybe_idle()
+                if self.live_drivers == 0 and self.draining:
+                    return
+                await self._pump_wake.wait()
+        finally:
+            self._pump_running = False
 
     # -- trio side work ------------------------------------------------------------
 
