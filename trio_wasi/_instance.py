@@ -41,6 +41,7 @@ class Instance:
         self._exports = exports
         self._rt = rt
         self._closed = False
+        self._funcs: dict[str, ComponentFunc] = {}
 
     @classmethod
     def _create(
@@ -123,7 +124,9 @@ class Instance:
         the cancellation once the guest acknowledged it.
         """
         self._check_usable()
-        func = self.func(name)
+        func = self._funcs.get(name)
+        if func is None:
+            func = self._funcs[name] = self.func(name)
         rt = self._rt
         ex = rt.executor
         # "results" or "error" once the call is over; "event" is set then,

@@ -284,6 +284,10 @@ class InlineExecutor(Executor):
         return self._outside == 0
 
 
+def _cannot_abort(raise_cancel: Any) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.FAILED
+
+
 class ThreadedExecutor(Executor):
     """Wasm runs on agent threads, one per store, passing a single baton.
 
@@ -426,15 +430,15 @@ class ThreadedExecutor(Executor):
     async def run(self, fn: Callable[[], T], agent: Agent | None = None) -> T:
         if self.stopping:
             raise Trap("the store is closed")
-        done = trio.Event()
-        job = _Job(fn, lambda: self.call_soon_trio(done.set))
+        me = trio.lowlevel.current_task()
+        job = _Job(fn, lambda: self.call_soon_trio(lambda: trio.lowlevel.reschedule(me)))
         with self.lock:
             (agent or self._home_agent()).fresh.append(job)
             self._grant_locked()
         # A job cannot be abandoned half-way (it runs wasm): wait for it even
-        # when cancelled, then let the cancellation through.
-        with trio.CancelScope(shield=True):
-            await done.wait()
+        # when cancelled (the abort fails), then let the cancellation through
+        # at the caller's next checkpoint.
+        await trio.lowlevel.wait_task_rescheduled(_cannot_abort)
         if job.state == _Job.PARKED:
             result: T = PARKED
             return result
