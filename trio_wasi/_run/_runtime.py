@@ -240,7 +240,7 @@ class StoreRuntime:
     def driver_finished(self) -> None:
         """A waiting task exited (wasm side)."""
         self.live_drivers -= 1
-        if self.live_drivers == 0:
+        if self.live_drivers == 0 and self.draining:
             self.executor.call_soon_trio(self._wake_pump)
 
     def defer_step(self, driver: _Driver) -> None:
