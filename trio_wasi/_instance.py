@@ -202,6 +202,10 @@ class Instance:
             event = box["event"] = trio.Event()
             if watch:
                 rt.idle_listeners.add(event.set)
+                if self._stuck():
+                    # It turned idle on a store thread before the listener
+                    # was in place: look again at once.
+                    event.set()
             try:
                 await event.wait()
             finally:
