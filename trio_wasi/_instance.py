@@ -150,7 +150,8 @@ class Instance:
             ex.call_soon_trio(finish)
 
         def start() -> None:
-            rt.current.append(None)
+            current = rt.current
+            current.append(None)
             try:
                 if isinstance(func, LiftedFunc):
                     task = func.new_task(None, on_start, on_resolve, None)
@@ -162,7 +163,7 @@ class Instance:
                 rt.poison(exc)
                 raise
             finally:
-                rt.current.pop()
+                current.pop()
 
         rt.host_waiters.add(on_trap)
         try:

@@ -190,8 +190,11 @@ class Task:
         return self.on_start()
 
     def return_(self, result: list[Any]) -> None:
-        trap_if(self.state is TaskState.RESOLVED, "task already returned a value")
-        trap_if(self.scope.num_borrows > 0, "borrow handles still remain at the end of the call")
+        # Plain ifs (not trap_if): this runs once per call.
+        if self.state is TaskState.RESOLVED:
+            trap("task already returned a value")
+        if self.scope.num_borrows > 0:
+            trap("borrow handles still remain at the end of the call")
         self.state = TaskState.RESOLVED
         self.on_resolve(result, self.opts.string_encoding)
 
@@ -212,7 +215,8 @@ class Task:
 
     def exit(self) -> None:
         """The task's implicit thread returned (CanonicalABI.md "exit_implicit_thread")."""
-        trap_if(self.state is not TaskState.RESOLVED, "task exited without returning a value")
+        if self.state is not TaskState.RESOLVED:
+            trap("task exited without returning a value")
         self.scope.check_borrows_dropped()
         self.scope.release_host_objects()
         if self.ft.is_async and self.needs_exclusive() and self.inst.exclusive is self:
@@ -575,8 +579,8 @@ class LiftedFunc(ComponentFunc):
     ) -> Task:
         """A task for one call from ``caller``, after the entry checks (wasm side)."""
         inst = self.state
-        trap_if(inst.poisoned, "cannot enter component instance")
-        trap_if(not inst.may_enter_from(caller), "cannot enter component instance")
+        if inst.poisoned or not inst.may_enter_from(caller):
+            trap("cannot enter component instance")
         if caller is not None:
             # Calls between an instance and its ancestors or descendants trap
             # as re-entrance (the suite's "for now" rule, trap-on-reenter.wast).
@@ -651,12 +655,12 @@ class LiftedFunc(ComponentFunc):
         return lower_flat_values(cx, MAX_FLAT_PARAMS, args, self._param_types)
 
     def _call(self, task: Task, fn: Callable[..., Any], args: Sequence[Any]) -> Any:
-        rt = self.rt
-        rt.current.append(task)
+        current = self.rt.current
+        current.append(task)
         try:
             return fn(*args)
         finally:
-            rt.current.pop()
+            current.pop()
 
     def _run_sync(self, task: Task) -> None:
         cx = LiftLowerContext(
@@ -728,7 +732,8 @@ class LiftedFunc(ComponentFunc):
     def _handle_code(self, task: Task, packed: int) -> None:
         """CanonicalABI.md "canon lift", the callback loop, one iteration."""
         code = packed & 0xF
-        trap_if(code > _CALLBACK_WAIT, "unsupported callback code")
+        if code > _CALLBACK_WAIT:
+            trap("unsupported callback code")
         inst = self.state
         if code == _CALLBACK_EXIT:
             task.exit()
