@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Any, final
 
 import trio
+import trio.testing
 
 from ._binary import _model as M
 from ._component import Component
@@ -16,7 +17,7 @@ from ._link import HostDefinitions, InstanceItems, LinkedComponent, prelink
 from ._resolve import describe
 from ._run._executor import InlineExecutor, ThreadedExecutor
 from ._run._runtime import StoreRuntime
-from ._run._tasks import ComponentFunc, OnCancel
+from ._run._tasks import ComponentFunc, LiftedFunc, OnCancel
 
 __all__ = ["Instance", "Instantiation"]
 
@@ -45,6 +46,7 @@ class Instance:
         self._exports = exports
         self._rt = rt
         self._closed = False
+        self._funcs: dict[str, ComponentFunc] = {}
 
     @classmethod
     def _create(
@@ -162,14 +164,19 @@ class Instance:
         the cancellation once the guest acknowledged it.
         """
         self._check_usable()
-        func = self._checked_func(name, args)
+        func = self._funcs.get(name)
+        if func is None or len(args) != len(func.type.params):
+            func = self._funcs[name] = self._checked_func(name, args)
         rt = self._rt
         ex = rt.executor
-        done = trio.Event()
+        # "results" or "error" once the call is over; "event" is set then,
+        # or when the runtime may have turned idle (trap_on_deadlock).
         box: dict[str, Any] = {}
 
         def finish() -> None:
-            done.set()
+            event = box.get("event")
+            if event is not None:
+                event.set()
 
         def on_start() -> list[Any]:
             return list(args)
@@ -185,25 +192,33 @@ class Instance:
             ex.call_soon_trio(finish)
             return True
 
-        def start() -> OnCancel:
-            rt.current.append(None)
+        def start() -> None:
+            current = rt.current
+            current.append(None)
             try:
-                return func.invoke(None, on_start, on_resolve, None)
+                if isinstance(func, LiftedFunc):
+                    task = func.new_task(None, on_start, on_resolve, None)
+                    box["cancel"] = task.request_cancellation
+                    func.eager(task)
+                else:
+                    box["cancel"] = func.invoke(None, on_start, on_resolve, None)
             except Trap as exc:
                 rt.poison(exc)
                 raise
             finally:
-                rt.current.pop()
+                current.pop()
 
         rt.host_waiters.add(on_trap)
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
-            on_cancel = await ex.run(start)
+            # Straight onto the callee's store thread (inline: run now).
+            box["agent"] = getattr(func, "agent", None)
+            await ex.run(start, box["agent"])
             try:
-                await self._wait(done)
+                await self._wait(box)
             except trio.Cancelled:
-                await self._cancel_task(on_cancel, done)
-                if "results" in box and box["results"] is not None:
+                await self._cancel_task(box)
+                if box.get("results") is not None:
                     results = box["results"]
                     return results[0] if results else None
                 raise
@@ -217,34 +232,48 @@ class Instance:
             raise Trap("the task acknowledged a cancellation nobody requested")
         return results[0] if results else None
 
-    async def _wait(self, done: trio.Event) -> None:
+    async def _wait(self, box: dict[str, Any]) -> None:
         rt = self._rt
-        # Wait for the result; if the store has nothing left to do and the
+        # Wait for the result; with trap_on_deadlock, whenever the runtime
+        # turns idle, look: if the store has nothing left to do and the
         # result has not come, it never will: that is a deadlock, and a trap.
-        if not self.trap_on_deadlock:
-            await done.wait()
-            return
-        stuck_polls = 0
-        while not done.is_set():
-            with trio.move_on_after(0.05):
-                await done.wait()
-            if done.is_set():
-                break
-            if not self.trap_on_deadlock:
-                continue
-            stuck_polls = stuck_polls + 1 if self._stuck() else 0
-            if stuck_polls >= 3:
+        watch = self.trap_on_deadlock
+        while "results" not in box and "error" not in box:
+            if watch and self._stuck() and await self._still_stuck(box):
                 exc = Trap("deadlock detected: event loop cannot make further progress")
                 rt.poison(exc)
                 raise exc
+            event = box["event"] = trio.Event()
+            if watch:
+                rt.idle_listeners.add(event.set)
+                if self._stuck():
+                    # It turned idle on a store thread before the listener
+                    # was in place: look again at once.
+                    event.set()
+            try:
+                await event.wait()
+            finally:
+                if watch:
+                    rt.idle_listeners.discard(event.set)
+
+    async def _still_stuck(self, box: dict[str, Any]) -> bool:
+        # Idle now; still idle, with nothing having run and no result, once
+        # every other trio task (callbacks from the store threads among them)
+        # had its turn?
+        before = self._rt.activity()
+        await trio.testing.wait_all_tasks_blocked()
+        if "results" in box or "error" in box:
+            return False
+        return self._stuck() and self._rt.activity() == before
 
     def _stuck(self) -> bool:
         rt = self._rt
         # Idle, or only spinning in yields with nothing outside to wait for.
         return rt.is_idle() or (rt.stalled() and rt.executor.is_idle())
 
-    async def _cancel_task(self, on_cancel: OnCancel, done: trio.Event) -> None:
+    async def _cancel_task(self, box: dict[str, Any]) -> None:
         rt = self._rt
+        on_cancel: OnCancel = box.get("cancel", _no_cancel)
         with trio.CancelScope(shield=True):
 
             def request() -> None:
@@ -255,12 +284,14 @@ class Instance:
                     rt.current.pop()
 
             try:
-                await rt.executor.run(request)
+                await rt.executor.run(request, box.get("agent"))
             except Trap as exc:
                 rt.poison(exc)
                 return
             with trio.move_on_after(CANCEL_GRACE_SECONDS):
-                await done.wait()
+                while "results" not in box and "error" not in box:
+                    event = box["event"] = trio.Event()
+                    await event.wait()
 
     def call_sync(self, name: str, *args: Any) -> Any:
         """Call a synchronous export from plain Python (no trio needed).
@@ -336,6 +367,10 @@ def _may_block_error(reasons: Sequence[str]) -> Error:
     )
 
 
+def _no_cancel(caller: object) -> None:
+    pass
+
+
 def _close_stores(rt: StoreRuntime) -> None:
     for handle in rt.stores:
         handle.store.close()
@@ -406,6 +441,7 @@ class Instantiation:
         rt = instance._rt
         nursery: trio.Nursery = rt.nursery  # type: ignore[assignment]
         service: trio.Nursery = rt.service_nursery  # type: ignore[assignment]
+        rt.drain()
         if exc is not None or rt.poisoned is not None:
             nursery.cancel_scope.cancel()
         try:

@@ -12,9 +12,10 @@ Groups:
   per fresh instance) and reports wall-clock and CPU time.
 - ``call``: per-call cost of a synchronous export called from trio, on a small WAT
   component (a no-op, and a string echo), as the median of several timed loops.
-- ``async``: per-call cost of an async export (callback lift) awaiting one async-lowered
-  host import that returns at once, a plain ``def`` and an ``async def`` (``async_call.py``),
-  beside a raw core call timed in the same run.
+- ``async``: per-call cost of an async export (callback lift): trivial, awaiting one
+  async-lowered host import (a plain ``def``, an ``async def``), and N concurrent calls
+  awaiting a 50 ms ``async def`` import, each inline and on a store thread, beside a
+  ``trio.to_thread.run_sync`` round trip timed in the same run (``async_call.py``).
 - ``streams``: ``stream<u8>`` throughput host -> guest -> host through an echo export,
   64 KiB chunks, inline and on a store thread (``tests/benchmarks/streams.py``).
 - ``fs``: file read throughput through wasi:filesystem streams, 100 MB, as a real guest
@@ -345,30 +346,69 @@ def _load_sibling(stem: str) -> ModuleType:
 
 
 def bench_async_call(quick: bool) -> list[Row]:
-    labels = ("async call: def import", "async call: async def import")
     try:
-        figures = _load_sibling("async_call").measure(quick)
+        f = _load_sibling("async_call").measure(quick)
     except Exception as exc:
-        note = _short(exc)
-        return [Row(label, None, "us", "< 60 us", note=note) for label in labels] + [
-            Row("raw core call (same run)", None, "us", note=note)
-        ]
-    rows = []
-    for label, key in zip(labels, ("def", "async_def"), strict=True):
-        executor = "store thread" if figures[f"{key}_threaded"] else "inline"
+        return [Row("async call", None, "us", note=_short(exc))]
+    trip = f["to_thread"]
+    x = f"x to_thread ({trip:.0f} us)"
+
+    def ratio_under(limit: float) -> Callable[[float], bool]:
+        return lambda v: v <= limit * trip
+
+    def flat_under(v0: float) -> Callable[[float], bool]:
+        return lambda v: v <= 2.0 * v0
+
+    per = "CPU per call: (cpu(N) - cpu(1)) / (N - 1)"
+    rows = [
+        Row("to_thread.run_sync round trip", trip, "us", note="best loop, same run"),
+        Row("async call: trivial, inline", f["trivial_inline"], "us", note="best loop, per call"),
+        Row(
+            "async call: trivial, store thread",
+            f["trivial_threaded"],
+            "us",
+            "<= 1.5" + x,
+            ratio_under(1.5),
+            f"{f['trivial_threaded'] / trip:.2f} x to_thread",
+        ),
+        Row("async call: def import, inline", f["def_inline"], "us", note="best loop, per call"),
+        Row(
+            "async call: def import, store thread",
+            f["def_threaded"],
+            "us",
+            note=f"{f['def_threaded'] / trip:.2f} x to_thread",
+        ),
+        Row(
+            "async call: async def import, inline",
+            f["async_def_inline"],
+            "us",
+            "<= 60 us",
+            lambda v: v <= 60.0,
+            "best loop, per call",
+        ),
+        Row(
+            "async call: async def import, store thread",
+            f["async_def_threaded"],
+            "us",
+            "<= 3" + x,
+            ratio_under(3.0),
+            f"{f['async_def_threaded'] / trip:.2f} x to_thread",
+        ),
+    ]
+    for mode, label in (("inline", "inline"), ("threaded", "store thread")):
+        n100 = f[f"concurrent_100_{mode}"]
+        rows.append(Row(f"100 concurrent calls, {label}", n100, "us", note=per))
         rows.append(
             Row(
-                label,
-                figures[f"{key}_import"],
+                f"4000 concurrent calls, {label}",
+                f[f"concurrent_4000_{mode}"],
                 "us",
-                "< 60 us",
-                lambda v: v < 60.0,
-                f"median per call, {executor} executor",
+                "<= 2 x N=100",
+                flat_under(n100),
+                f"{f[f'concurrent_4000_{mode}'] / n100:.2f} x N=100",
             )
         )
-    rows.append(
-        Row("raw core call (same run)", figures["raw_core_call"], "us", note="best of repeats")
-    )
+    rows.append(Row("raw core call (same run)", f["raw_core_call"], "us", note="best of repeats"))
     return rows
 
 

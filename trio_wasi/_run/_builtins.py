@@ -21,7 +21,7 @@ from .._abi._layout import MAX_FLAT_PARAMS
 from .._abi._memory import Memory
 from .._abi._options import CanonOptions, LiftLowerContext
 from .._abi._store import store as store_value
-from .._abi._trap import trap_if
+from .._abi._trap import trap, trap_if
 from .._abi._waitables import (
     BLOCKED,
     EventCode,
@@ -39,7 +39,8 @@ Body = Callable[..., Any]
 
 
 def _leave_check(inst: InstanceState) -> None:
-    trap_if(not inst.may_leave, "cannot leave component instance")
+    if not inst.may_leave:
+        trap("cannot leave component instance")
 
 
 class BuiltinFactory:

@@ -25,6 +25,18 @@ empty and its frame's condition holds; jobs queued for it run first, nested
 on top of the parked frame. A wait that can never end (nothing runs, nothing
 is queued, nothing can arrive from the trio side) is a trap.
 
+Hand-offs are few and targeted. Every agent sleeps on a condition of its own
+(all share the executor's one lock) and is woken only when the baton is
+handed to it; an agent that gets the baton back after a job (more work is
+queued for it) goes on without sleeping, so a busy store thread drains its
+queue per wake-up. A call from trio is queued straight onto the callee's
+store thread. Trio-side callbacks made while an agent holds the baton are
+collected and sent in one ``TrioToken.run_sync_soon`` when the baton leaves
+that agent. Nothing polls: every change of canonical state happens under the
+baton, and every hand-over re-examines who may go next, so the moment the
+last runnable work parks is also the moment a deadlock is decided (the
+parked frame traps) or the executor turns idle (``on_idle``).
+
 The inline executor runs everything on the trio thread with no hand-off; a
 store runs inline only when nothing in it can block.
 """
@@ -62,13 +74,21 @@ _seq = itertools.count()
 class _Wait:
     """A frame of an agent waiting for the baton: to resume, or to run jobs."""
 
-    __slots__ = ("park", "ready", "seq")
+    __slots__ = ("describe", "park", "ready", "seq", "stalled")
 
-    def __init__(self, ready: Callable[[], bool], park: bool) -> None:
+    def __init__(
+        self,
+        ready: Callable[[], bool],
+        park: bool,
+        describe: Callable[[], str] | None = None,
+        stalled: Callable[[], bool] | None = None,
+    ) -> None:
         self.ready = ready
         # A parked frame lets its caller go on; a hop wait (park=False) is
         # part of the running call chain.
         self.park = park
+        self.describe = describe
+        self.stalled = stalled
         # When it started waiting: parked frames and fresh jobs are served
         # in this order.
         self.seq = next(_seq)
@@ -80,10 +100,13 @@ class Agent:
     def __init__(self, ex: ThreadedExecutor, name: str) -> None:
         self.ex = ex
         self.name = name
-        self.queue: collections.deque[_Job] = collections.deque()
+        # Woken only when the baton is handed to this agent (or on close).
+        self.cv = threading.Condition(ex.lock)
+        self.chain: collections.deque[_Job] = collections.deque()
+        self.fresh: collections.deque[_Job] = collections.deque()
         self.jobs: list[_Job] = []  # jobs running on this thread, innermost last
         self.waits: list[_Wait] = []  # frames of this thread waiting, innermost last
-        # What the baton was handed to this agent for: "job" or "resume".
+        # What the baton was handed to this agent for: "job", "resume" or "deadlock".
         self.granted: str | None = None
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.ident: int | None = None
@@ -94,18 +117,20 @@ class Agent:
     def _main(self) -> None:
         ex = self.ex
         self.ident = threading.get_ident()
-        with ex.cond:
+        ex.by_ident[self.ident] = self
+        with ex.lock:
             while True:
-                ex.cond.wait_for(lambda: ex.stopping or ex.owner is self)
+                while not (ex.stopping or ex.owner is self):
+                    self.cv.wait()
                 if ex.stopping:
                     return
                 self.granted = None
                 job = ex.take_job(self)
-                ex.cond.release()
+                ex.lock.release()
                 try:
                     self.run_job(job)
                 finally:
-                    ex.cond.acquire()
+                    ex.lock.acquire()
                     ex.release_locked()
 
     def run_job(self, job: _Job) -> None:
@@ -161,6 +186,8 @@ class Executor:
     """Interface shared by the inline and threaded executors."""
 
     threaded = False
+    # Moves whenever work is queued or the baton changes hands.
+    activity = 0
 
     def new_agent(self, name: str) -> Agent | None:
         """A thread for one store (threaded mode), or None (inline)."""
@@ -181,6 +208,10 @@ class Executor:
     def on_agent(self, agent: Agent | None) -> bool:
         """Whether the calling thread is ``agent``'s (always, inline)."""
         return True
+
+    def current_agent(self) -> Agent | None:
+        """The agent whose thread is calling (None inline, or off the wasm side)."""
+        return None
 
     def call_soon_trio(self, fn: Callable[[], None]) -> None:
         raise NotImplementedError
@@ -209,6 +240,9 @@ class Executor:
     def on_error(self, exc: BaseException) -> None:
         """An exception escaped a job nobody waits for (replaced by the runtime)."""
 
+    def on_idle(self) -> None:
+        """The executor just turned idle (replaced by the runtime; may run off trio)."""
+
     def close(self) -> None:
         """Stop the executor (idempotent)."""
 
@@ -220,9 +254,11 @@ class InlineExecutor(Executor):
         self._outside = 0
 
     async def run(self, fn: Callable[[], T], agent: Agent | None = None) -> T:
+        self.activity += 1
         return fn()
 
     def post(self, fn: Callable[[], None], agent: Agent | None = None) -> None:
+        self.activity += 1
         fn()
 
     def call_soon_trio(self, fn: Callable[[], None]) -> None:
@@ -244,9 +280,15 @@ class InlineExecutor(Executor):
 
     def outside_end(self) -> None:
         self._outside -= 1
+        if self._outside == 0:
+            self.on_idle()
 
     def is_idle(self) -> bool:
         return self._outside == 0
+
+
+def _cannot_abort(raise_cancel: Any) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.FAILED
 
 
 class ThreadedExecutor(Executor):
@@ -262,20 +304,23 @@ class ThreadedExecutor(Executor):
     threaded = True
 
     def __init__(self) -> None:
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
         self.owner: Agent | None = None
-        self.generation = 0
         self.stopping = False
         # Frames waiting for a job they handed to another agent. While any
         # does, one synchronous call chain is in flight and only its own
         # (chain) work may run anywhere: it is the one running thread.
         self.active_chains = 0
         self.agents: list[Agent] = []
+        self.by_ident: dict[int, Agent] = {}
         self._outside = 0
         self._token = trio.lowlevel.current_trio_token()
-        # Jobs that touch no store (host calls, results of host imports) run
-        # on a thread of their own, which owns no wasm.
-        self.home = self.new_agent("trio_wasi scheduler")
+        # Trio-side callbacks made by the baton holder, sent together when
+        # the baton leaves it.
+        self._to_trio: list[Callable[[], None]] = []
+        # Jobs that name no store (results for host stream ends, say) run
+        # on a thread of their own, which owns no wasm; made on first use.
+        self._home: Agent | None = None
 
     def new_agent(self, name: str) -> Agent:
         agent = Agent(self, name)
@@ -283,12 +328,13 @@ class ThreadedExecutor(Executor):
         agent.start()
         return agent
 
-    def _current_agent(self) -> Agent | None:
-        ident = threading.get_ident()
-        for agent in self.agents:
-            if agent.ident == ident:
-                return agent
-        return None
+    def _home_agent(self) -> Agent:
+        if self._home is None:
+            self._home = self.new_agent("trio_wasi scheduler")
+        return self._home
+
+    def current_agent(self) -> Agent | None:
+        return self.by_ident.get(threading.get_ident())
 
     def on_agent(self, agent: Agent | None) -> bool:
         return agent is None or agent.ident == threading.get_ident()
@@ -297,79 +343,105 @@ class ThreadedExecutor(Executor):
 
     def release_locked(self) -> None:
         """Give the baton up and hand it to whoever goes next (lock held)."""
+        previous = self.owner
         self.owner = None
         self._grant_locked()
-        self.cond.notify_all()
+        if self.owner is not previous and self._to_trio:
+            self._flush_trio()
 
     def _grant_locked(self) -> None:
         if self.owner is not None or self.stopping:
             return
+        agents = self.agents
         # 1. The running call chain: a chain job, or the frame whose hop ended.
-        for agent in self.agents:
-            if any(job.chain for job in agent.queue):
+        for agent in agents:
+            if agent.chain:
                 self._give(agent, "job")
                 return
-            top = agent.waits[-1] if agent.waits else None
-            if top is not None and not top.park and top.ready():
-                self._give(agent, "resume")
-                return
+            waits = agent.waits
+            if waits:
+                hop = waits[-1]
+                if not hop.park and hop.ready():
+                    self._give(agent, "resume")
+                    return
         if self.active_chains:
             return
         # 2. The oldest fresh job or ready parked frame.
-        best: tuple[int, Agent, str] | None = None
-        for agent in self.agents:
+        best: _Wait | _Job | None = None
+        best_agent: Agent | None = None
+        kind = ""
+        queued = False
+        parked: list[tuple[Agent, _Wait]] = []
+        for agent in agents:
             top = agent.waits[-1] if agent.waits else None
             if top is not None and not top.park:
                 continue  # inside a chain (cannot happen with no chain active)
-            fresh = next((job for job in agent.queue if not job.chain), None)
-            if fresh is not None and (best is None or fresh.seq < best[0]):
-                best = (fresh.seq, agent, "job")
-            if top is not None and (best is None or top.seq < best[0]) and top.ready():
-                best = (top.seq, agent, "resume")
-        if best is not None:
-            self._give(best[1], best[2])
+            if agent.fresh:
+                queued = True
+                fresh = agent.fresh[0]
+                if best is None or fresh.seq < best.seq:
+                    best, best_agent, kind = fresh, agent, "job"
+            if top is not None:
+                if top.describe is not None:
+                    parked.append((agent, top))
+                if (best is None or top.seq < best.seq) and top.ready():
+                    best, best_agent, kind = top, agent, "resume"
+        if parked and self._outside == 0:
+            # Only tasks that keep yielding run, and what a parked frame
+            # waits for lies below them; or nothing at all can run: the
+            # oldest parked frame traps (it cannot make progress).
+            for agent, top in parked:
+                if top.stalled is not None and top.stalled():
+                    self._give(agent, "deadlock")
+                    return
+            if best is None:
+                agent, _ = min(parked, key=lambda p: p[1].seq)
+                self._give(agent, "deadlock")
+                return
+        if best_agent is not None:
+            self._give(best_agent, kind)
+        elif not queued and self._outside == 0:
+            self.on_idle()
 
     def _give(self, agent: Agent, kind: str) -> None:
+        self.activity += 1
         self.owner = agent
         agent.granted = kind
-        self.generation += 1
+        agent.cv.notify()
 
     def take_job(self, agent: Agent) -> _Job:
         """The job ``agent`` was granted the baton for: chain first (lock held)."""
-        queue = agent.queue
-        for job in queue:
-            if job.chain:
-                queue.remove(job)
-                return job
-        for job in queue:
-            if not job.chain:
-                queue.remove(job)
-                return job
-        raise AssertionError("granted a job with an empty queue")
+        if agent.chain:
+            return agent.chain.popleft()
+        return agent.fresh.popleft()
+
+    def _flush_trio(self) -> None:
+        batch = self._to_trio
+        self._to_trio = []
+
+        def run_batch() -> None:
+            for fn in batch:
+                fn()
+
+        try:
+            self._token.run_sync_soon(run_batch)
+        except trio.RunFinishedError:
+            pass
 
     # -- trio side -----------------------------------------------------------------
 
     async def run(self, fn: Callable[[], T], agent: Agent | None = None) -> T:
         if self.stopping:
             raise Trap("the store is closed")
-        done = trio.Event()
-        token = self._token
-
-        def notify() -> None:
-            try:
-                token.run_sync_soon(done.set)
-            except trio.RunFinishedError:
-                pass
-
-        job = _Job(fn, notify)
-        with self.cond:
-            (agent or self.home).queue.append(job)
+        me = trio.lowlevel.current_task()
+        job = _Job(fn, lambda: self.call_soon_trio(lambda: trio.lowlevel.reschedule(me)))
+        with self.lock:
+            (agent or self._home_agent()).fresh.append(job)
             self._grant_locked()
-            self.cond.notify_all()
         # A job cannot be abandoned half-way (it runs wasm): wait for it even
-        # when cancelled, then let the cancellation through.
-        with trio.CancelScope(shield=True):
-            await done.wait()
+        # when cancelled (the abort fails), then let the cancellation through
+        # at the caller's next checkpoint.
+        await trio.lowlevel.wait_task_rescheduled(_cannot_abort)
         if job.state == _Job.PARKED:
             result: T = PARKED
             return result
@@ -377,46 +449,57 @@ class ThreadedExecutor(Executor):
         return job.outcome.unwrap()  # type: ignore[no-any-return]
 
     def post(self, fn: Callable[[], None], agent: Agent | None = None) -> None:
-        with self.cond:
-            (agent or self.home).queue.append(_Job(fn, None))
+        job = _Job(fn, None)
+        with self.lock:
+            (agent or self._home_agent()).fresh.append(job)
             self._grant_locked()
-            self.cond.notify_all()
 
     def call_soon_trio(self, fn: Callable[[], None]) -> None:
+        owner = self.owner
+        if owner is not None and owner.ident == threading.get_ident():
+            self._to_trio.append(fn)
+            return
         try:
             self._token.run_sync_soon(fn)
         except trio.RunFinishedError:
             pass
 
     def outside_begin(self) -> None:
-        with self.cond:
+        with self.lock:
             self._outside += 1
 
     def outside_end(self) -> None:
-        with self.cond:
+        with self.lock:
             self._outside -= 1
-            self.cond.notify_all()
+            if self._outside == 0:
+                # What parked frames wait for may no longer be able to come.
+                self._grant_locked()
 
     def is_idle(self) -> bool:
-        with self.cond:
+        with self.lock:
             return self._idle_locked()
 
     def _idle_locked(self) -> bool:
-        return self._outside == 0 and self.owner is None and not any(a.queue for a in self.agents)
+        return (
+            self._outside == 0
+            and self.owner is None
+            and not any(a.fresh or a.chain for a in self.agents)
+        )
 
     # -- wasm side -----------------------------------------------------------------
 
     def call_on(self, agent: Agent | None, fn: Callable[[], T]) -> T:
         if agent is None or agent.ident == threading.get_ident():
             return fn()
-        me = self._current_agent()
+        me = self.current_agent()
         assert me is not None and self.owner is me, "call_on outside the wasm side"
-        job = _Job(fn, lambda: None, chain=True)
-        with self.cond:
-            agent.queue.append(job)
+        job = _Job(fn, None, chain=True)
+        job.wants_result = True
+        with self.lock:
+            agent.chain.append(job)
             self.active_chains += 1
             try:
-                self._wait_locked(me, lambda: job.state != _Job.PENDING, park=False, describe=None)
+                self._wait_locked(me, _Wait(lambda: job.state != _Job.PENDING, park=False))
             finally:
                 self.active_chains -= 1
         if job.state == _Job.PARKED:
@@ -431,85 +514,52 @@ class ThreadedExecutor(Executor):
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
     ) -> None:
-        me = self._current_agent()
+        me = self.current_agent()
         assert me is not None and self.owner is me, "block_until outside the wasm side"
         if ready():
             return
         # The innermost job's frame parks: whoever handed it over continues.
         if me.jobs:
             me.jobs[-1].finish(done=False)
-        with self.cond:
-            self._wait_locked(me, ready, park=True, describe=describe, stalled=stalled)
+        with self.lock:
+            self._wait_locked(me, _Wait(ready, park=True, describe=describe, stalled=stalled))
 
-    def _wait_locked(
-        self,
-        me: Agent,
-        ready: Callable[[], bool],
-        *,
-        park: bool,
-        describe: Callable[[], str] | None,
-        stalled: Callable[[], bool] = lambda: False,
-        poll: float = 0.05,
-    ) -> None:
-        """Give up the baton until ``ready()``; run this agent's jobs meanwhile.
+    def _wait_locked(self, me: Agent, wait: _Wait) -> None:
+        """Give up the baton until ``wait.ready()``; run this agent's jobs meanwhile.
 
-        Called with ``self.cond`` held and the baton owned by ``me``; returns
+        Called with ``self.lock`` held and the baton owned by ``me``; returns
         the same way.
         """
-        wait = _Wait(ready, park)
         me.waits.append(wait)
         try:
             self.release_locked()
-            idle_polls = 0
-            generation = self.generation
             while True:
+                while self.owner is not me and not self.stopping:
+                    me.cv.wait()
                 if self.stopping:
                     self.owner = me
                     trap("the store was closed while a call was blocked")
-                if self.owner is me:
-                    kind, me.granted = me.granted, None
-                    if kind == "resume":
-                        return
-                    job = self.take_job(me)
-                    self.cond.release()
-                    try:
-                        me.run_job(job)
-                    finally:
-                        self.cond.acquire()
-                        self.release_locked()
-                    continue
-                if park and describe is not None and self.owner is None:
-                    if stalled() and self._outside == 0:
-                        self.owner = me
-                        # Only tasks that keep yielding run, and what this
-                        # frame waits for lies below them.
-                        trap(
-                            "deadlock detected: event loop cannot make further progress: "
-                            + describe()
-                        )
-                    if self._idle_locked() and self.generation == generation:
-                        # Idle for several polls in a row and nothing granted:
-                        # no frame anywhere can go on.
-                        idle_polls += 1
-                        if idle_polls >= 3:
-                            self.owner = me
-                            trap(
-                                "deadlock detected: event loop cannot make further progress: "
-                                + describe()
-                            )
-                    else:
-                        idle_polls = 0
-                    generation = self.generation
-                self.cond.wait(timeout=poll)
-                if self.owner is None:
-                    # Something may have become ready without a hand-over
-                    # (a yield's deadline, say): look again.
-                    self._grant_locked()
+                kind, me.granted = me.granted, None
+                if kind == "resume":
+                    return
+                if kind == "deadlock":
+                    assert wait.describe is not None
+                    trap(
+                        "deadlock detected: event loop cannot make further progress: "
+                        + wait.describe()
+                    )
+                job = self.take_job(me)
+                self.lock.release()
+                try:
+                    me.run_job(job)
+                finally:
+                    self.lock.acquire()
+                    self.release_locked()
         finally:
             me.waits.pop()
 
     def yield_park(self, describe: Callable[[], str], stalled: Callable[[], bool]) -> None:
-        me = self._current_agent()
+        me = self.current_agent()
         assert me is not None and self.owner is me, "yield outside the wasm side"
         # A yielding frame is ready again at once, but it waits behind every
         # older fresh job and ready frame (CanonicalABI.md "thread.yield"); a
@@ -517,14 +567,19 @@ class ThreadedExecutor(Executor):
         # block.
         if me.jobs:
             me.jobs[-1].finish(done=False)
-        with self.cond:
-            self._wait_locked(me, lambda: True, park=True, describe=describe, stalled=stalled)
+        with self.lock:
+            self._wait_locked(
+                me, _Wait(lambda: True, park=True, describe=describe, stalled=stalled)
+            )
 
     def close(self) -> None:
-        with self.cond:
+        with self.lock:
             if not self.stopping:
                 self.stopping = True
-                self.cond.notify_all()
+                for agent in self.agents:
+                    agent.cv.notify()
+                if self._to_trio:
+                    self._flush_trio()
 
     def join(self, timeout: float | None = None) -> None:
         for agent in self.agents:

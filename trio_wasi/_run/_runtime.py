@@ -10,7 +10,9 @@ state.
 
 from __future__ import annotations
 
+import collections
 import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +24,7 @@ from .._abi._trap import trap
 from ._executor import Agent, Executor
 
 if TYPE_CHECKING:
-    from ._tasks import Task
+    from ._tasks import Task, _Driver
 
 __all__ = ["StoreHandle", "StoreRuntime"]
 
@@ -48,7 +50,6 @@ class StoreRuntime:
     SPIN_LIMIT = 2000
 
     def __init__(self, executor: Executor) -> None:
-        self.executor = executor
         # The HostContext its host functions see (set by the instance).
         self.context: Any = None
         self._tls = _ThreadState()
@@ -59,16 +60,46 @@ class StoreRuntime:
         self.poisoned: str | None = None
         self.unreported: BaseException | None = None
         self.closing = False
-        # Wakers of tasks waiting on an instance's backpressure, exclusive
-        # lock or re-entrance flags.
-        self._watchers: dict[InstanceState, list[Callable[[], None]]] = {}
+        # Drivers whose own wait is over but whom an instance holds back
+        # (backpressure, its exclusive lock, or an active frame), keyed by
+        # the instance that holds them back, oldest first. Only a change of
+        # that instance wakes them, and only the first that can go.
+        self._blocked: dict[InstanceState, OrderedDict[_Driver, None]] = {}
         # Host calls awaiting a result: told when the instance traps.
         self.host_waiters: set[Callable[[BaseException], bool | None]] = set()
+        # Told (on the trio thread) when the runtime may have turned idle.
+        self.idle_listeners: set[Callable[[], None]] = set()
         # Drivers whose wait may be over but who have not run yet (inline).
         self.pending_pokes = 0
+        self._deferred: collections.deque[_Driver] = collections.deque()
+        # Tasks waiting between steps or to enter (wasm side), and the trio
+        # task that lives in the nursery while there are any.
+        self.live_drivers = 0
+        self._pump_running = False
+        # Set when the block that opened the instance ends: the pump then
+        # stops once no task waits (until then it stays, so that back-to-back
+        # calls do not start a trio task each).
+        self.draining = False
+        # Set (and replaced) to wake the pump; pumps only ever wait on it.
+        self._pump_wake = trio.Event()
+        # Driver steps running on this thread's stack (inline): a poke made
+        # during one is deferred to the driver's trio task.
+        self.stepping = 0
+        self.steps = 0
         # Consecutive callback steps that only yielded (got no event, asked to
         # yield again): a parked frame that sees nothing else is stalled.
         self.yield_spins = 0
+        self.executor = executor
+
+    @property
+    def executor(self) -> Executor:
+        """Where the wasm runs (replaced when the instance moves to store threads)."""
+        return self._executor
+
+    @executor.setter
+    def executor(self, executor: Executor) -> None:
+        self._executor = executor
+        executor.on_idle = self._on_idle  # type: ignore[method-assign]
 
     # -- the current task ------------------------------------------------------
 
@@ -99,11 +130,18 @@ class StoreRuntime:
         assert entered and entered[-1][0] is inst, "unbalanced instance enter/leave"
         entered.pop()
         inst.leave_to(caller)
+        if self._blocked:
+            self.instance_changed(inst)
 
     # -- spinning --------------------------------------------------------------------
 
     def note_step(self, spun: bool) -> None:
-        self.yield_spins = self.yield_spins + 1 if spun else 0
+        if not spun:
+            self.yield_spins = 0
+            return
+        self.yield_spins += 1
+        if self.yield_spins == self.SPIN_LIMIT + 1 and self.idle_listeners:
+            self.executor.call_soon_trio(self.notify_idle)
 
     def stalled(self) -> bool:
         return self.yield_spins > self.SPIN_LIMIT
@@ -111,6 +149,25 @@ class StoreRuntime:
     def is_idle(self) -> bool:
         """No work is queued or running and none can arrive from the trio side."""
         return self.pending_pokes == 0 and self.executor.is_idle()
+
+    def activity(self) -> int:
+        """A counter that moves whenever wasm-side work is handed out or run."""
+        return self.steps + self.executor.activity
+
+    def _on_idle(self) -> None:
+        # The executor turned idle (on any thread): listeners check on trio.
+        if self.idle_listeners:
+            self.executor.call_soon_trio(self.notify_idle)
+
+    def maybe_idle(self) -> None:
+        """A driver step ended (inline): tell the listeners if nothing is left."""
+        if self.idle_listeners and self.pending_pokes == 0 and self.executor.is_idle():
+            self.notify_idle()
+
+    def notify_idle(self) -> None:
+        """Tell the idle listeners to look (trio thread)."""
+        for listener in list(self.idle_listeners):
+            listener()
 
     def yield_now(self, task: Task) -> None:
         """``thread.yield`` from a frame: let other ready work run first.
@@ -124,21 +181,47 @@ class StoreRuntime:
 
     # -- instance-level wakeups ------------------------------------------------
 
-    def watch_instance(self, inst: InstanceState, waker: Callable[[], None]) -> None:
-        self._watchers.setdefault(inst, []).append(waker)
+    def hold_back(self, inst: InstanceState, driver: _Driver) -> None:
+        """``driver`` could go but for ``inst``: wake it when ``inst`` changes."""
+        blocked = self._blocked.get(inst)
+        if blocked is None:
+            blocked = self._blocked[inst] = OrderedDict()
+        if driver in blocked:
+            return
+        blocked[driver] = None
+        # One that was woken and is held back again keeps its place in line.
+        if driver.seen_blocked:
+            blocked.move_to_end(driver, last=False)
+        driver.held_by = inst
 
-    def unwatch_instance(self, inst: InstanceState, waker: Callable[[], None]) -> None:
-        wakers = self._watchers.get(inst)
-        if wakers and waker in wakers:
-            wakers.remove(waker)
+    def release_held(self, inst: InstanceState, driver: _Driver) -> None:
+        """``driver`` no longer waits for ``inst``."""
+        blocked = self._blocked.get(inst)
+        if blocked is not None:
+            blocked.pop(driver, None)
+            if not blocked:
+                del self._blocked[inst]
 
     def instance_changed(self, inst: InstanceState) -> None:
-        """Backpressure, the exclusive lock or an enter flag of ``inst`` changed."""
-        for target in inst.self_and_ancestors():
-            wakers = self._watchers.get(target)
-            if wakers:
-                for waker in list(wakers):
-                    waker()
+        """Backpressure, the exclusive lock or an enter flag of ``inst`` changed.
+
+        Wakes, for ``inst`` and each enclosing instance, the oldest driver
+        held back by it that can go now; the step it runs changes the
+        instance again, which wakes the next.
+        """
+        if not self._blocked:
+            return
+        target: InstanceState | None = inst
+        while target is not None:
+            blocked = self._blocked.get(target)
+            if blocked:
+                for driver in blocked:
+                    if driver.can_go():
+                        self.release_held(target, driver)
+                        driver.held_by = None
+                        driver.poke()
+                        break
+            target = target.parent
 
     def poison(self, exc: BaseException) -> None:
         """Record that the instance trapped: none of its wasm may run again."""
@@ -155,6 +238,62 @@ class StoreRuntime:
                 if waiter(exc) is not False:
                     taken = True
             self.unreported = None if taken else exc
+            self.executor.call_soon_trio(self._wake_pump)
+
+    # -- waiting tasks -------------------------------------------------------------
+
+    def driver_started(self) -> None:
+        """A task waits (wasm side): keep the pump running while any does."""
+        self.live_drivers += 1
+        if not self._pump_running:
+            self._pump_running = True
+            self.spawn(self.drivers_pump)
+
+    def driver_finished(self) -> None:
+        """A waiting task exited (wasm side)."""
+        self.live_drivers -= 1
+        if self.live_drivers == 0 and self.draining:
+            self.executor.call_soon_trio(self._wake_pump)
+
+    def defer_step(self, driver: _Driver) -> None:
+        """Inline: run ``driver``'s step from the pump, once no wasm is on the stack."""
+        self.pending_pokes += 1
+        self._deferred.append(driver)
+        self._wake_pump()
+
+    def drain(self) -> None:
+        """The opening block ended (trio side): let the pump stop once no task waits."""
+        self.draining = True
+        self._wake_pump()
+
+    def _wake_pump(self) -> None:
+        wake = self._pump_wake
+        self._pump_wake = trio.Event()
+        wake.set()
+
+    async def drivers_pump(self) -> None:
+        """The trio task of the waiting tasks: runs their deferred steps (inline).
+
+        It lives in the instance nursery from the first wait until the opening
+        block ends and no task waits, so leaving the block waits for tasks
+        still working, and cancelling the nursery (closing the instance) ends
+        the waits with it.
+        """
+        deferred = self._deferred
+        try:
+            while True:
+                while deferred:
+                    driver = deferred.popleft()
+                    self.pending_pokes -= 1
+                    driver.step()
+                    self.maybe_idle()
+                # A poisoned instance's waiting tasks can never go on: the
+                # pump stops with the block even if some still wait.
+                if self.draining and (self.live_drivers == 0 or self.poisoned is not None):
+                    return
+                await self._pump_wake.wait()
+        finally:
+            self._pump_running = False
 
     # -- trio side work ------------------------------------------------------------
 
@@ -230,6 +369,8 @@ class StoreRuntime:
         tls.entered = []
         for inst, caller in reversed(saved):
             inst.leave_to(caller)
+            if self._blocked:
+                self.instance_changed(inst)
         saved_current = list(tls.current)
         try:
             wait()

@@ -21,9 +21,9 @@ returns or has to wait. What happens next depends on how it was lifted:
 * ``async`` stackful lift: one core call that may park its frame like a
   synchronous one.
 
-Every task that outlives its eager start has a trio task in the instance's
-nursery (its driver), so its lifetime and cancellation follow trio's
-structured concurrency.
+While any task outlives its eager start, the instance's nursery holds a trio
+task for the waiting tasks (``StoreRuntime.drivers_pump``), so their lifetime
+and cancellation follow trio's structured concurrency.
 """
 
 from __future__ import annotations
@@ -98,21 +98,25 @@ class TaskState(enum.IntEnum):
 
 
 class _Wait:
-    """What a waiting task waits for (between callback steps, or to enter)."""
+    """What a waiting task waits for (between callback steps, or to enter).
 
-    __slots__ = ("cancellable", "kind", "ready", "wset")
+    ``kind`` is "enter" (its instance's backpressure or exclusive lock holds
+    the call back), "yield" (ready at once) or "wait" (an event of ``wset``).
+    Beyond its own event, a task that resumes needs its instance: free of
+    backpressure to enter, its exclusive lock free for a step, and no active
+    frame in it (``_Driver.can_go``).
+    """
 
-    def __init__(
-        self,
-        kind: str,
-        ready: Callable[[], bool],
-        cancellable: bool,
-        wset: WaitableSet | None = None,
-    ) -> None:
+    __slots__ = ("cancellable", "kind", "wset")
+
+    def __init__(self, kind: str, cancellable: bool, wset: WaitableSet | None = None) -> None:
         self.kind = kind
-        self.ready = ready
         self.cancellable = cancellable
         self.wset = wset
+
+    def has_event(self) -> bool:
+        wset = self.wset
+        return wset is None or wset.has_pending_event()
 
 
 @final
@@ -187,8 +191,11 @@ class Task:
         return self.on_start()
 
     def return_(self, result: list[Any]) -> None:
-        trap_if(self.state is TaskState.RESOLVED, "task already returned a value")
-        trap_if(self.scope.num_borrows > 0, "borrow handles still remain at the end of the call")
+        # Plain ifs (not trap_if): this runs once per call.
+        if self.state is TaskState.RESOLVED:
+            trap("task already returned a value")
+        if self.scope.num_borrows > 0:
+            trap("borrow handles still remain at the end of the call")
         self.state = TaskState.RESOLVED
         self.on_resolve(result, self.opts.string_encoding)
 
@@ -209,7 +216,8 @@ class Task:
 
     def exit(self) -> None:
         """The task's implicit thread returned (CanonicalABI.md "exit_implicit_thread")."""
-        trap_if(self.state is not TaskState.RESOLVED, "task exited without returning a value")
+        if self.state is not TaskState.RESOLVED:
+            trap("task exited without returning a value")
         self.scope.check_borrows_dropped()
         self.scope.release_host_objects()
         if self.ft.is_async and self.needs_exclusive() and self.inst.exclusive is self:
@@ -313,69 +321,116 @@ class Task:
 class _Driver:
     """The trio side of a task that waits: to enter, or between callback steps.
 
-    The driver's trio task lives in the instance nursery until the task exits.
-    When the task's wait may be over, :meth:`poke` arranges for
-    :meth:`try_resume` to run on the wasm side: inline, by waking the trio
-    task; threaded, by queueing the step straight onto the store thread.
+    While any task waits, the runtime keeps one trio task in the instance
+    nursery (``StoreRuntime.drivers_pump``), so waiting tasks live and are
+    cancelled with the nursery. Only what the task waits for wakes it: an
+    event of its waitable set (the set's waker), a cancellation, or, when its
+    own wait is over but its instance holds it back, a change of that instance
+    (``StoreRuntime.hold_back``). A wake-up (:meth:`poke`) arranges for
+    :meth:`try_resume` to run on the wasm side: inline, at once or by waking
+    the trio task; threaded, by queueing the step straight onto the store
+    thread.
     """
 
-    __slots__ = ("_event", "_queued", "done", "task")
+    __slots__ = ("_event", "_queued", "done", "held_by", "seen_blocked", "task")
 
     def __init__(self, task: Task) -> None:
         self.task = task
         self._event = trio.Event()
         self._queued = False
         self.done = trio.Event()
+        # The instance holding this driver back (see StoreRuntime.hold_back).
+        self.held_by: InstanceState | None = None
+        self.seen_blocked = False
 
     def attach(self) -> None:
         """Register for wakeups and start the trio task (wasm side)."""
         task = self.task
         task.driver = self
-        wait = task.wait
-        assert wait is not None
-        if wait.wset is not None:
-            wait.wset.wakers.append(self.poke)
-        task.rt.watch_instance(task.inst, self.poke)
-        task.rt.spawn(self._run)
+        task.rt.driver_started()
+        self.rearm()
 
     def _unregister(self) -> None:
         task = self.task
         wait = task.wait
-        if wait is not None and wait.wset is not None and self.poke in wait.wset.wakers:
-            wait.wset.wakers.remove(self.poke)
-        task.rt.unwatch_instance(task.inst, self.poke)
+        if wait is not None and wait.wset is not None:
+            wakers = wait.wset.wakers
+            if self.poke in wakers:
+                wakers.remove(self.poke)
+        if self.held_by is not None:
+            task.rt.release_held(self.held_by, self)
+            self.held_by = None
+        self.seen_blocked = False
 
     def rearm(self) -> None:
-        """The task waits again after a step (wasm side)."""
-        task = self.task
-        wait = task.wait
+        """The task waits (again, after a step): register for its wake-ups (wasm side)."""
+        wait = self.task.wait
         assert wait is not None
         if wait.wset is not None:
             wait.wset.wakers.append(self.poke)
-        task.rt.watch_instance(task.inst, self.poke)
-        if wait.ready():
+        if self._own_wait_over(wait):
             self.poke()
+
+    def _own_wait_over(self, wait: _Wait) -> bool:
+        task = self.task
+        if task.state is TaskState.PENDING_CANCEL and wait.cancellable:
+            return True
+        if task.state is TaskState.CANCEL_DELIVERED and wait.kind == "enter":
+            return True
+        return wait.has_event()
+
+    def _holder(self, cancelled: bool) -> InstanceState | None:
+        """The instance that holds this task back now, or None (wasm side)."""
+        task = self.task
+        inst = task.inst
+        wait = task.wait
+        if not cancelled and wait is not None:
+            if wait.kind == "enter":
+                if task.func._has_backpressure(task):
+                    return inst
+            elif inst.exclusive is not None:
+                return inst
+        holder: InstanceState | None = inst
+        while holder is not None:
+            if not holder.may_enter:
+                return holder
+            holder = holder.parent
+        return None
+
+    def _cancel_pending(self) -> bool:
+        task = self.task
+        wait = task.wait
+        assert wait is not None
+        if task.state is TaskState.CANCEL_DELIVERED and wait.kind == "enter":
+            return True
+        return task.state is TaskState.PENDING_CANCEL and wait.cancellable
+
+    def can_go(self) -> bool:
+        """Whether a held-back task may resume now (wasm side)."""
+        task = self.task
+        if task.exited or task.wait is None:
+            return True  # stale: let try_resume drop it
+        return self._holder(self._cancel_pending()) is None
 
     def poke(self) -> None:
         """The wait may be over: schedule :meth:`try_resume` (wasm side)."""
-        ex = self.task.rt.executor
+        rt = self.task.rt
+        ex = rt.executor
         if ex.threaded:
             if not self._queued:
                 self._queued = True
-                ex.post(self._threaded_step, self.task.func.agent)
-        elif not self.task.rt.current:
+                ex.post(self.step, self.task.func.agent)
+        elif not rt.current and not rt.stepping:
             # Inline, and no wasm is running on this thread (a host coroutine
             # finished, say): this is an event-loop turn, so run the step now
-            # instead of waking the driver task.
-            try:
-                self.try_resume()
-            except Trap:
-                pass  # recorded by rt.poison; the waiting host calls get it
-        elif not self._event.is_set():
-            self.task.rt.pending_pokes += 1
-            self._event.set()
+            # instead of deferring it.
+            self.step()
+        elif not self._queued:
+            self._queued = True
+            rt.defer_step(self)
 
-    def _threaded_step(self) -> None:
+    def step(self) -> None:
+        """Run :meth:`try_resume` for a wake-up (wasm side)."""
         self._queued = False
         try:
             self.try_resume()
@@ -384,49 +439,35 @@ class _Driver:
 
     def finished(self) -> None:
         self._unregister()
-        ex = self.task.rt.executor
-        ex.call_soon_trio(self.done.set)
-        if not ex.threaded and not self._event.is_set():
-            self.task.rt.pending_pokes += 1
-            self._event.set()
-
-    async def _run(self) -> None:
-        rt = self.task.rt
-        if rt.executor.threaded:
-            await self.done.wait()
-            return
-        try:
-            while not self.task.exited:
-                await self._event.wait()
-                self._event = trio.Event()
-                rt.pending_pokes -= 1
-                if self.task.exited:
-                    break
-                try:
-                    self.try_resume()
-                except Trap:
-                    # Recorded by rt.poison: the host calls waiting on the
-                    # store get the trap; the nursery is not torn down.
-                    return
-        finally:
-            if self._event.is_set():
-                rt.pending_pokes -= 1
+        self.task.rt.driver_finished()
 
     def try_resume(self) -> None:
         """Run the task's next step if its wait is over (wasm side)."""
         task = self.task
+        task.rt.steps += 1
         if task.exited or task.wait is None or task.rt.poisoned is not None:
             return
         wait = task.wait
+        cancel = self._cancel_pending()
+        if not cancel and not wait.has_event():
+            return  # its waitable set's waker pokes again
+        holder = self._holder(cancel)
+        if holder is not None:
+            # Its instance holds it back: a change there wakes it.
+            if self.held_by is not None and self.held_by is not holder:
+                task.rt.release_held(self.held_by, self)
+            task.rt.hold_back(holder, self)
+            self.seen_blocked = True
+            return
         cancelled = task.state is TaskState.CANCEL_DELIVERED and wait.kind == "enter"
         if not cancelled:
             cancelled = task.deliver_pending_cancel(wait.cancellable)
-        if not cancelled and not wait.ready():
-            return
-        if not task.inst.may_enter_from(None):
-            # Some frame of this instance is active; it pokes again on leaving.
-            return
-        self.resume(cancelled)
+        rt = task.rt
+        rt.stepping += 1
+        try:
+            self.resume(cancelled)
+        finally:
+            rt.stepping -= 1
 
     def resume(self, cancelled: bool) -> None:
         task = self.task
@@ -526,9 +567,21 @@ class LiftedFunc(ComponentFunc):
         on_resolve: OnResolve,
         source_encoding: StringEncoding | None,
     ) -> OnCancel:
+        task = self.new_task(caller, on_start, on_resolve, source_encoding)
+        self.rt.executor.call_on(self.agent, lambda: self.eager(task))
+        return task.request_cancellation
+
+    def new_task(
+        self,
+        caller: InstanceState | None,
+        on_start: OnStart,
+        on_resolve: OnResolve,
+        source_encoding: StringEncoding | None,
+    ) -> Task:
+        """A task for one call from ``caller``, after the entry checks (wasm side)."""
         inst = self.state
-        trap_if(inst.poisoned, "cannot enter component instance")
-        trap_if(not inst.may_enter_from(caller), "cannot enter component instance")
+        if inst.poisoned or not inst.may_enter_from(caller):
+            trap("cannot enter component instance")
         if caller is not None:
             # Calls between an instance and its ancestors or descendants trap
             # as re-entrance (the suite's "for now" rule, trap-on-reenter.wast).
@@ -536,26 +589,27 @@ class LiftedFunc(ComponentFunc):
                 caller in inst.self_and_ancestors() or inst in caller.self_and_ancestors(),
                 "cannot enter component instance",
             )
-        task = Task(self, caller, on_start, on_resolve, source_encoding)
+        return Task(self, caller, on_start, on_resolve, source_encoding)
+
+    def eager(self, task: Task) -> None:
+        """Start ``task`` on this store's agent, or queue it to enter.
+
+        If the callee parks here, control goes back to whoever handed the
+        job over (PARKED) and the caller carries on, as when a callee blocks
+        during its eager start (CanonicalABI.md "canon lift").
+        """
         rt = self.rt
-
-        def eager() -> None:
-            # Runs on this store's agent: if the callee parks there, control
-            # comes back here with PARKED and the caller carries on, as when
-            # a callee blocks during its eager start (CanonicalABI.md
-            # "canon lift").
-            rt.enter(inst, caller)
-            try:
-                if self._must_wait_to_enter(task):
-                    self._wait_to_enter(task)
-                else:
-                    self.begin(task, from_driver=False)
-            finally:
-                rt.leave(inst, caller)
-                rt.instance_changed(inst)
-
-        rt.executor.call_on(self.agent, eager)
-        return task.request_cancellation
+        inst = self.state
+        caller = task.caller
+        rt.enter(inst, caller)
+        try:
+            if self._must_wait_to_enter(task):
+                self._wait_to_enter(task)
+            else:
+                self.begin(task, from_driver=False)
+        finally:
+            # Leaving wakes whoever this instance held back.
+            rt.leave(inst, caller)
 
     # -- entering ------------------------------------------------------------------
 
@@ -572,7 +626,7 @@ class LiftedFunc(ComponentFunc):
 
     def _wait_to_enter(self, task: Task) -> None:
         self.state.num_waiting_to_enter += 1
-        task.wait = _Wait("enter", lambda: not self._has_backpressure(task), cancellable=True)
+        task.wait = _Wait("enter", cancellable=True)
         driver = _Driver(task)
         driver.attach()
 
@@ -602,12 +656,12 @@ class LiftedFunc(ComponentFunc):
         return lower_flat_values(cx, MAX_FLAT_PARAMS, args, self._param_types)
 
     def _call(self, task: Task, fn: Callable[..., Any], args: Sequence[Any]) -> Any:
-        rt = self.rt
-        rt.current.append(task)
+        current = self.rt.current
+        current.append(task)
         try:
             return fn(*args)
         finally:
-            rt.current.pop()
+            current.pop()
 
     def _run_sync(self, task: Task) -> None:
         cx = LiftLowerContext(
@@ -679,7 +733,8 @@ class LiftedFunc(ComponentFunc):
     def _handle_code(self, task: Task, packed: int) -> None:
         """CanonicalABI.md "canon lift", the callback loop, one iteration."""
         code = packed & 0xF
-        trap_if(code > _CALLBACK_WAIT, "unsupported callback code")
+        if code > _CALLBACK_WAIT:
+            trap("unsupported callback code")
         inst = self.state
         if code == _CALLBACK_EXIT:
             task.exit()
@@ -688,16 +743,13 @@ class LiftedFunc(ComponentFunc):
             inst.exclusive = None
         self.rt.instance_changed(inst)
         if code == _CALLBACK_YIELD:
-            task.wait = _Wait("yield", lambda: inst.exclusive is None, cancellable=True)
+            task.wait = _Wait("yield", cancellable=True)
         else:
             wset = inst.table.get(packed >> 4)
             trap_if(not isinstance(wset, WaitableSet), "invalid waitable set handle")
+            assert isinstance(wset, WaitableSet)
             wset.num_waiting += 1
-
-            def ready() -> bool:
-                return inst.exclusive is None and wset.has_pending_event()
-
-            task.wait = _Wait("wait", ready, cancellable=True, wset=wset)
+            task.wait = _Wait("wait", cancellable=True, wset=wset)
         if task.driver is None:
             _Driver(task).attach()
         # An attached driver re-arms after the step that got us here.
@@ -767,6 +819,8 @@ class HostFunc(ComponentFunc):
     def _start_coroutine(self, args: list[Any], on_resolve: OnResolve) -> OnCancel:
         rt = self.rt
         ex = rt.executor
+        # The result goes back to the calling store's thread, no other.
+        agent = ex.current_agent()
         scope = trio.CancelScope()
         state: dict[str, Any] = {"resolved": False}
         has_result = self.type.result is not None
@@ -786,7 +840,7 @@ class HostFunc(ComponentFunc):
                 if not isinstance(exc, Exception):
                     raise
             finally:
-                ex.post(lambda: _deliver(outcome_))
+                ex.post(lambda: _deliver(outcome_), agent)
                 ex.outside_end()
 
         def _deliver(out: tuple[str, Any]) -> None:
