@@ -19,6 +19,7 @@ PUBLIC = {
     "HostContext",
     "Instance",
     "Instantiation",
+    "Limits",
     "LinkedComponent",
     "Linker",
     "LinkError",
@@ -28,6 +29,7 @@ PUBLIC = {
     "Trap",
     "ValidationError",
     "Variant",
+    "parse_w_options",
     "with_context",
 }
 

@@ -10,6 +10,7 @@ from ._engine import Engine
 from ._errors import DecodeError, Error, LinkError, Trap, ValidationError
 from ._hostdefs import HostContext, with_context
 from ._instance import Instance, Instantiation
+from ._limits import Limits, parse_w_options
 from ._link import LinkedComponent
 from ._linker import Linker
 from ._run._hostvalues import FutureReceiver, StreamReceiver
@@ -27,6 +28,7 @@ __all__ = [
     "HostContext",
     "Instance",
     "Instantiation",
+    "Limits",
     "LinkedComponent",
     "Linker",
     "LinkError",
@@ -36,5 +38,6 @@ __all__ = [
     "Trap",
     "ValidationError",
     "Variant",
+    "parse_w_options",
     "with_context",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, final
@@ -10,8 +11,10 @@ import trio
 
 from ._binary import _model as M
 from ._component import Component
+from ._engine import Deadline
 from ._errors import Error, Trap
 from ._hostdefs import HostContext
+from ._limits import Limits
 from ._link import HostDefinitions, InstanceItems, LinkedComponent, prelink
 from ._resolve import describe
 from ._run._executor import InlineExecutor, ThreadedExecutor
@@ -19,6 +22,16 @@ from ._run._runtime import StoreRuntime
 from ._run._tasks import ComponentFunc, OnCancel
 
 __all__ = ["Instance", "Instantiation"]
+
+
+class _Default:
+    """The type of :data:`_DEFAULT`: "use the instance's setting"."""
+
+    def __repr__(self) -> str:
+        return "<instance default>"
+
+
+_DEFAULT = _Default()
 
 # How long a cancelled host call waits for the guest to acknowledge the
 # cancellation (task.cancel) or return, before it gives up on the task.
@@ -43,6 +56,9 @@ class Instance:
         self._exports = exports
         self._rt = rt
         self._closed = False
+        assert rt.limits is not None and rt.deadline is not None
+        self._limits: Limits = rt.limits
+        self._deadline: Deadline = rt.deadline
 
     @classmethod
     def _create(
@@ -53,6 +69,7 @@ class Instance:
         threaded_ok: bool,
         force_thread: bool = False,
         data: Any = None,
+        limits: Limits | None = None,
     ) -> Instance:
         # Every link error is raised here, before any store exists or wasm runs;
         # a pre-linked component carries its own (already checked) definitions.
@@ -60,7 +77,8 @@ class Instance:
         # What the dry walk already knows is refused before any store exists.
         if linked.may_block and not threaded_ok:
             raise _may_block_error(linked.may_block)
-        rt = StoreRuntime(InlineExecutor())
+        limits = limits if limits is not None else Limits.embedding()
+        rt = StoreRuntime(InlineExecutor(), limits, Deadline(linked.engine.ticker))
         context = HostContext(data)
         context._drops = dict(host.drops)
         context._spawn = rt.spawn
@@ -131,7 +149,12 @@ class Instance:
                 f"(poisoned by an earlier trap: {self._rt.poisoned})"
             )
 
-    async def call(self, name: str, *args: Any) -> Any:
+    @property
+    def limits(self) -> Limits:
+        """The :class:`Limits` the instance was created with."""
+        return self._limits
+
+    async def call(self, name: str, *args: Any, timeout: float | _Default | None = _DEFAULT) -> Any:
         """Call an export and return its result (``None`` if it has none).
 
         The call returns when the guest's task returns its value; the task may
@@ -139,8 +162,29 @@ class Instance:
         the guest to cancel the task (it sees TASK_CANCELLED); the call then
         returns the value if the task returned first, and otherwise re-raises
         the cancellation once the guest acknowledged it.
+
+        ``timeout`` (seconds; default: the instance's ``Limits.timeout``,
+        ``None`` for none) bounds the call: past it, wasm the instance is
+        running traps with "deadline exceeded" (even a loop that never calls
+        out, inline or on a store thread), the call raises :class:`Trap` and
+        the instance is poisoned. While the call runs, every wasm frame of the
+        instance runs under its deadline.
         """
         self._check_usable()
+        seconds = self._limits.timeout if isinstance(timeout, _Default) else timeout
+        if seconds is None:
+            return await self._call(name, args, None)
+        if not seconds > 0:
+            raise ValueError(f"timeout must be positive, not {seconds!r}")
+        deadline = self._deadline
+        at = time.monotonic() + seconds
+        deadline.arm(at)
+        try:
+            return await self._call(name, args, seconds)
+        finally:
+            deadline.disarm(at)
+
+    async def _call(self, name: str, args: tuple[Any, ...], timeout: float | None) -> Any:
         func = self._func(name)
         rt = self._rt
         ex = rt.executor
@@ -176,7 +220,10 @@ class Instance:
             await trio.lowlevel.checkpoint_if_cancelled()
             on_cancel = await ex.run(start)
             try:
-                await self._wait(done)
+                if timeout is None:
+                    await self._wait(done)
+                else:
+                    await self._wait_until(done, name, timeout)
             except trio.Cancelled:
                 await self._cancel_task(on_cancel, done)
                 if "results" in box and box["results"] is not None:
@@ -192,6 +239,16 @@ class Instance:
         if results is None:
             raise Trap("the task acknowledged a cancellation nobody requested")
         return results[0] if results else None
+
+    async def _wait_until(self, done: trio.Event, name: str, timeout: float) -> None:
+        # The guest may be waiting rather than computing (the epoch deadline
+        # only stops running wasm): the trio side gives up at the same time.
+        with trio.move_on_after(timeout):
+            await self._wait(done)
+        if not done.is_set():
+            exc = Trap(f"deadline exceeded: {name} did not finish within {timeout:g} s")
+            self._rt.poison(exc)
+            raise exc
 
     async def _wait(self, done: trio.Event) -> None:
         rt = self._rt
@@ -280,6 +337,7 @@ class Instance:
             if isinstance(self._rt.executor, ThreadedExecutor):
                 self._rt.executor.join(timeout=5)
             _close_stores(self._rt)
+            self._deadline.release()
             # Host objects the guest still owned (async ones were released
             # by the `async with` block before this).
             for obj in self._take_host_objects():
@@ -334,7 +392,9 @@ class Instantiation:
         run_on_thread: bool | None = None,
         trap_on_deadlock: bool = False,
         data: Any = None,
+        limits: Limits | None = None,
     ) -> None:
+        self._limits = limits
         self._component = component
         self._host = host
         self._data = data
@@ -352,6 +412,7 @@ class Instantiation:
             threaded_ok=self._run_on_thread is not False,
             force_thread=bool(self._run_on_thread),
             data=self._data,
+            limits=self._limits,
         )
         instance.trap_on_deadlock = self._trap_on_deadlock
         # Service work (host stream pumps, tasks host functions start) lives

@@ -215,7 +215,8 @@ class _Linker:
 
     def _handle(self, scope: _Scope) -> StoreHandle:
         if scope.handle is None:
-            scope.handle = StoreHandle(Store(self.engine))
+            rt = self.rt
+            scope.handle = StoreHandle(Store(self.engine, limits=rt.limits, deadline=rt.deadline))
             self.rt.stores.append(scope.handle)
         return scope.handle
 

@@ -11,6 +11,7 @@ from ._component import Component
 from ._engine import Engine, wat_to_wasm
 from ._hostdefs import HostContext, define_interface, plain_definition
 from ._instance import Instance, Instantiation
+from ._limits import Limits
 from ._link import HostDefinitions, LinkedComponent, prelink
 from ._names import compatibility_key
 
@@ -162,6 +163,7 @@ class Linker:
         data: Any = None,
         run_on_thread: bool | None = None,
         trap_on_deadlock: bool = False,
+        limits: Limits | None = None,
     ) -> Instantiation:
         """Instantiate ``component``; use as ``async with linker.instantiate(c) as inst:``.
 
@@ -181,6 +183,10 @@ class Linker:
         thread unless something in it may block; ``True`` always uses store
         threads (for long computations that should not stall the event loop);
         ``False`` insists on inline and fails if the component may block.
+
+        ``limits`` bounds what the instance may use (time per call, memory,
+        tables, handles, host-call copies, stream buffers); the default is
+        :meth:`Limits.embedding`. See the README section "Limits".
         """
         return Instantiation(
             component,
@@ -188,13 +194,19 @@ class Linker:
             run_on_thread=run_on_thread,
             trap_on_deadlock=trap_on_deadlock,
             data=data,
+            limits=limits,
         )
 
     def instantiate_sync(
-        self, component: Component | LinkedComponent, *, data: Any = None
+        self,
+        component: Component | LinkedComponent,
+        *,
+        data: Any = None,
+        limits: Limits | None = None,
     ) -> Instance:
         """Instantiate without an async context (synchronous components only).
 
-        The caller must call :meth:`Instance.close` when done.
+        The caller must call :meth:`Instance.close` when done. ``limits`` is
+        as for :meth:`instantiate` (a timeout applies to async calls only).
         """
-        return Instance._create(component, self._host, threaded_ok=False, data=data)
+        return Instance._create(component, self._host, threaded_ok=False, data=data, limits=limits)

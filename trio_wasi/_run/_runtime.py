@@ -19,6 +19,8 @@ import trio
 
 from .._abi._handles import InstanceState
 from .._abi._trap import trap
+from .._engine import Deadline
+from .._limits import Limits
 from ._executor import Agent, Executor
 
 if TYPE_CHECKING:
@@ -47,8 +49,14 @@ class StoreRuntime:
 
     SPIN_LIMIT = 2000
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(
+        self, executor: Executor, limits: Limits | None = None, deadline: Deadline | None = None
+    ) -> None:
         self.executor = executor
+        # The bounds of this instance (None: unbounded, for dry walks) and
+        # the deadline its stores' wasm runs under (see _engine/_epoch.py).
+        self.limits = limits
+        self.deadline = deadline
         # The HostContext its host functions see (set by the instance).
         self.context: Any = None
         self._tls = _ThreadState()
@@ -143,6 +151,9 @@ class StoreRuntime:
         """Record that the instance trapped: none of its wasm may run again."""
         if self.poisoned is None:
             self.poisoned = str(exc) or type(exc).__name__
+            # Wasm still running in the instance is ended at the next tick.
+            if self.deadline is not None:
+                self.deadline.expire(self.poisoned)
             for s in self.states:
                 s.poisoned = True
             for waiter in list(self.host_waiters):
