@@ -1,0 +1,252 @@
+"""Limits: no guest can take the host down (time, memory, value size, handles, buffers).
+
+Each guest is a small WAT component. Deadlines in these tests are hang guards
+or the very limit under test; overlap is proven by counting answers, never by
+timing.
+"""
+
+from __future__ import annotations
+
+import functools
+import resource
+from pathlib import Path
+
+import pytest
+import trio
+
+import trio_wasi
+from trio_wasi import Limits, Trap, parse_w_options
+from trio_wasi._engine import Engine
+
+# -- components -------------------------------------------------------------------------
+
+SPIN_WAT = """
+(component
+  (core module $m
+    (memory (export "mem") 1)
+    (func (export "spin") (loop $l (br $l)))
+    (func (export "add") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+    ;; Grow one page at a time, touching every new page, until memory.grow
+    ;; fails; return the number of pages reached.
+    (func (export "bomb") (result i32)
+      (local $old i32)
+      (block $done
+        (loop $more
+          (local.set $old (memory.grow (i32.const 1)))
+          (br_if $done (i32.eq (local.get $old) (i32.const -1)))
+          (i32.store8 (i32.shl (local.get $old) (i32.const 16)) (i32.const 1))
+          (br $more)))
+      (memory.size))
+    (table $t 1 funcref)
+    (func (export "table-bomb") (result i32)
+      (block $done
+        (loop $more
+          (br_if $done (i32.eq (table.grow $t (ref.null func) (i32.const 1000)) (i32.const -1)))
+          (br $more)))
+      (table.size $t))
+  )
+  (core instance $i (instantiate $m))
+  (func (export "spin") (canon lift (core func $i "spin")))
+  (func (export "add") (param "x" u32) (result u32) (canon lift (core func $i "add")))
+  (func (export "bomb") (result u32) (canon lift (core func $i "bomb")))
+  (func (export "table-bomb") (result u32) (canon lift (core func $i "table-bomb")))
+)
+"""
+
+
+@functools.cache
+def _engine() -> Engine:
+    return Engine(use_cache=False)
+
+
+@functools.cache
+def spin_component() -> trio_wasi.Component:
+    return trio_wasi.Component.from_wat(SPIN_WAT, engine=_engine())
+
+
+HANG_GUARD = 60
+
+
+# -- time -------------------------------------------------------------------------------
+
+
+async def _count_answers(other: trio_wasi.Instance, stop: trio.Event, counter: list[int]) -> None:
+    while not stop.is_set():
+        assert await other.call("add", counter[0]) == counter[0] + 1
+        counter[0] += 1
+        await trio.sleep(0)
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "store-thread"])
+async def test_an_infinite_loop_traps_at_its_deadline_and_others_go_on(threaded: bool) -> None:
+    linker = trio_wasi.Linker()
+    answers = [0]
+    stop = trio.Event()
+    with trio.fail_after(HANG_GUARD):
+        async with (
+            linker.instantiate(spin_component(), run_on_thread=threaded) as looping,
+            linker.instantiate(spin_component()) as other,
+            trio.open_nursery() as nursery,
+        ):
+            assert looping.threaded is threaded
+            nursery.start_soon(_count_answers, other, stop, answers)
+            await trio.sleep(0)
+            before = answers[0]
+            with pytest.raises(Trap, match="deadline exceeded"):
+                await looping.call("spin", timeout=1.0)
+            during = answers[0] - before
+            # The instance is discarded: no more wasm runs in it.
+            with pytest.raises(Trap, match="poisoned"):
+                await looping.call("add", 1)
+            # The other instance goes on answering after the trap.
+            after_trap = answers[0]
+            while answers[0] < after_trap + 10:
+                await trio.sleep(0)
+            stop.set()
+    if threaded:
+        # The loop ran on its store thread while the trio loop served the
+        # other instance for the whole second before the deadline.
+        assert during > 10
+    assert answers[0] >= after_trap + 10
+
+
+async def test_the_instance_default_timeout_applies_and_a_call_can_override_it() -> None:
+    linker = trio_wasi.Linker()
+    with trio.fail_after(HANG_GUARD):
+        async with linker.instantiate(spin_component(), limits=Limits(timeout=0.2)) as inst:
+            assert inst.limits.timeout == 0.2
+            # A call that finishes in time is not affected by the deadline.
+            assert await inst.call("add", 41) == 42
+            assert await inst.call("add", 1, timeout=None) == 2
+            with pytest.raises(Trap, match="deadline exceeded"):
+                await inst.call("spin")
+            assert inst.limits.timeout == 0.2
+
+
+async def test_a_guest_that_waits_past_its_deadline_is_discarded_too() -> None:
+    # The epoch stops running wasm; a guest that waits (here: on a host
+    # function that never returns) is ended by the trio side at the same time.
+    wat = """
+    (component
+      (import "forever" (func $forever async))
+      (core func $lowered (canon lower (func $forever)))
+      (core module $m
+        (import "" "forever" (func $forever))
+        (func (export "wait") (call $forever)))
+      (core instance $i (instantiate $m (with "" (instance (export "forever" (func $lowered))))))
+      (func (export "wait") async (canon lift (core func $i "wait") async))
+    )
+    """
+    linker = trio_wasi.Linker()
+
+    async def forever() -> None:
+        await trio.sleep_forever()
+
+    linker.define_function(None, "forever", forever)
+    component = trio_wasi.Component.from_wat(wat, engine=_engine())
+    with trio.fail_after(HANG_GUARD):
+        async with linker.instantiate(component) as inst:
+            with pytest.raises(Trap, match="deadline exceeded: wait did not finish"):
+                await inst.call("wait", timeout=0.2)
+            with pytest.raises(Trap, match="poisoned"):
+                await inst.call("wait")
+
+
+def test_every_engine_is_configured_for_epoch_interruption() -> None:
+    from trio_wasi._engine._config import ENGINE_SETTINGS, engine_fingerprint
+
+    # Part of the settings, hence of the compile cache's fingerprint.
+    assert ("epoch_interruption", True) in ENGINE_SETTINGS
+    assert len(engine_fingerprint()) == 16
+
+
+# -- memory and tables --------------------------------------------------------------------
+
+
+def _rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # pragma: no cover
+
+
+def test_a_memory_bomb_is_refused_at_the_limit() -> None:
+    limit = 64 << 20
+    linker = trio_wasi.Linker()
+    inst = linker.instantiate_sync(spin_component(), limits=Limits(max_memory_size=limit))
+    try:
+        before = _rss_bytes()
+        pages = inst.call_sync("bomb")
+        grown = _rss_bytes() - before
+        # memory.grow returned -1 at the limit (it did not trap or abort), and
+        # every page the guest got was touched.
+        assert pages == limit // 65536
+        assert grown < limit + (100 << 20)
+        # The instance is still usable: a refused grow is not a trap.
+        assert inst.call_sync("add", 1) == 2
+    finally:
+        inst.close()
+
+
+def test_table_growth_is_refused_at_the_limit() -> None:
+    linker = trio_wasi.Linker()
+    inst = linker.instantiate_sync(spin_component(), limits=Limits(max_table_elements=5001))
+    try:
+        assert inst.call_sync("table-bomb") == 5001
+    finally:
+        inst.close()
+
+
+def test_an_instance_whose_memory_starts_above_the_limit_is_not_created() -> None:
+    linker = trio_wasi.Linker()
+    with pytest.raises(trio_wasi.Error, match="memory"):
+        linker.instantiate_sync(spin_component(), limits=Limits(max_memory_size=1024))
+
+
+# -- -W options ---------------------------------------------------------------------------
+
+
+def test_w_options_parse_sizes_times_and_counts() -> None:
+    limits = parse_w_options(
+        ["timeout=5s", "max-memory-size=64MiB,max-table-elements=10000", "max-handles=500"]
+    )
+    assert limits.timeout == 5.0
+    assert limits.max_memory_size == 64 << 20
+    assert limits.max_table_elements == 10_000
+    assert limits.max_handles == 500
+    # Untouched settings keep the base's values.
+    assert limits.hostcall_budget == Limits.embedding().hostcall_budget
+    assert parse_w_options(["timeout=250ms"]).timeout == pytest.approx(0.25)
+    assert parse_w_options(["max-memory-size=2G"]).max_memory_size == 2 << 30
+    assert parse_w_options(["hostcall-fuel=1000"]).hostcall_budget == 1000
+    assert parse_w_options(["max-stream-buffer=none"], Limits.serve()).max_stream_buffer is None
+    assert parse_w_options([], Limits.serve()) == Limits.serve()
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("timeout", "expected name=value"),
+        ("no-such=1", "unknown option"),
+        ("timeout=soon", "expected a number"),
+        ("timeout=5 parsecs", "unknown unit"),
+        ("timeout=5y", "unknown unit"),
+        ("max-handles=1.5", "whole number"),
+        ("max-handles=0", "positive"),
+        ("max-memory-size=0", "positive"),
+    ],
+)
+def test_bad_w_options_are_refused_with_their_name(option: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_w_options([option])
+
+
+def test_limits_validate_their_values() -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        Limits(timeout=0)
+    with pytest.raises(TypeError, match="max_handles"):
+        Limits(max_handles="10")  # type: ignore[arg-type]
+    serve = Limits.serve()
+    assert serve.timeout is not None and serve.max_memory_size is not None
+    assert Limits.run() == Limits.embedding() == Limits()
+    assert serve.replace(timeout=None).timeout is None
