@@ -250,3 +250,115 @@ def test_limits_validate_their_values() -> None:
     assert serve.timeout is not None and serve.max_memory_size is not None
     assert Limits.run() == Limits.embedding() == Limits()
     assert serve.replace(timeout=None).timeout is None
+
+
+# -- the host-call budget -------------------------------------------------------------------
+
+# A caller fills its one page of memory with (pointer 0, length 65536) pairs and
+# passes the first `count` of them to a callee as a list<list<u8>>: every inner
+# list is the caller's whole memory, so 8192 of them describe 512 MiB in 64 KiB.
+ALIASED_LISTS_WAT = """
+(component
+  (component $Callee
+    (core module $M
+      (memory (export "mem") 1)
+      (func (export "realloc") (param i32 i32 i32 i32) (result i32) (i32.const 0))
+      (func (export "take") (param i32 i32) (result i32) (local.get 1)))
+    (core instance $m (instantiate $M))
+    (func (export "take") (param "x" (list (list u8))) (result u32)
+      (canon lift (core func $m "take") (memory (core memory $m "mem"))
+        (realloc (core func $m "realloc")))))
+  (instance $callee (instantiate $Callee))
+  (component $Caller
+    (import "take" (func $take (param "x" (list (list u8))) (result u32)))
+    (core module $Mem (memory (export "mem") 1))
+    (core instance $mem (instantiate $Mem))
+    (core func $take_lowered (canon lower (func $take) (memory (core memory $mem "mem"))))
+    (core module $M
+      (import "mem" "mem" (memory 1))
+      (import "" "take" (func $take (param i32 i32) (result i32)))
+      (func (export "run") (param $count i32) (result i32)
+        (local $p i32)
+        (loop $fill
+          (i64.store (local.get $p) (i64.const 0x0001000000000000))
+          (local.set $p (i32.add (local.get $p) (i32.const 8)))
+          (br_if $fill (i32.lt_u (local.get $p) (i32.const 65536))))
+        (call $take (i32.const 0) (local.get $count))))
+    (core instance $m (instantiate $M
+      (with "mem" (instance $mem))
+      (with "" (instance (export "take" (func $take_lowered))))))
+    (func (export "run") (param "count" u32) (result u32) (canon lift (core func $m "run"))))
+  (instance $caller (instantiate $Caller (with "take" (func $callee "take"))))
+  (export "run" (func $caller "run"))
+)
+"""
+
+
+async def test_a_nested_list_the_size_of_memory_traps_on_the_budget() -> None:
+    component = trio_wasi.Component.from_wat(ALIASED_LISTS_WAT, engine=_engine())
+    linker = trio_wasi.Linker()
+    limits = Limits(hostcall_budget=8 << 20)
+    with trio.fail_after(HANG_GUARD):
+        async with linker.instantiate(component, limits=limits) as inst:
+            # Four inner lists (256 KiB) are within the budget and arrive whole.
+            assert await inst.call("run", 4) == 4
+        async with linker.instantiate(component, limits=limits) as inst:
+            with pytest.raises(Trap, match=r"host-call budget exhausted.*8388608 units"):
+                await inst.call("run", 8192)
+
+
+def test_the_budget_is_per_call() -> None:
+    component = trio_wasi.Component.from_wat(ALIASED_LISTS_WAT, engine=_engine())
+    linker = trio_wasi.Linker()
+    inst = linker.instantiate_sync(component, limits=Limits(hostcall_budget=1 << 20))
+    try:
+        # Each call lifts 640 KiB from the caller and lowers them into the
+        # callee, each side counted on its own; calls in a row never add up.
+        for _ in range(20):
+            assert inst.call_sync("run", 10) == 10
+    finally:
+        inst.close()
+
+
+# -- handles ----------------------------------------------------------------------------------
+
+HOARD_WAT = """
+(component
+  (type $r (resource (rep i32)))
+  (core func $resource.new (canon resource.new $r))
+  (core func $waitable-set.new (canon waitable-set.new))
+  (core module $M
+    (import "" "resource.new" (func $resource.new (param i32) (result i32)))
+    (import "" "waitable-set.new" (func $waitable-set.new (result i32)))
+    (global $count (mut i32) (i32.const 0))
+    (func (export "hoard-resources")
+      (loop $more
+        (drop (call $resource.new (global.get $count)))
+        (global.set $count (i32.add (global.get $count) (i32.const 1)))
+        (br $more)))
+    (func (export "hoard-sets")
+      (loop $more
+        (drop (call $waitable-set.new))
+        (global.set $count (i32.add (global.get $count) (i32.const 1)))
+        (br $more)))
+    (func (export "count") (result i32) (global.get $count)))
+  (core instance $m (instantiate $M (with "" (instance
+    (export "resource.new" (func $resource.new))
+    (export "waitable-set.new" (func $waitable-set.new))))))
+  (func (export "hoard-resources") (canon lift (core func $m "hoard-resources")))
+  (func (export "hoard-sets") (canon lift (core func $m "hoard-sets")))
+)
+"""
+
+
+@pytest.mark.parametrize("export", ["hoard-resources", "hoard-sets"])
+def test_a_guest_creating_handles_in_a_loop_traps_at_the_bound(export: str) -> None:
+    component = trio_wasi.Component.from_wat(HOARD_WAT, engine=_engine())
+    linker = trio_wasi.Linker()
+    inst = linker.instantiate_sync(component, limits=Limits(max_handles=1000))
+    try:
+        with pytest.raises(Trap, match=r"handle table is full.*1000 handles.*max-handles"):
+            inst.call_sync(export)
+        assert len(inst._rt.states[0].table) == 1000
+    finally:
+        inst.close()

@@ -888,7 +888,15 @@ class LinkedComponent:
         made are in ``rt.stores`` even when this raises (a start function
         trapping), so the caller can close them.
         """
-        root = InstanceState(parent=None)
+        limits = rt.limits
+        if limits is None:
+            root = InstanceState(parent=None)
+        else:
+            root = InstanceState(
+                parent=None,
+                max_handles=limits.max_handles,
+                hostcall_budget=limits.hostcall_budget,
+            )
         rt.states.append(root)
         linker = _Linker(
             self.engine, self._modules, self.host, root, rt, checked=True, wiring=self._wiring

@@ -52,6 +52,7 @@ def load_string_from_range(cx: LiftLowerContext, mv: memoryview, ptr: int, tagge
             trap("string content out-of-bounds: string length too large")
         if ptr + n > len(mv):
             trap(_OOB)
+        cx.charge(n + 1)
         try:
             return str(mv[ptr : ptr + n], "utf-8")
         except UnicodeDecodeError as exc:
@@ -68,6 +69,7 @@ def load_string_from_range(cx: LiftLowerContext, mv: memoryview, ptr: int, tagge
         trap("unaligned pointer")
     if ptr + n > len(mv):
         trap(_OOB)
+    cx.charge(n + 1)
     try:
         return str(mv[ptr : ptr + n], codec)
     except UnicodeDecodeError as exc:
@@ -129,6 +131,7 @@ def store_string_into_range(cx: LiftLowerContext, s: str) -> tuple[int, int]:
     Follows ``store_string_into_range`` for the context's source encoding, or
     stores a host string with one exact allocation.
     """
+    cx.charge(len(s) + 1)
     source = cx.source_encoding
     if source is None:
         return _host_string(cx, s)
