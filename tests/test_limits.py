@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 import trio_wasi
 from trio_wasi import Limits, Trap, parse_w_options
@@ -362,3 +363,90 @@ def test_a_guest_creating_handles_in_a_loop_traps_at_the_bound(export: str) -> N
         assert len(inst._rt.states[0].table) == 1000
     finally:
         inst.close()
+
+
+# -- stream buffers ---------------------------------------------------------------------------
+
+STREAM_SIZE = 4 * 65536
+
+# `produce` returns the readable end of a stream<u8> and writes its whole
+# memory (256 KiB) into it, re-issuing the write after each partial copy.
+PRODUCER_WAT = f"""
+(component
+  (core module $Memory (memory (export "mem") 4))
+  (core instance $memory (instantiate $Memory))
+  (core module $M
+    (import "" "mem" (memory 4))
+    (import "" "task.return" (func $task.return (param i32)))
+    (import "" "stream.new" (func $stream.new (result i64)))
+    (import "" "stream.write" (func $stream.write (param i32 i32 i32) (result i32)))
+    (import "" "stream.drop-writable" (func $stream.drop-writable (param i32)))
+    (import "" "waitable-set.new" (func $waitable-set.new (result i32)))
+    (import "" "waitable.join" (func $waitable.join (param i32 i32)))
+    (global $tx (mut i32) (i32.const 0))
+    (global $ws (mut i32) (i32.const 0))
+    (global $done (export "done") (mut i32) (i32.const 0))
+    (func $finish (result i32)
+      (call $stream.drop-writable (global.get $tx))
+      (i32.const 0 (; EXIT ;)))
+    (func $pump (result i32)
+      (local $r i32)
+      (loop $again
+        (if (i32.ge_u (global.get $done) (i32.const {STREAM_SIZE}))
+          (then (return (call $finish))))
+        (local.set $r (call $stream.write (global.get $tx) (global.get $done)
+          (i32.sub (i32.const {STREAM_SIZE}) (global.get $done))))
+        (if (i32.eq (local.get $r) (i32.const -1 (; BLOCKED ;)))
+          (then (return (i32.or (i32.const 2 (; WAIT ;)) (i32.shl (global.get $ws) (i32.const 4))))))
+        (global.set $done (i32.add (global.get $done) (i32.shr_u (local.get $r) (i32.const 4))))
+        (if (i32.and (local.get $r) (i32.const 15)) (then (return (call $finish))))
+        (br $again))
+      unreachable)
+    (func (export "produce") (result i32)
+      (local $ends i64)
+      (local.set $ends (call $stream.new))
+      (global.set $tx (i32.wrap_i64 (i64.shr_u (local.get $ends) (i64.const 32))))
+      (call $task.return (i32.wrap_i64 (local.get $ends)))
+      (global.set $ws (call $waitable-set.new))
+      (call $waitable.join (global.get $tx) (global.get $ws))
+      (call $pump))
+    (func (export "cb") (param $event i32) (param $index i32) (param $payload i32) (result i32)
+      (global.set $done (i32.add (global.get $done) (i32.shr_u (local.get $payload) (i32.const 4))))
+      (if (i32.and (local.get $payload) (i32.const 15)) (then (return (call $finish))))
+      (call $pump)))
+  (type $ST (stream u8))
+  (canon task.return (result $ST) (core func $task.return))
+  (canon stream.new $ST (core func $stream.new))
+  (canon stream.write $ST async (memory (core memory $memory "mem")) (core func $stream.write))
+  (canon stream.drop-writable $ST (core func $stream.drop-writable))
+  (canon waitable-set.new (core func $waitable-set.new))
+  (canon waitable.join (core func $waitable.join))
+  (core instance $m (instantiate $M (with "" (instance
+    (export "mem" (memory $memory "mem"))
+    (export "task.return" (func $task.return))
+    (export "stream.new" (func $stream.new))
+    (export "stream.write" (func $stream.write))
+    (export "stream.drop-writable" (func $stream.drop-writable))
+    (export "waitable-set.new" (func $waitable-set.new))
+    (export "waitable.join" (func $waitable.join))))))
+  (func (export "produce") async (result $ST)
+    (canon lift (core func $m "produce") async (callback (core func $m "cb"))))
+)
+"""
+
+
+async def test_the_host_buffers_at_most_the_configured_stream_buffer() -> None:
+    component = trio_wasi.Component.from_wat(PRODUCER_WAT, engine=_engine())
+    linker = trio_wasi.Linker()
+    with trio.fail_after(HANG_GUARD):
+        async with linker.instantiate(component, limits=Limits(max_stream_buffer=1000)) as inst:
+            receiver = await inst.call("produce")
+            assert isinstance(receiver, trio_wasi.StreamReceiver)
+            # Nobody reads: the guest's write stays pending in its own memory
+            # and the host holds none of it.
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(receiver._items) == 0
+            sizes = [len(chunk) async for chunk in receiver]
+    # Each receive held at most the buffer; everything arrived in order.
+    assert max(sizes) <= 1000
+    assert sum(sizes) == STREAM_SIZE
