@@ -397,7 +397,8 @@ PRODUCER_WAT = f"""
         (local.set $r (call $stream.write (global.get $tx) (global.get $done)
           (i32.sub (i32.const {STREAM_SIZE}) (global.get $done))))
         (if (i32.eq (local.get $r) (i32.const -1 (; BLOCKED ;)))
-          (then (return (i32.or (i32.const 2 (; WAIT ;)) (i32.shl (global.get $ws) (i32.const 4))))))
+          (then (return
+            (i32.or (i32.const 2 (; WAIT ;)) (i32.shl (global.get $ws) (i32.const 4))))))
         (global.set $done (i32.add (global.get $done) (i32.shr_u (local.get $r) (i32.const 4))))
         (if (i32.and (local.get $r) (i32.const 15)) (then (return (call $finish))))
         (br $again))
