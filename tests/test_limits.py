@@ -451,3 +451,23 @@ async def test_the_host_buffers_at_most_the_configured_stream_buffer() -> None:
     # Each receive held at most the buffer; everything arrived in order.
     assert max(sizes) <= 1000
     assert sum(sizes) == STREAM_SIZE
+
+
+def test_the_timeout_bounds_synchronous_calls_and_start_functions() -> None:
+    linker = trio_wasi.Linker()
+    inst = linker.instantiate_sync(spin_component(), limits=Limits(timeout=0.2))
+    try:
+        with pytest.raises(Trap, match="deadline exceeded"):
+            inst.call_sync("spin")
+        with pytest.raises(Trap, match="poisoned"):
+            inst.call_sync("add", 1)
+    finally:
+        inst.close()
+    looping_start = """
+    (component
+      (core module $m (func $spin (loop $l (br $l))) (start $spin))
+      (core instance $i (instantiate $m)))
+    """
+    component = trio_wasi.Component.from_wat(looping_start, engine=_engine())
+    with pytest.raises(Trap, match="deadline exceeded"):
+        linker.instantiate_sync(component, limits=Limits(timeout=0.2))

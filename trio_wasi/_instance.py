@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, final
 
@@ -83,14 +84,19 @@ class Instance:
         context._drops = dict(host.drops)
         context._spawn = rt.spawn
         rt.context = context
+        deadline = rt.deadline
+        assert deadline is not None
         try:
-            exports, may_block = linked._instantiate(rt)
+            # Start functions run under the instance's timeout too.
+            with _armed(deadline, limits.timeout):
+                exports, may_block = linked._instantiate(rt)
             # The instance's own walk has the last word: host definitions bound
             # per instance are only known to be `async def` once bound.
             if may_block and not threaded_ok:
                 raise _may_block_error(may_block)
         except BaseException:
             _close_stores(rt)
+            deadline.release()
             raise
         for state in rt.states:
             state.host_reps.on_drop = context._drop_host_object
@@ -299,7 +305,8 @@ class Instance:
         """Call a synchronous export from plain Python (no trio needed).
 
         Only for instances whose wasm cannot block; the call must finish
-        without waiting (a synchronously-lifted function).
+        without waiting (a synchronously-lifted function). The instance's
+        ``Limits.timeout`` applies as for :meth:`call`.
         """
         self._check_usable()
         if self._rt.executor.threaded:
@@ -313,7 +320,8 @@ class Instance:
         rt = self._rt
         rt.current.append(None)
         try:
-            func.invoke(None, lambda: list(args), on_resolve, None)
+            with _armed(self._deadline, self._limits.timeout):
+                func.invoke(None, lambda: list(args), on_resolve, None)
         except Trap as exc:
             rt.poison(exc)
             raise
@@ -368,6 +376,20 @@ def _may_block_error(reasons: Sequence[str]) -> Error:
         + ", ".join(sorted(set(reasons)))
         + "): instantiate it with `async with linker.instantiate(...)`"
     )
+
+
+@contextlib.contextmanager
+def _armed(deadline: Deadline, seconds: float | None) -> Iterator[None]:
+    """Run the block's wasm under a deadline ``seconds`` from now (None: none)."""
+    if seconds is None:
+        yield
+        return
+    at = time.monotonic() + seconds
+    deadline.arm(at)
+    try:
+        yield
+    finally:
+        deadline.disarm(at)
 
 
 def _close_stores(rt: StoreRuntime) -> None:

@@ -91,6 +91,9 @@ class Store:
         self.wasmtime._trio_wasi_callbacks = self._callbacks  # type: ignore[attr-defined]
         self._memories: weakref.WeakSet[LinearMemory] = weakref.WeakSet()
         self._memory_by_key: dict[bytes, LinearMemory] = {}
+        # Set when the deadline ended a call: instantiation reports that as
+        # the trap it is, not as a link error.
+        self._interrupted = False
         self._install_deadline(deadline)
         if limits is not None:
             self._apply_limits(limits)
@@ -120,6 +123,7 @@ class Store:
         def on_epoch(_ctx: int, _data: int, delta: int, kind: int) -> int:
             # Runs on the thread running this store's wasm, once per tick.
             if deadline.passed():
+                self._interrupted = True
                 message = deadline.reason.encode("utf-8", "replace")
                 error: int = _capi.error_new(message)
                 return error
@@ -242,7 +246,8 @@ class Store:
             self._raise_failure(error)
         if error:
             text = _capi.error_message(error)
-            if self._tunnel is not None and self._tunnel_tag in text:
+            if self._interrupted or (self._tunnel is not None and self._tunnel_tag in text):
+                self._interrupted = False
                 self._raise_parked_or(text)
             raise LinkError(f"cannot instantiate core module: {text}")
         return _capi.instance_from_struct(out)
