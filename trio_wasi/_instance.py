@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Iterator, Sequence
 from types import TracebackType
@@ -60,6 +61,7 @@ class Instance:
         assert rt.limits is not None and rt.deadline is not None
         self._limits: Limits = rt.limits
         self._deadline: Deadline = rt.deadline
+        self._watchdog: _Watchdog | None = None
 
     @classmethod
     def _create(
@@ -184,11 +186,23 @@ class Instance:
             raise ValueError(f"timeout must be positive, not {seconds!r}")
         deadline = self._deadline
         at = time.monotonic() + seconds
+        # With a nursery, one watchdog per instance ends a call whose guest
+        # waits past its deadline; a cancel scope per call would cost about
+        # as much as the call itself.
+        watched = self._watchdog is not None or self._start_watchdog()
         deadline.arm(at)
         try:
-            return await self._call(name, args, seconds)
+            return await self._call(name, args, None if watched else seconds)
         finally:
             deadline.disarm(at)
+
+    def _start_watchdog(self) -> bool:
+        nursery = self._rt.service_nursery
+        if nursery is None:
+            return False
+        watchdog = self._watchdog = _Watchdog(self._rt, self._deadline)
+        nursery.start_soon(watchdog.run)
+        return True
 
     async def _call(self, name: str, args: tuple[Any, ...], timeout: float | None) -> Any:
         func = self._func(name)
@@ -376,6 +390,47 @@ def _may_block_error(reasons: Sequence[str]) -> Error:
         + ", ".join(sorted(set(reasons)))
         + "): instantiate it with `async with linker.instantiate(...)`"
     )
+
+
+class _Watchdog:
+    """Poisons an instance whose earliest armed call deadline passed.
+
+    The epoch deadline ends wasm that runs past it; this ends the calls whose
+    guest is waiting instead (on a host call, a stream, a subtask). It sleeps
+    until the earliest deadline; arming an earlier one moves its wake-up.
+    """
+
+    def __init__(self, rt: StoreRuntime, deadline: Deadline) -> None:
+        self._rt = rt
+        self._deadline = deadline
+        self._scope: trio.CancelScope | None = None
+        deadline.on_earlier = self._earlier
+
+    def _earlier(self, at: float) -> None:
+        scope = self._scope
+        if scope is not None:
+            scope.deadline = trio.current_time() + (at - time.monotonic())
+
+    async def run(self) -> None:
+        deadline = self._deadline
+        try:
+            while self._rt.poisoned is None:
+                at = deadline.at
+                now = time.monotonic()
+                if at <= now:
+                    self._rt.poison(
+                        Trap("deadline exceeded: a call did not finish within its timeout")
+                    )
+                    return
+                with trio.CancelScope() as scope:
+                    if at != math.inf:
+                        scope.deadline = trio.current_time() + (at - now)
+                    self._scope = scope
+                    await trio.sleep_forever()
+                self._scope = None
+        finally:
+            self._scope = None
+            deadline.on_earlier = None
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["TICK_SECONDS", "Deadline", "EpochTicker"]
@@ -41,7 +42,7 @@ class Deadline:
     passed or a trap: wasm still running in it is ended at the next tick.
     """
 
-    __slots__ = ("_armed", "_ticker", "at", "expired", "reason")
+    __slots__ = ("_armed", "_ticker", "at", "expired", "on_earlier", "reason")
 
     def __init__(self, ticker: EpochTicker | None = None) -> None:
         self.at = math.inf
@@ -49,12 +50,17 @@ class Deadline:
         self.reason = "deadline exceeded"
         self._armed: list[float] = []
         self._ticker = ticker
+        # Called with the new ``at`` when arming moves it earlier (a watcher
+        # on the trio side that sleeps until ``at``).
+        self.on_earlier: Callable[[float], None] | None = None
 
     def arm(self, at: float) -> None:
         """Add the deadline ``at``; the earliest armed one applies."""
         self._armed.append(at)
         if at < self.at:
             self.at = at
+            if self.on_earlier is not None:
+                self.on_earlier(at)
         if self._ticker is not None:
             self._ticker.arm()
 
