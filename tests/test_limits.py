@@ -485,3 +485,73 @@ def test_the_limits_benchmark_runs() -> None:
     figures = module.measure(quick=True)
     assert set(figures) == {"loop_ratio", "call_us", "call_deadline_us", "deadline_overhead_us"}
     assert figures["loop_ratio"] > 0 and figures["call_us"] > 0
+
+
+# A guest returns a stream<list<list<u8>>> and writes one element into it: a
+# list of 8192 inner lists that each are its whole first page (512 MiB in all).
+NESTED_STREAM_WAT = """
+(component
+  (core module $Memory (memory (export "mem") 2))
+  (core instance $memory (instantiate $Memory))
+  (core module $M
+    (import "" "mem" (memory 2))
+    (import "" "task.return" (func $task.return (param i32)))
+    (import "" "stream.new" (func $stream.new (result i64)))
+    (import "" "stream.write" (func $stream.write (param i32 i32 i32) (result i32)))
+    (import "" "stream.drop-writable" (func $stream.drop-writable (param i32)))
+    (import "" "waitable-set.new" (func $waitable-set.new (result i32)))
+    (import "" "waitable.join" (func $waitable.join (param i32 i32)))
+    (global $tx (mut i32) (i32.const 0))
+    (func (export "produce") (result i32)
+      (local $ends i64) (local $p i32) (local $ws i32)
+      (loop $fill
+        (i64.store (local.get $p) (i64.const 0x0001000000000000))
+        (local.set $p (i32.add (local.get $p) (i32.const 8)))
+        (br_if $fill (i32.lt_u (local.get $p) (i32.const 65536))))
+      (i32.store (i32.const 65536) (i32.const 0))
+      (i32.store (i32.const 65540) (i32.const 8192))
+      (local.set $ends (call $stream.new))
+      (global.set $tx (i32.wrap_i64 (i64.shr_u (local.get $ends) (i64.const 32))))
+      (call $task.return (i32.wrap_i64 (local.get $ends)))
+      (drop (call $stream.write (global.get $tx) (i32.const 65536) (i32.const 1)))
+      (local.set $ws (call $waitable-set.new))
+      (call $waitable.join (global.get $tx) (local.get $ws))
+      (i32.or (i32.const 2 (; WAIT ;)) (i32.shl (local.get $ws) (i32.const 4))))
+    (func (export "cb") (param i32 i32 i32) (result i32)
+      (call $stream.drop-writable (global.get $tx))
+      (i32.const 0 (; EXIT ;))))
+  (type $ST (stream (list (list u8))))
+  (canon task.return (result $ST) (core func $task.return))
+  (canon stream.new $ST (core func $stream.new))
+  (canon stream.write $ST async (memory (core memory $memory "mem")) (core func $stream.write))
+  (canon stream.drop-writable $ST (core func $stream.drop-writable))
+  (canon waitable-set.new (core func $waitable-set.new))
+  (canon waitable.join (core func $waitable.join))
+  (core instance $m (instantiate $M (with "" (instance
+    (export "mem" (memory $memory "mem"))
+    (export "task.return" (func $task.return))
+    (export "stream.new" (func $stream.new))
+    (export "stream.write" (func $stream.write))
+    (export "stream.drop-writable" (func $stream.drop-writable))
+    (export "waitable-set.new" (func $waitable-set.new))
+    (export "waitable.join" (func $waitable.join))))))
+  (func (export "produce") async (result $ST)
+    (canon lift (core func $m "produce") async (callback (core func $m "cb"))))
+)
+"""
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "store-thread"])
+async def test_a_stream_copy_of_aliased_nested_lists_traps_on_the_budget(threaded: bool) -> None:
+    component = trio_wasi.Component.from_wat(NESTED_STREAM_WAT, engine=_engine())
+    linker = trio_wasi.Linker()
+    limits = Limits(hostcall_budget=8 << 20)
+    with trio.fail_after(HANG_GUARD):
+        async with linker.instantiate(component, limits=limits, run_on_thread=threaded) as inst:
+            receiver = await inst.call("produce")
+            with pytest.raises(Trap, match=r"host-call budget exhausted.*8388608 units"):
+                await receiver.receive()
+            # The writer's instance is discarded, so leaving does not wait for
+            # its task (still waiting for its write) forever.
+            with pytest.raises(Trap, match="poisoned"):
+                await inst.call("produce")

@@ -590,7 +590,15 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
                 if rt.closing:
                     raise trio.BrokenResourceError("the instance is closed")
                 rd = self._inflight = _Read()
-                ex.post(functools.partial(self._start, rd))
+                try:
+                    ex.post(functools.partial(self._start, rd))
+                except Trap as exc:
+                    # Inline, the copy ran (and trapped: a bad buffer, the
+                    # host-call budget) right here; the writer's instance is
+                    # poisoned as it would be by the threaded executor.
+                    self._inflight = None
+                    rt.poison(exc)
+                    raise
             if not rd.done:
 
                 def on_trap(exc: BaseException, rd: _Read = rd) -> None:
