@@ -313,8 +313,7 @@ def test_the_budget_is_per_call() -> None:
     linker = trio_wasi.Linker()
     inst = linker.instantiate_sync(component, limits=Limits(hostcall_budget=1 << 20))
     try:
-        # Each call lifts 640 KiB from the caller and lowers them into the
-        # callee, each side counted on its own; calls in a row never add up.
+        # Each call lifts 640 KiB out of the caller; calls in a row never add up.
         for _ in range(20):
             assert inst.call_sync("run", 10) == 10
     finally:
@@ -555,3 +554,44 @@ async def test_a_stream_copy_of_aliased_nested_lists_traps_on_the_budget(threade
             # its task (still waiting for its write) forever.
             with pytest.raises(Trap, match="poisoned"):
                 await inst.call("produce")
+
+
+def test_a_bounded_handle_table_reuses_freed_indices_before_trapping() -> None:
+    from trio_wasi._abi._handles import HandleTable
+
+    table = HandleTable(limit=2)
+    first = table.add("a")
+    table.add("b")
+    table.remove(first)
+    assert table.add("c") == first
+    with pytest.raises(Trap, match=r"handle table is full.*2 handles"):
+        table.add("d")
+    assert len(table) == 2
+
+
+def test_the_budget_counts_the_bytes_of_each_list() -> None:
+    from trio_wasi._abi._handles import InstanceState
+    from trio_wasi._abi._load import load_list_from_range
+    from trio_wasi._abi._options import CanonOptions, LiftLowerContext
+    from trio_wasi._abi._types import U8Type, U32Type
+
+    class Bytes:
+        def __init__(self, size: int) -> None:
+            self.data = bytearray(size)
+
+        def view(self) -> memoryview:
+            return memoryview(self.data)
+
+    memory = Bytes(4096)
+    state = InstanceState(hostcall_budget=1000)
+    cx = LiftLowerContext(CanonOptions(memory=memory), state)  # type: ignore[arg-type]
+    view = cx.memory_view()
+    load_list_from_range(cx, view, 0, 100, U32Type())  # 400 bytes
+    assert cx.budget == 1000 - 401
+    load_list_from_range(cx, view, 0, 500, U8Type())  # 500 bytes
+    assert cx.budget == 1000 - 401 - 501
+    with pytest.raises(Trap, match=r"host-call budget exhausted.*1000 units"):
+        load_list_from_range(cx, view, 0, 1, U32Type())
+    # A nested instance inherits the bound; each context starts afresh.
+    child = InstanceState(parent=state)
+    assert LiftLowerContext(CanonOptions(memory=memory), child).budget == 1000  # type: ignore[arg-type]

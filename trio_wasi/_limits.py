@@ -12,10 +12,12 @@ for each, and is applied per top-level instance:
 - ``max_memory_size``, ``max_table_elements``, ``max_instances``,
   ``max_tables``, ``max_memories``: wasmtime's store limits, per store. A
   ``memory.grow`` past the limit returns -1 as the core spec says.
-- ``hostcall_budget``: what the host may copy for one lift, lower or stream
-  copy: each list or string costs its byte size (or its element count, when
-  that is larger) plus one; past it the guest traps with a message naming
-  the limit.
+- ``hostcall_budget``: what the host may copy out of a guest for one lift
+  (the arguments or results of one call, one stream or future copy): each
+  list or string costs its byte size (or its element count, when that is
+  larger) plus one; past it the guest traps with a message naming the limit.
+  Lowering is not counted: what is lowered was either lifted (and counted)
+  or made by the host itself.
 - ``max_handles``: live entries of one instance's handle table (resources,
   waitables, waitable sets, subtasks, stream and future ends).
 - ``max_stream_buffer``: elements the host holds for a stream end whose
@@ -73,7 +75,7 @@ class Limits:
     max_memories: int | None = attrs.field(default=10_000, validator=_positive_or_none)
     #: Live handles per component instance (resources, waitables, subtasks, stream ends).
     max_handles: int | None = attrs.field(default=1_000_000, validator=_positive_or_none)
-    #: Units (about bytes) one lift, lower or stream copy may move.
+    #: Units (about bytes) one lift out of a guest (call or stream copy) may copy.
     hostcall_budget: int | None = attrs.field(default=256 * _MiB, validator=_positive_or_none)
     #: Elements the host buffers for one stream whose reader does not read.
     max_stream_buffer: int | None = attrs.field(default=64 * 1024, validator=_positive_or_none)

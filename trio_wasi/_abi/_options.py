@@ -111,9 +111,10 @@ class LiftLowerContext:
         self.borrow_scope = borrow_scope
         self.source_encoding = source_encoding
         self.hooks = hooks
-        # What this lift or lower may still copy: the host's bound on one host
-        # call, so a value whose lists alias each other (a small memory
-        # describing gigabytes) ends in a trap rather than in minutes of copying.
+        # What lifts through this context may still copy out of the guest:
+        # the host's bound on one call, so a value whose lists alias each other
+        # (a small memory describing gigabytes) ends in a trap rather than in
+        # minutes of copying. Lowering does not charge it.
         self.budget: int | None = instance.hostcall_budget
 
     def charge(self, units: int) -> None:

@@ -206,7 +206,6 @@ def store_list_into_range(cx: LiftLowerContext, v: Any, element: ValueType) -> t
     nbytes = n * size
     if nbytes > MAX_LIST_BYTE_LENGTH:
         raise ValueError(f"a list of {nbytes} bytes is too long to lower")
-    cx.charge(max(nbytes, n) + 1)
     align = alignment(element)
     ptr = cx.allocate(align, nbytes) & 0xFFFFFFFF
     mv = cx.memory_view()
@@ -229,7 +228,6 @@ def store_list_into_valid_range(
     Returns the view that is current afterwards (element storers may call
     ``realloc``, which may move the memory).
     """
-    cx.charge(max(len(v) * elem_size(element), len(v)) + 1)
     return _range_storer(element)(cx, mv, v, ptr)
 
 

@@ -131,7 +131,6 @@ def store_string_into_range(cx: LiftLowerContext, s: str) -> tuple[int, int]:
     Follows ``store_string_into_range`` for the context's source encoding, or
     stores a host string with one exact allocation.
     """
-    cx.charge(len(s) + 1)
     source = cx.source_encoding
     if source is None:
         return _host_string(cx, s)
