@@ -47,7 +47,7 @@ class Deadline:
     def __init__(self, ticker: EpochTicker | None = None) -> None:
         self.at = math.inf
         self.expired = False
-        self.reason = "deadline exceeded"
+        self.reason = "deadline exceeded: the guest ran past its timeout (limit timeout)"
         self._armed: list[float] = []
         self._ticker = ticker
         # Called with the new ``at`` when arming moves it earlier (a watcher
