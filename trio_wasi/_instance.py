@@ -404,11 +404,17 @@ class _Watchdog:
         self._rt = rt
         self._deadline = deadline
         self._scope: trio.CancelScope | None = None
+        # When (time.monotonic()) the watchdog wakes up next.
+        self._wake_at = math.inf
         deadline.on_earlier = self._earlier
 
     def _earlier(self, at: float) -> None:
+        # Calls in a row arm ever later deadlines: only one before the
+        # planned wake-up moves it (moving a trio deadline costs about as
+        # much as a call); otherwise the watchdog wakes early and sleeps again.
         scope = self._scope
-        if scope is not None:
+        if scope is not None and at < self._wake_at:
+            self._wake_at = at
             scope.deadline = trio.current_time() + (at - time.monotonic())
 
     async def run(self) -> None:
@@ -425,11 +431,13 @@ class _Watchdog:
                 with trio.CancelScope() as scope:
                     if at != math.inf:
                         scope.deadline = trio.current_time() + (at - now)
+                    self._wake_at = at
                     self._scope = scope
                     await trio.sleep_forever()
                 self._scope = None
         finally:
             self._scope = None
+            self._wake_at = math.inf
             deadline.on_earlier = None
 
 
