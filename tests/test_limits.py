@@ -601,3 +601,53 @@ def test_the_budget_counts_the_bytes_of_each_list() -> None:
     # A nested instance inherits the bound; each context starts afresh.
     child = InstanceState(parent=state)
     assert LiftLowerContext(CanonOptions(memory=memory), child).budget == 1000  # type: ignore[arg-type]
+
+
+# `start` returns 3 at once, then goes on in its callback, which never ends.
+BACKGROUND_LOOP_WAT = """
+(component
+  (core module $M
+    (import "" "task.return" (func $task.return (param i32)))
+    (func (export "start") (result i32)
+      (call $task.return (i32.const 3))
+      (i32.const 1 (; YIELD ;)))
+    (func (export "cb") (param i32 i32 i32) (result i32)
+      (loop $l (br $l))
+      (i32.const 0 (; EXIT ;))))
+  (canon task.return (result u32) (core func $task.return))
+  (core instance $m (instantiate $M
+    (with "" (instance (export "task.return" (func $task.return))))))
+  (func (export "start") async (result u32)
+    (canon lift (core func $m "start") async (callback (core func $m "cb"))))
+)
+"""
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "store-thread"])
+async def test_a_task_looping_after_it_returned_is_ended_by_the_instance_timeout(
+    threaded: bool,
+) -> None:
+    component = trio_wasi.Component.from_wat(BACKGROUND_LOOP_WAT, engine=_engine())
+    linker = trio_wasi.Linker()
+    answers = [0]
+    stop = trio.Event()
+    with trio.fail_after(HANG_GUARD):
+        async with (
+            linker.instantiate(spin_component()) as other,
+            trio.open_nursery() as nursery,
+        ):
+            nursery.start_soon(_count_answers, other, stop, answers)
+            async with linker.instantiate(
+                component, limits=Limits(timeout=0.3), run_on_thread=threaded
+            ) as inst:
+                assert inst.threaded is threaded
+                # The call is over before the loop starts: no call deadline
+                # covers the loop, the instance's timeout per step does.
+                assert await inst.call("start") == 3
+                while inst._rt.poisoned is None:
+                    await trio.sleep(0.01)
+                assert "deadline exceeded" in inst._rt.poisoned
+            after = answers[0]
+            while answers[0] < after + 10:
+                await trio.sleep(0)
+            stop.set()

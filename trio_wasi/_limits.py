@@ -5,10 +5,11 @@ host down: a loop that never ends, a ``memory.grow`` loop, a value too large
 to copy, a table of handles that only grows. :class:`Limits` names one bound
 for each, and is applied per top-level instance:
 
-- ``timeout``: wall-clock seconds an export call may take. Enforced by
-  wasmtime's epoch interruption (see ``_engine/_epoch.py``), so a guest
-  computing in a loop is stopped even when it runs inline on the trio thread;
-  the instance is poisoned afterwards.
+- ``timeout``: wall-clock seconds an export call may take (and a start
+  function, and each later step of a task). Enforced by wasmtime's epoch
+  interruption (see ``_engine/_epoch.py``), so a guest computing in a loop is
+  stopped even when it runs inline on the trio thread; the instance is
+  poisoned afterwards.
 - ``max_memory_size``, ``max_table_elements``, ``max_instances``,
   ``max_tables``, ``max_memories``: wasmtime's store limits, per store. A
   ``memory.grow`` past the limit returns -1 as the core spec says.

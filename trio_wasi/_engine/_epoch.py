@@ -42,32 +42,40 @@ class Deadline:
     passed or a trap: wasm still running in it is ended at the next tick.
     """
 
-    __slots__ = ("_armed", "_ticker", "at", "expired", "on_earlier", "reason")
+    __slots__ = ("_armed", "_lock", "_ticker", "at", "expired", "on_earlier", "reason")
 
     def __init__(self, ticker: EpochTicker | None = None) -> None:
         self.at = math.inf
         self.expired = False
         self.reason = "deadline exceeded: the guest ran past its timeout (limit timeout)"
         self._armed: list[float] = []
+        # Calls arm from the trio thread, background steps from store threads.
+        self._lock = threading.Lock()
         self._ticker = ticker
         # Called with the new ``at`` when arming moves it earlier (a watcher
         # on the trio side that sleeps until ``at``).
         self.on_earlier: Callable[[float], None] | None = None
 
-    def arm(self, at: float) -> None:
-        """Add the deadline ``at``; the earliest armed one applies."""
-        self._armed.append(at)
-        if at < self.at:
-            self.at = at
-            if self.on_earlier is not None:
-                self.on_earlier(at)
+    def arm(self, at: float, *, notify: bool = True) -> None:
+        """Add the deadline ``at``; the earliest armed one applies.
+
+        ``notify=False`` (off the trio thread) leaves :attr:`on_earlier` alone.
+        """
+        with self._lock:
+            self._armed.append(at)
+            earlier = at < self.at
+            if earlier:
+                self.at = at
+        if earlier and notify and self.on_earlier is not None:
+            self.on_earlier(at)
         if self._ticker is not None:
             self._ticker.arm()
 
     def disarm(self, at: float) -> None:
         """Remove a deadline added by :meth:`arm`."""
-        self._armed.remove(at)
-        self.at = min(self._armed, default=math.inf)
+        with self._lock:
+            self._armed.remove(at)
+            self.at = min(self._armed, default=math.inf)
         if self._ticker is not None:
             self._ticker.disarm()
 

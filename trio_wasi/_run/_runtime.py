@@ -11,6 +11,7 @@ state.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -146,6 +147,29 @@ class StoreRuntime:
             if wakers:
                 for waker in list(wakers):
                     waker()
+
+    def arm_step(self) -> float | None:
+        """Bound one step the host runs for a task (a callback, an entry after waiting).
+
+        With a ``timeout`` in the instance's limits, the step runs under a
+        deadline that far away, besides any call's: work a task goes on
+        with after its call returned is bounded too. Returns the deadline
+        for :meth:`disarm_step` (None: nothing armed).
+        """
+        limits, deadline = self.limits, self.deadline
+        if limits is None or limits.timeout is None or deadline is None:
+            return None
+        at = time.monotonic() + limits.timeout
+        # Off the trio thread (store threads), the trio-side watchdog is not
+        # told; running wasm is stopped by the epoch alone.
+        deadline.arm(at, notify=False)
+        return at
+
+    def disarm_step(self, at: float | None) -> None:
+        """Undo :meth:`arm_step`."""
+        if at is not None:
+            assert self.deadline is not None
+            self.deadline.disarm(at)
 
     def poison(self, exc: BaseException) -> None:
         """Record that the instance trapped: none of its wasm may run again."""
