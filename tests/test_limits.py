@@ -190,8 +190,9 @@ def test_a_memory_bomb_is_refused_at_the_limit() -> None:
 
 
 def test_table_growth_is_refused_at_the_limit() -> None:
-    linker = trio_wasi.Linker()
-    inst = linker.instantiate_sync(spin_component(), limits=Limits(max_table_elements=5001))
+    # Limits given to the linker apply to the instances it makes.
+    linker = trio_wasi.Linker(limits=Limits(max_table_elements=5001))
+    inst = linker.instantiate_sync(spin_component())
     try:
         assert inst.call_sync("table-bomb") == 5001
     finally:

@@ -34,8 +34,11 @@ class Linker:
     nursery.
     """
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(self, engine: Engine | None = None, *, limits: Limits | None = None) -> None:
         self.engine = engine
+        #: The :class:`Limits` of instances made without their own (None:
+        #: :meth:`Limits.embedding`).
+        self.limits = limits
         self._host = HostDefinitions()
 
     @staticmethod
@@ -186,7 +189,8 @@ class Linker:
 
         ``limits`` bounds what the instance may use (time per call, memory,
         tables, handles, host-call copies, stream buffers); the default is
-        :meth:`Limits.embedding`. See the README section "Limits".
+        the linker's ``limits``, else :meth:`Limits.embedding`. See the
+        README section "Limits".
         """
         return Instantiation(
             component,
@@ -194,7 +198,7 @@ class Linker:
             run_on_thread=run_on_thread,
             trap_on_deadlock=trap_on_deadlock,
             data=data,
-            limits=limits,
+            limits=limits if limits is not None else self.limits,
         )
 
     def instantiate_sync(
@@ -209,4 +213,6 @@ class Linker:
         The caller must call :meth:`Instance.close` when done. ``limits`` is
         as for :meth:`instantiate` (a timeout applies to async calls only).
         """
+        if limits is None:
+            limits = self.limits
         return Instance._create(component, self._host, threaded_ok=False, data=data, limits=limits)
