@@ -184,6 +184,7 @@ class Store:
         """Turn a failed call (error pointer and/or trap cell) into an exception."""
         trap = self._trap_cell.value
         self._trap_cell.value = None
+        self._interrupted = False
         if trap:
             text = _capi.trap_message(trap)
             if error:
