@@ -19,6 +19,7 @@ PUBLIC = {
     "HostContext",
     "Instance",
     "Instantiation",
+    "Limits",
     "LinkedComponent",
     "Linker",
     "LinkError",
@@ -29,6 +30,7 @@ PUBLIC = {
     "ValidationError",
     "Variant",
     "WasiConfig",
+    "parse_w_options",
     "with_context",
 }
 # Subpackages that are namespaces of their own (their public names are

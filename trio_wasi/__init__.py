@@ -10,6 +10,7 @@ from ._engine import Engine
 from ._errors import DecodeError, Error, LinkError, Trap, ValidationError
 from ._hostdefs import HostContext, with_context
 from ._instance import Instance, Instantiation
+from ._limits import Limits, parse_w_options
 from ._link import LinkedComponent
 from ._linker import Linker
 from ._run._hostvalues import FutureReceiver, StreamReceiver
@@ -28,6 +29,7 @@ __all__ = [
     "HostContext",
     "Instance",
     "Instantiation",
+    "Limits",
     "LinkedComponent",
     "Linker",
     "LinkError",
@@ -38,5 +40,6 @@ __all__ = [
     "ValidationError",
     "Variant",
     "WasiConfig",
+    "parse_w_options",
     "with_context",
 ]

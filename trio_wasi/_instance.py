@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import math
+import time
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, final
 
@@ -11,8 +14,10 @@ import trio.testing
 
 from ._binary import _model as M
 from ._component import Component
+from ._engine import Deadline
 from ._errors import Error, ExportError, Trap
 from ._hostdefs import HostContext
+from ._limits import Limits
 from ._link import HostDefinitions, InstanceItems, LinkedComponent, prelink
 from ._resolve import describe
 from ._run._executor import InlineExecutor, ThreadedExecutor
@@ -20,6 +25,16 @@ from ._run._runtime import StoreRuntime
 from ._run._tasks import ComponentFunc, LiftedFunc, OnCancel
 
 __all__ = ["Instance", "Instantiation"]
+
+
+class _Default:
+    """The type of :data:`_DEFAULT`: "use the instance's setting"."""
+
+    def __repr__(self) -> str:
+        return "<instance default>"
+
+
+_DEFAULT = _Default()
 
 # How long a cancelled host call waits for the guest to acknowledge the
 # cancellation (task.cancel) or return, before it gives up on the task.
@@ -47,6 +62,10 @@ class Instance:
         self._rt = rt
         self._closed = False
         self._funcs: dict[str, ComponentFunc] = {}
+        assert rt.limits is not None and rt.deadline is not None
+        self._limits: Limits = rt.limits
+        self._deadline: Deadline = rt.deadline
+        self._watchdog: _Watchdog | None = None
 
     @classmethod
     def _create(
@@ -57,6 +76,7 @@ class Instance:
         threaded_ok: bool,
         force_thread: bool = False,
         data: Any = None,
+        limits: Limits | None = None,
     ) -> Instance:
         # Every link error is raised here, before any store exists or wasm runs;
         # a pre-linked component carries its own (already checked) definitions.
@@ -64,19 +84,25 @@ class Instance:
         # What the dry walk already knows is refused before any store exists.
         if linked.may_block and not threaded_ok:
             raise _may_block_error(linked.may_block)
-        rt = StoreRuntime(InlineExecutor())
+        limits = limits if limits is not None else Limits.embedding()
+        rt = StoreRuntime(InlineExecutor(), limits, Deadline(linked.engine.ticker))
         context = HostContext(data)
         context._drops = dict(host.drops)
         context._spawn = rt.spawn
         rt.context = context
+        deadline = rt.deadline
+        assert deadline is not None
         try:
-            exports, may_block = linked._instantiate(rt)
+            # Start functions run under the instance's timeout too.
+            with _armed(deadline, limits.timeout):
+                exports, may_block = linked._instantiate(rt)
             # The instance's own walk has the last word: host definitions bound
             # per instance are only known to be `async def` once bound.
             if may_block and not threaded_ok:
                 raise _may_block_error(may_block)
         except BaseException:
             _close_stores(rt)
+            deadline.release()
             raise
         for state in rt.states:
             state.host_reps.on_drop = context._drop_host_object
@@ -154,7 +180,12 @@ class Instance:
                 f"(poisoned by an earlier trap: {self._rt.poisoned})"
             )
 
-    async def call(self, name: str, *args: Any) -> Any:
+    @property
+    def limits(self) -> Limits:
+        """The :class:`Limits` the instance was created with."""
+        return self._limits
+
+    async def call(self, name: str, *args: Any, timeout: float | _Default | None = _DEFAULT) -> Any:
         """Call an export and return its result (``None`` if it has none).
 
         The call returns when the guest's task returns its value; the task may
@@ -162,8 +193,41 @@ class Instance:
         the guest to cancel the task (it sees TASK_CANCELLED); the call then
         returns the value if the task returned first, and otherwise re-raises
         the cancellation once the guest acknowledged it.
+
+        ``timeout`` (seconds; default: the instance's ``Limits.timeout``,
+        ``None`` for none) bounds the call: past it, wasm the instance is
+        running traps with "deadline exceeded" (even a loop that never calls
+        out, inline or on a store thread), the call raises :class:`Trap` and
+        the instance is poisoned. While the call runs, every wasm frame of the
+        instance runs under its deadline.
         """
         self._check_usable()
+        seconds = self._limits.timeout if isinstance(timeout, _Default) else timeout
+        if seconds is None:
+            return await self._call(name, args, None)
+        if not seconds > 0:
+            raise ValueError(f"timeout must be positive, not {seconds!r}")
+        deadline = self._deadline
+        at = time.monotonic() + seconds
+        # With a nursery, one watchdog per instance ends a call whose guest
+        # waits past its deadline; a cancel scope per call would cost about
+        # as much as the call itself.
+        watched = self._watchdog is not None or self._start_watchdog()
+        deadline.arm(at)
+        try:
+            return await self._call(name, args, None if watched else seconds)
+        finally:
+            deadline.disarm(at)
+
+    def _start_watchdog(self) -> bool:
+        nursery = self._rt.service_nursery
+        if nursery is None:
+            return False
+        watchdog = self._watchdog = _Watchdog(self._rt, self._deadline)
+        nursery.start_soon(watchdog.run)
+        return True
+
+    async def _call(self, name: str, args: tuple[Any, ...], timeout: float | None) -> Any:
         func = self._funcs.get(name)
         if func is None or len(args) != len(func.type.params):
             func = self._funcs[name] = self._checked_func(name, args)
@@ -215,7 +279,10 @@ class Instance:
             box["agent"] = getattr(func, "agent", None)
             await ex.run(start, box["agent"])
             try:
-                await self._wait(box)
+                if timeout is None:
+                    await self._wait(box)
+                else:
+                    await self._wait_until(box, name, timeout)
             except trio.Cancelled:
                 await self._cancel_task(box)
                 if box.get("results") is not None:
@@ -231,6 +298,16 @@ class Instance:
         if results is None:
             raise Trap("the task acknowledged a cancellation nobody requested")
         return results[0] if results else None
+
+    async def _wait_until(self, box: dict[str, Any], name: str, timeout: float) -> None:
+        # The guest may be waiting rather than computing (the epoch deadline
+        # only stops running wasm): the trio side gives up at the same time.
+        with trio.move_on_after(timeout):
+            await self._wait(box)
+        if "results" not in box and "error" not in box:
+            exc = Trap(f"deadline exceeded: {name} did not finish within {timeout:g} s")
+            self._rt.poison(exc)
+            raise exc
 
     async def _wait(self, box: dict[str, Any]) -> None:
         rt = self._rt
@@ -297,7 +374,8 @@ class Instance:
         """Call a synchronous export from plain Python (no trio needed).
 
         Only for instances whose wasm cannot block; the call must finish
-        without waiting (a synchronously-lifted function).
+        without waiting (a synchronously-lifted function). The instance's
+        ``Limits.timeout`` applies as for :meth:`call`.
         """
         self._check_usable()
         if self._rt.executor.threaded:
@@ -311,7 +389,8 @@ class Instance:
         rt = self._rt
         rt.current.append(None)
         try:
-            func.invoke(None, lambda: list(args), on_resolve, None)
+            with _armed(self._deadline, self._limits.timeout):
+                func.invoke(None, lambda: list(args), on_resolve, None)
         except Trap as exc:
             rt.poison(exc)
             raise
@@ -335,6 +414,7 @@ class Instance:
             if isinstance(self._rt.executor, ThreadedExecutor):
                 self._rt.executor.join(timeout=5)
             _close_stores(self._rt)
+            self._deadline.release()
             # Host objects the guest still owned (async ones were released
             # by the `async with` block before this).
             for obj in self._take_host_objects():
@@ -371,6 +451,69 @@ def _no_cancel(caller: object) -> None:
     pass
 
 
+class _Watchdog:
+    """Poisons an instance whose earliest armed call deadline passed.
+
+    The epoch deadline ends wasm that runs past it; this ends the calls whose
+    guest is waiting instead (on a host call, a stream, a subtask). It sleeps
+    until the earliest deadline; arming an earlier one moves its wake-up.
+    """
+
+    def __init__(self, rt: StoreRuntime, deadline: Deadline) -> None:
+        self._rt = rt
+        self._deadline = deadline
+        self._scope: trio.CancelScope | None = None
+        # When (time.monotonic()) the watchdog wakes up next.
+        self._wake_at = math.inf
+        deadline.on_earlier = self._earlier
+
+    def _earlier(self, at: float) -> None:
+        # Calls in a row arm ever later deadlines: only one before the
+        # planned wake-up moves it (moving a trio deadline costs about as
+        # much as a call); otherwise the watchdog wakes early and sleeps again.
+        scope = self._scope
+        if scope is not None and at < self._wake_at:
+            self._wake_at = at
+            scope.deadline = trio.current_time() + (at - time.monotonic())
+
+    async def run(self) -> None:
+        deadline = self._deadline
+        try:
+            while self._rt.poisoned is None:
+                at = deadline.at
+                now = time.monotonic()
+                if at <= now:
+                    self._rt.poison(
+                        Trap("deadline exceeded: a call did not finish within its timeout")
+                    )
+                    return
+                with trio.CancelScope() as scope:
+                    if at != math.inf:
+                        scope.deadline = trio.current_time() + (at - now)
+                    self._wake_at = at
+                    self._scope = scope
+                    await trio.sleep_forever()
+                self._scope = None
+        finally:
+            self._scope = None
+            self._wake_at = math.inf
+            deadline.on_earlier = None
+
+
+@contextlib.contextmanager
+def _armed(deadline: Deadline, seconds: float | None) -> Iterator[None]:
+    """Run the block's wasm under a deadline ``seconds`` from now (None: none)."""
+    if seconds is None:
+        yield
+        return
+    at = time.monotonic() + seconds
+    deadline.arm(at)
+    try:
+        yield
+    finally:
+        deadline.disarm(at)
+
+
 def _close_stores(rt: StoreRuntime) -> None:
     for handle in rt.stores:
         handle.store.close()
@@ -393,7 +536,9 @@ class Instantiation:
         run_on_thread: bool | None = None,
         trap_on_deadlock: bool = False,
         data: Any = None,
+        limits: Limits | None = None,
     ) -> None:
+        self._limits = limits
         self._component = component
         self._host = host
         self._data = data
@@ -411,6 +556,7 @@ class Instantiation:
             threaded_ok=self._run_on_thread is not False,
             force_thread=bool(self._run_on_thread),
             data=self._data,
+            limits=self._limits,
         )
         instance.trap_on_deadlock = self._trap_on_deadlock
         # Service work (host stream pumps, tasks host functions start) lives

@@ -215,7 +215,8 @@ class _Linker:
 
     def _handle(self, scope: _Scope) -> StoreHandle:
         if scope.handle is None:
-            scope.handle = StoreHandle(Store(self.engine))
+            rt = self.rt
+            scope.handle = StoreHandle(Store(self.engine, limits=rt.limits, deadline=rt.deadline))
             self.rt.stores.append(scope.handle)
         return scope.handle
 
@@ -887,7 +888,15 @@ class LinkedComponent:
         made are in ``rt.stores`` even when this raises (a start function
         trapping), so the caller can close them.
         """
-        root = InstanceState(parent=None)
+        limits = rt.limits
+        if limits is None:
+            root = InstanceState(parent=None)
+        else:
+            root = InstanceState(
+                parent=None,
+                max_handles=limits.max_handles,
+                hostcall_budget=limits.hostcall_budget,
+            )
         rt.states.append(root)
         linker = _Linker(
             self.engine, self._modules, self.host, root, rt, checked=True, wiring=self._wiring

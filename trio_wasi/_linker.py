@@ -11,6 +11,7 @@ from ._component import Component
 from ._engine import Engine, wat_to_wasm
 from ._hostdefs import HostContext, define_interface, plain_definition
 from ._instance import Instance, Instantiation
+from ._limits import Limits
 from ._link import HostDefinitions, LinkedComponent, prelink
 from ._names import compatibility_key
 from .wasi._config import WasiConfig
@@ -34,8 +35,11 @@ class Linker:
     nursery.
     """
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(self, engine: Engine | None = None, *, limits: Limits | None = None) -> None:
         self.engine = engine
+        #: The :class:`Limits` of instances made without their own (None:
+        #: :meth:`Limits.embedding`).
+        self.limits = limits
         self._host = HostDefinitions()
 
     @staticmethod
@@ -175,6 +179,7 @@ class Linker:
         data: Any = None,
         run_on_thread: bool | None = None,
         trap_on_deadlock: bool = False,
+        limits: Limits | None = None,
     ) -> Instantiation:
         """Instantiate ``component``; use as ``async with linker.instantiate(c) as inst:``.
 
@@ -194,6 +199,11 @@ class Linker:
         thread unless something in it may block; ``True`` always uses store
         threads (for long computations that should not stall the event loop);
         ``False`` insists on inline and fails if the component may block.
+
+        ``limits`` bounds what the instance may use (time per call, memory,
+        tables, handles, host-call copies, stream buffers); the default is
+        the linker's ``limits``, else :meth:`Limits.embedding`. See the
+        README section "Limits".
         """
         return Instantiation(
             component,
@@ -201,13 +211,21 @@ class Linker:
             run_on_thread=run_on_thread,
             trap_on_deadlock=trap_on_deadlock,
             data=data,
+            limits=limits if limits is not None else self.limits,
         )
 
     def instantiate_sync(
-        self, component: Component | LinkedComponent, *, data: Any = None
+        self,
+        component: Component | LinkedComponent,
+        *,
+        data: Any = None,
+        limits: Limits | None = None,
     ) -> Instance:
         """Instantiate without an async context (synchronous components only).
 
-        The caller must call :meth:`Instance.close` when done.
+        The caller must call :meth:`Instance.close` when done. ``limits`` is
+        as for :meth:`instantiate` (a timeout applies to async calls only).
         """
-        return Instance._create(component, self._host, threaded_ok=False, data=data)
+        if limits is None:
+            limits = self.limits
+        return Instance._create(component, self._host, threaded_ok=False, data=data, limits=limits)

@@ -6,6 +6,8 @@ Rules:
   waitables, waitable sets, subtasks and error contexts; index 0 is never
   valid, freed indices are reused most-recent first, and a table never holds
   more than ``MAX_LENGTH`` entries;
+* a host may bound a table further (``limit``, the ``max-handles`` setting):
+  adding past it traps with ``handle table is full``, naming the limit;
 * any use of an index that is out of range or free traps with
   ``unknown handle index N``;
 * components nest: an instance may be entered only if it, and each ancestor
@@ -34,13 +36,15 @@ __all__ = ["HandleTable", "InstanceState", "ResourceHandle"]
 class HandleTable:
     """An instance's table of handles (the spec's ``Table``)."""
 
-    __slots__ = ("_array", "_free")
+    __slots__ = ("_array", "_free", "limit")
 
     MAX_LENGTH = 2**28 - 1
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self._array: list[Any] = [None]
         self._free: list[int] = []
+        # The most indices the table may hand out (None: only MAX_LENGTH).
+        self.limit = limit
 
     def __len__(self) -> int:
         """The number of live handles."""
@@ -63,6 +67,9 @@ class HandleTable:
         i = len(self._array)
         if i > self.MAX_LENGTH:
             trap("handle table is full")
+        limit = self.limit
+        if limit is not None and i > limit:
+            trap(f"handle table is full: the instance holds {limit} handles (limit max-handles)")
         self._array.append(e)
         return i
 
@@ -117,6 +124,7 @@ class InstanceState:
         "backpressure",
         "exclusive",
         "host_reps",
+        "hostcall_budget",
         "may_enter",
         "may_leave",
         "name",
@@ -132,12 +140,21 @@ class InstanceState:
         *,
         host_reps: HostRepTable | None = None,
         name: str = "",
+        max_handles: int | None = None,
+        hostcall_budget: int | None = None,
     ) -> None:
         from ._resources import HostRepTable
 
         self.parent = parent
         self.name = name
-        self.table = HandleTable()
+        # A nested instance inherits its parent's bounds (see trio_wasi.Limits).
+        if parent is not None:
+            max_handles = max_handles if max_handles is not None else parent.table.limit
+            if hostcall_budget is None:
+                hostcall_budget = parent.hostcall_budget
+        self.table: HandleTable = HandleTable(max_handles)
+        # Units one lift or lower may copy (None: unbounded); see LiftLowerContext.charge.
+        self.hostcall_budget: int | None = hostcall_budget
         self.may_enter = True
         self.may_leave = True
         self.poisoned = False

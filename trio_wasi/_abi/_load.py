@@ -155,6 +155,7 @@ def load_list_from_range(
         trap("unaligned pointer")
     if ptr + nbytes > len(mv):
         trap("list content out-of-bounds")
+    cx.charge(max(nbytes, length) + 1)
     return _range_loader(element)(cx, mv, ptr, length)
 
 
@@ -168,6 +169,7 @@ def load_list_from_valid_range(
 
     ``list<u8>`` gives ``bytes``; other element types give a list.
     """
+    cx.charge(max(length * elem_size(element), length) + 1)
     return _range_loader(element)(cx, mv, ptr, length)
 
 

@@ -95,7 +95,7 @@ class LiftLowerContext:
     exact-size allocation.
     """
 
-    __slots__ = ("borrow_scope", "hooks", "instance", "options", "source_encoding")
+    __slots__ = ("borrow_scope", "budget", "hooks", "instance", "options", "source_encoding")
 
     def __init__(
         self,
@@ -111,6 +111,28 @@ class LiftLowerContext:
         self.borrow_scope = borrow_scope
         self.source_encoding = source_encoding
         self.hooks = hooks
+        # What lifts through this context may still copy out of the guest:
+        # the host's bound on one call, so a value whose lists alias each other
+        # (a small memory describing gigabytes) ends in a trap rather than in
+        # minutes of copying. Lowering does not charge it.
+        self.budget: int | None = instance.hostcall_budget
+
+    def charge(self, units: int) -> None:
+        """Count ``units`` against the budget and trap once it is spent.
+
+        A list or string costs its byte size (its element count when larger:
+        a list of empty records has no bytes but many values) plus one.
+        """
+        budget = self.budget
+        if budget is not None:
+            budget -= units
+            self.budget = budget
+            if budget < 0:
+                limit = self.instance.hostcall_budget
+                trap(
+                    "host-call budget exhausted: the values copied by one call exceed "
+                    f"{limit} units (limit hostcall-budget)"
+                )
 
     def memory_view(self) -> memoryview:
         """A fresh view of the options' memory (trap if there is none)."""

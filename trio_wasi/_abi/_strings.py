@@ -72,6 +72,7 @@ def load_string_from_range(cx: LiftLowerContext, mv: memoryview, ptr: int, tagge
             trap("string content out-of-bounds: string length too large")
         if ptr + n > len(mv):
             trap(_OOB)
+        cx.charge(n + 1)
         try:
             return str(mv[ptr : ptr + n], "utf-8")
         except UnicodeDecodeError as exc:
@@ -88,6 +89,7 @@ def load_string_from_range(cx: LiftLowerContext, mv: memoryview, ptr: int, tagge
         trap("unaligned pointer")
     if ptr + n > len(mv):
         trap(_OOB)
+    cx.charge(n + 1)
     try:
         s = str(mv[ptr : ptr + n], codec)
     except UnicodeDecodeError as exc:

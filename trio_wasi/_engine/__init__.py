@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._compile import Engine, module_names
 from ._config import default_cache_dir
+from ._epoch import TICK_SECONDS, Deadline, EpochTicker
 from ._memory import PAGE_SIZE, LinearMemory
 from ._rawfunc import RawFunc
 from ._signature import CORE_TYPES
@@ -16,6 +17,9 @@ from ._store import ExportRef, Store, StoreClosedError
 from ._wat import wat_to_wasm
 
 __all__ = [
+    "TICK_SECONDS",
+    "Deadline",
+    "EpochTicker",
     "wat_to_wasm",
     "CORE_TYPES",
     "PAGE_SIZE",

@@ -22,6 +22,11 @@ from wasmtime._extern import wrap_extern
 
 __all__ = [
     "CALLBACK",
+    "EPOCH_CALLBACK",
+    "context_set_epoch_deadline",
+    "error_new",
+    "store_address",
+    "store_epoch_deadline_callback",
     "ByteVec",
     "ExternStruct",
     "context_address",
@@ -94,6 +99,16 @@ module_new: Any = _bind(
     "wasmtime_module_new", c_void_p, c_void_p, ctypes.c_char_p, c_size_t, c_void_p
 )
 trap_new: Any = _bind("wasmtime_trap_new", c_void_p, ctypes.c_char_p, c_size_t)
+# The epoch deadline callback returns a ``wasmtime_error_t *`` (0: go on),
+# declared as size_t like CALLBACK's trap.
+EPOCH_CALLBACK: Any = CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_void_p, c_void_p)
+store_epoch_deadline_callback: Any = _bind(
+    "wasmtime_store_epoch_deadline_callback", None, c_void_p, EPOCH_CALLBACK, c_void_p, c_void_p
+)
+context_set_epoch_deadline: Any = _bind(
+    "wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64
+)
+error_new: Any = _bind("wasmtime_error_new", c_void_p, ctypes.c_char_p)
 _trap_message: Any = _bind("wasm_trap_message", None, c_void_p, c_void_p)
 _trap_delete: Any = _bind("wasm_trap_delete", None, c_void_p)
 _trap_code: Any = _bind("wasmtime_trap_code", c_bool, c_void_p, c_void_p)
@@ -203,6 +218,14 @@ def split_wasmtime_message(text: str) -> tuple[str, str]:
 def context_address(store: wasmtime.Store) -> int:
     """The ``wasmtime_context_t *`` of a wasmtime-py store, as an address."""
     address: int | None = ctypes.cast(store._context(), c_void_p).value
+    if not address:
+        raise ValueError("the store is closed")
+    return address
+
+
+def store_address(store: wasmtime.Store) -> int:
+    """The ``wasmtime_store_t *`` of a wasmtime-py store, as an address."""
+    address: int | None = ctypes.cast(store.ptr(), c_void_p).value
     if not address:
         raise ValueError("the store is closed")
     return address

@@ -26,6 +26,7 @@ import wasmtime
 from .._errors import ValidationError
 from . import _capi
 from ._config import default_cache_dir, engine_fingerprint, new_config
+from ._epoch import EpochTicker
 from ._signature import Signature
 
 __all__ = ["Engine", "module_names"]
@@ -58,6 +59,8 @@ class Engine:
         self._memo: dict[str, wasmtime.Module] = {}
         self._memo_lock = threading.Lock()
         self._functypes: dict[Signature, wasmtime.FuncType] = {}
+        # Advances the epoch while some store of this engine has a deadline.
+        self.ticker = EpochTicker(self.wasmtime)
 
     @property
     def cache_dir(self) -> Path | None:

@@ -46,6 +46,10 @@ ENGINE_SETTINGS: tuple[tuple[str, bool], ...] = (
     # here): measured on the componentize-py round-trip guest, instantiation
     # costs about 10 ms of CPU with it and 14 ms without.
     ("memory_init_cow", True),
+    # Compiled code checks the engine's epoch at function entries and loop
+    # headers, so a deadline can stop a guest that never calls out (see
+    # _epoch.py). Measured cost: see README "Limits".
+    ("epoch_interruption", True),
 )
 
 

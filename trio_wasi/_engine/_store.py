@@ -28,12 +28,17 @@ import wasmtime
 
 from .._errors import Error, LinkError, Trap
 from . import _capi
+from ._epoch import Deadline
 from ._memory import LinearMemory
 from ._rawfunc import RawFunc, new_raw_func
 from ._signature import signature
 
 if TYPE_CHECKING:
+    from .._limits import Limits
     from ._compile import Engine
+
+# Epoch deadline of a store nobody gives a Deadline: far beyond any run.
+_NO_DEADLINE_TICKS = 1 << 62
 
 __all__ = ["ExportRef", "Store", "StoreClosedError"]
 
@@ -60,11 +65,18 @@ class Store:
     4); nothing here locks.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        limits: Limits | None = None,
+        deadline: Deadline | None = None,
+    ) -> None:
         self.engine = engine
         self.wasmtime = wasmtime.Store(engine.wasmtime)
         self._closed = False
         self._ctx = ctypes.c_void_p(_capi.context_address(self.wasmtime))
+        self.deadline = deadline
         # wasmtime writes a trap pointer here only when a call traps; the
         # failure path resets it, so it is NULL whenever a call starts.
         self._trap_cell = ctypes.c_void_p()
@@ -79,6 +91,51 @@ class Store:
         self.wasmtime._trio_wasi_callbacks = self._callbacks  # type: ignore[attr-defined]
         self._memories: weakref.WeakSet[LinearMemory] = weakref.WeakSet()
         self._memory_by_key: dict[bytes, LinearMemory] = {}
+        # Set when the deadline ended a call: instantiation reports that as
+        # the trap it is, not as a link error.
+        self._interrupted = False
+        self._install_deadline(deadline)
+        if limits is not None:
+            self._apply_limits(limits)
+
+    # -- limits --------------------------------------------------------------------
+
+    def _apply_limits(self, limits: Limits) -> None:
+        # wasmtime's store limiter: a memory.grow or table.grow past a bound
+        # fails (-1), an instantiation that needs more fails with an error.
+        def bound(value: int | None) -> int:
+            return -1 if value is None else value
+
+        self.wasmtime.set_limits(
+            memory_size=bound(limits.max_memory_size),
+            table_elements=bound(limits.max_table_elements),
+            instances=bound(limits.max_instances),
+            tables=bound(limits.max_tables),
+            memories=bound(limits.max_memories),
+        )
+
+    def _install_deadline(self, deadline: Deadline | None) -> None:
+        """Set the store's epoch deadline (epoch interruption is always on, see _epoch.py)."""
+        if deadline is None:
+            _capi.context_set_epoch_deadline(self._ctx, _NO_DEADLINE_TICKS)
+            return
+
+        def on_epoch(_ctx: int, _data: int, delta: int, kind: int) -> int:
+            # Runs on the thread running this store's wasm, once per tick.
+            if deadline.passed():
+                self._interrupted = True
+                message = deadline.reason.encode("utf-8", "replace")
+                error: int = _capi.error_new(message)
+                return error
+            ctypes.c_uint64.from_address(delta).value = 1
+            ctypes.c_uint8.from_address(kind).value = 0  # continue
+            return 0
+
+        callback = _capi.EPOCH_CALLBACK(on_epoch)
+        self._callbacks.append(callback)
+        store = _capi.store_address(self.wasmtime)
+        _capi.store_epoch_deadline_callback(store, callback, None, None)
+        _capi.context_set_epoch_deadline(self._ctx, 1)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -127,6 +184,7 @@ class Store:
         """Turn a failed call (error pointer and/or trap cell) into an exception."""
         trap = self._trap_cell.value
         self._trap_cell.value = None
+        self._interrupted = False
         if trap:
             text = _capi.trap_message(trap)
             if error:
@@ -189,7 +247,8 @@ class Store:
             self._raise_failure(error)
         if error:
             text = _capi.error_message(error)
-            if self._tunnel is not None and self._tunnel_tag in text:
+            if self._interrupted or (self._tunnel is not None and self._tunnel_tag in text):
+                self._interrupted = False
                 self._raise_parked_or(text)
             raise LinkError(f"cannot instantiate core module: {text}")
         return _capi.instance_from_struct(out)

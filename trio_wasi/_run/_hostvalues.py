@@ -590,7 +590,15 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
                 if rt.closing:
                     raise trio.BrokenResourceError("the instance is closed")
                 rd = self._inflight = _Read()
-                ex.post(functools.partial(self._start, rd))
+                try:
+                    ex.post(functools.partial(self._start, rd))
+                except Trap as exc:
+                    # Inline, the copy ran (and trapped: a bad buffer, the
+                    # host-call budget) right here; the writer's instance is
+                    # poisoned as it would be by the threaded executor.
+                    self._inflight = None
+                    rt.poison(exc)
+                    raise
             if not rd.done:
 
                 def on_trap(exc: BaseException, rd: _Read = rd) -> None:
@@ -651,7 +659,8 @@ class StreamReceiver(_Receiver):
     """The host's readable end of a ``stream<T>`` written by a guest.
 
     A :class:`trio.abc.ReceiveChannel`: ``await receive()`` returns ``bytes``
-    (at most :data:`BYTES_CAPACITY` of them) for ``stream<u8>`` and one value
+    (at most :data:`BYTES_CAPACITY` of them, and at most the instance's
+    ``Limits.max_stream_buffer``) for ``stream<u8>`` and one value
     for other element types; it raises ``trio.EndOfChannel`` once the guest
     dropped its writable end and everything it wrote was received. ``async
     for`` works, and ``aclose()`` (or ``async with``) drops the host's end.
@@ -673,6 +682,11 @@ class StreamReceiver(_Receiver):
         super().__init__(rt, shared, t.element)
         if capacity is None:
             capacity = BYTES_CAPACITY if _is_bytes(t.element) else VALUES_CAPACITY
+            # What one receive may hold is what the host buffers for the
+            # stream (nothing is copied until the host receives).
+            bound = rt.limits.max_stream_buffer if rt.limits is not None else None
+            if bound is not None:
+                capacity = min(capacity, bound)
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, not {capacity}")
         self.capacity = capacity

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ import trio
 
 from .._abi._handles import InstanceState
 from .._abi._trap import trap
+from .._engine import Deadline
+from .._limits import Limits
 from ._executor import Agent, Executor
 
 if TYPE_CHECKING:
@@ -49,7 +52,13 @@ class StoreRuntime:
 
     SPIN_LIMIT = 2000
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(
+        self, executor: Executor, limits: Limits | None = None, deadline: Deadline | None = None
+    ) -> None:
+        # The bounds of this instance (None: unbounded, for dry walks) and
+        # the deadline its stores' wasm runs under (see _engine/_epoch.py).
+        self.limits = limits
+        self.deadline = deadline
         # The HostContext its host functions see (set by the instance).
         self.context: Any = None
         self._tls = _ThreadState()
@@ -223,10 +232,36 @@ class StoreRuntime:
                         break
             target = target.parent
 
+    def arm_step(self) -> float | None:
+        """Bound one step the host runs for a task (a callback, an entry after waiting).
+
+        With a ``timeout`` in the instance's limits, the step runs under a
+        deadline that far away, besides any call's: work a task goes on
+        with after its call returned is bounded too. Returns the deadline
+        for :meth:`disarm_step` (None: nothing armed).
+        """
+        limits, deadline = self.limits, self.deadline
+        if limits is None or limits.timeout is None or deadline is None:
+            return None
+        at = time.monotonic() + limits.timeout
+        # Off the trio thread (store threads), the trio-side watchdog is not
+        # told; running wasm is stopped by the epoch alone.
+        deadline.arm(at, notify=False)
+        return at
+
+    def disarm_step(self, at: float | None) -> None:
+        """Undo :meth:`arm_step`."""
+        if at is not None:
+            assert self.deadline is not None
+            self.deadline.disarm(at)
+
     def poison(self, exc: BaseException) -> None:
         """Record that the instance trapped: none of its wasm may run again."""
         if self.poisoned is None:
             self.poisoned = str(exc) or type(exc).__name__
+            # Wasm still running in the instance is ended at the next tick.
+            if self.deadline is not None:
+                self.deadline.expire(self.poisoned)
             for s in self.states:
                 s.poisoned = True
             # A waiter returns False when the trap is not its call's (its

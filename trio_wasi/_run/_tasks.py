@@ -476,6 +476,7 @@ class _Driver:
         assert wait is not None
         task.wait = None
         rt = task.rt
+        step_deadline = rt.arm_step()
         try:
             if wait.kind == "enter":
                 task.inst.num_waiting_to_enter -= 1
@@ -498,6 +499,8 @@ class _Driver:
         except Trap as exc:
             rt.poison(exc)
             raise
+        finally:
+            rt.disarm_step(step_deadline)
         if not task.exited and task.wait is not None:
             self.rearm()
 
