@@ -12,6 +12,7 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 ROOT = Path(__file__).resolve().parent
 SUITE = ROOT.parent / "shared" / "conformance" / "component-model"
 BENCHMARKS = ROOT / "tests" / "benchmarks" / "run.py"
+FUZZ = ROOT / "tests" / "fuzz" / "campaign.py"
 
 
 @nox.session
@@ -55,3 +56,16 @@ def bench(session: nox.Session) -> None:
         session.skip(f"{BENCHMARKS.relative_to(ROOT)} does not exist")
     session.install(".[test]")
     session.run("python", str(BENCHMARKS.relative_to(ROOT)), *session.posargs)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """A decoder fuzz campaign (tests/fuzz/campaign.py), 1,000,000 inputs by default.
+
+    ``nox -s fuzz -- 600`` runs for 600 seconds instead; ``--inputs N`` and
+    ``--seed N`` are passed on too. Seeds come from the shared conformance suite
+    (converted into ``.cache/fuzz-seeds/``) and the built guests; crashers are
+    written, minimised, to ``tests/fuzz/crashers/`` and the session fails.
+    """
+    session.install(".[test]")
+    session.run("python", str(FUZZ.relative_to(ROOT)), *session.posargs)

@@ -64,16 +64,20 @@ def discover(paths: Iterable[Path]) -> list[Discovered]:
     return found
 
 
-def judge(result: FileResult, entry: LedgerEntry | None) -> Verdict:
-    """A file's verdict given its ledger entry (None when it is expected to pass)."""
-    if result.outcome is Outcome.SKIPPED:
+def judge(command: CommandResult, entry: LedgerEntry | None) -> Verdict:
+    """A command's verdict given its ledger entry (None when it is expected to pass)."""
+    if command.skipped:
         return Verdict.SKIPPED
     if entry is None:
-        return Verdict.PASS if result.outcome is Outcome.PASSED else Verdict.FAIL
-    return Verdict.UNEXPECTED_PASS if result.outcome is Outcome.PASSED else Verdict.EXPECTED_FAILURE
+        return Verdict.PASS if command.passed else Verdict.FAIL
+    return Verdict.UNEXPECTED_PASS if command.passed else Verdict.EXPECTED_FAILURE
 
 
-def _run_worker(item: Discovered, time_limit: float) -> FileResult:
+def _skipped_lines(ledger: Ledger, path: Path) -> list[int]:
+    return sorted(line for line, entry in ledger.for_file(path).items() if entry.skip)
+
+
+def _run_worker(item: Discovered, time_limit: float, ledger_path: Path) -> FileResult:
     """Run one file in a child process with a hard timeout."""
     with tempfile.TemporaryDirectory(prefix="conformance-worker-") as tmp:
         out = Path(tmp) / "result.json"
@@ -89,6 +93,8 @@ def _run_worker(item: Discovered, time_limit: float) -> FileResult:
             str(out),
             "--time-limit",
             str(time_limit),
+            "--ledger",
+            str(ledger_path),
             str(item.path),
         ]
         limit = time_limit + _WORKER_GRACE
@@ -112,20 +118,34 @@ def _failed(item: Discovered, message: str) -> FileResult:
 
 
 def _run_all(
-    items: Sequence[Discovered], ledger: Ledger, *, time_limit: float, jobs: int, isolate: bool
+    items: Sequence[Discovered],
+    ledger: Ledger,
+    ledger_path: Path,
+    *,
+    time_limit: float,
+    jobs: int,
+    isolate: bool,
 ) -> list[FileResult]:
     def run_one(item: Discovered) -> FileResult:
-        entry = ledger.lookup(item.path)
-        if entry is not None and entry.skip:
-            return FileResult(item.display, Outcome.SKIPPED)
         if isolate:
-            return _run_worker(item, time_limit)
-        return run_file(item.path, item.display, time_limit=time_limit)
+            return _run_worker(item, time_limit, ledger_path)
+        skip = _skipped_lines(ledger, item.path)
+        return run_file(item.path, item.display, time_limit=time_limit, skip=skip)
 
     if not isolate or jobs <= 1:
         return [run_one(item) for item in items]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return list(pool.map(run_one, items))
+
+
+def _failure_line(path: str, command: CommandResult, note: str) -> str:
+    # One line per command: a multi-line diagnostic (a conversion error with
+    # its source excerpt) keeps its first line here and all of it in the JSON.
+    first = note.splitlines()[0] if note else note
+    line = f"{path}:{command.line}: {command.kind}: {first}"
+    if command.expected_text is not None:
+        line += f" (expected text: {command.expected_text!r})"
+    return line
 
 
 def _report(
@@ -136,59 +156,78 @@ def _report(
     verbose: bool,
     out: TextIO,
 ) -> tuple[dict[str, Any], int]:
-    counts = {outcome: 0 for outcome in Outcome}
     verdicts = {verdict: 0 for verdict in Verdict}
+    file_counts = {outcome: 0 for outcome in Outcome}
+    stale: list[str] = []
     files: list[dict[str, Any]] = []
     used: set[LedgerEntry] = set()
     for item, result in zip(items, results, strict=True):
-        entry = ledger.lookup(item.path)
-        if entry is not None:
-            used.add(entry)
-        verdict = judge(result, entry)
-        counts[result.outcome] += 1
-        verdicts[verdict] += 1
-        files.append(
-            {
-                **result.to_json(),
-                "verdict": verdict.value,
-                "ledger_reason": entry.reason if entry else None,
-            }
-        )
-        failures = result.failures
-        if verdict is Verdict.FAIL or (verdict is Verdict.EXPECTED_FAILURE and verbose):
-            for failure in failures:
-                line = f"{result.path}:{failure.line}: {failure.kind}: {failure.message}"
-                if failure.expected_text is not None:
-                    line += f" (expected text: {failure.expected_text!r})"
-                print(line, file=out)
-        if verdict is Verdict.EXPECTED_FAILURE and entry is not None:
-            print(
-                f"{result.path}: expected failure ({len(failures)} failing; "
-                f"ledger: {entry.reason})",
-                file=out,
+        entries = ledger.for_file(item.path)
+        used.update(entries.values())
+        file_counts[result.outcome] += 1
+        commands: list[dict[str, Any]] = []
+        lines_seen: set[int] = set()
+        for command in result.commands:
+            entry = entries.get(command.line)
+            lines_seen.add(command.line)
+            verdict = judge(command, entry)
+            verdicts[verdict] += 1
+            commands.append(
+                {
+                    **command.to_json(),
+                    "verdict": verdict.value,
+                    "ledger_reason": entry.reason if entry else None,
+                }
             )
-        elif verdict is Verdict.UNEXPECTED_PASS:
-            print(f"{result.path}: unexpected pass, remove it from the ledger", file=out)
-        elif verdict is Verdict.SKIPPED and verbose and entry is not None:
-            print(f"{result.path}: skipped ({entry.reason})", file=out)
+            if verdict is Verdict.FAIL:
+                print(_failure_line(result.path, command, command.message), file=out)
+            elif verdict is Verdict.UNEXPECTED_PASS and entry is not None:
+                note = f"unexpected pass, remove it from the ledger (ledger: {entry.reason})"
+                print(_failure_line(result.path, command, note), file=out)
+            elif verdict is Verdict.EXPECTED_FAILURE and verbose and entry is not None:
+                note = f"expected failure: {command.message} (ledger: {entry.reason})"
+                print(_failure_line(result.path, command, note), file=out)
+            elif verdict is Verdict.SKIPPED and verbose and entry is not None:
+                print(f"{result.path}:{command.line}: skipped ({entry.reason})", file=out)
+        for line, entry in sorted(entries.items()):
+            if line not in lines_seen:
+                stale.append(str(entry))
+                print(
+                    f"{result.path}:{line}: ledger entry matches no command of this file, "
+                    f"remove it (ledger: {entry.reason})",
+                    file=out,
+                )
+        files.append({**result.to_json(), "commands": commands})
     if verbose:
+        unused: dict[str, int] = {}
         for entry in ledger:
             if entry not in used:
-                print(f"note: ledger entry {entry.path} matches no file of this run", file=out)
-    status = 1 if any(verdicts[v] for v in Verdict if v.is_problem) else 0
+                unused[str(entry.path)] = unused.get(str(entry.path), 0) + 1
+        for path, count in unused.items():
+            print(f"note: {count} ledger entries for {path} match no file of this run", file=out)
+    problems = verdicts[Verdict.FAIL] + verdicts[Verdict.UNEXPECTED_PASS] + len(stale)
+    status = 1 if problems else 0
     summary = {
-        "passed": counts[Outcome.PASSED],
-        "failed": counts[Outcome.FAILED],
-        "skipped": counts[Outcome.SKIPPED],
+        "passed": verdicts[Verdict.PASS] + verdicts[Verdict.UNEXPECTED_PASS],
+        "failed": verdicts[Verdict.FAIL] + verdicts[Verdict.EXPECTED_FAILURE],
+        "skipped": verdicts[Verdict.SKIPPED],
         "expected_failures": verdicts[Verdict.EXPECTED_FAILURE],
         "unexpected_failures": verdicts[Verdict.FAIL],
         "unexpected_passes": verdicts[Verdict.UNEXPECTED_PASS],
+        "stale_entries": stale,
+        "files_passed": file_counts[Outcome.PASSED],
+        "files_failed": file_counts[Outcome.FAILED],
         "exit_status": status,
     }
     print(
+        f"files: {summary['files_passed']} passed, {summary['files_failed']} failed",
+        file=out,
+    )
+    print(
         f"ledger: {summary['expected_failures']} expected failures, "
         f"{summary['unexpected_failures']} unexpected failures, "
-        f"{summary['unexpected_passes']} unexpected passes",
+        f"{summary['unexpected_passes']} unexpected passes, "
+        f"{len(stale)} stale entries",
         file=out,
     )
     print(
@@ -233,7 +272,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run the files one by one in this process (no crash or hang isolation)",
     )
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="also list expected failures in detail"
+        "-v", "--verbose", action="store_true", help="also list expected failures and skips"
     )
     # Internal: run exactly one file and write its result as JSON.
     parser.add_argument("--worker-output", type=Path, help=argparse.SUPPRESS)
@@ -243,8 +282,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the conformance command line; returns the exit status.
 
-    0 when every file behaved as the ledger says, 1 when a file not in the
-    ledger failed or a ledgered file passed, 2 for usage errors.
+    0 when every command behaved as the ledger says, 1 when a command not in
+    the ledger failed, a ledgered command passed or a ledger entry of a file
+    that ran matches none of its commands, 2 for usage errors.
     """
     stream = out if out is not None else sys.stdout
     args = _parser().parse_args(argv)
@@ -254,7 +294,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             print("conformance: --worker-output takes exactly one file", file=sys.stderr)
             return 2
         path: Path = args.paths[0]
-        result = run_file(path, str(path), time_limit=args.time_limit)
+        try:
+            skip = _skipped_lines(load_ledger(args.ledger), path)
+        except (OSError, LedgerError) as exc:
+            print(f"conformance: cannot read the ledger: {exc}", file=sys.stderr)
+            return 2
+        result = run_file(path, str(path), time_limit=args.time_limit, skip=skip)
         args.worker_output.write_text(json.dumps(result.to_json()), encoding="utf-8")
         return 0
 
@@ -275,6 +320,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     results = _run_all(
         items,
         ledger,
+        args.ledger,
         time_limit=args.time_limit,
         jobs=max(1, args.jobs),
         isolate=not args.in_process,

@@ -1,56 +1,79 @@
-"""The ledger of known conformance failures (``ledger.txt``).
+"""The ledger of known conformance failures (``ledger.txt``), one command per entry.
 
-One entry per line: a ``.wast`` path relative to the suite root, whitespace,
-then the reason (required: an entry nobody can explain is an entry nobody will
-remove). ``#`` starts a comment line; blank lines are ignored. A reason that
-starts with ``skip:`` marks a file that is not run at all.
+Each entry is ``path.wast:LINE: reason``: the ``.wast`` path relative to the
+suite root, the source line of the command (as ``json-from-wast`` reports it),
+and the reason, which is required (an entry nobody can explain is an entry
+nobody will remove). ``#`` starts a comment line; blank lines are ignored. A
+reason that starts with ``skip:`` marks a command that is not run at all (only
+for a command that cannot be run safely, e.g. one that crashes the process).
 
 An entry matches a file whose path ends with the entry's path components, so
 the same ledger applies whether the runner is given the suite root, a
-sub-directory or single files.
+sub-directory or single files. When several entry paths match one file, the
+longest (most specific) path wins and entries under other paths are ignored
+for that file.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Final, final
 
 import attrs
 
-__all__ = ["DEFAULT_LEDGER", "Ledger", "LedgerEntry", "LedgerError", "load_ledger", "parse_ledger"]
+__all__ = [
+    "DEFAULT_LEDGER",
+    "SKIP_PREFIX",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerError",
+    "load_ledger",
+    "parse_ledger",
+]
 
 #: The ledger shipped next to this module.
 DEFAULT_LEDGER: Final = Path(__file__).with_name("ledger.txt")
 
-_SKIP_PREFIX: Final = "skip:"
-_ENTRY: Final = re.compile(r"^(\S+)\s+(\S.*)$")
+#: A reason with this prefix means "do not run the command".
+SKIP_PREFIX: Final = "skip:"
+
+_ENTRY: Final = re.compile(r"^(\S+?):(\d+):\s+(\S.*)$")
 
 
 class LedgerError(ValueError):
     """The ledger text is not well-formed."""
 
 
+def _suffix_matches(wanted: PurePosixPath, file: Path) -> bool:
+    parts = file.parts
+    n = len(wanted.parts)
+    return len(parts) >= n and parts[len(parts) - n :] == wanted.parts
+
+
 @final
 @attrs.frozen
 class LedgerEntry:
-    """One expected-failing (or skipped) file."""
+    """One command that is expected to fail (or is not run)."""
 
     path: PurePosixPath
-    reason: str
     line: int
+    reason: str
+    #: The line of the ledger file this entry is on.
+    source_line: int
 
     @property
     def skip(self) -> bool:
-        """True when the file must not be run at all."""
-        return self.reason.startswith(_SKIP_PREFIX)
+        """True when the command must not be run at all."""
+        return self.reason.startswith(SKIP_PREFIX)
 
     def matches(self, file: Path) -> bool:
         """Whether ``file`` is the file this entry names (trailing path components)."""
-        wanted = self.path.parts
-        parts = file.parts
-        return len(parts) >= len(wanted) and parts[len(parts) - len(wanted) :] == wanted
+        return _suffix_matches(self.path, file)
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
 
 
 @final
@@ -60,11 +83,14 @@ class Ledger:
 
     entries: tuple[LedgerEntry, ...] = ()
 
-    def lookup(self, file: Path) -> LedgerEntry | None:
-        """The entry for ``file``, or None when it is expected to pass."""
-        found = [entry for entry in self.entries if entry.matches(file)]
-        # The longest (most specific) entry wins when several suffixes match.
-        return max(found, key=lambda e: len(e.path.parts), default=None)
+    def for_file(self, file: Path) -> Mapping[int, LedgerEntry]:
+        """The entries of ``file`` keyed by command line (empty when none apply)."""
+        paths = {entry.path for entry in self.entries if entry.matches(file)}
+        if not paths:
+            return {}
+        # The longest (most specific) path wins when several suffixes match.
+        best = max(paths, key=lambda p: len(p.parts))
+        return {entry.line: entry for entry in self.entries if entry.path == best}
 
     def __iter__(self) -> Iterator[LedgerEntry]:
         return iter(self.entries)
@@ -76,21 +102,24 @@ class Ledger:
 def parse_ledger(text: str, source: str = "ledger") -> Ledger:
     """Parse ledger text; :class:`LedgerError` names the offending line."""
     entries: list[LedgerEntry] = []
-    seen: dict[PurePosixPath, int] = {}
+    seen: dict[tuple[PurePosixPath, int], int] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         match = _ENTRY.match(line)
         if match is None:
-            raise LedgerError(f"{source}:{number}: expected 'path.wast  reason', got {line!r}")
+            raise LedgerError(f"{source}:{number}: expected 'path.wast:LINE: reason', got {line!r}")
         path = PurePosixPath(match.group(1))
         if path.suffix != ".wast" or path.is_absolute() or ".." in path.parts:
             raise LedgerError(f"{source}:{number}: {path} is not a relative path to a .wast file")
-        if path in seen:
-            raise LedgerError(f"{source}:{number}: {path} is already listed on line {seen[path]}")
-        seen[path] = number
-        entries.append(LedgerEntry(path, match.group(2).strip(), number))
+        key = (path, int(match.group(2)))
+        if key in seen:
+            raise LedgerError(
+                f"{source}:{number}: {path}:{key[1]} is already listed on line {seen[key]}"
+            )
+        seen[key] = number
+        entries.append(LedgerEntry(path, key[1], match.group(3).strip(), number))
     return Ledger(tuple(entries))
 
 

@@ -15,11 +15,10 @@ class Outcome(enum.Enum):
 
     PASSED = "passed"
     FAILED = "failed"
-    SKIPPED = "skipped"
 
 
 class Verdict(enum.Enum):
-    """A file's outcome judged against the ledger."""
+    """A command's result judged against the ledger."""
 
     PASS = "pass"
     FAIL = "unexpected failure"
@@ -36,7 +35,12 @@ class Verdict(enum.Enum):
 @final
 @attrs.define
 class CommandResult:
-    """One command of a script. ``expected_text``/``actual_text`` carry trap texts."""
+    """One command of a script.
+
+    ``expected_text``/``actual_text`` carry the expected and actual error texts
+    of assertions about errors. A command the ledger says not to run has
+    ``skipped`` set (and ``passed`` false).
+    """
 
     line: int
     kind: str
@@ -44,6 +48,7 @@ class CommandResult:
     message: str = ""
     expected_text: str | None = None
     actual_text: str | None = None
+    skipped: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -72,8 +77,8 @@ class FileResult:
 
     @property
     def failures(self) -> list[CommandResult]:
-        """The commands that failed."""
-        return [c for c in self.commands if not c.passed]
+        """The commands that failed (skipped commands are not failures)."""
+        return [c for c in self.commands if not c.passed and not c.skipped]
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""

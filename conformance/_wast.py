@@ -2,7 +2,8 @@
 
 ``wasm-tools json-from-wast`` does the parsing: it writes the commands as JSON
 and every module as a ``.wasm`` file (or, for a quoted module it cannot
-encode, as ``.wat`` text).
+encode, as ``.wat`` text, which the runner hands to the runtime's own text
+reader).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any, Final
 __all__ = [
     "CONVERT_TIMEOUT_SECONDS",
     "ConversionError",
-    "assemble",
     "convert",
     "wasm_tools",
 ]
@@ -26,7 +26,7 @@ CONVERT_TIMEOUT_SECONDS: Final = 60.0
 
 
 class ConversionError(Exception):
-    """wasm-tools could not convert or assemble the input; the message is its diagnostic."""
+    """wasm-tools could not convert the input; the message is its diagnostic."""
 
 
 @functools.cache
@@ -69,10 +69,3 @@ def convert(wast: Path, out_dir: Path) -> dict[str, Any]:
     if not isinstance(script.get("commands"), list):
         raise ConversionError(f"{out}: no command list in the converted script")
     return script
-
-
-def assemble(wat: Path) -> bytes:
-    """Assemble a ``.wat`` text module to its binary (no validation)."""
-    out = wat.with_suffix(".assembled.wasm")
-    _run(["parse", str(wat), "-o", str(out)])
-    return out.read_bytes()

@@ -29,7 +29,7 @@ import trio.testing
 
 import trio_wasi
 from trio_wasi import Trap
-from trio_wasi._instance import InstanceContext
+from trio_wasi._instance import Instantiation
 
 # -- building the components ----------------------------------------------------------
 
@@ -328,7 +328,7 @@ class Host:
             linker.define_function(None, "forever", self.forever)
         return linker
 
-    def open(self, *, threaded: bool) -> InstanceContext:
+    def open(self, *, threaded: bool) -> Instantiation:
         component = threaded_component() if threaded else inline_component()
         # The threaded variant asks for a store thread explicitly: its async
         # host imports are lowered async, which alone runs inline.

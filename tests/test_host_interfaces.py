@@ -486,3 +486,70 @@ async def test_a_plain_def_using_trio_on_a_store_thread_is_a_clear_error(
     async with make_linker(host).instantiate(threaded_component) as inst:
         with pytest.raises(trio_wasi.Trap, match="cannot use trio: make it `async def`"):
             await inst.call("count")
+
+
+# ---------------------------------------------------------------------------
+# Nested host instances and host core modules
+
+
+async def test_nested_host_instance() -> None:
+    wat = """
+    (component
+      (type $inner (instance (export "twice" (func (param "x" u32) (result u32)))))
+      (import "local:demo/outer" (instance $outer
+        (export "inner" (instance (type $inner)))
+        (export "base" (func (result u32)))))
+      (alias export $outer "inner" (instance $in))
+      (alias export $in "twice" (func $twice))
+      (alias export $outer "base" (func $base))
+      (core func $twice-core (canon lower (func $twice)))
+      (core func $base-core (canon lower (func $base)))
+      (core module $m
+        (import "h" "twice" (func $twice (param i32) (result i32)))
+        (import "h" "base" (func $base (result i32)))
+        (func (export "run") (param i32) (result i32)
+          (i32.add (call $base) (call $twice (local.get 0)))))
+      (core instance $i (instantiate $m (with "h" (instance
+        (export "twice" (func $twice-core)) (export "base" (func $base-core))))))
+      (func (export "run") (param "x" u32) (result u32) (canon lift (core func $i "run")))
+    )
+    """
+    component = trio_wasi.Component.from_wat(wat)
+    linker = trio_wasi.Linker()
+    linker.define_instance(
+        "local:demo/outer", {"base": lambda: 100, "inner": {"twice": lambda x: 2 * x}}
+    )
+    async with linker.instantiate(component) as inst:
+        assert await inst.call("run", 21) == 142
+    with pytest.raises(trio_wasi.LinkError, match="local:demo/outer#inner#twice"):
+        async with trio_wasi.Linker().instantiate(component):
+            pass
+
+
+_MODULE_IMPORTER = """
+(component
+  (import "host-module" (core module $m
+    (export "answer" (func (result i32)))))
+  (core instance $i (instantiate $m))
+  (func (export "answer") (result u32) (canon lift (core func $i "answer")))
+)
+"""
+
+
+async def test_host_core_module() -> None:
+    component = trio_wasi.Component.from_wat(_MODULE_IMPORTER)
+    linker = trio_wasi.Linker()
+    linker.define_module(
+        "host-module", '(module (func (export "answer") (result i32) i32.const 42))'
+    )
+    async with linker.instantiate(component) as inst:
+        assert await inst.call("answer") == 42
+
+    wrong = trio_wasi.Linker()
+    wrong.define_module("host-module", '(module (func (export "other") (result i32) i32.const 1))')
+    with pytest.raises(trio_wasi.LinkError, match="does not export 'answer'"):
+        async with wrong.instantiate(component):
+            pass
+    with pytest.raises(trio_wasi.LinkError, match="missing import `host-module`"):
+        async with trio_wasi.Linker().instantiate(component):
+            pass

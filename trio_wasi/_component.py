@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, final
 
+import attrs
+
 from ._binary import _model as M
 from ._binary._decode import decode_component
-from ._engine import Engine, wat_to_wasm
+from ._engine import Engine, module_names, wat_to_wasm
 from ._validate import validate_component
 
-__all__ = ["Component"]
+__all__ = ["Component", "CoreModuleInfo", "core_module_info"]
 
 _default_engine: Engine | None = None
 
@@ -33,6 +35,26 @@ def _core_modules(component: M.Component) -> Iterator[M.CoreModule]:
             yield from _core_modules(d.component)
 
 
+@attrs.frozen(eq=False)
+class CoreModuleInfo:
+    """A compiled core module with its import and export names read once.
+
+    Reading a module's imports through wasmtime-py builds a Python object per
+    import; a component instantiates its modules every time it is
+    instantiated, so the names are kept with the module.
+    """
+
+    module: Any
+    imports: tuple[tuple[str, str], ...]
+    exports: frozenset[str]
+
+
+def core_module_info(module: Any) -> CoreModuleInfo:
+    """Read the import and export names of the compiled core module ``module``."""
+    imports, exports = module_names(module)
+    return CoreModuleInfo(module, imports, exports)
+
+
 @final
 class Component:
     """A decoded, validated component whose core modules are compiled.
@@ -48,6 +70,16 @@ class Component:
         # unique across nested components.
         self._modules = modules
         self.engine = engine
+        # Filled by _link: core module import/export names, and pre-linked
+        # forms per set of host definitions (see trio_wasi._link.prelink).
+        self._infos: dict[int, CoreModuleInfo] | None = None
+        self._linked: list[tuple[tuple[Any, ...], Any]] = []
+
+    def _module_infos(self) -> dict[int, CoreModuleInfo]:
+        """The compiled core modules with their import/export names, read once."""
+        if self._infos is None:
+            self._infos = {offset: core_module_info(m) for offset, m in self._modules.items()}
+        return self._infos
 
     @classmethod
     def from_bytes(
@@ -61,6 +93,10 @@ class Component:
 
         Raises :class:`DecodeError` for malformed bytes and
         :class:`ValidationError` for a component that breaks a validation rule.
+        Validation fails closed: when the reference validator cannot run,
+        :class:`ValidationError` says so. ``validate=False`` skips it and
+        accepts a component that only decodes (its imports and types are still
+        checked when linking).
         """
         engine = engine or default_engine()
         data = bytes(data)

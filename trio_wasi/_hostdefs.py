@@ -38,17 +38,15 @@ import os
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, final
+from typing import Any, TypeVar, final
 
 import attrs
+import trio
 
 from ._abi import _types as T
 from ._errors import Error, LinkError
 from ._names import compatibility_key
 from ._wit import WitInterface, load_encoded, load_wit, resolve_interface
-
-if TYPE_CHECKING:
-    import trio
 
 __all__ = [
     "HostContext",
@@ -62,6 +60,10 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 _CONTEXT_FLAG = "__trio_wasi_context__"
+
+# How long an asynchronous release (``aclose()`` or an async drop callback)
+# may take once its instance is being torn down.
+RELEASE_GRACE_SECONDS = 10.0
 
 
 def with_context(fn: F) -> F:
@@ -133,9 +135,16 @@ class HostContext:
             awaitable = result
 
             async def finish() -> None:
-                await awaitable
+                # Releasing is cleanup: it runs to the end (within a grace
+                # period) even when the instance is being cancelled.
+                with trio.move_on_after(RELEASE_GRACE_SECONDS) as scope:
+                    scope.shield = True
+                    await awaitable
 
-            self.start_soon(finish)
+            # A guest-side task: the instance's block waits for it.
+            if self._spawn is None:
+                raise Error("the instance has no nursery: open it with `async with`")
+            self._spawn(finish)
 
     async def _release_all(self, objects: list[object]) -> None:
         """Release host objects the guest still owned when the instance closed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, final
 
@@ -11,12 +12,13 @@ from ._binary import _model as M
 from ._component import Component
 from ._errors import Error, ExportError, Trap
 from ._hostdefs import HostContext
-from ._link import HostDefinitions, InstanceItems, instantiate_component
+from ._link import HostDefinitions, InstanceItems, LinkedComponent, prelink
+from ._resolve import describe
 from ._run._executor import InlineExecutor, ThreadedExecutor
 from ._run._runtime import StoreRuntime
 from ._run._tasks import ComponentFunc, OnCancel
 
-__all__ = ["Instance", "InstanceContext"]
+__all__ = ["Instance", "Instantiation"]
 
 # How long a cancelled host call waits for the guest to acknowledge the
 # cancellation (task.cancel) or return, before it gives up on the task.
@@ -45,28 +47,30 @@ class Instance:
     @classmethod
     def _create(
         cls,
-        component: Component,
+        component: Component | LinkedComponent,
         host: HostDefinitions,
         *,
         threaded_ok: bool,
         force_thread: bool = False,
         data: Any = None,
     ) -> Instance:
+        # Every link error is raised here, before any store exists or wasm runs;
+        # a pre-linked component carries its own (already checked) definitions.
+        linked = prelink(component, host) if isinstance(component, Component) else component
+        # What the dry walk already knows is refused before any store exists.
+        if linked.may_block and not threaded_ok:
+            raise _may_block_error(linked.may_block)
         rt = StoreRuntime(InlineExecutor())
         context = HostContext(data)
         context._drops = dict(host.drops)
         context._spawn = rt.spawn
         rt.context = context
         try:
-            exports, may_block = instantiate_component(
-                component.engine, component.model, component._modules, host, rt
-            )
+            exports, may_block = linked._instantiate(rt)
+            # The instance's own walk has the last word: host definitions bound
+            # per instance are only known to be `async def` once bound.
             if may_block and not threaded_ok:
-                raise Error(
-                    "this component may block ("
-                    + ", ".join(sorted(set(may_block)))
-                    + "): instantiate it with `async with linker.instantiate(...)`"
-                )
+                raise _may_block_error(may_block)
         except BaseException:
             _close_stores(rt)
             raise
@@ -82,7 +86,7 @@ class Instance:
 
     # -- lookup --------------------------------------------------------------
 
-    def func(self, name: str) -> ComponentFunc:
+    def _func(self, name: str) -> ComponentFunc:
         """The exported function ``name`` (``"f"`` or ``"pkg:ns/iface#f"``).
 
         Raises :class:`Error` (also a ``KeyError``) naming what is missing.
@@ -107,10 +111,10 @@ class Instance:
         raise ExportError(f"no export `{name}`")
 
     def _checked_func(self, name: str, args: tuple[Any, ...]) -> ComponentFunc:
-        func = self.func(name)
+        func = self._func(name)
         params = func.type.params
         if len(args) != len(params):
-            wanted = ", ".join(f"{p}: {_type_name(t)}" for p, t in params) or "none"
+            wanted = ", ".join(f"{p}: {describe(t)}" for p, t in params) or "none"
             missing = [p for p, _ in params[len(args) :]]
             detail = f"; missing `{missing[0]}`" if missing else ""
             raise Error(
@@ -120,9 +124,13 @@ class Instance:
         return func
 
     @property
-    def exports(self) -> dict[str, M.Sort]:
-        """Top-level export names and their sorts."""
-        return {name: sort for name, (sort, _) in self._exports.items()}
+    def exports(self) -> dict[str, str]:
+        """Top-level export names and their sorts (``"func"``, ``"instance"``, ...)."""
+        return {name: sort.value for name, (sort, _) in self._exports.items()}
+
+    def signature(self, name: str) -> str:
+        """The WIT type of the exported function ``name``, e.g. ``func(x: u32) -> string``."""
+        return describe(self._func(name).type)
 
     @property
     def threaded(self) -> bool:
@@ -135,7 +143,10 @@ class Instance:
         if self._closed:
             raise Error("the instance is closed")
         if self._rt.poisoned is not None:
-            raise Trap(f"the instance is poisoned by an earlier trap: {self._rt.poisoned}")
+            raise Trap(
+                "cannot enter component instance "
+                f"(poisoned by an earlier trap: {self._rt.poisoned})"
+            )
 
     async def call(self, name: str, *args: Any) -> Any:
         """Call an export and return its result (``None`` if it has none).
@@ -310,10 +321,12 @@ class Instance:
         return context
 
 
-def _type_name(t: object) -> str:
-    # "U32Type()" -> "u32"; compound types keep their class name's stem.
-    name = type(t).__name__
-    return name[:-4].lower() if name.endswith("Type") else name
+def _may_block_error(reasons: Sequence[str]) -> Error:
+    return Error(
+        "this component may block ("
+        + ", ".join(sorted(set(reasons)))
+        + "): instantiate it with `async with linker.instantiate(...)`"
+    )
 
 
 def _close_stores(rt: StoreRuntime) -> None:
@@ -322,8 +335,8 @@ def _close_stores(rt: StoreRuntime) -> None:
 
 
 @final
-class InstanceContext:
-    """``async with linker.instantiate(component) as instance`` support.
+class Instantiation:
+    """What :meth:`Linker.instantiate` returns: ``async with`` it to get the :class:`Instance`.
 
     Opens the instance's nursery; leaving the block waits for tasks still
     running after returning their values, unless the block is left by an
@@ -332,7 +345,7 @@ class InstanceContext:
 
     def __init__(
         self,
-        component: Component,
+        component: Component | LinkedComponent,
         host: HostDefinitions,
         *,
         run_on_thread: bool | None = None,

@@ -10,13 +10,26 @@ trampolines, aliases copy items between index spaces, nested components become
 new scopes, and exports form the instance value handed to the parent.
 
 Component instance values are plain dicts ``name -> (sort, item)``; core
-instance values are dicts ``name -> wasmtime extern``.
+instance values map export names to externs (dicts for inline instances,
+:class:`_CoreExports` references for instantiated modules).
+
+The walk runs twice per component and set of host definitions. :func:`prelink`
+runs it *dry*, without wasmtime: core instances are stood in for by their
+modules' export names, and every index, name, import and type is resolved and
+checked (trio_wasi/_typecheck.py), so every LinkError is raised before any
+wasm runs. The result, a :class:`LinkedComponent`, then instantiates with the
+checks off: per instance only stores, core instances, trampolines and the
+component-level values bound to them are made. The walk itself is replayed
+rather than compiled to a flat list because resource types are generative
+(Explainer.md, "Type Definitions"): each instance resolves its own types. The
+thousands of core wiring definitions of a real component take a shortcut and
+never fetch an export until it is used as an import.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, final
 
 import attrs
 
@@ -29,7 +42,8 @@ from ._abi._layout import flatten_functype, task_return_sig
 from ._abi._options import CanonOptions
 from ._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from ._binary import _model as M
-from ._engine import Engine, Store
+from ._component import Component, CoreModuleInfo, core_module_info
+from ._engine import Engine, ExportRef, Store
 from ._errors import LinkError
 from ._hostdefs import HostFunctionDef
 from ._names import compatibility_key
@@ -41,10 +55,17 @@ from ._resolve import (
     resolve_valtype,
 )
 from ._run._builtins import BuiltinFactory
+from ._run._executor import InlineExecutor
 from ._run._runtime import StoreHandle, StoreRuntime
 from ._run._tasks import ComponentFunc, HostFunc, LiftedFunc, make_async_lower, make_sync_lower
+from ._typecheck import check_extern, check_func_type
 
-__all__ = ["HostDefinitions", "InstanceItems", "instantiate_component"]
+__all__ = [
+    "HostDefinitions",
+    "InstanceItems",
+    "LinkedComponent",
+    "prelink",
+]
 
 
 InstanceItems = dict[str, tuple[M.Sort, Any]]
@@ -63,6 +84,8 @@ class HostDefinitions:
     instances: dict[str, InstanceItems] = attrs.field(factory=dict)
     # Drop callbacks of host resource classes (``define_interface(drops=...)``).
     drops: dict[type, Callable[[Any], Any]] = attrs.field(factory=dict)
+    # Core modules the host supplies, as binaries (compiled by the component's engine).
+    modules: dict[str, bytes] = attrs.field(factory=dict)
 
 
 @attrs.define(eq=False)
@@ -89,18 +112,20 @@ class _Scope:
     core_globals: list[Any] = attrs.field(factory=list)
     core_tags: list[Any] = attrs.field(factory=list)
     core_modules: list[Any] = attrs.field(factory=list)
-    core_instances: list[dict[str, Any]] = attrs.field(factory=list)
+    # Each a dict (inline core instances) or a _CoreExports (instantiated modules).
+    core_instances: list[Any] = attrs.field(factory=list)
     funcs: list[ComponentFunc] = attrs.field(factory=list)
     values: list[Any] = attrs.field(factory=list)
     components: list[_ComponentDef] = attrs.field(factory=list)
     instances: list[InstanceItems] = attrs.field(factory=list)
+    _spaces: dict[M.Sort, list[Any]] = attrs.field(init=False)
 
-    def space_of(self, sort: M.Sort) -> list[Any]:
-        if sort is M.Sort.TYPE:
-            return self.space.types
-        if sort is M.Sort.CORE_TYPE:
-            return self.space.core_types
-        return {
+    def __attrs_post_init__(self) -> None:
+        # Built once per scope: the walk looks an index space up for nearly
+        # every definition.
+        self._spaces = {
+            M.Sort.TYPE: self.space.types,
+            M.Sort.CORE_TYPE: self.space.core_types,
             M.Sort.CORE_FUNC: self.core_funcs,
             M.Sort.CORE_TABLE: self.core_tables,
             M.Sort.CORE_MEMORY: self.core_memories,
@@ -112,7 +137,10 @@ class _Scope:
             M.Sort.VALUE: self.values,
             M.Sort.COMPONENT: self.components,
             M.Sort.INSTANCE: self.instances,
-        }[sort]
+        }
+
+    def space_of(self, sort: M.Sort) -> list[Any]:
+        return self._spaces[sort]
 
     def get(self, sort: M.Sort, index: int) -> Any:
         items = self.space_of(sort)
@@ -134,20 +162,47 @@ def _core_sort_of(extern: Any) -> M.Sort | None:
     return _CORE_SORT_KIND.get(type(extern).__name__)
 
 
+class _CoreExports:
+    """The exports of a core instance, as references looked up where they are used.
+
+    Every name was checked to exist by the dry walk (see prelink), so a
+    reference is made without asking wasmtime.
+    """
+
+    __slots__ = ("_address", "_instance")
+
+    def __init__(self, store: Store, instance: Any) -> None:
+        self._instance = instance
+        self._address = store.instance_address(instance)
+
+    def get(self, name: str) -> ExportRef:
+        return (self._instance, self._address, name.encode("utf-8"))
+
+
 class _Linker:
     """One instantiation of a top-level component into one store."""
 
     def __init__(
         self,
         engine: Engine,
-        modules: Mapping[int, Any],
+        modules: Mapping[int, CoreModuleInfo],
         host: HostDefinitions,
         root_state: InstanceState,
         rt: StoreRuntime,
+        *,
+        checked: bool = False,
+        wiring: dict[tuple[int, int], tuple[tuple[int, str], ...]] | None = None,
     ) -> None:
         self.engine = engine
         self.modules = modules
         self.host = host
+        # True when a dry walk (see prelink) already checked every index, name
+        # and import type.
+        self.checked = checked
+        # Per core instantiation: (argument position, name) of each import.
+        self.wiring: dict[tuple[int, int], tuple[tuple[int, str], ...]] = (
+            wiring if wiring is not None else {}
+        )
         self.root_state = root_state
         self.rt = rt
         # Every instance state created, so the caller can poison or close them.
@@ -194,10 +249,19 @@ class _Linker:
         self, component: M.Component, scope: _Scope, args: Mapping[str, tuple[M.Sort, Any]] | None
     ) -> InstanceItems:
         exports: InstanceItems = {}
+        spaces = scope._spaces
+        checked = self.checked
         for d in component.definitions:
-            if isinstance(d, M.CustomSection):
+            # The core wiring definitions come first and, once the dry walk has
+            # checked every index and name, take a shortcut: a componentize-py
+            # component has thousands of them and a hundred or so others.
+            if checked and type(d) is M.AliasCoreExport:
+                spaces[d.sort].append(scope.core_instances[d.instance].get(d.name))
+            elif checked and type(d) is M.CoreInlineInstance:
+                scope.core_instances.append({e.name: spaces[e.sort][e.index] for e in d.exports})
+            elif isinstance(d, M.CustomSection):
                 continue
-            if isinstance(d, M.CoreModule):
+            elif isinstance(d, M.CoreModule):
                 module = self.modules.get(d.offset)
                 if module is None:
                     raise LinkError(f"core module at offset {d.offset} was not compiled")
@@ -219,10 +283,10 @@ class _Linker:
             elif isinstance(d, M.AliasInstanceExport):
                 scope.space_of(d.sort).append(self._alias_export(scope, d))
             elif isinstance(d, M.AliasCoreExport):
-                inst = scope.get(M.Sort.CORE_INSTANCE, d.instance)
-                if d.name not in inst:
+                extern = scope.get(M.Sort.CORE_INSTANCE, d.instance).get(d.name)
+                if extern is None:
                     raise LinkError(f"core instance {d.instance} has no export {d.name!r}")
-                scope.space_of(d.sort).append(inst[d.name])
+                scope.space_of(d.sort).append(extern)
             elif isinstance(d, M.AliasOuter):
                 target: _Scope | None = scope
                 for _ in range(d.count):
@@ -242,6 +306,17 @@ class _Linker:
                 self._import(scope, d, args)
             elif isinstance(d, M.Export):
                 item = scope.get(d.sort, d.index)
+                if d.type is not None and not checked:
+                    # An ascribed export type must describe the item
+                    # (Explainer.md, "Import and Export Definitions").
+                    check_extern(
+                        scope.space,
+                        d.type,
+                        d.sort,
+                        item,
+                        f"export `{d.name.name}`",
+                        func_type_of=_func_type_of,
+                    )
                 if isinstance(item, LiftedFunc) and not item.named:
                     item.name, item.named = d.name.name, True  # for messages
                 exports[d.name.name] = (d.sort, item)
@@ -255,20 +330,36 @@ class _Linker:
 
     # -- core instances ----------------------------------------------------------
 
-    def _core_instantiate(self, scope: _Scope, d: M.CoreInstantiate) -> dict[str, Any]:
-        module = scope.get(M.Sort.CORE_MODULE, d.module)
+    def _core_instantiate(self, scope: _Scope, d: M.CoreInstantiate) -> Any:
+        info: CoreModuleInfo = scope.get(M.Sort.CORE_MODULE, d.module)
+        store = self._store(scope)
+        return _CoreExports(store, store.instantiate(info.module, self._core_imports(scope, d)))
+
+    def _core_imports(self, scope: _Scope, d: M.CoreInstantiate) -> list[Any]:
+        """The externs of the imports of ``d``'s module, in import order."""
+        info: CoreModuleInfo = scope.get(M.Sort.CORE_MODULE, d.module)
+        if self.checked:
+            # Which argument and name each import comes from, worked out once
+            # per definition and module (the dry walk checked they exist).
+            key = (id(d), id(info))
+            wiring = self.wiring.get(key)
+            if wiring is None:
+                position = {name: n for n, (name, _) in enumerate(d.args)}
+                wiring = tuple((position[m], name) for m, name in info.imports)
+                self.wiring[key] = wiring
+            sources = [scope.core_instances[idx] for _, idx in d.args]
+            return [sources[n].get(name) for n, name in wiring]
         named = {name: scope.get(M.Sort.CORE_INSTANCE, idx) for name, idx in d.args}
         imports = []
-        for imp in module.imports:
-            source = named.get(imp.module)
+        for imp_module, imp_name in info.imports:
+            source = named.get(imp_module)
             if source is None:
-                raise LinkError(f"core module import {imp.module!r} was not supplied")
-            if imp.name not in source:
-                raise LinkError(f"core instance {imp.module!r} has no export {imp.name!r}")
-            imports.append(source[imp.name])
-        store = self._store(scope)
-        instance = store.instantiate(module, imports)
-        return dict(instance.exports(store.wasmtime_store))
+                raise LinkError(f"core module import {imp_module!r} was not supplied")
+            item = source.get(imp_name)
+            if item is None:
+                raise LinkError(f"core instance {imp_module!r} has no export {imp_name!r}")
+            imports.append(item)
+        return imports
 
     # -- components ----------------------------------------------------------
 
@@ -525,6 +616,15 @@ class _Linker:
             if name not in args:
                 raise LinkError(f"instantiation argument {name!r} was not supplied")
             sort, item = args[name]
+            if not self.checked:
+                check_extern(
+                    scope.space,
+                    ext,
+                    sort,
+                    item,
+                    f"instantiation argument `{name}`",
+                    func_type_of=_func_type_of,
+                )
             scope.space_of(sort).append(item)
             return
         # Top level: the host supplies the import.
@@ -544,8 +644,35 @@ class _Linker:
             if not isinstance(decl, DeclaredType):
                 raise LinkError(f"import {name!r}: type {ext.type_index} is not an instance type")
             scope.instances.append(self._host_instance(name, decl))
+        elif ext.sort is M.Sort.CORE_MODULE:
+            scope.core_modules.append(self._host_module(scope, name, ext.type_index))
         else:
             raise LinkError(f"import {name!r}: the host cannot supply a {ext.sort.value}")
+
+    def _host_module(self, scope: _Scope, name: str, type_index: int) -> CoreModuleInfo:
+        """A core module the host defined (``Linker.define_module``), checked against its type."""
+        data = self.host.modules.get(compatibility_key(name))
+        if data is None:
+            raise LinkError(f"missing import `{name}`: core module is not defined by the host")
+        info = core_module_info(self.engine.compile(data))
+        if not self.checked:
+            declared = scope.space.core_types[type_index]
+            if isinstance(declared, M.CoreModuleType):
+                imports = set(info.imports)
+                for dd in declared.decls:
+                    if isinstance(dd, M.CoreExportDecl) and dd.name not in info.exports:
+                        raise LinkError(
+                            f"import `{name}`: the host's core module does not export {dd.name!r}"
+                        )
+                    if isinstance(dd, M.CoreImportDecl):
+                        imports.discard((dd.module, dd.name))
+                if imports:
+                    extra = ", ".join(f"{m}.{n}" for m, n in sorted(imports))
+                    raise LinkError(
+                        f"import `{name}`: the host's core module imports what its type "
+                        f"does not declare: {extra}"
+                    )
+        return info
 
     def _host_func(self, interface: str | None, name: str, ft: Any) -> ComponentFunc:
         if not isinstance(ft, T.FuncType):
@@ -555,12 +682,19 @@ class _Linker:
         definition = self.host.functions.get(key)
         if definition is None:
             raise LinkError(f"missing import `{full}`: {describe(ft)} is not defined by the host")
-        if definition.declared is not None and definition.declared != ft:
-            raise LinkError(
-                f"import `{full}`: the host defines {describe(definition.declared)}, "
-                f"the component imports {describe(ft)}"
+        if not self.checked and definition.declared is not None:
+            check_func_type(
+                ft,
+                definition.declared,
+                f"import `{full}`",
+                actual_is="host defines",
+                expected_is="the component imports",
             )
-        return HostFunc(self.rt, ft, definition.bind(self.rt.context), full)
+        return HostFunc(self.rt, ft, self._host_callable(definition), full)
+
+    def _host_callable(self, definition: HostFunctionDef) -> Callable[..., Any]:
+        """The callable ``definition`` gives this instance."""
+        return definition.bind(self.rt.context)
 
     def _host_resource(self, interface: str | None, name: str) -> T.ResourceType:
         key = (None if interface is None else compatibility_key(interface), name)
@@ -595,6 +729,15 @@ class _Linker:
                     if export not in provided:
                         raise LinkError(f"missing import `{name}#{export}`")
                     sort, item = provided[export]
+                    if not self.checked:
+                        check_extern(
+                            space,
+                            ext,
+                            sort,
+                            item,
+                            f"import `{name}#{export}`",
+                            func_type_of=_func_type_of,
+                        )
                     if sort is M.Sort.TYPE:
                         space.types.append(item)
                     items[export] = (sort, item)
@@ -609,6 +752,16 @@ class _Linker:
                 elif isinstance(ext, M.SortType) and ext.sort is M.Sort.FUNC:
                     ft = space.type_at(ext.type_index)
                     items[export] = (M.Sort.FUNC, self._host_func(name, export, ft))
+                elif isinstance(ext, M.SortType) and ext.sort is M.Sort.INSTANCE:
+                    # A nested instance: its items are defined under the
+                    # interface name ``outer#inner``.
+                    nested = space.type_at(ext.type_index)
+                    if not isinstance(nested, DeclaredType):
+                        raise LinkError(f"import `{name}#{export}` is not an instance type")
+                    items[export] = (
+                        M.Sort.INSTANCE,
+                        self._host_instance(f"{name}#{export}", nested),
+                    )
                 else:
                     raise LinkError(f"import `{name}#{export}`: the host cannot supply it")
             else:
@@ -616,20 +769,178 @@ class _Linker:
         return items
 
 
-def instantiate_component(
-    engine: Engine,
-    component: M.Component,
-    modules: Mapping[int, Any],
-    host: HostDefinitions,
-    rt: StoreRuntime,
-) -> tuple[InstanceItems, list[str]]:
-    """Instantiate ``component`` into ``store``.
+def _func_type_of(item: Any) -> Any:
+    return item.type if isinstance(item, ComponentFunc) else item
 
-    Returns its exports and the reasons (if any) why its wasm may block and so
-    must run on a store thread.
+
+# -- the dry walk ------------------------------------------------------------------
+
+
+class _Placeholder:
+    """Stands for a core item (extern, store function, memory) during the dry walk."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __call__(self, *args: Any) -> Any:
+        raise LinkError(f"{self.what} was called while linking")  # pragma: no cover
+
+
+class _DryStore:
+    """What the dry walk hands to trampolines instead of a wasmtime store."""
+
+    def host_func(self, params: Sequence[str], results: Sequence[str], fn: Any) -> Any:
+        return _Placeholder("a canon trampoline")
+
+    def memory(self, memory: Any) -> Any:
+        return None
+
+
+class _DryCoreExports:
+    """The exports of a core instance the dry walk did not create: names only."""
+
+    __slots__ = ("_info",)
+
+    def __init__(self, info: CoreModuleInfo) -> None:
+        self._info = info
+
+    def get(self, name: str) -> Any:
+        return _Placeholder(f"core export {name!r}") if name in self._info.exports else None
+
+
+class _DryLinker(_Linker):
+    """The walk without wasmtime: resolves and type-checks everything, runs nothing.
+
+    Core instances are stood in for by their modules' export names, so every
+    import, alias and instantiation argument is looked up and checked exactly
+    as a real instantiation would, and every LinkError is raised before any
+    core module (and so any start function) is instantiated.
     """
-    root = InstanceState(parent=None)
-    rt.states.append(root)
-    linker = _Linker(engine, modules, host, root, rt)
-    exports = linker.instantiate_root(component)
-    return exports, linker.may_block
+
+    _STORE = _DryStore()
+
+    def _handle(self, scope: _Scope) -> StoreHandle:
+        if scope.handle is None:
+            scope.handle = StoreHandle(self._STORE)
+        return scope.handle
+
+    def _store(self, scope: _Scope) -> Any:
+        return self._STORE
+
+    def _raw(self, scope: _Scope, func: Any, params: list[str], results: list[str]) -> Any:
+        return _Placeholder("a core function")
+
+    def _host_callable(self, definition: Any) -> Callable[..., Any]:
+        # Binding may build host objects (interface factories): not before
+        # there is an instance for them.
+        return _Placeholder("a host function")
+
+    def _core_instantiate(self, scope: _Scope, d: M.CoreInstantiate) -> Any:
+        self._core_imports(scope, d)
+        info: CoreModuleInfo = scope.get(M.Sort.CORE_MODULE, d.module)
+        return _DryCoreExports(info)
+
+
+# -- pre-linked components ----------------------------------------------------------
+
+
+def _snapshot(host: HostDefinitions) -> HostDefinitions:
+    """A copy of ``host`` that later definitions do not change (every field, shallowly)."""
+    fields = attrs.fields(HostDefinitions)
+    return HostDefinitions(**{f.name: dict(getattr(host, f.name)) for f in fields})
+
+
+@final
+class LinkedComponent:
+    """A component whose imports are resolved and type-checked against host definitions.
+
+    Made by :func:`prelink`; instantiating it does only per-instance work. It
+    keeps a snapshot of the host definitions it was checked against, so
+    definitions added to a linker afterwards do not affect it.
+    """
+
+    def __init__(
+        self,
+        component: M.Component,
+        engine: Engine,
+        modules: Mapping[int, CoreModuleInfo],
+        host: HostDefinitions,
+        may_block: tuple[str, ...],
+    ) -> None:
+        self.model = component
+        self.engine = engine
+        self._modules = modules
+        self.host = host
+        # Why the component's wasm may block (and so runs on store threads).
+        self.may_block = may_block
+        # Filled by the first instantiation, reused by the next ones. Keys are
+        # ids of definitions and module infos, which self.model and
+        # self._modules keep alive.
+        self._wiring: dict[tuple[int, int], tuple[tuple[int, str], ...]] = {}
+
+    def _instantiate(self, rt: StoreRuntime) -> tuple[InstanceItems, list[str]]:
+        """Create the instance's stores and core instances in ``rt``.
+
+        Returns its exports and the reasons why its wasm may block. The stores
+        made are in ``rt.stores`` even when this raises (a start function
+        trapping), so the caller can close them.
+        """
+        root = InstanceState(parent=None)
+        rt.states.append(root)
+        linker = _Linker(
+            self.engine, self._modules, self.host, root, rt, checked=True, wiring=self._wiring
+        )
+        exports = linker.instantiate_root(self.model)
+        return exports, linker.may_block
+
+    def __repr__(self) -> str:
+        return f"<LinkedComponent with {len(self._modules)} core modules>"
+
+
+def prelink(component: Component, host: HostDefinitions) -> LinkedComponent:
+    """Resolve and type-check every import of ``component`` against ``host``.
+
+    Raises LinkError for a missing import, a host definition of the wrong
+    declared type or a miswired composition; no wasm runs. The result is
+    cached on the component for as long as ``host`` holds the same
+    definitions (compared by identity), so instantiating a component again
+    with an unchanged linker reuses it.
+    """
+    key = _definitions_key(host)
+    cache: list[tuple[tuple[Any, ...], LinkedComponent]] = component._linked
+    for cached_key, linked in cache:
+        if cached_key == key:
+            return linked
+    snapshot = _snapshot(host)
+    modules = component._module_infos()
+    rt = StoreRuntime(InlineExecutor())
+    dry = _DryLinker(component.engine, modules, snapshot, InstanceState(parent=None), rt)
+    dry.instantiate_root(component.model)
+    linked = LinkedComponent(
+        component.model, component.engine, modules, snapshot, tuple(dry.may_block)
+    )
+    cache.append((key, linked))
+    del cache[:-_LINKED_CACHE_SIZE]
+    return linked
+
+
+# Pre-linked forms kept per component (one per distinct set of host definitions).
+_LINKED_CACHE_SIZE = 8
+
+
+def _definitions_key(host: HostDefinitions) -> tuple[Any, ...]:
+    # Identities, not equality: the pre-linked form calls the very objects it
+    # was checked with, and its snapshot keeps them alive, so an id in a
+    # cached key cannot be reused by another object. Instance values are
+    # dicts of (sort, item); their items are compared the same way.
+    def ident(value: Any) -> Any:
+        if isinstance(value, dict):
+            return tuple((k, v[0], id(v[1])) for k, v in value.items())
+        return id(value)
+
+    return tuple(
+        tuple((k, ident(v)) for k, v in getattr(host, f.name).items())
+        for f in attrs.fields(HostDefinitions)
+    )

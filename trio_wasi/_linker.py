@@ -8,10 +8,10 @@ from typing import Any, final
 
 from ._abi import _types as T
 from ._component import Component
-from ._engine import Engine
+from ._engine import Engine, wat_to_wasm
 from ._hostdefs import HostContext, define_interface, plain_definition
-from ._instance import Instance, InstanceContext
-from ._link import HostDefinitions
+from ._instance import Instance, Instantiation
+from ._link import HostDefinitions, LinkedComponent, prelink
 from ._names import compatibility_key
 from .wasi._config import WasiConfig
 
@@ -108,6 +108,33 @@ class Linker:
         full = name if interface is None else f"{interface}#{name}"
         self._host.functions[self._key(interface, name)] = plain_definition(full, fn)
 
+    def define_instance(self, interface: str, items: Mapping[str, Any]) -> None:
+        """Offer plain functions and nested instances of an instance import at once.
+
+        ``items`` maps export names to callables (functions) or to mappings of
+        the same shape (nested instances, which are also reachable by
+        ``define_function("outer#inner", name, fn)``).
+        """
+        for name, item in items.items():
+            if isinstance(item, Mapping):
+                self.define_instance(f"{interface}#{name}", item)
+            elif callable(item):
+                self.define_function(interface, name, item)
+            else:
+                raise TypeError(
+                    f"{interface}#{name}: expected a callable or a mapping, got {item!r}"
+                )
+
+    def define_module(self, name: str, module: bytes | str) -> None:
+        """Offer a core module (its binary, or its text format) for the core module import ``name``.
+
+        It is compiled with the engine of the component that imports it, and
+        its imports and exports are checked against the import's module type
+        when the component is linked.
+        """
+        data = wat_to_wasm(module) if isinstance(module, str) else bytes(module)
+        self._host.modules[compatibility_key(name)] = data
+
     def define_resource(
         self,
         interface: str | None,
@@ -130,14 +157,25 @@ class Linker:
         if drop is not None:
             self._host.drops[cls] = drop
 
+    def prelink(self, component: Component) -> LinkedComponent:
+        """Resolve and type-check ``component``'s imports against this linker, once.
+
+        Raises :class:`LinkError` for a missing or mismatched import before any
+        guest code runs. The result instantiates with only per-instance work
+        (``linker.instantiate(linked)``), which is what a server that makes
+        many instances of one component wants; it keeps the definitions it was
+        checked against, so later ``define_*`` calls do not change it.
+        """
+        return prelink(component, self._host)
+
     def instantiate(
         self,
-        component: Component,
+        component: Component | LinkedComponent,
         *,
         data: Any = None,
         run_on_thread: bool | None = None,
         trap_on_deadlock: bool = False,
-    ) -> InstanceContext:
+    ) -> Instantiation:
         """Instantiate ``component``; use as ``async with linker.instantiate(c) as inst:``.
 
         Raises :class:`LinkError` when an import is missing or mismatched and
@@ -157,7 +195,7 @@ class Linker:
         threads (for long computations that should not stall the event loop);
         ``False`` insists on inline and fails if the component may block.
         """
-        return InstanceContext(
+        return Instantiation(
             component,
             self._host,
             run_on_thread=run_on_thread,
@@ -165,7 +203,9 @@ class Linker:
             data=data,
         )
 
-    def instantiate_sync(self, component: Component, *, data: Any = None) -> Instance:
+    def instantiate_sync(
+        self, component: Component | LinkedComponent, *, data: Any = None
+    ) -> Instance:
         """Instantiate without an async context (synchronous components only).
 
         The caller must call :meth:`Instance.close` when done.

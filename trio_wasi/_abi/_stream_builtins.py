@@ -140,7 +140,10 @@ def _end_for_copy(
     if e.state is not CopyState.IDLE:
         if e.state is CopyState.DONE:
             trap(_DONE_MESSAGES[end_cls])
-        trap(f"cannot start a {_VERBS[end_cls]} while one is in progress")
+        trap(
+            "cannot have concurrent operations active on a future/stream "
+            f"(cannot start a {_VERBS[end_cls]} while one is in progress)"
+        )
     trap_if(
         e.in_waitable_set() and not is_async,
         "waitable cannot be used synchronously while added to a waitable set",

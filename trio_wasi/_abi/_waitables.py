@@ -138,8 +138,8 @@ class WaitableSet:
         raise AssertionError("no member of the waitable set has an event")
 
     def drop(self) -> None:
-        trap_if(len(self.elems) > 0, "cannot drop a waitable set with waiters or members")
-        trap_if(self.num_waiting > 0, "cannot drop a waitable set with waiters or members")
+        trap_if(len(self.elems) > 0, "cannot drop waitable set with members")
+        trap_if(self.num_waiting > 0, "cannot drop waitable set with waiters")
 
 
 class SubtaskState(enum.IntEnum):

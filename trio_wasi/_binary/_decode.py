@@ -117,7 +117,14 @@ def decode_component(data: bytes | bytearray | memoryview) -> Component:
     elif not isinstance(data, bytes):
         # A mutable buffer could change under the decoder: take a snapshot.
         data = bytes(data)
-    return _component(Reader(data), 0)
+    try:
+        return _component(Reader(data), 0)
+    except RecursionError:
+        # MAX_NESTING keeps the decoder's own depth to a few hundred frames;
+        # this only happens when the caller was already deep in its stack.
+        raise DecodeError(
+            "definitions nested too deeply for the remaining Python stack", 0
+        ) from None
 
 
 # ---------------------------------------------------------------------------
@@ -177,7 +184,40 @@ def _module_section(r: Reader, defs: list[Definition], depth: int) -> None:
         if CORE_MODULE_PREAMBLE.startswith(head):
             raise DecodeError(EOF, r.end)
         raise DecodeError("expected a version header for a module", start)
+    _core_section_order(Reader(r.data, start + len(CORE_MODULE_PREAMBLE), r.end))
     defs.append(CoreModule(r.read_bytes(r.remaining), start))
+
+
+# The rank of each known core section id in the order a module must list them
+# (core spec, Binary Format, Modules; the tag section sits after memories).
+# Custom sections (0) may appear anywhere, unknown ids are left to the engine.
+_CORE_SECTION_RANK: Final = {
+    sid: rank for rank, sid in enumerate((1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11))
+}
+
+
+def _core_section_order(r: Reader) -> None:
+    """An embedded core module lists each known section at most once and in order.
+
+    The module's contents stay opaque (the core engine decodes them); only the
+    section framing is walked, and a framing that ends early is also left to
+    the engine, which reports it in its own words.
+    """
+    last = -1
+    while not r.at_end():
+        at = r.pos
+        try:
+            sid = r.u8()
+            size = r.u32()
+            r.sub(size)
+        except DecodeError:
+            return
+        rank = _CORE_SECTION_RANK.get(sid)
+        if rank is None:
+            continue
+        if rank <= last:
+            raise DecodeError("section out of order", at)
+        last = rank
 
 
 def _component_section(r: Reader, defs: list[Definition], depth: int) -> None:
@@ -486,12 +526,13 @@ def _deftype(r: Reader, depth: int) -> DefType:
         if depth >= MAX_NESTING:
             raise r.error("component types nested too deeply", start)
         component = b == 0x41
-
-        def decl(sub: Reader) -> Decl:
-            return _decl(sub, depth + 1, component)
-
-        decls = r.vec(decl)
-        return ComponentType(decls) if component else InstanceType(decls)
+        # A plain loop, not ``r.vec``: each level of type nesting then costs
+        # two Python frames (this one and ``_decl``), which keeps the deepest
+        # accepted nesting far from the interpreter's recursion limit.
+        decls: list[Decl] = []
+        for _ in range(r.count()):
+            decls.append(_decl(r, depth + 1, component))
+        return ComponentType(tuple(decls)) if component else InstanceType(tuple(decls))
     return _defvaltype(r, b, start)
 
 
@@ -746,10 +787,9 @@ def _extern_name(r: Reader) -> Name:
         kind = r.u8()
         if kind > 0x02:
             raise r.invalid_byte(kind, "name option", attr_at)
-        if kind in attributes:
-            label = ("implements", "versionsuffix", "external-id")[kind]
-            raise r.error(f"duplicate '{label}' option in name", attr_at)
-        attributes[kind] = r.name()
+        # A repeated option is well-formed; rejecting it is a name rule, so
+        # validation's job. The first one is kept.
+        attributes.setdefault(kind, r.name())
     return Name(
         name,
         implements=attributes.get(0x00),

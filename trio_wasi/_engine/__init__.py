@@ -7,12 +7,12 @@ wasmtime's C API through ctypes (see ARCHITECTURE.md sections 4 and 7).
 
 from __future__ import annotations
 
-from ._compile import Engine
+from ._compile import Engine, module_names
 from ._config import default_cache_dir
 from ._memory import PAGE_SIZE, LinearMemory
 from ._rawfunc import RawFunc
 from ._signature import CORE_TYPES
-from ._store import Store, StoreClosedError
+from ._store import ExportRef, Store, StoreClosedError
 from ._wat import wat_to_wasm
 
 __all__ = [
@@ -20,9 +20,11 @@ __all__ = [
     "CORE_TYPES",
     "PAGE_SIZE",
     "Engine",
+    "ExportRef",
     "LinearMemory",
     "RawFunc",
     "Store",
     "StoreClosedError",
     "default_cache_dir",
+    "module_names",
 ]

@@ -18,26 +18,38 @@ from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as ffi
+from wasmtime._extern import wrap_extern
 
 __all__ = [
     "CALLBACK",
     "ByteVec",
+    "ExternStruct",
     "context_address",
     "engine_address",
     "error_message",
+    "extern_from_struct",
     "func_address",
     "func_call_unchecked",
     "func_from_struct",
     "func_new_unchecked",
+    "instance_from_struct",
+    "instance_export_get",
+    "instance_new",
     "functype_address",
     "memory_address",
     "memory_data",
     "memory_data_size",
     "memory_grow",
     "memory_size",
+    "module_address",
+    "module_export_names",
+    "module_import_names",
     "module_from_pointer",
     "module_new",
+    "new_extern_array",
+    "new_extern_struct",
     "new_func_struct",
+    "new_instance_struct",
     "split_wasmtime_message",
     "trap_code",
     "trap_message",
@@ -68,6 +80,12 @@ CALLBACK: Any = CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_void_p, c_size_t)
 func_new_unchecked: Any = _bind(
     "wasmtime_func_new_unchecked", None, c_void_p, c_void_p, CALLBACK, c_void_p, c_void_p, c_void_p
 )
+instance_new: Any = _bind(
+    "wasmtime_instance_new", c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_void_p
+)
+instance_export_get: Any = _bind(
+    "wasmtime_instance_export_get", c_bool, c_void_p, c_void_p, ctypes.c_char_p, c_size_t, c_void_p
+)
 memory_data: Any = _bind("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
 memory_data_size: Any = _bind("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
 memory_size: Any = _bind("wasmtime_memory_size", c_uint64, c_void_p, c_void_p)
@@ -82,6 +100,56 @@ _trap_code: Any = _bind("wasmtime_trap_code", c_bool, c_void_p, c_void_p)
 _error_message: Any = _bind("wasmtime_error_message", None, c_void_p, c_void_p)
 _error_delete: Any = _bind("wasmtime_error_delete", None, c_void_p)
 _byte_vec_delete: Any = _bind("wasm_byte_vec_delete", None, c_void_p)
+
+
+class PointerVec(ctypes.Structure):
+    """A ``wasm_*_vec_t`` of pointers (import types, export types)."""
+
+    _fields_ = [("size", c_size_t), ("data", c_void_p)]
+
+
+_module_imports: Any = _bind("wasmtime_module_imports", None, c_void_p, c_void_p)
+_module_exports: Any = _bind("wasmtime_module_exports", None, c_void_p, c_void_p)
+_importtype_module: Any = _bind("wasm_importtype_module", c_void_p, c_void_p)
+_importtype_name: Any = _bind("wasm_importtype_name", c_void_p, c_void_p)
+_exporttype_name: Any = _bind("wasm_exporttype_name", c_void_p, c_void_p)
+_importtype_vec_delete: Any = _bind("wasm_importtype_vec_delete", None, c_void_p)
+_exporttype_vec_delete: Any = _bind("wasm_exporttype_vec_delete", None, c_void_p)
+
+
+def _name_at(address: int) -> str:
+    vec = ByteVec.from_address(address)
+    return ctypes.string_at(vec.data, vec.size).decode("utf-8") if vec.size else ""
+
+
+def _pointers(vec: PointerVec) -> Any:
+    return (c_void_p * vec.size).from_address(vec.data) if vec.size else ()
+
+
+def module_import_names(module: wasmtime.Module) -> tuple[tuple[str, str], ...]:
+    """The ``(module, name)`` of each import of ``module``, in order.
+
+    Read through the C API directly: wasmtime-py builds an ImportType object
+    (and its extern type) for each, which costs more than the names.
+    """
+    vec = PointerVec()
+    _module_imports(module_address(module), ctypes.addressof(vec))
+    try:
+        return tuple(
+            (_name_at(_importtype_module(p)), _name_at(_importtype_name(p))) for p in _pointers(vec)
+        )
+    finally:
+        _importtype_vec_delete(ctypes.addressof(vec))
+
+
+def module_export_names(module: wasmtime.Module) -> tuple[str, ...]:
+    """The names of the exports of ``module``, in order (see module_import_names)."""
+    vec = PointerVec()
+    _module_exports(module_address(module), ctypes.addressof(vec))
+    try:
+        return tuple(_name_at(_exporttype_name(p)) for p in _pointers(vec))
+    finally:
+        _exporttype_vec_delete(ctypes.addressof(vec))
 
 
 def _take_vec(vec: ByteVec) -> str:
@@ -150,6 +218,35 @@ def memory_address(memory: wasmtime.Memory) -> int:
     return ctypes.addressof(memory._memory)
 
 
+ExternStruct: Any = ffi.wasmtime_extern_t
+
+
+def new_extern_array(length: int) -> Any:
+    """A zeroed ``wasmtime_extern_t[length]``."""
+    return (ExternStruct * length)()
+
+
+def new_instance_struct() -> Any:
+    """A zeroed ``wasmtime_instance_t`` for the C API to fill in."""
+    return ffi.wasmtime_instance_t()
+
+
+def instance_from_struct(struct: Any) -> wasmtime.Instance:
+    """Wrap a filled ``wasmtime_instance_t`` as a wasmtime-py ``Instance``."""
+    instance: wasmtime.Instance = wasmtime.Instance._from_raw(struct)
+    return instance
+
+
+def new_extern_struct() -> Any:
+    """A zeroed ``wasmtime_extern_t`` for the C API to fill in."""
+    return ffi.wasmtime_extern_t()
+
+
+def extern_from_struct(struct: Any) -> Any:
+    """Wrap a filled ``wasmtime_extern_t`` as the matching wasmtime-py object."""
+    return wrap_extern(struct)
+
+
 def new_func_struct() -> Any:
     """A zeroed ``wasmtime_func_t`` for the C API to fill in."""
     return ffi.wasmtime_func_t()
@@ -171,6 +268,13 @@ def module_from_pointer(pointer: int) -> wasmtime.Module:
 def engine_address(engine: wasmtime.Engine) -> int:
     """The ``wasm_engine_t *`` of a wasmtime-py engine, as an address."""
     address: int | None = ctypes.cast(engine.ptr(), c_void_p).value
+    assert address
+    return address
+
+
+def module_address(module: wasmtime.Module) -> int:
+    """The ``wasmtime_module_t *`` of a wasmtime-py module, as an address."""
+    address: int | None = ctypes.cast(module.ptr(), c_void_p).value
     assert address
     return address
 

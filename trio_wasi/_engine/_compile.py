@@ -28,9 +28,16 @@ from . import _capi
 from ._config import default_cache_dir, engine_fingerprint, new_config
 from ._signature import Signature
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "module_names"]
 
 _log = logging.getLogger("trio_wasi.engine")
+
+
+def module_names(
+    module: wasmtime.Module,
+) -> tuple[tuple[tuple[str, str], ...], frozenset[str]]:
+    """The ``(module, name)`` pairs of ``module``'s imports, in order, and its export names."""
+    return _capi.module_import_names(module), frozenset(_capi.module_export_names(module))
 
 
 class Engine:

@@ -167,9 +167,24 @@ class Signature:
         Any exception ``fn`` raises (or a result of the wrong shape) goes to
         ``fail``, which returns the ``wasm_trap_t *`` to hand back to wasm.
         """
+        factory = _CALLBACK_FACTORIES.get(self)
+        if factory is None:
+            factory = _CALLBACK_FACTORIES.setdefault(self, self._callback_factory())
+        callback: Callable[[Any, Any, Any, Any], int] = factory(
+            fn, fail, self.values_type.from_address
+        )
+        return callback
+
+    def _callback_factory(self) -> Callable[..., Any]:
+        # Compiled once per signature: every instantiation makes a callback
+        # per trampoline, and compiling source costs far more than a closure.
         params = ", ".join(f"v.a{i}" for i in range(len(self.params)))
         needs_values = bool(self.params or self.results)
-        lines = ["def callback(env, caller, args, count):", "    try:"]
+        lines = [
+            "def make(_fn, _fail, _from_address):",
+            "  def callback(env, caller, args, count):",
+            "    try:",
+        ]
         if needs_values:
             lines.append("        v = _from_address(args)")
         if not self.results:
@@ -184,10 +199,12 @@ class Signature:
             "        return 0",
             "    except BaseException as exc:",
             "        return _fail(exc)",
+            "  return callback",
         ]
-        namespace = {"_fn": fn, "_fail": fail, "_from_address": self.values_type.from_address}
-        callback = _compile("\n".join(lines) + "\n", "callback", namespace)
-        return callback
+        return _compile("\n".join(lines) + "\n", "make", {})
+
+
+_CALLBACK_FACTORIES: dict[Signature, Callable[..., Any]] = {}
 
 
 @cache

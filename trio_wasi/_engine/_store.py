@@ -35,7 +35,7 @@ from ._signature import signature
 if TYPE_CHECKING:
     from ._compile import Engine
 
-__all__ = ["StoreClosedError", "Store"]
+__all__ = ["ExportRef", "Store", "StoreClosedError"]
 
 
 class StoreClosedError(Error):
@@ -44,6 +44,13 @@ class StoreClosedError(Error):
 
 def _valtype_name(valtype: wasmtime.ValType) -> str:
     return str(valtype)
+
+
+# A named export of a core instance, looked up only where it is used: the
+# instance, the address of its handle (``wasmtime_instance_t``, inside the
+# instance object, which the reference therefore keeps alive) and the encoded
+# name. A plain tuple, because wiring a large component makes thousands.
+ExportRef = tuple[wasmtime.Instance, int, bytes]
 
 
 class Store:
@@ -159,19 +166,103 @@ class Store:
     def instantiate(self, module: wasmtime.Module, imports: Sequence[Any]) -> wasmtime.Instance:
         """Instantiate ``module`` with ``imports`` (externs in import order).
 
+        Each import is a wasmtime-py extern, a raw extern from :meth:`export`
+        or an :data:`ExportRef` (looked up straight into the import array).
         A trap in the start function raises Trap (or the exception a host
-        function raised); a missing or mistyped import raises LinkError.
+        function raised); a missing or mistyped import raises LinkError. The
+        C entry point is called directly: wasmtime-py's ``Instance`` spends
+        more time converting the import list than wasmtime spends
+        instantiating.
         """
         self._check_open()
-        try:
-            instance: wasmtime.Instance = wasmtime.Instance(self.wasmtime, module, list(imports))
-        except wasmtime.Trap as exc:
-            self._raise_parked_or(exc.message)
-        except wasmtime.WasmtimeError as exc:
-            if self._tunnel is not None and self._tunnel_tag in str(exc):
-                self._raise_parked_or(str(exc))
-            raise LinkError(f"cannot instantiate core module: {exc}") from None
-        return instance
+        externs = self._extern_array(imports)
+        out = _capi.new_instance_struct()
+        error = _capi.instance_new(
+            self._ctx,
+            _capi.module_address(module),
+            ctypes.addressof(externs),
+            len(imports),
+            ctypes.addressof(out),
+            self._trap_out,
+        )
+        if self._trap_cell.value:
+            self._raise_failure(error)
+        if error:
+            text = _capi.error_message(error)
+            if self._tunnel is not None and self._tunnel_tag in text:
+                self._raise_parked_or(text)
+            raise LinkError(f"cannot instantiate core module: {text}")
+        return _capi.instance_from_struct(out)
+
+    def _extern_array(self, imports: Sequence[Any]) -> Any:
+        array = _capi.new_extern_array(len(imports))
+        address = ctypes.addressof(array)
+        size = ctypes.sizeof(_capi.ExternStruct)
+        export_get = _capi.instance_export_get
+        ctx = self._ctx
+        # The one loop of instantiation that runs per import (thousands for a
+        # componentize-py component), hence the local names.
+        for index, item in enumerate(imports):
+            kind = type(item)
+            if kind is tuple:
+                _, instance, name = item
+                if not export_get(ctx, instance, name, len(name), address):
+                    raise LinkError(f"core instance has no export {name.decode()!r}")
+            elif kind is _capi.ExternStruct:
+                array[index] = item
+            else:
+                # Every wasmtime-py extern class has ``_as_extern``; calling it
+                # directly skips wasmtime-py's per-item dispatch, which imports
+                # modules on every call.
+                array[index] = item._as_extern()
+            address += size
+        return array
+
+    def export(self, instance: wasmtime.Instance, name: str) -> Any:
+        """The export ``name`` of ``instance`` as a raw extern, or None.
+
+        Looks up one name: listing every export of an instance (what
+        ``Instance.exports`` does) costs tens of microseconds per export, and
+        a componentize-py instance has thousands of which a few are used. The
+        result is a filled ``wasmtime_extern_t`` (``_capi.ExternStruct``),
+        which :meth:`instantiate`, :meth:`raw_func` and :meth:`memory` accept
+        as they accept wasmtime-py externs; :meth:`wrap` turns it into one.
+        """
+        self._check_open()
+        return self._export_get(ctypes.addressof(instance._instance), name.encode("utf-8"))
+
+    def _export_get(self, address: int, name: bytes) -> Any:
+        out = _capi.new_extern_struct()
+        found = _capi.instance_export_get(
+            self._ctx, address, name, len(name), ctypes.addressof(out)
+        )
+        return out if found else None
+
+    def instance_address(self, instance: wasmtime.Instance) -> int:
+        """The address of ``instance``'s handle, as an :data:`ExportRef` holds it.
+
+        Wiring a large component passes thousands of exports from instance to
+        instance; a reference costs nothing until it is used, and used as an
+        import it is looked up straight into the import array, so it never
+        becomes a Python object. The handle lives inside the Python object,
+        so a reference holds ``instance`` too: a dangling address could name
+        another store's instance, which wasmtime answers by aborting.
+        """
+        address: int = ctypes.addressof(instance._instance)
+        return address
+
+    def wrap(self, extern: Any) -> Any:
+        """``extern`` as a wasmtime-py object (raw externs and references are looked up)."""
+        kind = type(extern)
+        if kind is tuple:
+            found = self._export_get(extern[1], extern[2])
+            if found is None:
+                raise LinkError(f"core instance has no export {extern[2].decode()!r}")
+            extern = found
+            kind = _capi.ExternStruct
+        if kind is _capi.ExternStruct:
+            return _capi.extern_from_struct(extern)
+        return extern
 
     def raw_func(
         self, func: wasmtime.Func, params: Sequence[str], results: Sequence[str]
@@ -182,6 +273,7 @@ class Store:
         since the unchecked call trusts it.
         """
         self._check_open()
+        func = self.wrap(func)
         sig = signature(tuple(params), tuple(results))
         functype = func.type(self.wasmtime)
         actual = (
@@ -222,6 +314,7 @@ class Store:
     def memory(self, memory: wasmtime.Memory) -> LinearMemory:
         """Fast access to the bytes of ``memory`` (which must belong to this store)."""
         self._check_open()
+        memory = self.wrap(memory)
         # One LinearMemory per wasm memory, so that canonical options naming
         # the same memory through different aliases compare equal by identity.
         key = bytes(memory._memory)

@@ -49,9 +49,12 @@ class BuiltinFactory:
         self.rt = rt
         self.inst = inst
 
-    def _task(self) -> Task:
-        task = self.rt.current_task()
-        return task
+    def _task(self, *, blocking: bool = False) -> Task:
+        task = self.rt.maybe_current_task()
+        # Only a start function runs wasm outside a task: it is part of a
+        # synchronous instantiation, a synchronous task that has not returned.
+        trap_if(task is None and blocking, "cannot block a synchronous task before returning")
+        return self.rt.current_task()
 
     # -- backpressure --------------------------------------------------------------
 
@@ -155,7 +158,7 @@ class BuiltinFactory:
         inst = self.inst
 
         def body(si: int, ptr: int) -> int:
-            task = self._task()
+            task = self._task(blocking=True)
             _leave_check(inst)
             wset = self._wset(si)
             wset.num_waiting += 1

@@ -165,18 +165,18 @@ class StoreRuntime:
         if nursery is None:
             trap("the instance has no nursery: open it with `async with linker.instantiate(...)`")
 
-        # Until the task has run, the wasm side cannot see that it will post
-        # (a host function's task that will read the stream the guest is
-        # about to write): count it as trio-side work, so a guest waiting
-        # for it is not taken for a deadlock.
+        # Until the task has started, the wasm side cannot see that it will
+        # post (a host function's task that will read the stream the guest is
+        # about to write): count it as trio-side work until then, so a guest
+        # waiting for it is not taken for a deadlock. Once it runs, what it
+        # waits for counts itself (pumps, host calls); counting its whole life
+        # would hide real deadlocks behind every waiting task driver.
         ex = self.executor
         ex.outside_begin()
 
         async def run() -> None:
-            try:
-                await fn(*args)
-            finally:
-                ex.outside_end()
+            ex.outside_end()
+            await fn(*args)
 
         def start() -> None:
             if self.closing:
