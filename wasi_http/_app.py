@@ -155,25 +155,25 @@ class WasiHttpApp:
         if pool is None:
             await _plain(send, 503, b"the server is starting or stopping\n")
             return
+        exchange = _Exchange(send)
         async with trio.open_nursery() as nursery:
-            request_scope = trio.CancelScope()
             body_send, body = trio.open_memory_channel[bytes](BODY_BUFFER)
-            disconnected = trio.Event()
-            nursery.start_soon(_pump_request, receive, body_send, request_scope, disconnected)
-            with request_scope:
+            nursery.start_soon(_pump_request, receive, body_send, exchange)
+            with exchange.scope:
                 if self.kind == "0.3":
-                    await self._exchange03(scope, send, body, pool)
+                    await self._exchange03(scope, exchange.send, body, pool)
                 else:
                     from ._types02 import exchange02
 
-                    await exchange02(self, scope, send, body, pool)
+                    await exchange02(self, scope, exchange.send, body, pool)
             nursery.cancel_scope.cancel()
-        # Only a disconnect that cut the exchange short counts (a client that
-        # closes after its response is just done).
-        if request_scope.cancelled_caught:
+        if exchange.scope.cancelled_caught:
             pool.cancelled += 1
-            log.info("%s %s: the client went away; the request was cancelled",
-                     scope.get("method"), scope.get("path"))
+            log.info(
+                "%s %s: the client went away; the request was cancelled",
+                scope.get("method"),
+                scope.get("path"),
+            )
 
     async def _exchange03(
         self, scope: Scope, send: Send, body: trio.MemoryReceiveChannel[bytes], pool: InstancePool
@@ -196,9 +196,15 @@ class WasiHttpApp:
                 await _plain(send, 500, b"internal server error\n")
                 return
             if isinstance(result, Err):
-                log.warning("%s %s: the handler failed: %s", scope["method"], scope["path"],
-                            describe(result.value))
-                await _plain(send, status_for(result.value), describe(result.value).encode() + b"\n")
+                log.warning(
+                    "%s %s: the handler failed: %s",
+                    scope["method"],
+                    scope["path"],
+                    describe(result.value),
+                )
+                await _plain(
+                    send, status_for(result.value), describe(result.value).encode() + b"\n"
+                )
                 return
             assert isinstance(result, Ok) and isinstance(result.value, Response)
             await send_response(scope, send, result.value, slot)
@@ -220,7 +226,9 @@ async def send_response(scope: Scope, send: Send, response: Response, slot: Slot
         async with contents:
             async for chunk in contents:
                 if chunk:
-                    await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
+                    await send(
+                        {"type": "http.response.body", "body": bytes(chunk), "more_body": True}
+                    )
         outcome = await _first(trailers)
     except Trap as exc:
         slot.mark_broken(str(exc))
@@ -266,19 +274,36 @@ def _resolved(value: Any) -> trio.MemoryReceiveChannel[Any]:
     return receive
 
 
+class _Exchange:
+    """One request's exchange: its cancel scope, and whether the response is complete."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.scope = trio.CancelScope()
+        self.complete = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.trailers" or (
+            message["type"] == "http.response.body" and not message.get("more_body", False)
+        ):
+            # A server may report the end of the exchange as a disconnect at once.
+            self.complete = True
+        await self._send(message)
+
+    def disconnected(self) -> None:
+        if not self.complete:
+            self.scope.cancel()
+
+
 async def _pump_request(
-    receive: Receive,
-    body: trio.MemorySendChannel[bytes],
-    request_scope: trio.CancelScope,
-    disconnected: trio.Event,
+    receive: Receive, body: trio.MemorySendChannel[bytes], exchange: _Exchange
 ) -> None:
     """Feed the ASGI request body into the guest's stream, then watch for a disconnect."""
     async with body:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                disconnected.set()
-                request_scope.cancel()
+                exchange.disconnected()
                 return
             chunk = message.get("body", b"")
             if chunk:
@@ -291,8 +316,7 @@ async def _pump_request(
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            disconnected.set()
-            request_scope.cancel()
+            exchange.disconnected()
             return
 
 
@@ -301,8 +325,10 @@ async def _plain(send: Send, status: int, text: bytes) -> None:
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                        (b"content-length", str(len(text)).encode())],
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(text)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": text, "more_body": False})

@@ -21,7 +21,7 @@ import trio
 from trio_wasi import Err, Ok, Variant
 
 from ._errors import error_code_for
-from ._types03 import Request, Response, Fields, method_name, scheme_name
+from ._types03 import Fields, Request, Response, method_name, scheme_name
 
 __all__ = ["AllowList", "Client03", "HttpClient"]
 
@@ -51,7 +51,7 @@ def _split_authority(authority: str) -> tuple[str, str | None]:
         host, rest = authority[: end + 1], authority[end + 1 :]
         return host, rest[1:] if rest.startswith(":") else None
     host, sep, port = authority.rpartition(":")
-    if not sep or not port.replace("*", "").isdigit() and port != "*":
+    if not sep or (not port.replace("*", "").isdigit() and port != "*"):
         return authority, None
     return host, port
 
@@ -204,4 +204,6 @@ class Client03:
         request.finish(Ok(None))
         send, trailers = trio.open_memory_channel[Any](1)
         headers = Fields.incoming(response.headers.raw)
-        return Ok(Response.incoming(response.status_code, headers, ResponseBody(response, send), trailers))
+        return Ok(
+            Response.incoming(response.status_code, headers, ResponseBody(response, send), trailers)
+        )

@@ -384,5 +384,3 @@ def _scheme_ok(text: Any) -> bool:
         and text[0].isalpha()
         and all(c.isascii() and (c.isalnum() or c in "+-.") for c in text)
     )
-
-
