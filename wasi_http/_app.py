@@ -138,10 +138,12 @@ class WasiHttpApp:
                 )
                 async with pool.running():
                     self.pool = pool
-                    await send({"type": "lifespan.startup.complete"})
-                    started = True
-                    message = await receive()
-                    self.pool = None
+                    try:
+                        await send({"type": "lifespan.startup.complete"})
+                        started = True
+                        message = await receive()
+                    finally:
+                        self.pool = None
                     await pool.close(self.config.shutdown_timeout)
         except Exception as exc:
             if not started:

@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import trio
 
-from trio_wasi import Err, Ok, Variant
+from trio_wasi import Err, HostContext, Ok, Variant, with_context
 
 from ._errors import error_code_for
-from ._types03 import Fields, Request, Response, method_name, scheme_name
+from ._types03 import Fields, Request, Response, discard_future, method_name, scheme_name
 
 __all__ = ["AllowList", "Client03", "HttpClient"]
 
@@ -177,7 +177,8 @@ class Client03:
     def __init__(self, http: HttpClient) -> None:
         self.http = http
 
-    async def send(self, request: Request) -> Ok | Err:
+    @with_context
+    async def send(self, context: HostContext, request: Request) -> Ok | Err:
         authority = request.authority
         if authority is None:
             host = request.headers.values("host")
@@ -186,7 +187,10 @@ class Client03:
             return Err(Variant("HTTP-request-URI-invalid"))
         url = f"{scheme_name(request.scheme)}://{authority}{request.path_with_query or '/'}"
         options = request.options
-        body, _trailers = request.take_body()
+        body, trailers = request.take_body()
+        # The request's trailers are read (a guest's writer waits for that)
+        # but not sent: httpx sends none.
+        context.start_soon(discard_future, trailers)
         response, error = await self.http.send(
             method_name(request.method),
             url,

@@ -97,6 +97,9 @@ class InstancePool:
                 await slot.done.wait()
 
     def _usable(self, slot: Slot) -> bool:
+        reason = _poisoned(slot.instance)
+        if reason is not None:
+            slot.mark_broken(reason)
         return (
             slot.instance is not None
             and slot.broken is None
@@ -144,6 +147,11 @@ class InstancePool:
 
     def _release(self, slot: Slot) -> None:
         slot.inflight -= 1
+        reason = _poisoned(slot.instance)
+        if reason is not None:
+            # A trap the request did not see itself (say, the guest trapped
+            # while being cancelled) still ends the instance.
+            slot.mark_broken(reason)
         if slot.inflight == 0 and (slot.retiring or slot.broken is not None):
             slot.done.set()
         # Waiters re-check on their own; a release never blocks.
@@ -187,6 +195,14 @@ class InstancePool:
             if slot.broken is not None:
                 self.discarded += 1
             self._nursery_notify()
+
+
+def _poisoned(instance: Instance | None) -> str | None:
+    """The trap that poisoned ``instance``, if any (the runtime keeps it per store)."""
+    if instance is None:
+        return None
+    reason: str | None = instance._rt.poisoned
+    return reason
 
 
 class _Discard(Exception):

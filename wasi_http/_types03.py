@@ -19,7 +19,7 @@ from typing import Any
 
 import trio
 
-from trio_wasi import Err, Ok, Variant
+from trio_wasi import Err, HostContext, Ok, Variant, with_context
 
 from ._fields import FieldsCore, header_result
 
@@ -176,12 +176,23 @@ class Message:
 
 
 def _consume(
-    this: Message, res: trio.abc.ReceiveChannel[Any]
+    context: HostContext, this: Message, res: trio.abc.ReceiveChannel[Any]
 ) -> tuple[trio.abc.ReceiveChannel[Any], trio.abc.ReceiveChannel[Any]]:
-    # ``res`` tells the producer how the consumer fared; the host produces
-    # channels it does not need that report for.
+    # ``res`` is the consumer's report on how it fared with the body. The
+    # host's own bodies do not need it, but it is read, so that a guest
+    # writing it is not kept waiting.
     contents, trailers = this.take_body()
+    context.start_soon(discard_future, res)
     return contents, trailers
+
+
+async def discard_future(future: trio.abc.ReceiveChannel[Any]) -> None:
+    """Read a future's value (so its writer completes) and drop it."""
+    async with future:
+        try:
+            await future.receive()
+        except trio.EndOfChannel:
+            pass
 
 
 class Request(Message):
@@ -193,7 +204,6 @@ class Request(Message):
         self.scheme: Variant | None = None
         self.authority: str | None = None
         self.options: RequestOptions | None = None
-        self.consumer_result: trio.abc.ReceiveChannel[Any] | None = None
 
     @staticmethod
     def new(
@@ -269,11 +279,11 @@ class Request(Message):
         return self.options
 
     @staticmethod
+    @with_context
     def consume_body(
-        this: Request, res: trio.abc.ReceiveChannel[Any]
+        context: HostContext, this: Request, res: trio.abc.ReceiveChannel[Any]
     ) -> tuple[trio.abc.ReceiveChannel[Any], trio.abc.ReceiveChannel[Any]]:
-        this.consumer_result = res
-        return _consume(this, res)
+        return _consume(context, this, res)
 
 
 class Response(Message):
@@ -316,10 +326,11 @@ class Response(Message):
         return Ok(None)
 
     @staticmethod
+    @with_context
     def consume_body(
-        this: Response, res: trio.abc.ReceiveChannel[Any]
+        context: HostContext, this: Response, res: trio.abc.ReceiveChannel[Any]
     ) -> tuple[trio.abc.ReceiveChannel[Any], trio.abc.ReceiveChannel[Any]]:
-        return _consume(this, res)
+        return _consume(context, this, res)
 
 
 class Types:
