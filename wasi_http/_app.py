@@ -337,7 +337,7 @@ async def _plain(send: Send, status: int, text: bytes) -> None:
 
 
 def _wire_headers(fields: FieldsCore) -> list[tuple[bytes, bytes]]:
-    return [(n.lower().encode("latin-1"), v) for n, v in fields.entries]
+    return [(n.lower().encode("latin-1"), v) for n, v in fields.pairs]
 
 
 def _authority(scope: Scope) -> str | None:

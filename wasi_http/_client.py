@@ -106,7 +106,11 @@ class HttpClient:
             None, connect=connect_timeout, read=between_bytes_timeout, pool=connect_timeout
         )
         request = self.client.build_request(
-            method, target, headers=[(n, v) for n, v in headers], content=content, timeout=timeout
+            method,
+            target,
+            headers=[(n.encode("latin-1"), v) for n, v in headers],
+            content=content,
+            timeout=timeout,
         )
         try:
             with trio.fail_after(first_byte_timeout) if first_byte_timeout else _nothing():

@@ -77,14 +77,15 @@ class FieldsCore:
     """Ordered (name, value) pairs, optionally immutable; the WIT classes build on it."""
 
     def __init__(self) -> None:
-        self.entries: list[tuple[str, bytes]] = []
+        # Not called `entries`: that is a method of the 0.2 resource.
+        self.pairs: list[tuple[str, bytes]] = []
         self.immutable = False
 
     @classmethod
     def of(cls, entries: Iterable[tuple[str, bytes]], *, immutable: bool = False) -> Self:
         """Fields holding ``entries`` as they are (no checks)."""
         out = cls()
-        out.entries = [(n, bytes(v)) for n, v in entries]
+        out.pairs = [(n, bytes(v)) for n, v in entries]
         out.immutable = immutable
         return out
 
@@ -94,7 +95,7 @@ class FieldsCore:
         out = cls()
         for name, value in entries:
             out.check(name, [bytes(value)])
-            out.entries.append((name, bytes(value)))
+            out.pairs.append((name, bytes(value)))
         return out
 
     @classmethod
@@ -121,28 +122,28 @@ class FieldsCore:
 
     def values(self, name: str) -> list[bytes]:
         key = _key(name)
-        return [v for n, v in self.entries if _key(n) == key]
+        return [v for n, v in self.pairs if _key(n) == key]
 
     def contains(self, name: str) -> bool:
         key = _key(name)
-        return any(_key(n) == key for n, _ in self.entries)
+        return any(_key(n) == key for n, _ in self.pairs)
 
     def put(self, name: str, values: list[bytes]) -> None:
         values = [bytes(v) for v in values]
         self.check(name, values)
         key = _key(name)
-        self.entries = [(n, v) for n, v in self.entries if _key(n) != key]
-        self.entries.extend((name, v) for v in values)
+        self.pairs = [(n, v) for n, v in self.pairs if _key(n) != key]
+        self.pairs.extend((name, v) for v in values)
 
     def add(self, name: str, value: bytes) -> None:
         self.check(name, [bytes(value)])
-        self.entries.append((name, bytes(value)))
+        self.pairs.append((name, bytes(value)))
 
     def remove(self, name: str) -> list[bytes]:
         self.check(name, [])
         key = _key(name)
-        removed = [v for n, v in self.entries if _key(n) == key]
-        self.entries = [(n, v) for n, v in self.entries if _key(n) != key]
+        removed = [v for n, v in self.pairs if _key(n) == key]
+        self.pairs = [(n, v) for n, v in self.pairs if _key(n) != key]
         return removed
 
 

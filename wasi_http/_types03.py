@@ -75,10 +75,10 @@ class Fields(FieldsCore):
         return header_result(self.add, name, value)
 
     def copy_all(self) -> list[tuple[str, bytes]]:
-        return list(self.entries)
+        return list(self.pairs)
 
     def clone(self) -> Fields:
-        return Fields.of(self.entries)
+        return Fields.of(self.pairs)
 
 
 class RequestOptions:

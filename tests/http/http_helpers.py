@@ -41,7 +41,7 @@ def _build_module() -> ModuleType:
     return module
 
 
-def build_example(name: str) -> Path:
+def build_example(name: str, world: str = WORLD) -> Path:
     """``examples/NAME/app.py`` built for wasi:http/service@0.3.0 against ``wit/``, cached.
 
     The key covers the example's sources, the repository's WIT and the
@@ -54,7 +54,7 @@ def build_example(name: str) -> Path:
         pytest.skip(f"needs componentize-py to build the {name} example: {exc}")
     source = EXAMPLES / name
     digest = hashlib.sha256()
-    for part in (b"wasi-http-example-v1", name.encode(), WORLD.encode(), version.encode()):
+    for part in (b"wasi-http-example-v1", name.encode(), world.encode(), version.encode()):
         digest.update(len(part).to_bytes(8, "little") + part)
     files = sorted(p for p in source.glob("*.py"))
     wit = sorted((ROOT / "wit").rglob("*.wit"))
@@ -80,7 +80,7 @@ def build_example(name: str) -> Path:
             "-d",
             str(ROOT / "wit"),
             "-w",
-            WORLD,
+            world,
             "componentize",
             "app",
             "-p",
@@ -182,3 +182,8 @@ async def duplex_post(
             nursery.start_soon(upload)
             nursery.start_soon(download)
     return status
+
+
+def build_example_p2(name: str) -> Path:
+    """Like :func:`build_example`, for the wasi:http/proxy@0.2.0 world."""
+    return build_example(name, world="wasi:http/proxy@0.2.0")
