@@ -2,7 +2,8 @@
 
 Build (from the repository root):
 
-    componentize-py -d wit -w wasi:http/service@0.3.0 componentize -p examples/echo app -o echo.wasm
+    componentize-py -d wit -w wasi:http/service@0.3.0 \\
+        componentize -p examples/echo app -o echo.wasm
 
 The body is copied chunk by chunk as it arrives, never held whole; the
 request's trailers become the response's trailers.

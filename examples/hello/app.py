@@ -2,7 +2,8 @@
 
 Build (from the repository root):
 
-    componentize-py -d wit -w wasi:http/service@0.3.0 componentize -p examples/hello app -o hello.wasm
+    componentize-py -d wit -w wasi:http/service@0.3.0 \\
+        componentize -p examples/hello app -o hello.wasm
 
 Serve it:
 

@@ -2,7 +2,8 @@
 
 Build (from the repository root):
 
-    componentize-py -d wit -w wasi:http/proxy@0.2.0 componentize -p examples/hello_p2 app -o hello_p2.wasm
+    componentize-py -d wit -w wasi:http/proxy@0.2.0 \\
+        componentize -p examples/hello_p2 app -o hello_p2.wasm
 
 ``GET`` answers with a greeting; ``POST`` streams the request body back
 through wasi:io streams, chunk by chunk.
