@@ -16,6 +16,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,11 +35,16 @@ def free_port() -> int:
         return port
 
 
-def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+def wait_listening(
+    port: int, proc: subprocess.Popen[bytes], log: Any = None, timeout: float = 120
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
+            err = ""
+            if log is not None:
+                log.seek(0)
+                err = log.read().decode(errors="replace")
             raise RuntimeError(f"server exited {proc.returncode}: {err.strip()[-300:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -98,11 +104,12 @@ def measure_server(
 ) -> dict[int, dict[str, float]]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO_ROOT)
-    proc = subprocess.Popen(
-        list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=HERE
-    )
+    # The server's log goes to a file: a pipe nobody reads would fill up with
+    # the access log and stall the server.
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=HERE)
     try:
-        wait_listening(port, proc)
+        wait_listening(port, proc, log)
         # Make the first request outside the measurement.
         trio.run(_load, port, 1, 0.2)
         return {n: trio.run(_load, port, n, seconds) for n in connections}
@@ -113,6 +120,7 @@ def measure_server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
 
 
 def servers(hello_wasm: Path | None, wasmtime: Path | None) -> list[tuple[str, Any]]:
