@@ -126,10 +126,11 @@ class InstancePool:
                     key=lambda s: s.inflight,
                     default=None,
                 )
-                # Prefer a new instance over doubling up only when the idle
-                # ones are all busy and there is room.
+                # An instance takes requests up to its concurrency limit
+                # before another is made: one instance of a 0.3 component
+                # serves many requests, and making one costs more than sharing.
                 alive = len(self.slots) + self._starting
-                if best is not None and (best.inflight == 0 or alive >= self.max_instances):
+                if best is not None:
                     break
                 if alive < self.max_instances:
                     self._starting += 1

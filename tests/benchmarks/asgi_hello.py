@@ -18,7 +18,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [(b"content-type", b"text/plain")],
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(BODY))],
         }
     )
     await send({"type": "http.response.body", "body": BODY})

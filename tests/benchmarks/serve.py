@@ -55,6 +55,12 @@ def wait_listening(
 
 
 async def _connection(port: int, stop_at: float, latencies: list[float]) -> None:
+    """Send requests one at a time until ``stop_at``, reconnecting when the server closes."""
+    while time.perf_counter() < stop_at:
+        await _one_connection(port, stop_at, latencies)
+
+
+async def _one_connection(port: int, stop_at: float, latencies: list[float]) -> None:
     import h11
 
     stream = await trio.open_tcp_stream("127.0.0.1", port)
@@ -79,13 +85,13 @@ async def _connection(port: int, stop_at: float, latencies: list[float]) -> None
             if status != 200:
                 raise RuntimeError(f"status {status}")
             latencies.append(time.perf_counter() - start)
+            if conn.our_state is h11.MUST_CLOSE:
+                return  # hypercorn closes a connection after 1000 requests
             conn.start_next_cycle()
 
 
 async def _load(port: int, connections: int, seconds: float) -> dict[str, float]:
     latencies: list[float] = []
-    # One warm-up request first (an instance is made on the first).
-    await _connection(port, time.perf_counter(), [])
     begin = time.perf_counter()
     async with trio.open_nursery() as nursery:
         for _ in range(connections):
