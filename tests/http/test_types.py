@@ -137,3 +137,45 @@ def test_allow_list_patterns() -> None:
     assert allow.allows("::1", 9)
     assert not allow.allows("other.com", 80)
     assert not AllowList([]).allows("127.0.0.1", 80)
+
+
+async def test_a_response_streams_its_body_then_its_trailers() -> None:
+    from wasi_http._app import send_response
+    from wasi_http._pool import Slot
+
+    body_send, body = trio.open_memory_channel[bytes](4)
+    trailers_send, trailers = trio.open_memory_channel[object](1)
+    headers = Fields.from_list([("x-a", b"1")])
+    assert isinstance(headers, Ok)
+    response, sent = Response.new(headers.value, body, trailers)
+    for part in (b"one", b"two"):
+        body_send.send_nowait(part)
+    body_send.close()
+    trailer_fields = Fields.from_list([("x-checksum", b"abc")])
+    assert isinstance(trailer_fields, Ok)
+    trailers_send.send_nowait(Ok(trailer_fields.value))
+    messages: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        messages.append(dict(message))
+
+    scope = {
+        "method": "GET",
+        "path": "/",
+        "headers": [(b"te", b"trailers")],
+        "extensions": {"http.response.trailers": {}},
+    }
+    await send_response(scope, send, response, Slot(1))
+    assert messages[0] == {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"x-a", b"1")],
+        "trailers": True,
+    }
+    assert [m.get("body") for m in messages[1:-1]] == [b"one", b"two", b""]
+    assert messages[-1] == {
+        "type": "http.response.trailers",
+        "headers": [(b"x-checksum", b"abc")],
+        "more_trailers": False,
+    }
+    assert await sent.receive() == Ok(None)
