@@ -4,7 +4,8 @@ Each pooled instance lives in a trio task of the pool's nursery (its ``async
 with`` block), so the work a guest does after returning a response (writing
 the body) runs until the instance retires. A request *leases* an instance for
 its whole exchange, body included. An instance takes up to
-``max_concurrency`` leases at once (one for 0.2 components), retires after
+``max_concurrency`` leases at once (one for 0.2 components and stackful
+ones, see :func:`wasi_http._app.max_concurrency`), retires after
 ``max_requests`` leases, and is discarded at its first trap: requests already
 on it fail, later ones go to other instances. New instances come from the
 pre-linked component, so filling the pool costs only per-instance work.
@@ -100,12 +101,9 @@ class InstancePool:
         reason = _poisoned(slot.instance)
         if reason is not None:
             slot.mark_broken(reason)
-        return (
-            slot.instance is not None
-            and slot.broken is None
-            and not slot.retiring
-            and slot.inflight < self.max_concurrency
-        )
+        if slot.instance is None or slot.broken is not None or slot.retiring:
+            return False
+        return slot.inflight < self.max_concurrency
 
     @asynccontextmanager
     async def lease(self) -> AsyncIterator[Slot]:

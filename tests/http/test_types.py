@@ -179,3 +179,13 @@ async def test_a_response_streams_its_body_then_its_trailers() -> None:
         "more_trailers": False,
     }
     assert await sent.receive() == Ok(None)
+
+
+def test_stackful_and_02_components_serve_one_request_per_instance() -> None:
+    from wasi_http._app import has_stackful_lift, max_concurrency
+    from wasi_http._cli import default_component
+
+    shipped = default_component()  # its handler is lifted without a callback
+    assert has_stackful_lift(shipped)
+    assert max_concurrency(shipped, "0.3", 100) == 1
+    assert max_concurrency(shipped, "0.2", 100) == 1
