@@ -79,3 +79,33 @@ async def test_serve_the_shipped_component_then_stop_on_sigterm() -> None:
     text = log.decode()
     assert "received SIGTERM: shutting down" in text
     assert '"GET / 1.1" 200' in text  # the access log
+
+
+async def test_serve_with_two_worker_processes() -> None:
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "trio_wasi", "serve", "--addr", "127.0.0.1:0", "--workers", "2"],
+        stderr=subprocess.PIPE,
+        env=_env(),
+    )
+    assert proc.stderr is not None
+    log = b""
+    try:
+        with trio.fail_after(120):
+            while len(re.findall(rb"Running on (http://\S+)", log)) < 2:
+                chunk = await proc.stderr.receive_some(4096)
+                assert chunk, log.decode()
+                log += chunk
+        urls = {u.decode() for u in re.findall(rb"Running on (http://\S+)", log)}
+        assert len(urls) == 1  # both workers share the listening socket
+        url = urls.pop()
+        async with httpx.AsyncClient() as client:
+            responses = [await client.get(url + "/") for _ in range(4)]
+        assert {r.status_code for r in responses} == {200}
+        proc.send_signal(signal.SIGTERM)
+        with trio.fail_after(60):
+            status = await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert status == 0
