@@ -82,10 +82,8 @@ class InstancePool:
                 yield self
             finally:
                 self._nursery = None
-                for slot in self.slots:
-                    slot.retiring = True
-                    if slot.inflight == 0:
-                        slot.done.set()
+                # Whatever is still running had its grace period (close()).
+                nursery.cancel_scope.cancel()
 
     async def close(self, grace: float) -> None:
         """Let leases end within ``grace`` seconds, then cancel the instances."""

@@ -235,3 +235,29 @@ def test_callback_lifted_guests_share_an_instance(hello_component: Any) -> None:
 
     assert not has_stackful_lift(hello_component)
     assert max_concurrency(hello_component, "0.3", 100) == 100
+
+
+async def test_a_disconnect_mid_body_cancels_without_losing_the_instance(
+    echo_component: Any,
+) -> None:
+    # The guest returned its response and is streaming the body when the
+    # client goes away: the body stream is dropped, the guest's writer sees
+    # that, and the instance goes on serving.
+    async with serving(echo_component) as (url, app):
+        pool = app.pool
+        assert pool is not None
+        host, port = url.removeprefix("http://").split(":")
+        stream = await trio.open_tcp_stream(host, int(port))
+        await stream.send_all(
+            b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n"
+        )
+        seen = b""
+        with trio.fail_after(60):
+            while b"first" not in seen:
+                seen += await stream.receive_some(65536)
+        await stream.aclose()
+        await wait_until(lambda: pool.cancelled == 1, "the server cancelled the request")
+        got: list[bytes] = []
+        status = await duplex_post(url, body_of(b"again"), got.append)
+        assert (status, b"".join(got)) == (200, b"again")
+        assert (pool.created, pool.discarded) == (1, 0)
