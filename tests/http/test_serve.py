@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from http_helpers import duplex_post, serving, wait_until
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from wasi_http import ServeConfig, WasiHttpApp, serve
 from wasi_http._cli import default_component
 
 GREETING = b"Hello from a wasi:http 0.3 component!\n"
@@ -261,3 +263,59 @@ async def test_a_disconnect_mid_body_cancels_without_losing_the_instance(
         status = await duplex_post(url, body_of(b"again"), got.append)
         assert (status, b"".join(got)) == (200, b"again")
         assert (pool.created, pool.discarded) == (1, 0)
+
+
+async def test_an_instance_is_replaced_after_max_requests(hello_component: Any) -> None:
+    async with serving(hello_component, max_requests=2) as (url, app):
+        pool = app.pool
+        assert pool is not None
+        async with httpx.AsyncClient() as client:
+            statuses = [(await client.get(url + "/")).status_code for _ in range(5)]
+        created = pool.created
+    assert statuses == [200] * 5
+    assert created == 3  # two requests each for the first two, then a third instance
+
+
+async def test_graceful_shutdown_lets_a_request_in_flight_finish(echo_component: Any) -> None:
+    release = trio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"before "
+        await release.wait()
+        yield b"after"
+
+    config = ServeConfig(bind=["127.0.0.1:0"], shutdown_timeout=60)
+    app = WasiHttpApp(echo_component, config)
+    stop = trio.Event()
+    got: list[bytes] = []
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(
+            functools.partial(serve, app, config, shutdown_trigger=stop.wait)
+        )
+        pool = app.pool
+        assert pool is not None
+
+        async def request() -> None:
+            status = await duplex_post(binds[0], body(), got.append)
+            got.append(str(status).encode())
+
+        nursery.start_soon(request)
+        await wait_until(lambda: any(s.inflight for s in pool.slots), "the request arrived")
+        stop.set()  # shutdown starts with the request in flight...
+        host, port = binds[0].removeprefix("http://").split(":")
+
+        async def refused() -> bool:
+            try:
+                probe = await trio.open_tcp_stream(host, int(port))
+            except OSError:
+                return True
+            await probe.aclose()
+            return False
+
+        with trio.fail_after(60):
+            while not await refused():  # the server no longer accepts
+                await trio.sleep(0.01)
+        release.set()  # ...and the request in flight still completes
+    assert b"".join(got[:-1]) == b"before after"
+    assert got[-1] == b"200"
+    assert app.pool is None
