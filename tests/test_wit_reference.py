@@ -18,8 +18,8 @@ from trio_wasi._wit import WitInterface, load_wit, resolve_interface
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT.parent / "shared" / "reference" / "wit"
-PACKAGES_02 = ("cli", "clocks", "filesystem", "io", "random", "sockets")
-PACKAGES_03 = ("cli", "clocks", "filesystem", "random", "sockets")
+PACKAGES_02 = ("cli", "clocks", "filesystem", "http", "io", "random", "sockets")
+PACKAGES_03 = ("cli", "clocks", "filesystem", "http", "random", "sockets")
 
 pytestmark = [
     pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"{REFERENCE} is not checked out"),

@@ -41,6 +41,7 @@ Run WebAssembly components on trio.
 commands:
   run      run a WASI command component (wasi:cli/run, 0.2 or 0.3)
   call     call one export of a component and print its result
+  serve    serve HTTP with a wasi:http component (0.3 service or 0.2 proxy)
   inspect  print a component's imports and exports as WIT
 
 Run "python -m trio_wasi COMMAND --help" for a command's options.
@@ -341,6 +342,16 @@ def _component_wit(data: bytes, path: Path | None) -> str:
     return proc.stdout
 
 
+# -- serve -----------------------------------------------------------------
+
+
+def _cmd_serve(ns: argparse.Namespace) -> int:
+    # The serving side lives in the top-level wasi_http package.
+    from wasi_http._cli import serve_command
+
+    return serve_command(ns, _load, _looks_like_component, _wasi_config)
+
+
 # -- main ------------------------------------------------------------------
 
 
@@ -407,6 +418,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="[FILE] EXPORT [ARG ...]",
         help="component file (default: the shipped demo), export name, arguments",
     )
+    from wasi_http._cli import add_serve_parser
+
+    add_serve_parser(sub, fmt, _SETTINGS)
     p_inspect = sub.add_parser(
         "inspect",
         help="print a component's imports and exports as WIT",
@@ -426,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_inspect(ns)
         if ns.command == "call":
             return _cmd_call(ns)
+        if ns.command == "serve":
+            return _cmd_serve(ns)
         if ns.command is None:
             ns = parser.parse_args(["run"])
         return _cmd_run(ns)

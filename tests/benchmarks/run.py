@@ -617,6 +617,59 @@ def bench_run(quick: bool) -> list[Row]:
     return rows
 
 
+def bench_serve(quick: bool) -> list[Row]:
+    """HTTP requests/s and latency at 1 and 16 connections, every server in one run."""
+    serve = _load_sibling("serve")
+    seconds = 2.0 if quick else 5.0
+    connections = (1, 16)
+    hello: Path | None = None
+    note = ""
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "_trio_wasi_tests_http_helpers", REPO_ROOT / "tests" / "http" / "http_helpers.py"
+        )
+        assert spec is not None and spec.loader is not None
+        helpers = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(helpers)
+        hello = helpers.build_example("hello")
+    except BaseException as exc:  # pytest.skip raises a BaseException
+        note = _short(exc)
+    rows: list[Row] = []
+    figures: dict[str, dict[int, dict[str, float]]] = {}
+    for label, argv in serve.servers(hello, _wasmtime_binary()):
+        port = serve.free_port()
+        try:
+            figures[label] = serve.measure_server(argv(port), port, connections, seconds)
+        except Exception as exc:
+            rows.append(Row(f"{label}", None, "req/s", note=_short(exc)))
+            continue
+        for n, f in figures[label].items():
+            rows.append(
+                Row(
+                    f"{label}, {n} conn",
+                    f["rps"],
+                    "req/s",
+                    note=f"p50 {f['p50_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms",
+                )
+            )
+    base = figures.get("plain ASGI hello on hypercorn")
+    for label, f in figures.items():
+        if base is None or label.startswith("plain"):
+            continue
+        for n in connections:
+            rows.append(
+                Row(
+                    f"{label} / plain ASGI, {n} conn",
+                    f[n]["rps"] / base[n]["rps"],
+                    "x",
+                    note="throughput ratio, same run",
+                )
+            )
+    if hello is None:
+        rows.append(Row("serve: hello example build", None, "req/s", note=note))
+    return rows
+
+
 GROUPS: dict[str, Callable[[bool], list[Row]]] = {
     "load": bench_load,
     "call": bench_call,
@@ -625,6 +678,7 @@ GROUPS: dict[str, Callable[[bool], list[Row]]] = {
     "fs": bench_fs,
     "run": bench_run,
     "engine": bench_engine,
+    "serve": bench_serve,
 }
 
 

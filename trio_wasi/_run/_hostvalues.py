@@ -520,6 +520,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
     __slots__ = (
         "_closed",
         "_ended",
+        "_held",
         "_inflight",
         "_items",
         "_moved",
@@ -541,6 +542,17 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         self._moved = False
         self._inflight: _Read | None = None
         self._reading = False
+        # While the host holds this end it may read at any time, so a guest
+        # frame waiting to write to it is waiting on the trio side, not
+        # deadlocked: counted as trio-side work until the end is closed,
+        # handed on, or has seen the guest's writer go.
+        self._held = True
+        rt.executor.outside_begin()
+
+    def _release_hold(self) -> None:
+        if self._held:
+            self._held = False
+            self.rt.executor.outside_end()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.t!r}>"
@@ -641,6 +653,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         """Drop the host's readable end; the guest's writer then sees DROPPED."""
         if not (self._closed or self._moved):
             self._closed = True
+            self._release_hold()
             self._items.clear()
             if self.rt.poisoned is None and not self.rt.closing:
                 self.rt.executor.post(self._drop)
@@ -651,6 +664,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         if self._closed or self._moved or self._inflight is not None or self._items or self._ended:
             return None
         self._moved = True
+        self._release_hold()
         return self.shared
 
 
@@ -713,6 +727,7 @@ class StreamReceiver(_Receiver):
                 self._items.extend(_host_value(rt, v, t) for v in values)
         if rd.result is CopyResult.DROPPED:
             self._ended = True
+            self._release_hold()
 
 
 @final
@@ -747,6 +762,7 @@ class FutureReceiver(_Receiver):
             self._has_value = True
             self._value = value
             self._ended = True
+            self._release_hold()
 
     async def get(self) -> Any:
         """The future's value, waiting for it if needed."""

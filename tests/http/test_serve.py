@@ -1,0 +1,321 @@
+"""Serving wasi:http components on hypercorn: the examples driven with httpx over loopback."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import trio
+from http_helpers import duplex_post, serving, wait_until
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from wasi_http import ServeConfig, WasiHttpApp, serve
+from wasi_http._cli import default_component
+
+GREETING = b"Hello from a wasi:http 0.3 component!\n"
+
+
+async def test_the_shipped_component_says_hello() -> None:
+    async with serving(default_component()) as (url, _app), httpx.AsyncClient() as client:
+        response = await client.get(url + "/anything")
+    assert response.status_code == 200
+    assert response.content == GREETING
+
+
+async def test_hello_example(hello_component: Any) -> None:
+    async with serving(hello_component) as (url, app), httpx.AsyncClient() as client:
+        first = await client.get(url + "/")
+        second = await client.post(url + "/x?y=1", content=b"ignored")
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content == GREETING
+    assert first.headers["content-type"] == "text/plain; charset=utf-8"
+    assert app.pool is None  # the lifespan closed the pool when serving ended
+
+
+async def test_http2_with_prior_knowledge(hello_component: Any) -> None:
+    async with serving(hello_component) as (url, _app):
+        async with httpx.AsyncClient(http1=False, http2=True) as client:
+            responses = [await client.get(url + f"/{i}") for i in range(3)]
+    assert {r.http_version for r in responses} == {"HTTP/2"}
+    assert [r.content for r in responses] == [GREETING] * 3
+
+
+async def test_echo_streams_both_ways(echo_component: Any) -> None:
+    # The response's first chunk arrives while the request body is still
+    # open: the client sends the second chunk only after reading the first
+    # back, so a server that buffered the body whole would hang here.
+    async with serving(echo_component) as (url, _app):
+        host, port = url.removeprefix("http://").split(":")
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream:
+            await stream.send_all(
+                b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n"
+                b"content-type: application/x-test\r\n\r\n5\r\nfirst\r\n"
+            )
+            seen = b""
+            with trio.fail_after(60):
+                while b"first" not in seen:
+                    seen += await stream.receive_some(65536)
+            assert seen.startswith(b"HTTP/1.1 200")
+            assert b"content-type: application/x-test" in seen.lower()
+            await stream.send_all(b"6\r\nsecond\r\n0\r\n\r\n")
+            with trio.fail_after(60):
+                while not seen.endswith(b"0\r\n\r\n"):
+                    seen += await stream.receive_some(65536)
+    assert b"second" in seen.split(b"first", 1)[1]
+
+
+async def test_echo_of_a_large_body_round_trips(echo_component: Any) -> None:
+    size = 8 * 1024 * 1024
+    chunk = os.urandom(1 << 16)
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(size // len(chunk)):
+            yield chunk
+
+    expected = hashlib.sha256(chunk * (size // len(chunk))).hexdigest()
+    got = hashlib.sha256()
+    count = 0
+
+    def take(data: bytes) -> None:
+        nonlocal count
+        got.update(data)
+        count += len(data)
+
+    async with serving(echo_component) as (url, _app):
+        status = await duplex_post(url, body(), take)
+    assert status == 200
+    assert count == size
+    assert got.hexdigest() == expected
+
+
+def _rss() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+async def test_a_100_mb_echo_does_not_grow_memory(echo_component: Any) -> None:
+    size = 100 * 1024 * 1024
+    chunk = b"\xa5" * (1 << 16)
+    peak = 0
+    count = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal peak
+        for _ in range(size // len(chunk)):
+            peak = max(peak, _rss())
+            yield chunk
+
+    def take(data: bytes) -> None:
+        nonlocal count, peak
+        count += len(data)
+        peak = max(peak, _rss())
+
+    async with serving(echo_component) as (url, _app):
+        # Warm the instance (its first request instantiates it) before measuring.
+        await duplex_post(url, body_of(b"warm"), lambda data: None)
+        start = _rss()
+        status = await duplex_post(url, body(), take)
+    assert status == 200
+    assert count == size
+    assert peak - start < 64 * 1024 * 1024, f"RSS grew by {(peak - start) / 1e6:.1f} MB"
+
+
+async def body_of(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def test_200_concurrent_requests_on_one_instance(echo_component: Any) -> None:
+    # Every request holds its body open until all 200 are in flight on the
+    # one instance: they can only complete if the instance serves them at once.
+    all_in = trio.Event()
+    results: list[bytes] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"x"
+        await all_in.wait()
+        yield b"y"
+
+    async def one(client: httpx.AsyncClient, url: str) -> None:
+        response = await client.post(url + "/", content=body())
+        results.append(response.content)
+
+    async with serving(echo_component, max_instances=1, max_concurrency=200) as (url, app):
+        limits = httpx.Limits(max_connections=250)
+        async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+            async with trio.open_nursery() as nursery:
+                for _ in range(200):
+                    nursery.start_soon(one, client, url)
+                pool = app.pool
+                assert pool is not None
+                await wait_until(
+                    lambda: sum(s.inflight for s in pool.slots) == 200, "200 in flight"
+                )
+                assert pool.created == 1
+                all_in.set()
+    assert results == [b"xy"] * 200
+
+
+async def test_a_client_disconnect_cancels_the_guest_task(hello_component: Any) -> None:
+    async with serving(hello_component) as (url, app), httpx.AsyncClient() as client:
+        pool = app.pool
+        assert pool is not None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.get, url + "/sleep")
+            await wait_until(lambda: any(s.inflight for s in pool.slots), "the request arrived")
+            nursery.cancel_scope.cancel()  # the client goes away mid-request
+        await wait_until(lambda: pool.cancelled == 1, "the server cancelled the request")
+        await wait_until(lambda: not any(s.inflight for s in pool.slots), "its lease ended")
+        # componentize-py 0.25.1 guests answer a task cancellation with a trap
+        # (their callback has no case for it): that instance is discarded.
+        assert pool.discarded == 1
+        # The server goes on serving.
+        after = await client.get(url + "/")
+    assert after.content == GREETING
+
+
+async def test_a_trap_fails_only_the_trapping_instance(hello_component: Any) -> None:
+    async with serving(hello_component, max_instances=2) as (url, app):
+        async with httpx.AsyncClient() as client:
+            trapped = await client.get(url + "/trap")
+            later = [await client.get(url + "/") for _ in range(3)]
+    assert trapped.status_code == 500
+    assert [r.status_code for r in later] == [200] * 3
+    assert app.pool is None
+
+
+async def test_an_outgoing_request_to_a_host_not_allowed_is_refused(
+    hello_component: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serving(hello_component) as (url, _app), httpx.AsyncClient() as client:
+        response = await client.get(url + "/fetch", headers={"url": url + "/"})
+    assert response.status_code == 403
+    assert b"HTTP-request-denied" in response.content
+    assert any("denied" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_allowed_outgoing_request_streams_back(hello_component: Any) -> None:
+    # A plain ASGI app on loopback is the upstream.
+    async def upstream(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        for part in (b"up", b"stream"):
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    config = HypercornConfig()
+    config.bind = ["127.0.0.1:0"]
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(hypercorn_serve, upstream, config)
+        upstream_url = binds[0]
+        port = upstream_url.rsplit(":", 1)[1]
+        async with serving(hello_component, allow_http=[f"127.0.0.1:{port}"]) as (url, _app):
+            async with httpx.AsyncClient() as client:
+                response = await client.get(url + "/fetch", headers={"url": upstream_url + "/"})
+        nursery.cancel_scope.cancel()
+    assert response.status_code == 201
+    assert response.content == b"upstream"
+
+
+def test_callback_lifted_guests_share_an_instance(hello_component: Any) -> None:
+    from wasi_http._app import has_stackful_lift, max_concurrency
+
+    assert not has_stackful_lift(hello_component)
+    assert max_concurrency(hello_component, "0.3", 100) == 100
+
+
+async def test_a_disconnect_mid_body_cancels_without_losing_the_instance(
+    echo_component: Any,
+) -> None:
+    # The guest returned its response and is streaming the body when the
+    # client goes away: the body stream is dropped, the guest's writer sees
+    # that, and the instance goes on serving.
+    async with serving(echo_component) as (url, app):
+        pool = app.pool
+        assert pool is not None
+        host, port = url.removeprefix("http://").split(":")
+        stream = await trio.open_tcp_stream(host, int(port))
+        await stream.send_all(
+            b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n"
+        )
+        seen = b""
+        with trio.fail_after(60):
+            while b"first" not in seen:
+                seen += await stream.receive_some(65536)
+        await stream.aclose()
+        await wait_until(lambda: pool.cancelled == 1, "the server cancelled the request")
+        got: list[bytes] = []
+        status = await duplex_post(url, body_of(b"again"), got.append)
+        assert (status, b"".join(got)) == (200, b"again")
+        assert (pool.created, pool.discarded) == (1, 0)
+
+
+async def test_an_instance_is_replaced_after_max_requests(hello_component: Any) -> None:
+    async with serving(hello_component, max_requests=2) as (url, app):
+        pool = app.pool
+        assert pool is not None
+        async with httpx.AsyncClient() as client:
+            statuses = [(await client.get(url + "/")).status_code for _ in range(5)]
+        created = pool.created
+    assert statuses == [200] * 5
+    assert created == 3  # two requests each for the first two, then a third instance
+
+
+async def test_graceful_shutdown_lets_a_request_in_flight_finish(echo_component: Any) -> None:
+    release = trio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"before "
+        await release.wait()
+        yield b"after"
+
+    config = ServeConfig(bind=["127.0.0.1:0"], shutdown_timeout=60)
+    app = WasiHttpApp(echo_component, config)
+    stop = trio.Event()
+    got: list[bytes] = []
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(
+            functools.partial(serve, app, config, shutdown_trigger=stop.wait)
+        )
+        pool = app.pool
+        assert pool is not None
+
+        async def request() -> None:
+            status = await duplex_post(binds[0], body(), got.append)
+            got.append(str(status).encode())
+
+        nursery.start_soon(request)
+        await wait_until(lambda: any(s.inflight for s in pool.slots), "the request arrived")
+        stop.set()  # shutdown starts with the request in flight...
+        host, port = binds[0].removeprefix("http://").split(":")
+
+        async def refused() -> bool:
+            try:
+                probe = await trio.open_tcp_stream(host, int(port))
+            except OSError:
+                return True
+            await probe.aclose()
+            return False
+
+        with trio.fail_after(60):
+            while not await refused():  # the server no longer accepts
+                await trio.sleep(0.01)
+        release.set()  # ...and the request in flight still completes
+    assert b"".join(got[:-1]) == b"before after"
+    assert got[-1] == b"200"
+    assert app.pool is None

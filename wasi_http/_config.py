@@ -1,0 +1,44 @@
+"""ServeConfig: how a component is served (pool limits, outgoing policy, WASI grants)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from trio_wasi import WasiConfig
+
+__all__ = ["ServeConfig"]
+
+
+def _strings(value: Sequence[str]) -> tuple[str, ...]:
+    return tuple(str(v) for v in value)
+
+
+@attrs.frozen(kw_only=True)
+class ServeConfig:
+    """Everything ``serve`` and the ASGI application need besides the component.
+
+    * ``bind``: addresses to listen on (``"127.0.0.1:8080"``; port 0 picks one);
+    * ``wasi``: what each instance may reach through WASI (default: nothing);
+    * ``max_concurrency``: requests one 0.3 instance serves at once (a 0.2
+      instance always serves one at a time);
+    * ``max_requests``: requests an instance serves before it is replaced
+      (0: no limit);
+    * ``max_instances``: instances alive at once; a request waits for a free
+      slot when all are busy;
+    * ``allow_http``: ``HOST[:PORT]`` patterns (``*`` matches any host or
+      port) outgoing requests may reach; none by default;
+    * ``shutdown_timeout``: seconds in-flight requests get to finish at
+      shutdown before they are cancelled;
+    * ``workers``: hypercorn worker processes (the command line only).
+    """
+
+    bind: Sequence[str] = attrs.field(default=("127.0.0.1:8080",), converter=_strings)
+    wasi: WasiConfig = attrs.field(factory=WasiConfig)
+    max_concurrency: int = 100
+    max_requests: int = 0
+    max_instances: int = 8
+    allow_http: Sequence[str] = attrs.field(default=(), converter=_strings)
+    shutdown_timeout: float = 10.0
+    workers: int = 1
