@@ -53,6 +53,16 @@ def test_run_with_no_file_runs_the_shipped_command(capfd: pytest.CaptureFixture[
     assert capfd.readouterr().out == HELLO
 
 
+def test_run_takes_limits_as_w_options(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "-W", "timeout=30s,max-memory-size=64MiB", "-W", "max-handles=100"]) == 0
+    assert capfd.readouterr().out == HELLO
+    assert main(["run", "-W", "no-such-limit=1"]) == 1
+    err = capfd.readouterr().err
+    assert "-W" in err and "no-such-limit" in err and len(err.strip().splitlines()) == 1
+    # A memory limit below what the shipped command needs refuses its instantiation.
+    assert main(["run", "-W", "max-memory-size=0"]) != 0
+
+
 # -- wasi:io core -----------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ in ``trio_wasi/demo/``. Every error is one line from a :class:`trio_wasi.Error`.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -24,6 +25,7 @@ from ._errors import Error
 if TYPE_CHECKING:
     from ._component import Component
     from ._instance import Instance
+    from ._linker import Linker
     from .wasi._config import WasiConfig
 
 __all__ = ["main"]
@@ -219,21 +221,26 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         component = _demo("hello_cli.wat")
         program, args = "hello_cli.wat", []
     config = _wasi_config(ns, program, args)
-    if ns.invoke is not None:
-        return trio.run(_invoke, component, config, ns.invoke, args)
-    from .wasi._command import run_command
-
-    code: int = trio.run(run_command, component, config)
-    return code
-
-
-async def _invoke(component: Component, config: WasiConfig, export: str, args: list[str]) -> int:
+    from ._limits import Limits, parse_w_options
     from ._linker import Linker
     from .wasi import add_to_linker
     from .wasi._command import component_imports
 
-    linker = Linker(component.engine)
+    try:
+        limits = parse_w_options(ns.limits, base=Limits.run())
+    except ValueError as exc:
+        raise Error(f"-W: {exc}") from None
+    linker = Linker(component.engine, limits=limits)
     add_to_linker(linker, config, only=component_imports(component))
+    if ns.invoke is not None:
+        return trio.run(_invoke, component, linker, ns.invoke, args)
+    from .wasi._command import run_command
+
+    code: int = trio.run(functools.partial(run_command, component, config, linker=linker))
+    return code
+
+
+async def _invoke(component: Component, linker: Linker, export: str, args: list[str]) -> int:
     async with linker.instantiate(component) as instance:
         result = await _call_export(instance, export, args)
     if result is not None:
@@ -392,6 +399,17 @@ def _parser() -> argparse.ArgumentParser:
         help="a WASI setting: "
         + "; ".join(f"{k}: {v}" for k, v in _SETTINGS.items())
         + " (comma-separated or repeated)",
+    )
+    p_run.add_argument(
+        "-W",
+        dest="limits",
+        action="append",
+        default=[],
+        metavar="LIMIT=VALUE",
+        help="a resource limit, as wasmtime names them (timeout=5s, max-memory-size=64MiB, "
+        "max-table-elements, max-instances, max-tables, max-memories, max-handles, "
+        "hostcall-budget, max-stream-buffer; comma-separated or repeated; see README "
+        "'Limits')",
     )
     p_run.add_argument(
         "--invoke",
