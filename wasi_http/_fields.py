@@ -18,6 +18,7 @@ from trio_wasi import Err, Ok, Variant
 __all__ = [
     "FORBIDDEN",
     "FieldsCore",
+    "FieldsFace",
     "HeaderError",
     "header_result",
     "valid_name",
@@ -154,3 +155,34 @@ def header_result(fn: Callable[..., Any], *args: Any) -> Ok | Err:
     except HeaderError as exc:
         return Err(exc.variant())
     return Ok(value)
+
+
+class FieldsFace(FieldsCore):
+    """The WIT methods of ``fields`` that 0.2.0 and 0.3.0 share.
+
+    Each generation's ``fields`` resource is a subclass of its own (resource
+    types are per interface), adding what only that generation has.
+    """
+
+    @classmethod
+    def from_list(cls, entries: list[tuple[str, bytes]]) -> Ok | Err:
+        return header_result(cls.checked, entries)
+
+    def get(self, name: str) -> list[bytes]:
+        return self.values(name)
+
+    def has(self, name: str) -> bool:
+        return self.contains(name)
+
+    def set(self, name: str, value: list[bytes]) -> Ok | Err:
+        return header_result(self.put, name, value)
+
+    def delete(self, name: str) -> Ok | Err:
+        result = header_result(self.remove, name)
+        return Ok(None) if isinstance(result, Ok) else result
+
+    def append(self, name: str, value: bytes) -> Ok | Err:
+        return header_result(self.add, name, value)
+
+    def clone(self) -> Self:
+        return type(self).of(self.pairs)

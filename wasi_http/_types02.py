@@ -35,7 +35,7 @@ from trio_wasi.wasi._io import (
 
 from ._client import HttpClient, ResponseBody, _seconds
 from ._errors import describe, status_for
-from ._fields import FieldsCore, header_result
+from ._fields import FieldsFace
 from ._types03 import method_name, method_variant, scheme_name, scheme_variant
 
 if TYPE_CHECKING:
@@ -51,34 +51,11 @@ log = logging.getLogger("wasi_http")
 BODY_CHUNKS = 4
 
 
-class Fields(FieldsCore):
+class Fields(FieldsFace):
     """``fields`` (0.2.0)."""
-
-    @staticmethod
-    def from_list(entries: list[tuple[str, bytes]]) -> Ok | Err:
-        return header_result(Fields.checked, entries)
-
-    def get(self, name: str) -> list[bytes]:
-        return self.values(name)
-
-    def has(self, name: str) -> bool:
-        return self.contains(name)
-
-    def set(self, name: str, value: list[bytes]) -> Ok | Err:
-        return header_result(self.put, name, value)
-
-    def delete(self, name: str) -> Ok | Err:
-        result = header_result(self.remove, name)
-        return Ok(None) if isinstance(result, Ok) else result
-
-    def append(self, name: str, value: bytes) -> Ok | Err:
-        return header_result(self.add, name, value)
 
     def entries(self) -> list[tuple[str, bytes]]:
         return list(self.pairs)
-
-    def clone(self) -> Fields:
-        return Fields.of(self.pairs)
 
 
 class _Ready:

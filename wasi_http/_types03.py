@@ -21,7 +21,7 @@ import trio
 
 from trio_wasi import Err, HostContext, Ok, Variant, with_context
 
-from ._fields import FieldsCore, header_result
+from ._fields import FieldsFace, header_result
 
 __all__ = [
     "Fields",
@@ -48,37 +48,14 @@ def empty_trailers() -> trio.MemoryReceiveChannel[Any]:
     return future_of(Ok(None))
 
 
-class Fields(FieldsCore):
+class Fields(FieldsFace):
     """``fields`` (0.3.0)."""
-
-    @staticmethod
-    def from_list(entries: list[tuple[str, bytes]]) -> Ok | Err:
-        return header_result(Fields.checked, entries)
-
-    def get(self, name: str) -> list[bytes]:
-        return self.values(name)
-
-    def has(self, name: str) -> bool:
-        return self.contains(name)
-
-    def set(self, name: str, value: list[bytes]) -> Ok | Err:
-        return header_result(self.put, name, value)
-
-    def delete(self, name: str) -> Ok | Err:
-        result = header_result(self.remove, name)
-        return Ok(None) if isinstance(result, Ok) else result
 
     def get_and_delete(self, name: str) -> Ok | Err:
         return header_result(self.remove, name)
 
-    def append(self, name: str, value: bytes) -> Ok | Err:
-        return header_result(self.add, name, value)
-
     def copy_all(self) -> list[tuple[str, bytes]]:
         return list(self.pairs)
-
-    def clone(self) -> Fields:
-        return Fields.of(self.pairs)
 
 
 class RequestOptions:
