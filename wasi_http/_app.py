@@ -229,15 +229,7 @@ class WasiHttpApp:
                 await _plain(send, 500, b"internal server error\n")
                 return
             if isinstance(result, Err):
-                log.warning(
-                    "%s %s: the handler failed: %s",
-                    scope["method"],
-                    scope["path"],
-                    describe(result.value),
-                )
-                await _plain(
-                    send, status_for(result.value), describe(result.value).encode() + b"\n"
-                )
+                await _handler_failed(scope, send, result.value)
                 return
             assert isinstance(result, Ok) and isinstance(result.value, Response)
             await send_response(scope, send, result.value, slot)
@@ -351,6 +343,12 @@ async def _pump_request(
         if message["type"] == "http.disconnect":
             exchange.disconnected()
             return
+
+
+async def _handler_failed(scope: Scope, send: Send, code: Any) -> None:
+    """Answer a request whose handler returned the error code ``code`` (both generations)."""
+    log.warning("%s %s: the handler failed: %s", scope["method"], scope["path"], describe(code))
+    await _plain(send, status_for(code), describe(code).encode() + b"\n")
 
 
 async def _plain(send: Send, status: int, text: bytes) -> None:

@@ -34,7 +34,6 @@ from trio_wasi.wasi._io import (
 )
 
 from ._client import HttpClient, ResponseBody, _seconds
-from ._errors import describe, status_for
 from ._fields import FieldsFace
 from ._types03 import method_name, method_variant, scheme_name, scheme_variant
 
@@ -488,7 +487,7 @@ async def exchange02(
     pool: InstancePool,
 ) -> None:
     """Serve one request with a 0.2 ``incoming-handler`` (one per instance at a time)."""
-    from ._app import _authority, _plain, _target, _wire_headers
+    from ._app import _authority, _handler_failed, _plain, _target, _wire_headers
 
     request = IncomingRequest(
         scope["method"],
@@ -521,15 +520,7 @@ async def exchange02(
                 await _plain(send, 500, b"internal server error\n")
                 return
             if isinstance(result, Err):
-                log.warning(
-                    "%s %s: the handler failed: %s",
-                    scope["method"],
-                    scope["path"],
-                    describe(result.value),
-                )
-                await _plain(
-                    send, status_for(result.value), describe(result.value).encode() + b"\n"
-                )
+                await _handler_failed(scope, send, result.value)
                 return
             response = result.value
             assert isinstance(response, OutgoingResponse)
