@@ -50,6 +50,7 @@ from ._names import compatibility_key
 from ._resolve import (
     DeclaredType,
     TypeSpace,
+    declare,
     describe,
     resolve_deftype,
     resolve_valtype,
@@ -711,19 +712,9 @@ class _Linker:
         space = TypeSpace(outer=decl.outer)
         items: InstanceItems = {}
         for dd in decl.decl.decls:
-            if isinstance(dd, M.TypeDecl):
-                space.types.append(resolve_deftype(space, dd.type))
-            elif isinstance(dd, M.CoreTypeDeclarator):
-                space.core_types.append(dd.type)
-            elif isinstance(dd, M.AliasDecl):
-                a = dd.alias
-                if not isinstance(a, M.AliasOuter):
-                    raise LinkError(f"import {name!r}: unsupported alias in its instance type")
-                target = space.enclosing(a.count)
-                source = target.types if a.sort is M.Sort.TYPE else target.core_types
-                space_list = space.types if a.sort is M.Sort.TYPE else space.core_types
-                space_list.append(source[a.index])
-            elif isinstance(dd, M.ExportDecl):
+            if declare(space, dd, f"import {name!r}"):
+                continue
+            if isinstance(dd, M.ExportDecl):
                 export = dd.name.name
                 ext = dd.type
                 if provided is not None:

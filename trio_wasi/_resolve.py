@@ -28,6 +28,7 @@ __all__ = [
     "DeclaredType",
     "TypeSpace",
     "check_value_type",
+    "declare",
     "describe",
     "resolve_deftype",
     "resolve_functype",
@@ -159,6 +160,29 @@ def resolve_deftype(space: TypeSpace, d: M.DefType, *, owner: object | None = No
     if isinstance(d, M.ResourceType):
         raise LinkError("resource type definitions are resolved by the linker")
     raise LinkError(f"unknown type definition {d!r}")
+
+
+def declare(space: TypeSpace, dd: Any, where: str) -> bool:
+    """Apply one type, core type or outer-alias declarator of an instance type to ``space``.
+
+    Returns False for any other declarator (exports), which the caller handles.
+    """
+    if isinstance(dd, M.TypeDecl):
+        space.types.append(resolve_deftype(space, dd.type))
+    elif isinstance(dd, M.CoreTypeDeclarator):
+        space.core_types.append(dd.type)
+    elif isinstance(dd, M.AliasDecl):
+        a = dd.alias
+        if not isinstance(a, M.AliasOuter):
+            raise LinkError(f"{where}: unsupported alias in the instance type")
+        target = space.enclosing(a.count)
+        if a.sort is M.Sort.TYPE:
+            space.types.append(target.types[a.index])
+        else:
+            space.core_types.append(target.core_types[a.index])
+    else:
+        return False
+    return True
 
 
 def describe(t: Any) -> str:

@@ -33,7 +33,7 @@ from typing import Any
 from ._abi import _types as T
 from ._binary import _model as M
 from ._errors import LinkError
-from ._resolve import DeclaredType, TypeSpace, describe, resolve_deftype
+from ._resolve import DeclaredType, TypeSpace, declare, describe
 
 __all__ = [
     "check_func_type",
@@ -186,18 +186,9 @@ def check_instance_type(
         raise LinkError(f"{where}: expected a component, found an instance")
     space = TypeSpace(outer=decl.outer)
     for dd in decl.decl.decls:
-        if isinstance(dd, M.TypeDecl):
-            space.types.append(resolve_deftype(space, dd.type))
-        elif isinstance(dd, M.CoreTypeDeclarator):
-            space.core_types.append(dd.type)
-        elif isinstance(dd, M.AliasDecl):
-            a = dd.alias
-            if not isinstance(a, M.AliasOuter):
-                raise LinkError(f"{where}: unsupported alias in the instance type")
-            target = space.enclosing(a.count)
-            source = target.types if a.sort is M.Sort.TYPE else target.core_types
-            (space.types if a.sort is M.Sort.TYPE else space.core_types).append(source[a.index])
-        elif isinstance(dd, M.ExportDecl):
+        if declare(space, dd, where):
+            continue
+        if isinstance(dd, M.ExportDecl):
             name = dd.name.name
             inner = f"{where} export `{name}`" if "`" in where else f"{where}#{name}"
             if name not in items:

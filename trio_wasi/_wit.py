@@ -33,7 +33,7 @@ from ._abi import _types as T
 from ._binary import _model as M
 from ._binary._decode import decode_component
 from ._errors import DecodeError, LinkError
-from ._resolve import DeclaredType, TypeSpace, resolve_deftype
+from ._resolve import DeclaredType, TypeSpace, declare, resolve_deftype
 from ._validate import _validator
 
 __all__ = ["WitInterface", "load_encoded", "load_wit", "resolve_interface"]
@@ -288,18 +288,9 @@ def _instance_items(
     space = TypeSpace(outer=decl.outer)
     items: dict[str, Any] = {}
     for dd in decl.decl.decls:
-        if isinstance(dd, M.TypeDecl):
-            space.types.append(_deftype(space, dd.type))
-        elif isinstance(dd, M.CoreTypeDeclarator):
-            space.core_types.append(dd.type)
-        elif isinstance(dd, M.AliasDecl):
-            a = dd.alias
-            if not isinstance(a, M.AliasOuter):
-                raise LinkError(f"WIT for {interface}: unexpected alias {a!r}")
-            target = space.enclosing(a.count)
-            source = target.types if a.sort is M.Sort.TYPE else target.core_types
-            (space.types if a.sort is M.Sort.TYPE else space.core_types).append(source[a.index])
-        elif isinstance(dd, M.ExportDecl):
+        if declare(space, dd, f"WIT for {interface}"):
+            continue
+        if isinstance(dd, M.ExportDecl):
             name = dd.name.name
             ext = dd.type
             if isinstance(ext, M.TypeBound):
