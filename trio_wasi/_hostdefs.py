@@ -53,6 +53,7 @@ __all__ = [
     "HostFunctionDef",
     "define_interface",
     "python_name",
+    "resource_for",
     "resource_class_name",
     "with_context",
 ]
@@ -284,7 +285,7 @@ def define_interface(
         raise TypeError("define_interface takes exactly one of impl and factory=")
     iface = _find_interface(interface, wit)
     resolved = resolve_interface(
-        iface, functools.partial(_resource_for, host), _resolution_cache(host)
+        iface, functools.partial(resource_for, host), _resolution_cache(host)
     )
     # Where to look the functions up statically: the object, or the class a
     # factory makes (its methods are then checked unbound, self first).
@@ -332,7 +333,7 @@ def define_interface(
 
     key = compatibility_key(interface)
     for rname, cls in classes.items():
-        rt = _resource_for(host, interface, rname)
+        rt = resource_for(host, interface, rname)
         rt.host_class = cls
         if rname in drops:
             host.drops[cls] = drops[rname]
@@ -370,9 +371,12 @@ def _factory_class(factory: Any) -> Any:
     return factory
 
 
-def _resource_for(host: Any, interface: str, name: str) -> T.ResourceType:
-    """The host's resource type ``name`` of ``interface``: one per name, made on first use."""
-    key = (compatibility_key(interface), name)
+def resource_for(host: Any, interface: str | None, name: str) -> T.ResourceType:
+    """The host's resource type ``name`` of ``interface``: one per name, made on first use.
+
+    ``interface`` is None for a resource at the root of the component's world.
+    """
+    key = (None if interface is None else compatibility_key(interface), name)
     rt: T.ResourceType | None = host.resources.get(key)
     if rt is None:
         rt = host.resources[key] = T.ResourceType(name=name, instance=None)

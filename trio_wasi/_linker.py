@@ -6,10 +6,9 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, final
 
-from ._abi import _types as T
 from ._component import Component
 from ._engine import Engine, wat_to_wasm
-from ._hostdefs import HostContext, define_interface, plain_definition
+from ._hostdefs import HostContext, define_interface, plain_definition, resource_for
 from ._instance import Instance, Instantiation
 from ._limits import Limits
 from ._link import HostDefinitions, LinkedComponent, prelink
@@ -153,10 +152,7 @@ class Linker:
         component drops its last owning handle, ``drop(obj)`` is called (plain
         or ``async def``), or else the object's ``aclose()`` or ``close()``.
         """
-        key = self._key(interface, name)
-        rt = self._host.resources.get(key)
-        if rt is None:
-            rt = self._host.resources[key] = T.ResourceType(name=name, instance=None)
+        rt = resource_for(self._host, interface, name)
         rt.host_class = cls
         if drop is not None:
             self._host.drops[cls] = drop
