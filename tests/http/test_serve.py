@@ -15,6 +15,7 @@ from http_helpers import duplex_post, serving, wait_until
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from trio_wasi.wasi._state import WasiState
 from wasi_http import ServeConfig, WasiHttpApp, serve
 from wasi_http._cli import default_component
 
@@ -166,6 +167,16 @@ async def test_200_concurrent_requests_on_one_instance(echo_component: Any) -> N
     assert results == [b"xy"] * 200
 
 
+def _clock_waiters(app: Any) -> int:
+    """How many clock waits the pooled instances' guests have pending."""
+    pool = app.pool
+    return sum(
+        WasiState.of(slot.instance.context, app.config.wasi).clock_waiters
+        for slot in pool.slots
+        if slot.instance is not None
+    )
+
+
 async def test_a_client_disconnect_cancels_the_guest_task(hello_component: Any) -> None:
     async with serving(hello_component) as (url, app), httpx.AsyncClient() as client:
         pool = app.pool
@@ -173,12 +184,17 @@ async def test_a_client_disconnect_cancels_the_guest_task(hello_component: Any) 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(client.get, url + "/sleep")
             await wait_until(lambda: any(s.inflight for s in pool.slots), "the request arrived")
+            # Wait until the guest itself runs (it waits on the clock): a
+            # request cancelled before its guest task started never reaches
+            # the guest, and so could not make it trap.
+            await wait_until(lambda: _clock_waiters(app) == 1, "the guest is sleeping")
             nursery.cancel_scope.cancel()  # the client goes away mid-request
         await wait_until(lambda: pool.cancelled == 1, "the server cancelled the request")
         await wait_until(lambda: not any(s.inflight for s in pool.slots), "its lease ended")
         # componentize-py 0.25.1 guests answer a task cancellation with a trap
-        # (their callback has no case for it): that instance is discarded.
-        assert pool.discarded == 1
+        # (their callback has no case for it): that instance is discarded once
+        # its block has closed, which follows the end of its last lease.
+        await wait_until(lambda: pool.discarded == 1, "the trapped instance was discarded")
         # The server goes on serving.
         after = await client.get(url + "/")
     assert after.content == GREETING
