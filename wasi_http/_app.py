@@ -238,12 +238,17 @@ class WasiHttpApp:
 async def send_response(scope: Scope, send: Send, response: Response, slot: Slot) -> None:
     """Stream a handler's response to the client: head, body chunks, trailers."""
     contents, trailers = response.take_body()
-    want_trailers = _wants_trailers(scope)
+    head = _wire_headers(response.headers)
+    # Trailers go out only where the client accepts them and the response
+    # announced them in a ``trailer`` field (RFC 9110 section 6.6.2): once
+    # declared to the server, a response must end with a trailer block, and
+    # HTTP/2 (h2) cannot send an empty one, so an unannounced body ends plainly.
+    want_trailers = _wants_trailers(scope) and any(name == b"trailer" for name, _ in head)
     await send(
         {
             "type": "http.response.start",
             "status": response.status,
-            "headers": _wire_headers(response.headers),
+            "headers": head,
             "trailers": want_trailers,
         }
     )
@@ -266,15 +271,21 @@ async def send_response(scope: Scope, send: Send, response: Response, slot: Slot
         log.warning("%s %s: the response body failed: %s", scope["method"], scope["path"], reason)
         response.finish(Ok(None))
         raise _BodyFailed(reason)
+    fields = outcome.value
+    tail = _wire_headers(fields) if fields is not None else []
+    if want_trailers and not tail:
+        # The response announced trailers and sent none: there is no way to
+        # end the stream as declared, so it is cut short like a failed body.
+        response.finish(Ok(None))
+        raise _BodyFailed("the response announced trailers and sent none")
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     if want_trailers:
-        fields = outcome.value
-        await send(
-            {
-                "type": "http.response.trailers",
-                "headers": _wire_headers(fields) if fields is not None else [],
-                "more_trailers": False,
-            }
+        await send({"type": "http.response.trailers", "headers": tail, "more_trailers": False})
+    elif tail:
+        log.debug(
+            "%s %s: trailers dropped (not announced or not accepted)",
+            scope["method"],
+            scope["path"],
         )
     response.finish(Ok(None))
 
@@ -389,6 +400,8 @@ def _target(scope: Scope) -> str:
 def _wants_trailers(scope: Scope) -> bool:
     if "http.response.trailers" not in scope.get("extensions", {}):
         return False
+    # The server sends trailers only for this exact value (hypercorn's rule).
     return any(
-        name == b"te" and b"trailers" in value.lower() for name, value in scope.get("headers", ())
+        name == b"te" and value.strip().lower() == b"trailers"
+        for name, value in scope.get("headers", ())
     )

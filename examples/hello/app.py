@@ -9,7 +9,8 @@ Serve it:
 
     python -m trio_wasi serve hello.wasm
 
-Three more paths exist for the tests: ``/trap`` makes the guest trap,
+Four more paths exist for the tests: ``/trap`` makes the guest trap,
+``/trailers`` sends the greeting followed by a trailer field,
 ``/sleep`` waits ten seconds on wasi:clocks before answering, and ``/fetch``
 sends a GET to the URL in the request's ``url`` header (wasi:http/client)
 and streams that response's body back.
@@ -33,22 +34,27 @@ from wit_world.imports.wasi_http_types import (
 GREETING = b"Hello from a wasi:http 0.3 component!\n"
 
 
-def text_response(data: bytes) -> Response:
-    """A 200 response whose body and trailers are written after it is returned."""
+def text_response(data: bytes, trailer_list: list[tuple[str, bytes]] | None = None) -> Response:
+    """A 200 response whose body and trailers are written after it is returned.
+
+    Trailers are announced in a ``trailer`` header, as HTTP asks of a sender.
+    """
     body, contents = wit_world.byte_stream()
     trailers_out, trailers = (
         wit_world.result_option_wasi_http_types_fields_wasi_http_types_error_code_future(
             lambda: Err(ErrorCode_InternalError(None))
         )
     )
-    headers = Fields.from_list([("content-type", b"text/plain; charset=utf-8")])
-    response, _sent = Response.new(headers, contents, trailers)
+    head = [("content-type", b"text/plain; charset=utf-8")]
+    if trailer_list:
+        head.append(("trailer", b", ".join(name.encode() for name, _ in trailer_list)))
+    response, _sent = Response.new(Fields.from_list(head), contents, trailers)
 
     async def write() -> None:
         with body:
             await body.write_all(data)
         with trailers_out:
-            await trailers_out.write(Ok(None))
+            await trailers_out.write(Ok(Fields.from_list(trailer_list) if trailer_list else None))
 
     componentize_py_async_support.spawn(write())
     return response
@@ -64,6 +70,8 @@ class Handler(exports.Handler):
             return text_response(b"slept\n")
         if path == "/fetch":
             return await fetch(request)
+        if path == "/trailers":
+            return text_response(GREETING, [("x-greeting-length", str(len(GREETING)).encode())])
         return text_response(GREETING)
 
 

@@ -47,6 +47,59 @@ async def test_http2_with_prior_knowledge(hello_component: Any) -> None:
     assert [r.content for r in responses] == [GREETING] * 3
 
 
+async def _h2_get(url: str, path: str) -> tuple[list[Any], bytes, list[Any]]:
+    """GET ``path`` over HTTP/2 (prior knowledge) asking for trailers.
+
+    httpx does not surface response trailers, so this speaks h2 directly and
+    returns the response headers, the body and the trailers.
+    """
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    host, port = url.removeprefix("http://").split(":")
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    headers: list[Any] = []
+    trailers: list[Any] = []
+    body = bytearray()
+    stream = await trio.open_tcp_stream(host, int(port))
+    async with stream:
+        request = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", host.encode())]
+        request += [(b":path", path.encode()), (b"te", b"trailers")]
+        conn.send_headers(1, request, end_stream=True)
+        await stream.send_all(conn.data_to_send())
+        ended = False
+        with trio.fail_after(60):
+            while not ended:
+                data = await stream.receive_some(65536)
+                assert data, "the server closed the connection mid-response"
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.ResponseReceived):
+                        headers = list(event.headers)
+                    elif isinstance(event, h2.events.DataReceived):
+                        body += event.data
+                        conn.acknowledge_received_data(event.flow_controlled_length, 1)
+                    elif isinstance(event, h2.events.TrailersReceived):
+                        trailers = list(event.headers)
+                    elif isinstance(event, h2.events.StreamEnded):
+                        ended = True
+                await stream.send_all(conn.data_to_send())
+    return headers, bytes(body), trailers
+
+
+async def test_a_guests_response_trailers_reach_an_http2_client(hello_component: Any) -> None:
+    async with serving(hello_component) as (url, _app):
+        headers, body, trailers = await _h2_get(url, "/trailers")
+        _plain_headers, plain_body, no_trailers = await _h2_get(url, "/")
+    assert (b":status", b"200") in headers
+    assert body == GREETING
+    assert trailers == [(b"x-greeting-length", str(len(GREETING)).encode())]
+    # A response whose trailers future holds none ends with its body.
+    assert plain_body == GREETING
+    assert no_trailers == []
+
+
 async def test_echo_streams_both_ways(echo_component: Any) -> None:
     # The response's first chunk arrives while the request body is still
     # open: the client sends the second chunk only after reading the first

@@ -145,7 +145,7 @@ async def test_a_response_streams_its_body_then_its_trailers() -> None:
 
     body_send, body = trio.open_memory_channel[bytes](4)
     trailers_send, trailers = trio.open_memory_channel[object](1)
-    headers = Fields.from_list([("x-a", b"1")])
+    headers = Fields.from_list([("x-a", b"1"), ("trailer", b"x-checksum")])
     assert isinstance(headers, Ok)
     response, sent = Response.new(headers.value, body, trailers)
     for part in (b"one", b"two"):
@@ -169,7 +169,7 @@ async def test_a_response_streams_its_body_then_its_trailers() -> None:
     assert messages[0] == {
         "type": "http.response.start",
         "status": 200,
-        "headers": [(b"x-a", b"1")],
+        "headers": [(b"x-a", b"1"), (b"trailer", b"x-checksum")],
         "trailers": True,
     }
     assert [m.get("body") for m in messages[1:-1]] == [b"one", b"two", b""]
@@ -178,6 +178,46 @@ async def test_a_response_streams_its_body_then_its_trailers() -> None:
         "headers": [(b"x-checksum", b"abc")],
         "more_trailers": False,
     }
+    assert await sent.receive() == Ok(None)
+
+
+@pytest.mark.parametrize("announced", [False, True])
+async def test_trailers_are_sent_only_when_announced_and_present(announced: bool) -> None:
+    # HTTP/2 cannot end a stream with an empty trailer block, so trailers are
+    # declared to the server only when the response announced them; a
+    # response that announced them and sent none is cut short.
+    from wasi_http._app import _BodyFailed, send_response
+    from wasi_http._pool import Slot
+
+    body_send, body = trio.open_memory_channel[bytes](4)
+    trailers_send, trailers = trio.open_memory_channel[object](1)
+    head = [("trailer", b"x-checksum")] if announced else []
+    headers = Fields.from_list(head)
+    assert isinstance(headers, Ok)
+    response, sent = Response.new(headers.value, body, trailers)
+    body_send.send_nowait(b"data")
+    body_send.close()
+    trailers_send.send_nowait(Ok(None))
+    messages: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        messages.append(dict(message))
+
+    scope = {
+        "method": "GET",
+        "path": "/",
+        "headers": [(b"te", b"trailers")],
+        "extensions": {"http.response.trailers": {}},
+    }
+    if announced:
+        with pytest.raises(_BodyFailed, match="announced trailers and sent none"):
+            await send_response(scope, send, response, Slot(1))
+        assert messages[-1].get("more_body") is True
+    else:
+        await send_response(scope, send, response, Slot(1))
+        assert messages[0]["trailers"] is False
+        assert messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert all(m["type"] != "http.response.trailers" for m in messages)
     assert await sent.receive() == Ok(None)
 
 
