@@ -9,6 +9,10 @@ when the client accepts deflate.
 from __future__ import annotations
 
 import os
+import re
+import signal
+import subprocess
+import sys
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,7 +21,7 @@ import httpx
 import pytest
 import trio
 from example_builds import composed_with_middleware
-from http_helpers import duplex_post, serving
+from http_helpers import ROOT, duplex_post, serving
 
 from trio_wasi import Component
 
@@ -141,3 +145,33 @@ async def test_a_corrupt_deflate_body_aborts_the_response(middleware_echo: Any) 
                 headers={"content-encoding": "deflate", "accept-encoding": "identity"},
             )
             raise AssertionError(f"a corrupt body was answered whole: {response}")
+
+
+async def test_the_cli_serves_the_composed_component() -> None:
+    path = composed_with_middleware("echo")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "trio_wasi", "serve", "--addr", "127.0.0.1:0", str(path)],
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stderr is not None
+    log = b""
+    try:
+        with trio.fail_after(120):
+            while not (match := re.search(rb"serving on (http://\S+)", log)):
+                chunk = await proc.stderr.receive_some(4096)
+                assert chunk, log.decode()
+                log += chunk
+        async with httpx.AsyncClient(timeout=60) as client:
+            response = await client.post(
+                match.group(1).decode() + "/",
+                content=deflate(b"through the cli"),
+                headers={"content-encoding": "deflate", "accept-encoding": "deflate"},
+            )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        with trio.fail_after(60):
+            await proc.wait()
+    assert response.headers["content-encoding"] == "deflate"
+    assert response.content == b"through the cli"  # httpx inflates it
