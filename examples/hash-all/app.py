@@ -14,7 +14,7 @@ Every ``url`` header's URL is fetched concurrently through wasi:http/client.
 The response streams one ``URL: SHA256HEX`` line per URL in the order the
 fetches finish, so fast URLs are answered first; a fetch that fails yields
 ``URL: error DETAIL`` instead. Each body is hashed chunk by chunk as it
-arrives and never held whole.
+arrives and never held whole, whatever the response's status.
 """
 
 import asyncio

@@ -42,16 +42,27 @@ CODING_HEADERS = ("content-encoding", "content-length")
 
 
 def accepts_deflate(values: list[bytes]) -> bool:
-    """Whether an ``accept-encoding`` header lists deflate with a non-zero quality."""
+    """Whether ``accept-encoding`` values admit deflate (RFC 9110 section 12.5.3).
+
+    An explicit ``deflate`` entry decides by its quality; otherwise a ``*``
+    entry does; a quality of 0 means "not acceptable".
+    """
+    qualities: dict[str, float] = {}
     for value in values:
         for item in value.decode("latin-1").split(","):
-            coding, _, params = item.strip().partition(";")
-            if coding.strip().lower() not in ("deflate", "*"):
-                continue
-            quality = params.strip().lower().removeprefix("q=")
-            if params and quality.replace(".", "", 1).isdigit() and float(quality) == 0:
-                continue
-            return True
+            coding, *params = (part.strip() for part in item.split(";"))
+            quality = 1.0
+            for param in params:
+                name, _, number = param.partition("=")
+                if name.strip().lower() == "q":
+                    try:
+                        quality = float(number)
+                    except ValueError:
+                        quality = 0.0
+            qualities[coding.lower()] = quality
+    for coding in ("deflate", "*"):
+        if coding in qualities:
+            return qualities[coding] > 0
     return False
 
 

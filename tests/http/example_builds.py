@@ -74,7 +74,7 @@ async def upstream(handler: AsgiHandler) -> AsyncIterator[str]:
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(
-            functools.partial(hypercorn_serve, app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+            functools.partial(hypercorn_serve, app, config, shutdown_trigger=stop.wait)
         )
         try:
             yield str(binds[0]).removeprefix("http://")

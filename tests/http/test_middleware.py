@@ -90,15 +90,6 @@ async def test_a_plain_request_is_compressed_for_a_client_that_accepts_deflate(
     assert zlib.decompress(raw) == body
 
 
-async def test_deflate_refused_by_quality_zero_is_not_used(middleware_echo: Any) -> None:
-    async with serving(middleware_echo) as (url, _app), httpx.AsyncClient(timeout=60) as client:
-        response = await client.post(
-            url + "/", content=b"as is", headers={"accept-encoding": "deflate;q=0, identity"}
-        )
-    assert "content-encoding" not in response.headers
-    assert response.content == b"as is"
-
-
 async def test_both_directions_stream_through_the_middleware(middleware_echo: Any) -> None:
     # The client sends its second compressed chunk only after the first came
     # back compressed and inflated: a middleware that buffered either body
@@ -175,3 +166,30 @@ async def test_the_cli_serves_the_composed_component() -> None:
             await proc.wait()
     assert response.headers["content-encoding"] == "deflate"
     assert response.content == b"through the cli"  # httpx inflates it
+
+
+@pytest.mark.parametrize(
+    ("accept", "deflated"),
+    [
+        ("deflate", True),
+        ("gzip, deflate;q=0.5", True),
+        ("*", True),
+        ("deflate;q=0, *", False),
+        ("*;q=0", False),
+        ("identity", False),
+        ("DEFLATE;Q=1.0", True),
+    ],
+)
+async def test_accept_encoding_decides_the_coding(
+    middleware_echo: Any, accept: str, deflated: bool
+) -> None:
+    async with (
+        serving(middleware_echo) as (url, _app),
+        httpx.AsyncClient(timeout=60) as client,
+        client.stream(
+            "POST", url + "/", content=b"coded or not", headers={"accept-encoding": accept}
+        ) as response,
+    ):
+        raw = b"".join([chunk async for chunk in response.aiter_raw()])
+    assert response.headers.get("content-encoding") == ("deflate" if deflated else None)
+    assert (zlib.decompress(raw) if deflated else raw) == b"coded or not"
