@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from example_builds import composed_with_middleware
-from http_helpers import ROOT, duplex_post, serving
+from example_builds import MIDDLEWARE_WORLD, composed_with_middleware
+from http_helpers import ROOT, build_example, duplex_post, serving
 
 from trio_wasi import Component
 
@@ -193,3 +193,19 @@ async def test_accept_encoding_decides_the_coding(
         raw = b"".join([chunk async for chunk in response.aiter_raw()])
     assert response.headers.get("content-encoding") == ("deflate" if deflated else None)
     assert (zlib.decompress(raw) if deflated else raw) == b"coded or not"
+
+
+def test_the_middleware_alone_is_refused_with_a_one_line_error() -> None:
+    # Uncomposed, it imports wasi:http/handler, which the host does not provide.
+    path = build_example("middleware", world=MIDDLEWARE_WORLD)
+    proc = subprocess.run(
+        [sys.executable, "-m", "trio_wasi", "serve", "--addr", "127.0.0.1:0", str(path)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=300,
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: missing import `wasi:http/handler@0.3.0#handle`")
+    assert "Traceback" not in proc.stderr
