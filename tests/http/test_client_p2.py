@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 from example_builds import read_body, upstream
 from http_helpers import build_example_p2, serving
 
@@ -63,3 +64,17 @@ async def test_a_host_not_allowed_is_refused_with_an_error_code(fetch_p2: Any) -
             response = await client.get(url + "/", headers={"url": f"http://{host}/"})
     assert response.status_code == 502
     assert "HttpRequestDenied" in response.text
+
+
+async def test_a_refused_connection_is_an_error_code(fetch_p2: Any) -> None:
+    with trio.socket.socket() as sock:
+        await sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connections are refused
+        host = f"127.0.0.1:{port}"
+        async with (
+            serving(fetch_p2, allow_http=[host]) as (url, _app),
+            httpx.AsyncClient(timeout=60) as client,
+        ):
+            response = await client.get(url + "/", headers={"url": f"http://{host}/"})
+    assert response.status_code == 502
+    assert "ConnectionRefused" in response.text
