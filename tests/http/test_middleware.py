@@ -209,3 +209,32 @@ def test_the_middleware_alone_is_refused_with_a_one_line_error() -> None:
     lines = proc.stderr.strip().splitlines()
     assert lines[-1].startswith("error: missing import `wasi:http/handler@0.3.0#handle`")
     assert "Traceback" not in proc.stderr
+
+
+async def test_concurrent_requests_through_the_composition_keep_their_own_bodies(
+    middleware_echo: Any,
+) -> None:
+    # Many handler calls in flight at once cross from the middleware instance
+    # into the echo instance; each response must carry its own request's body.
+    count = 50
+    results: dict[int, bytes] = {}
+    bodies = {i: os.urandom(512) + b"%d " % i * (i * 100) for i in range(count)}
+    async with (
+        serving(middleware_echo) as (url, _app),
+        httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=count)) as client,
+    ):
+
+        async def one(i: int) -> None:
+            response = await client.post(
+                url + "/",
+                content=deflate(bodies[i]),
+                headers={"content-encoding": "deflate", "accept-encoding": "deflate"},
+            )
+            assert response.headers["content-encoding"] == "deflate"
+            results[i] = response.content
+
+        with trio.fail_after(300):
+            async with trio.open_nursery() as nursery:
+                for i in range(count):
+                    nursery.start_soon(one, i)
+    assert results == bodies
