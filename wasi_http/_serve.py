@@ -66,7 +66,7 @@ async def _until_signal() -> None:
             return
 
 
-async def _serve_until_signal(component: Component, config: ServeConfig) -> None:
+async def _serve_until_signal(component: Component | WasiHttpApp, config: ServeConfig) -> None:
     async def announce(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         await serve(component, config, shutdown_trigger=_until_signal, task_status=task_status)
 
@@ -78,4 +78,8 @@ async def _serve_until_signal(component: Component, config: ServeConfig) -> None
 
 def run_server(component: Component, config: ServeConfig) -> None:
     """Serve in this process until SIGINT or SIGTERM (one worker)."""
-    trio.run(_serve_until_signal, component, config)
+    # Linking happens here, before the event loop, so that a component the
+    # host cannot satisfy fails with its LinkError alone (the command line
+    # prints it as one line) rather than inside the server's task group.
+    app = WasiHttpApp(component, config)
+    trio.run(_serve_until_signal, app, config)
