@@ -650,9 +650,9 @@ async def test_a_task_looping_after_it_returned_is_ended_by_the_instance_timeout
                     # The call is over before the loop starts: no call deadline
                     # covers the loop, the instance's timeout per step does.
                     assert await inst.call("start") == 3
-                    while inst._rt.poisoned is None:
+                    while inst.poisoned is None:
                         await trio.sleep(0.01)
-                    assert "deadline exceeded" in inst._rt.poisoned
+                    assert "deadline exceeded" in inst.poisoned
             after = answers[0]
             while answers[0] < after + 10:
                 await trio.sleep(0)

@@ -400,17 +400,9 @@ def _parser() -> argparse.ArgumentParser:
         + "; ".join(f"{k}: {v}" for k, v in _SETTINGS.items())
         + " (comma-separated or repeated)",
     )
-    p_run.add_argument(
-        "-W",
-        dest="limits",
-        action="append",
-        default=[],
-        metavar="LIMIT=VALUE",
-        help="a resource limit, as wasmtime names them (timeout=5s, max-memory-size=64MiB, "
-        "max-table-elements, max-instances, max-tables, max-memories, max-handles, "
-        "hostcall-budget, max-stream-buffer; comma-separated or repeated; see README "
-        "'Limits')",
-    )
+    from ._limits import Limits, add_w_argument
+
+    add_w_argument(p_run, Limits.run())
     p_run.add_argument(
         "--invoke",
         metavar="EXPORT",

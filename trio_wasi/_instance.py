@@ -181,6 +181,17 @@ class Instance:
             )
 
     @property
+    def poisoned(self) -> str | None:
+        """Why the instance can no longer be entered (the trap's message), or None.
+
+        A trap, a passed deadline or a failure on a store thread poisons the
+        instance for good: every later call raises :class:`Trap`. A server
+        pooling instances reads this to discard one whose guest trapped while
+        no call of its own was waiting.
+        """
+        return self._rt.poisoned
+
+    @property
     def limits(self) -> Limits:
         """The :class:`Limits` the instance was created with."""
         return self._limits

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from trio_wasi import Error
+from trio_wasi import Error, Limits, parse_w_options
 
 from ._config import ServeConfig
 
@@ -42,10 +42,17 @@ at once, a 0.2 instance one at a time; each is replaced after
 --max-requests requests (0: never) and at its first trap. Nothing is
 granted unless asked for; outgoing requests reach only --allow-http hosts.
 
+Every instance runs under limits (-W, the same options as `run`, with safe
+defaults here): a request whose handler runs past -W timeout traps with
+"deadline exceeded", its client gets a 500, and its instance (with the
+other requests it was serving) is discarded; memory, tables, handles, host
+copies and stream buffers are bounded too.
+
 examples:
   python -m trio_wasi serve app.wasm
   python -m trio_wasi serve --addr 0.0.0.0:8000 --workers 4 app.wasm
   python -m trio_wasi serve --allow-http example.com --allow-http '127.0.0.1:*' app.wasm
+  python -m trio_wasi serve -W timeout=5s,max-memory-size=256MiB app.wasm
 """
 
 
@@ -126,6 +133,17 @@ def add_serve_parser(sub: Any, fmt: type[argparse.HelpFormatter], settings: dict
         metavar="SETTING",
         help="a WASI setting: " + "; ".join(f"{k}: {v}" for k, v in settings.items()),
     )
+    from trio_wasi._limits import add_w_argument
+
+    add_w_argument(p, Limits.serve())
+    p.add_argument(
+        "--store-threads",
+        dest="store_threads",
+        action="store_true",
+        help="run every instance's wasm on a store thread of its own, so a guest that "
+        "computes never holds up the requests of other instances until its deadline "
+        "(default: only components that may block run on store threads)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     p.add_argument("file", nargs="?", metavar="FILE", help="the component (.wasm or .wat)")
 
@@ -159,6 +177,10 @@ def build(
     if ns.workers < 1:
         raise Error("--workers must be at least 1")
     wasi = attrs.evolve(wasi_config(ns, program, []), stdin=None)
+    try:
+        limits = parse_w_options(ns.limits, base=Limits.serve())
+    except ValueError as exc:
+        raise Error(f"-W: {exc}") from None
     config = ServeConfig(
         bind=[ns.addr],
         wasi=wasi,
@@ -168,6 +190,8 @@ def build(
         allow_http=ns.allow_http,
         shutdown_timeout=ns.shutdown_timeout,
         workers=ns.workers,
+        limits=limits,
+        run_on_thread=True if ns.store_threads else None,
     )
     return component, config
 
