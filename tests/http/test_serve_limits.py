@@ -1,0 +1,162 @@
+"""Limits under ``serve``: a request whose guest loops forever, fuel, and the ``-W`` options.
+
+The guest is ``loop_service.wat``: a callback-lifted wasi:http 0.3 handler
+that answers 200 for any path except one starting with ``/loop``, where it
+loops forever before answering. The host sees the guest ask for its path
+(``request.get-path-with-query``), the last thing it does before the loop.
+Deadlines here are the limit under test or hang guards; overlap is proven by
+what the host observes, never by timing.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+from http_helpers import serving, wait_until
+
+from trio_wasi import Component, Limits
+from wasi_http import ServeConfig
+from wasi_http._pool import Slot
+from wasi_http._types03 import Request
+
+HERE = Path(__file__).resolve().parent
+GOOD = 100
+HANG_GUARD = 120
+
+
+@functools.cache
+def loop_service() -> Component:
+    return Component.from_wat((HERE / "loop_service.wat").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def entered(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set when a guest asked for a ``/loop`` path: right after that it loops."""
+    event = threading.Event()
+    original: Callable[[Request], str | None] = Request.get_path_with_query
+
+    def get_path_with_query(self: Request) -> str | None:
+        path = original(self)
+        if path is not None and path.startswith("/loop"):
+            event.set()
+        return path
+
+    monkeypatch.setattr(Request, "get_path_with_query", get_path_with_query)
+    return event
+
+
+async def _good_requests(url: str, answered: list[tuple[int, bool]], looping: Slot) -> None:
+    """``GOOD`` concurrent requests; each notes its status and whether the loop was over."""
+    limits = httpx.Limits(max_connections=GOOD, max_keepalive_connections=GOOD)
+    async with httpx.AsyncClient(timeout=HANG_GUARD, limits=limits) as client:
+
+        async def one(i: int) -> None:
+            response = await client.get(f"{url}/good/{i}")
+            assert looping.instance is not None
+            answered.append((response.status_code, looping.instance.poisoned is not None))
+
+        async with trio.open_nursery() as nursery:
+            for i in range(GOOD):
+                nursery.start_soon(one, i)
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "store-thread"])
+async def test_a_looping_request_gets_a_5xx_at_its_deadline_while_good_ones_succeed(
+    threaded: bool, entered: threading.Event
+) -> None:
+    # On store threads the loop runs beside the event loop, so the good
+    # requests are served while it loops: its deadline is long enough for
+    # them to finish first. Inline, the loop holds the trio thread until its
+    # deadline (it can hold it no longer): the good requests, made while it
+    # loops, are served right after.
+    timeout = 20.0 if threaded else 2.0
+    settings: dict[str, Any] = {
+        "limits": Limits.serve().replace(timeout=timeout),
+        "run_on_thread": True if threaded else None,
+        # One request per instance: the looping one takes down only itself.
+        "max_concurrency": 1,
+        "max_instances": 8,
+    }
+    looped: list[httpx.Response] = []
+    answered: list[tuple[int, bool]] = []
+    with trio.fail_after(HANG_GUARD):
+        async with (
+            serving(loop_service(), **settings) as (url, app),
+            httpx.AsyncClient(timeout=HANG_GUARD) as client,
+        ):
+            pool = app.pool
+            assert pool is not None
+
+            async def loop_request() -> None:
+                looped.append(await client.get(url + "/loop"))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(loop_request)
+                await wait_until(entered.is_set, "the guest entered its loop")
+                [looping] = pool.slots
+                assert looping.instance is not None
+                assert looping.instance.threaded is threaded
+                # The good requests come from a thread of their own, so they
+                # are made while the guest loops even when it holds the trio
+                # thread.
+                await trio.to_thread.run_sync(
+                    trio.run, _good_requests, url, answered, looping, abandon_on_cancel=True
+                )
+                if threaded:
+                    # All answered, and the looping guest is still in its loop.
+                    assert not looped and looping.instance.poisoned is None
+                    assert looping.inflight == 1
+            assert looping.instance.poisoned is not None
+            assert "deadline exceeded" in looping.instance.poisoned
+            await wait_until(lambda: pool.discarded == 1, "the looping instance was discarded")
+            statuses = {status for status, _ in answered}
+            assert len(answered) == GOOD and statuses == {200}
+            if threaded:
+                assert not any(over for _, over in answered)
+            else:
+                # Inline, nothing was answered while the guest looped.
+                assert all(over for _, over in answered)
+            # The server goes on serving.
+            again = await client.get(url + "/after")
+            assert again.status_code == 200
+    assert [r.status_code for r in looped] == [500]
+
+
+def test_serve_takes_the_w_options_of_run_on_top_of_the_serve_preset() -> None:
+    from trio_wasi import _cli
+
+    ns = _cli._parser().parse_args(
+        ["serve", "-W", "timeout=250ms,max-memory-size=64MiB", "-W", "max-handles=none"]
+    )
+    from wasi_http._cli import build
+
+    _component, config = build(ns, _cli._load, _cli._looks_like_component, _cli._wasi_config)
+    assert config.limits == Limits.serve().replace(
+        timeout=0.25, max_memory_size=64 << 20, max_handles=None
+    )
+    assert config.run_on_thread is None
+    ns = _cli._parser().parse_args(["serve", "--store-threads"])
+    _component, config = build(ns, _cli._load, _cli._looks_like_component, _cli._wasi_config)
+    assert config.limits == Limits.serve()
+    assert config.run_on_thread is True
+
+
+def test_a_bad_w_option_on_serve_is_refused_with_its_name() -> None:
+    from trio_wasi import Error, _cli
+    from wasi_http._cli import build
+
+    ns = _cli._parser().parse_args(["serve", "-W", "max-memroy-size=1G"])
+    with pytest.raises(Error, match="max-memroy-size: unknown option"):
+        build(ns, _cli._load, _cli._looks_like_component, _cli._wasi_config)
+
+
+def test_the_embedding_api_defaults_to_the_serve_preset() -> None:
+    assert ServeConfig().limits == Limits.serve()
+    assert ServeConfig().run_on_thread is None
