@@ -85,6 +85,11 @@ class Instance:
         if linked.may_block and not threaded_ok:
             raise _may_block_error(linked.may_block)
         limits = limits if limits is not None else Limits.embedding()
+        if limits.fuel is not None and not linked.engine.consume_fuel:
+            raise Error(
+                "Limits.fuel needs a component compiled for fuel metering: load it "
+                "with engine=trio_wasi.Engine(consume_fuel=True)"
+            )
         rt = StoreRuntime(InlineExecutor(), limits, Deadline(linked.engine.ticker))
         context = HostContext(data)
         context._drops = dict(host.drops)

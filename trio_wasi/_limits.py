@@ -23,6 +23,11 @@ for each, and is applied per top-level instance:
   waitables, waitable sets, subtasks, stream and future ends).
 - ``max_stream_buffer``: elements the host holds for a stream end whose
   reader does not read.
+- ``fuel``: wasmtime fuel, the deterministic alternative to ``timeout``:
+  each store of the instance gets this much for its whole life (about one
+  unit per wasm instruction) and traps with "fuel exhausted ... (limit
+  fuel)" when it runs out, the same at every run whatever the machine's
+  speed. It needs an engine that meters fuel (``Engine(consume_fuel=True)``).
 
 ``None`` means unbounded. The presets :meth:`Limits.serve`, :meth:`Limits.run`
 and :meth:`Limits.embedding` are the defaults of ``serve``, ``run`` and the
@@ -80,6 +85,8 @@ class Limits:
     hostcall_budget: int | None = attrs.field(default=256 * _MiB, validator=_positive_or_none)
     #: Elements the host buffers for one stream whose reader does not read.
     max_stream_buffer: int | None = attrs.field(default=64 * 1024, validator=_positive_or_none)
+    #: wasmtime fuel per store for the instance's life (needs ``Engine(consume_fuel=True)``).
+    fuel: int | None = attrs.field(default=None, validator=_positive_or_none)
 
     @classmethod
     def embedding(cls) -> Limits:
@@ -184,6 +191,7 @@ _OPTIONS: dict[str, tuple[str, Any]] = {
     # wasmtime's name for the same bound.
     "hostcall-fuel": ("hostcall_budget", _parse_size),
     "max-stream-buffer": ("max_stream_buffer", _parse_count),
+    "fuel": ("fuel", _parse_count),
 }
 
 #: The ``-W`` option names :func:`parse_w_options` accepts.

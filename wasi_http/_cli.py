@@ -24,7 +24,7 @@ from trio_wasi import Error, Limits, parse_w_options
 from ._config import ServeConfig
 
 if TYPE_CHECKING:
-    from trio_wasi import Component, WasiConfig
+    from trio_wasi import Component, Engine, WasiConfig
 
 __all__ = ["ARGV_ENV", "add_serve_parser", "build", "serve_command"]
 
@@ -148,39 +148,42 @@ def add_serve_parser(sub: Any, fmt: type[argparse.HelpFormatter], settings: dict
     p.add_argument("file", nargs="?", metavar="FILE", help="the component (.wasm or .wat)")
 
 
-def default_component() -> Component:
+def default_component(engine: Engine | None = None) -> Component:
     """The component ``serve`` runs with no file: ``wasi_http/demo/hello.wat``."""
     from trio_wasi import Component
 
     text = resources.files("wasi_http").joinpath("demo/hello.wat").read_text(encoding="utf-8")
-    return Component.from_wat(text)
+    return Component.from_wat(text, engine=engine)
 
 
 def build(
     ns: argparse.Namespace,
-    load: Callable[[Path], Component],
+    load: Callable[[Path, Engine | None], Component],
     looks_like_component: Callable[[Path], bool],
     wasi_config: Callable[[argparse.Namespace, str, list[str]], WasiConfig],
 ) -> tuple[Component, ServeConfig]:
     """The component and configuration ``ns`` (parsed ``serve`` options) asks for."""
+    try:
+        limits = parse_w_options(ns.limits, base=Limits.serve())
+    except ValueError as exc:
+        raise Error(f"-W: {exc}") from None
+    from trio_wasi._cli import engine_for
+
+    engine = engine_for(limits)
     if ns.file is not None:
         path = Path(ns.file)
         if not looks_like_component(path):
             if not path.exists():
                 raise Error(f"no such file: {ns.file}")
             raise Error(f"{ns.file} is not a WebAssembly component (no wasm magic bytes)")
-        component = load(path)
+        component = load(path, engine)
         program = ns.file
     else:
-        component = default_component()
+        component = default_component(engine)
         program = "hello.wat"
     if ns.workers < 1:
         raise Error("--workers must be at least 1")
     wasi = attrs.evolve(wasi_config(ns, program, []), stdin=None)
-    try:
-        limits = parse_w_options(ns.limits, base=Limits.serve())
-    except ValueError as exc:
-        raise Error(f"-W: {exc}") from None
     config = ServeConfig(
         bind=[ns.addr],
         wasi=wasi,
@@ -205,7 +208,7 @@ def _logging(verbose: bool) -> None:
 
 def serve_command(
     ns: argparse.Namespace,
-    load: Callable[[Path], Component],
+    load: Callable[[Path, Engine | None], Component],
     looks_like_component: Callable[[Path], bool],
     wasi_config: Callable[[argparse.Namespace, str, list[str]], WasiConfig],
 ) -> int:

@@ -76,7 +76,7 @@ async def test_a_looping_request_gets_a_5xx_at_its_deadline_while_good_ones_succ
     # them to finish first. Inline, the loop holds the trio thread until its
     # deadline (it can hold it no longer): the good requests, made while it
     # loops, are served right after.
-    timeout = 20.0 if threaded else 2.0
+    timeout = 10.0 if threaded else 2.0
     settings: dict[str, Any] = {
         "limits": Limits.serve().replace(timeout=timeout),
         "run_on_thread": True if threaded else None,
