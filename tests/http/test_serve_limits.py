@@ -21,7 +21,7 @@ import pytest
 import trio
 from http_helpers import serving, wait_until
 
-from trio_wasi import Component, Limits
+from trio_wasi import Component, Engine, Limits
 from wasi_http import ServeConfig
 from wasi_http._pool import Slot
 from wasi_http._types03 import Request
@@ -129,6 +129,35 @@ async def test_a_looping_request_gets_a_5xx_at_its_deadline_while_good_ones_succ
     assert [r.status_code for r in looped] == [500]
 
 
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "store-thread"])
+async def test_a_looping_request_runs_out_of_fuel_under_serve(
+    threaded: bool, entered: threading.Event, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = (HERE / "loop_service.wat").read_text(encoding="utf-8")
+    component = Component.from_wat(text, engine=Engine(use_cache=False, consume_fuel=True))
+    settings: dict[str, Any] = {
+        # No deadline: only the fuel ends the loop.
+        "limits": Limits.serve().replace(timeout=None, fuel=1_000_000),
+        "run_on_thread": True if threaded else None,
+        "max_concurrency": 1,
+    }
+    with trio.fail_after(HANG_GUARD):
+        async with (
+            serving(component, **settings) as (url, app),
+            httpx.AsyncClient(timeout=HANG_GUARD) as client,
+        ):
+            pool = app.pool
+            assert pool is not None
+            looped = await client.get(url + "/loop")
+            assert entered.is_set()
+            await wait_until(lambda: pool.discarded == 1, "the looping instance was discarded")
+            good = await client.get(url + "/after")
+    assert looped.status_code == 500
+    assert good.status_code == 200
+    discarded = [r.getMessage() for r in caplog.records if "discarded" in r.getMessage()]
+    assert len(discarded) == 1 and "fuel exhausted" in discarded[0] and "limit fuel" in discarded[0]
+
+
 def test_serve_takes_the_w_options_of_run_on_top_of_the_serve_preset() -> None:
     from trio_wasi import _cli
 
@@ -146,6 +175,12 @@ def test_serve_takes_the_w_options_of_run_on_top_of_the_serve_preset() -> None:
     _component, config = build(ns, _cli._load, _cli._looks_like_component, _cli._wasi_config)
     assert config.limits == Limits.serve()
     assert config.run_on_thread is True
+    assert not _component.engine.consume_fuel
+    ns = _cli._parser().parse_args(["serve", "-W", "fuel=5000000"])
+    component, config = build(ns, _cli._load, _cli._looks_like_component, _cli._wasi_config)
+    assert config.limits.fuel == 5_000_000
+    # The component is compiled for fuel metering, or the limit could not apply.
+    assert component.engine.consume_fuel
 
 
 def test_a_bad_w_option_on_serve_is_refused_with_its_name() -> None:
