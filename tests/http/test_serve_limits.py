@@ -195,3 +195,24 @@ def test_a_bad_w_option_on_serve_is_refused_with_its_name() -> None:
 def test_the_embedding_api_defaults_to_the_serve_preset() -> None:
     assert ServeConfig().limits == Limits.serve()
     assert ServeConfig().run_on_thread is None
+
+
+def test_the_serve_limits_benchmark_runs() -> None:
+    """The benchmark's figures come out (their values are not asserted)."""
+    import importlib.util
+
+    path = HERE.parent / "benchmarks" / "serve_limits.py"
+    spec = importlib.util.spec_from_file_location("_trio_wasi_tests_serve_limits_bench", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    figures = module.measure(quick=True)
+    assert set(figures) == {
+        "late_inline_ms",
+        "late_inline_max_ms",
+        "late_thread_ms",
+        "late_thread_max_ms",
+        "fuel_loop_ratio",
+        "fuel_call_ratio",
+    }
+    assert figures["fuel_loop_ratio"] > 0 and figures["fuel_call_ratio"] > 0
