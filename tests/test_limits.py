@@ -250,8 +250,10 @@ def test_limits_validate_their_values() -> None:
     with pytest.raises(TypeError, match="max_handles"):
         Limits(max_handles="10")  # type: ignore[arg-type]
     serve = Limits.serve()
-    # Serving bounds everything.
-    assert all(value is not None for value in attrs.astuple(serve))
+    # Serving bounds everything (fuel is the deadline's alternative, off by
+    # default: it needs a metering engine).
+    assert all(value is not None for value in attrs.astuple(serve.replace(fuel=1)))
+    assert serve.fuel is None
     assert Limits.run() == Limits.embedding() == Limits()
     assert serve.replace(timeout=None).timeout is None
 
