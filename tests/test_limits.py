@@ -300,15 +300,17 @@ ALIASED_LISTS_WAT = """
 """
 
 
-async def test_a_nested_list_the_size_of_memory_traps_on_the_budget() -> None:
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "store-thread"])
+async def test_a_nested_list_the_size_of_memory_traps_on_the_budget(threaded: bool) -> None:
     component = trio_wasi.Component.from_wat(ALIASED_LISTS_WAT, engine=_engine())
     linker = trio_wasi.Linker()
     limits = Limits(hostcall_budget=8 << 20)
     with trio.fail_after(HANG_GUARD):
-        async with linker.instantiate(component, limits=limits) as inst:
+        async with linker.instantiate(component, limits=limits, run_on_thread=threaded) as inst:
+            assert inst.threaded is threaded
             # Four inner lists (256 KiB) are within the budget and arrive whole.
             assert await inst.call("run", 4) == 4
-        async with linker.instantiate(component, limits=limits) as inst:
+        async with linker.instantiate(component, limits=limits, run_on_thread=threaded) as inst:
             with pytest.raises(Trap, match=r"host-call budget exhausted.*8388608 units"):
                 await inst.call("run", 8192)
 
