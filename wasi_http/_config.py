@@ -37,9 +37,10 @@ class ServeConfig:
       its handler to answer: past it the guest traps with "deadline
       exceeded", the client gets a 500 and the instance is discarded (with
       any other request it was serving; ``max_concurrency=1`` isolates
-      requests). Work a guest does after answering (writing the body) is
-      bounded per step by the same timeout, not as a whole, so a slow client
-      does not end an instance;
+      requests). Work a 0.3 guest does after answering (writing the body)
+      is bounded per step by the same timeout, not as a whole, so a slow
+      client does not end an instance; a 0.2 handler writes its body inside
+      its call, so there the deadline covers the whole exchange;
     * ``run_on_thread``: where instances run their wasm, as for
       :meth:`trio_wasi.Linker.instantiate`: ``None`` decides per component
       (inline on the trio thread unless it may block), ``True`` always uses
