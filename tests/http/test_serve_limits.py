@@ -216,3 +216,23 @@ def test_the_serve_limits_benchmark_runs() -> None:
         "fuel_call_ratio",
     }
     assert figures["fuel_loop_ratio"] > 0 and figures["fuel_call_ratio"] > 0
+
+
+@pytest.mark.parametrize(("command", "preset"), [("serve", Limits.serve()), ("run", Limits.run())])
+def test_help_lists_every_limit_with_the_commands_default(
+    command: str, preset: Limits, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trio_wasi._cli import main
+    from trio_wasi._limits import w_option_help
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    listed = w_option_help(preset)
+    # Every limit is named once, with this command's default.
+    for field in ("timeout", "max_memory_size", "max_handles", "hostcall_budget", "fuel"):
+        assert f"{field.replace('_', '-')}=" in listed
+    expected = "timeout=30s" if command == "serve" else "timeout=none"
+    assert expected in listed
+    # argparse wraps lines at hyphens; compare without the wrapping spaces.
+    assert listed.replace(" ", "") in text.replace(" ", "")
