@@ -212,6 +212,8 @@ def test_the_serve_limits_benchmark_runs() -> None:
         "late_inline_max_ms",
         "late_thread_ms",
         "late_thread_max_ms",
+        "good_inline_ms",
+        "good_thread_ms",
         "fuel_loop_ratio",
         "fuel_call_ratio",
     }
