@@ -238,3 +238,43 @@ def test_help_lists_every_limit_with_the_commands_default(
     assert expected in listed
     # argparse wraps lines at hyphens; compare without the wrapping spaces.
     assert listed.replace(" ", "") in text.replace(" ", "")
+
+
+async def test_w_options_reach_the_worker_processes() -> None:
+    # Each worker rebuilds its configuration from the command line's options:
+    # the looping request runs out of the fuel given with -W (which needs the
+    # worker to load the component on a metering engine) long before serve's
+    # 30 s deadline.
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    root = HERE.parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    argv = [sys.executable, "-m", "trio_wasi", "serve", "--addr", "127.0.0.1:0"]
+    argv += ["--workers", "2", "-W", "fuel=1000000", str(HERE / "loop_service.wat")]
+    proc = await trio.lowlevel.open_process(argv, stderr=subprocess.PIPE, env=env)
+    assert proc.stderr is not None
+    log = b""
+    try:
+        with trio.fail_after(HANG_GUARD):
+            while len(re.findall(rb"Running on (http://\S+)", log)) < 2:
+                chunk = await proc.stderr.receive_some(4096)
+                assert chunk, log.decode()
+                log += chunk
+            url = re.findall(rb"Running on (http://\S+)", log)[0].decode()
+            async with httpx.AsyncClient(timeout=HANG_GUARD) as client:
+                looped = await client.get(url + "/loop")
+                good = await client.get(url + "/")
+            proc.send_signal(signal.SIGTERM)
+            while chunk := await proc.stderr.receive_some(4096):
+                log += chunk
+            status = await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert (looped.status_code, good.status_code, status) == (500, 200, 0)
+    assert "fuel exhausted" in log.decode()
