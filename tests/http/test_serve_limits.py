@@ -158,6 +158,50 @@ async def test_a_looping_request_runs_out_of_fuel_under_serve(
     assert len(discarded) == 1 and "fuel exhausted" in discarded[0] and "limit fuel" in discarded[0]
 
 
+# A wasi:http/proxy@0.2.0 handler that loops forever on every request.
+LOOP_02_WAT = """
+;; Loops before setting its response-outparam, whatever the request.
+(component
+  (import "wasi:http/types@0.2.0" (instance $types
+    (export "incoming-request" (type (sub resource)))
+    (export "response-outparam" (type (sub resource)))))
+  (alias export $types "incoming-request" (type $request))
+  (alias export $types "response-outparam" (type $outparam))
+  (core module $m
+    (func (export "handle") (param i32 i32) (loop $spin (br $spin))))
+  (core instance $i (instantiate $m))
+  (func $handle (param "request" (own $request)) (param "response-out" (own $outparam))
+    (canon lift (core func $i "handle")))
+  (instance $handler (export "handle" (func $handle)))
+  (export "wasi:http/incoming-handler@0.2.0" (instance $handler))
+)
+"""
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "store-thread"])
+async def test_a_looping_0_2_handler_gets_a_5xx_at_its_deadline(
+    threaded: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings: dict[str, Any] = {
+        "limits": Limits.serve().replace(timeout=0.5),
+        "run_on_thread": True if threaded else None,
+    }
+    with trio.fail_after(HANG_GUARD):
+        async with (
+            serving(Component.from_wat(LOOP_02_WAT), **settings) as (url, app),
+            httpx.AsyncClient(timeout=HANG_GUARD) as client,
+        ):
+            pool = app.pool
+            assert pool is not None
+            first = await client.get(url + "/")
+            # The server goes on: the next request gets an instance of its own.
+            second = await client.get(url + "/")
+            await wait_until(lambda: pool.discarded == 2, "both instances were discarded")
+    assert (first.status_code, second.status_code) == (500, 500)
+    discarded = [r.getMessage() for r in caplog.records if "discarded" in r.getMessage()]
+    assert len(discarded) == 2 and all("deadline exceeded" in m for m in discarded)
+
+
 def test_serve_takes_the_w_options_of_run_on_top_of_the_serve_preset() -> None:
     from trio_wasi import _cli
 
