@@ -250,8 +250,10 @@ def test_limits_validate_their_values() -> None:
     with pytest.raises(TypeError, match="max_handles"):
         Limits(max_handles="10")  # type: ignore[arg-type]
     serve = Limits.serve()
-    # Serving bounds everything.
-    assert all(value is not None for value in attrs.astuple(serve))
+    # Serving bounds everything (fuel is the deadline's alternative, off by
+    # default: it needs a metering engine).
+    assert all(value is not None for value in attrs.astuple(serve.replace(fuel=1)))
+    assert serve.fuel is None
     assert Limits.run() == Limits.embedding() == Limits()
     assert serve.replace(timeout=None).timeout is None
 
@@ -298,15 +300,17 @@ ALIASED_LISTS_WAT = """
 """
 
 
-async def test_a_nested_list_the_size_of_memory_traps_on_the_budget() -> None:
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "store-thread"])
+async def test_a_nested_list_the_size_of_memory_traps_on_the_budget(threaded: bool) -> None:
     component = trio_wasi.Component.from_wat(ALIASED_LISTS_WAT, engine=_engine())
     linker = trio_wasi.Linker()
     limits = Limits(hostcall_budget=8 << 20)
     with trio.fail_after(HANG_GUARD):
-        async with linker.instantiate(component, limits=limits) as inst:
+        async with linker.instantiate(component, limits=limits, run_on_thread=threaded) as inst:
+            assert inst.threaded is threaded
             # Four inner lists (256 KiB) are within the budget and arrive whole.
             assert await inst.call("run", 4) == 4
-        async with linker.instantiate(component, limits=limits) as inst:
+        async with linker.instantiate(component, limits=limits, run_on_thread=threaded) as inst:
             with pytest.raises(Trap, match=r"host-call budget exhausted.*8388608 units"):
                 await inst.call("run", 8192)
 
@@ -650,10 +654,60 @@ async def test_a_task_looping_after_it_returned_is_ended_by_the_instance_timeout
                     # The call is over before the loop starts: no call deadline
                     # covers the loop, the instance's timeout per step does.
                     assert await inst.call("start") == 3
-                    while inst._rt.poisoned is None:
+                    while inst.poisoned is None:
                         await trio.sleep(0.01)
-                    assert "deadline exceeded" in inst._rt.poisoned
+                    assert "deadline exceeded" in inst.poisoned
             after = answers[0]
             while answers[0] < after + 10:
                 await trio.sleep(0)
             stop.set()
+
+
+# -- the same bounds on a store thread ----------------------------------------------------
+
+
+async def test_a_memory_bomb_on_a_store_thread_is_refused_at_the_limit() -> None:
+    limit = 64 << 20
+    linker = trio_wasi.Linker()
+    with trio.fail_after(HANG_GUARD):
+        async with linker.instantiate(
+            spin_component(), limits=Limits(max_memory_size=limit), run_on_thread=True
+        ) as inst:
+            assert inst.threaded
+            before = _rss_bytes()
+            pages = await inst.call("bomb")
+            grown = _rss_bytes() - before
+            assert pages == limit // 65536
+            assert grown < limit + (100 << 20)
+            assert await inst.call("add", 1) == 2
+
+
+@pytest.mark.parametrize("export", ["hoard-resources", "hoard-sets"])
+async def test_handles_created_in_a_loop_on_a_store_thread_trap_at_the_bound(export: str) -> None:
+    component = trio_wasi.Component.from_wat(HOARD_WAT, engine=_engine())
+    linker = trio_wasi.Linker()
+    with trio.fail_after(HANG_GUARD):
+        async with linker.instantiate(
+            component, limits=Limits(max_handles=1000), run_on_thread=True
+        ) as inst:
+            assert inst.threaded
+            with pytest.raises(Trap, match=r"handle table is full.*1000 handles.*max-handles"):
+                await inst.call(export)
+            assert inst.poisoned is not None and "max-handles" in inst.poisoned
+
+
+async def test_a_stream_nobody_reads_on_a_store_thread_holds_at_most_the_buffer() -> None:
+    component = trio_wasi.Component.from_wat(PRODUCER_WAT, engine=_engine())
+    linker = trio_wasi.Linker()
+    with trio.fail_after(HANG_GUARD):
+        async with linker.instantiate(
+            component, limits=Limits(max_stream_buffer=1000), run_on_thread=True
+        ) as inst:
+            assert inst.threaded
+            receiver = await inst.call("produce")
+            assert isinstance(receiver, trio_wasi.StreamReceiver)
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(receiver._items) == 0
+            sizes = [len(chunk) async for chunk in receiver]
+    assert max(sizes) <= 1000
+    assert sum(sizes) == STREAM_SIZE

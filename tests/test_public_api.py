@@ -63,3 +63,20 @@ def test_public_methods_are_documented() -> None:
             if attr.startswith("_") or not callable(member):
                 continue
             assert inspect.getdoc(member), f"{name}.{attr} has no docstring"
+
+
+def test_public_properties_are_documented_and_read_only() -> None:
+    for name in PUBLIC:
+        obj = getattr(trio_wasi, name)
+        if not inspect.isclass(obj):
+            continue
+        for attr, member in vars(obj).items():
+            if attr.startswith("_") or not isinstance(member, property):
+                continue
+            assert inspect.getdoc(member), f"{name}.{attr} has no docstring"
+            assert member.fset is None, f"{name}.{attr} is writable"
+
+
+def test_instance_poisoned_is_public() -> None:
+    prop = vars(trio_wasi.Instance)["poisoned"]
+    assert isinstance(prop, property) and prop.fset is None

@@ -24,7 +24,9 @@ from ._errors import Error
 
 if TYPE_CHECKING:
     from ._component import Component
+    from ._engine import Engine
     from ._instance import Instance
+    from ._limits import Limits
     from ._linker import Linker
     from .wasi._config import WasiConfig
 
@@ -73,11 +75,20 @@ component (export "greet") is used.
 """
 
 
-def _demo(name: str) -> Component:
+def _demo(name: str, engine: Engine | None = None) -> Component:
     from ._component import Component
 
     text = resources.files("trio_wasi").joinpath(f"demo/{name}").read_text(encoding="utf-8")
-    return Component.from_wat(text)
+    return Component.from_wat(text, engine=engine)
+
+
+def engine_for(limits: Limits) -> Engine | None:
+    """The engine to load components with under ``limits``: one that meters fuel if asked."""
+    if limits.fuel is None:
+        return None
+    from ._component import fuel_engine
+
+    return fuel_engine()
 
 
 def _looks_like_component(path: Path) -> bool:
@@ -115,7 +126,8 @@ def _with_progress(label: str, load: Callable[[], Component]) -> Component:
             sys.stderr.flush()
 
 
-def _load(path: Path) -> Component:
+def _load(path: Path, engine: Engine | None = None) -> Component:
+    """The component at ``path`` (binary or text); ``engine`` as for ``Component.from_bytes``."""
     from ._component import Component
 
     try:
@@ -126,9 +138,9 @@ def _load(path: Path) -> Component:
     try:
         data = path.read_bytes()
         if data.startswith(_WASM_MAGIC):
-            return _with_progress(label, lambda: Component.from_bytes(data))
+            return _with_progress(label, lambda: Component.from_bytes(data, engine=engine))
         text = data.decode("utf-8", errors="replace")
-        return _with_progress(label, lambda: Component.from_wat(text))
+        return _with_progress(label, lambda: Component.from_wat(text, engine=engine))
     except OSError as exc:
         raise Error(f"cannot read {path}: {exc.strerror or exc}") from exc
 
@@ -206,21 +218,6 @@ _SETTINGS = {
 def _cmd_run(ns: argparse.Namespace) -> int:
     import trio
 
-    rest: list[str] = list(ns.rest)
-    if rest and rest[0] == "--":
-        rest.pop(0)
-    if rest:
-        path = Path(rest[0])
-        if not _looks_like_component(path):
-            if not path.exists():
-                raise Error(f"no such file: {rest[0]}")
-            raise Error(f"{rest[0]} is not a WebAssembly component (no wasm magic bytes)")
-        component = _load(path)
-        program, args = rest[0], rest[1:]
-    else:
-        component = _demo("hello_cli.wat")
-        program, args = "hello_cli.wat", []
-    config = _wasi_config(ns, program, args)
     from ._limits import Limits, parse_w_options
     from ._linker import Linker
     from .wasi import add_to_linker
@@ -230,6 +227,22 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         limits = parse_w_options(ns.limits, base=Limits.run())
     except ValueError as exc:
         raise Error(f"-W: {exc}") from None
+    engine = engine_for(limits)
+    rest: list[str] = list(ns.rest)
+    if rest and rest[0] == "--":
+        rest.pop(0)
+    if rest:
+        path = Path(rest[0])
+        if not _looks_like_component(path):
+            if not path.exists():
+                raise Error(f"no such file: {rest[0]}")
+            raise Error(f"{rest[0]} is not a WebAssembly component (no wasm magic bytes)")
+        component = _load(path, engine)
+        program, args = rest[0], rest[1:]
+    else:
+        component = _demo("hello_cli.wat", engine)
+        program, args = "hello_cli.wat", []
+    config = _wasi_config(ns, program, args)
     linker = Linker(component.engine, limits=limits)
     add_to_linker(linker, config, only=component_imports(component))
     if ns.invoke is not None:
@@ -400,17 +413,9 @@ def _parser() -> argparse.ArgumentParser:
         + "; ".join(f"{k}: {v}" for k, v in _SETTINGS.items())
         + " (comma-separated or repeated)",
     )
-    p_run.add_argument(
-        "-W",
-        dest="limits",
-        action="append",
-        default=[],
-        metavar="LIMIT=VALUE",
-        help="a resource limit, as wasmtime names them (timeout=5s, max-memory-size=64MiB, "
-        "max-table-elements, max-instances, max-tables, max-memories, max-handles, "
-        "hostcall-budget, max-stream-buffer; comma-separated or repeated; see README "
-        "'Limits')",
-    )
+    from ._limits import Limits, add_w_argument
+
+    add_w_argument(p_run, Limits.run())
     p_run.add_argument(
         "--invoke",
         metavar="EXPORT",

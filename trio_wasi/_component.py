@@ -17,6 +17,7 @@ from ._validate import validate_component
 __all__ = ["Component", "CoreModuleInfo", "core_module_info"]
 
 _default_engine: Engine | None = None
+_fuel_engine: Engine | None = None
 
 
 def default_engine() -> Engine:
@@ -25,6 +26,14 @@ def default_engine() -> Engine:
     if _default_engine is None:
         _default_engine = Engine()
     return _default_engine
+
+
+def fuel_engine() -> Engine:
+    """The process-wide engine with fuel metering, for ``Limits.fuel`` (created on first use)."""
+    global _fuel_engine
+    if _fuel_engine is None:
+        _fuel_engine = Engine(consume_fuel=True)
+    return _fuel_engine
 
 
 def _core_modules(component: M.Component) -> Iterator[M.CoreModule]:

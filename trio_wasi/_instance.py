@@ -85,6 +85,11 @@ class Instance:
         if linked.may_block and not threaded_ok:
             raise _may_block_error(linked.may_block)
         limits = limits if limits is not None else Limits.embedding()
+        if limits.fuel is not None and not linked.engine.consume_fuel:
+            raise Error(
+                "Limits.fuel needs a component compiled for fuel metering: load it "
+                "with engine=trio_wasi.Engine(consume_fuel=True)"
+            )
         rt = StoreRuntime(InlineExecutor(), limits, Deadline(linked.engine.ticker))
         context = HostContext(data)
         context._drops = dict(host.drops)
@@ -179,6 +184,17 @@ class Instance:
                 "cannot enter component instance "
                 f"(poisoned by an earlier trap: {self._rt.poisoned})"
             )
+
+    @property
+    def poisoned(self) -> str | None:
+        """Why the instance can no longer be entered (the trap's message), or None.
+
+        A trap, a passed deadline or a failure on a store thread poisons the
+        instance for good: every later call raises :class:`Trap`. A server
+        pooling instances reads this to discard one whose guest trapped while
+        no call of its own was waiting.
+        """
+        return self._rt.poisoned
 
     @property
     def limits(self) -> Limits:

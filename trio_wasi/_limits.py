@@ -23,6 +23,11 @@ for each, and is applied per top-level instance:
   waitables, waitable sets, subtasks, stream and future ends).
 - ``max_stream_buffer``: elements the host holds for a stream end whose
   reader does not read.
+- ``fuel``: wasmtime fuel, the deterministic alternative to ``timeout``:
+  each store of the instance gets this much for its whole life (about one
+  unit per wasm instruction) and traps with "fuel exhausted ... (limit
+  fuel)" when it runs out, the same at every run whatever the machine's
+  speed. It needs an engine that meters fuel (``Engine(consume_fuel=True)``).
 
 ``None`` means unbounded. The presets :meth:`Limits.serve`, :meth:`Limits.run`
 and :meth:`Limits.embedding` are the defaults of ``serve``, ``run`` and the
@@ -38,7 +43,7 @@ from typing import Any, final
 
 import attrs
 
-__all__ = ["Limits", "parse_w_options"]
+__all__ = ["Limits", "add_w_argument", "parse_w_options"]
 
 _MiB = 1 << 20
 _GiB = 1 << 30
@@ -80,6 +85,8 @@ class Limits:
     hostcall_budget: int | None = attrs.field(default=256 * _MiB, validator=_positive_or_none)
     #: Elements the host buffers for one stream whose reader does not read.
     max_stream_buffer: int | None = attrs.field(default=64 * 1024, validator=_positive_or_none)
+    #: wasmtime fuel per store for the instance's life (needs ``Engine(consume_fuel=True)``).
+    fuel: int | None = attrs.field(default=None, validator=_positive_or_none)
 
     @classmethod
     def embedding(cls) -> Limits:
@@ -184,6 +191,7 @@ _OPTIONS: dict[str, tuple[str, Any]] = {
     # wasmtime's name for the same bound.
     "hostcall-fuel": ("hostcall_budget", _parse_size),
     "max-stream-buffer": ("max_stream_buffer", _parse_count),
+    "fuel": ("fuel", _parse_count),
 }
 
 #: The ``-W`` option names :func:`parse_w_options` accepts.
@@ -215,3 +223,49 @@ def parse_w_options(options: Iterable[str], base: Limits | None = None) -> Limit
             attribute, parse = _OPTIONS[name]
             changes[attribute] = parse(value, f"-W {name}")
     return attrs.evolve(base if base is not None else Limits.embedding(), **changes)
+
+
+def _show(attribute: str, value: Any) -> str:
+    """``value`` of ``attribute`` as a ``-W`` value would spell it."""
+    if value is None:
+        return "none"
+    if attribute == "timeout":
+        return f"{value:g}s"
+    if _OPTIONS_BY_ATTRIBUTE[attribute][1] is _parse_size:
+        for unit, scale in (("GiB", _GiB), ("MiB", _MiB), ("KiB", 1 << 10)):
+            if value % scale == 0:
+                return f"{value // scale}{unit}"
+    return str(value)
+
+
+# The first -W name of each attribute (aliases follow their main name).
+_OPTIONS_BY_ATTRIBUTE: dict[str, tuple[str, Any]] = {}
+for _name, (_attribute, _parse) in _OPTIONS.items():
+    _OPTIONS_BY_ATTRIBUTE.setdefault(_attribute, (_name, _parse))
+
+
+def w_option_help(base: Limits) -> str:
+    """The ``-W`` options and their values in ``base``, for a command's ``--help``."""
+    parts = [
+        f"{name}={_show(attribute, getattr(base, attribute))}"
+        for attribute, (name, _) in _OPTIONS_BY_ATTRIBUTE.items()
+    ]
+    return ", ".join(parts)
+
+
+def add_w_argument(parser: Any, base: Limits) -> None:
+    """Add the ``-W LIMIT=VALUE`` option to an argparse ``parser`` whose defaults are ``base``.
+
+    ``run`` and ``serve`` both call this, so they accept the same names; read
+    the options back with ``parse_w_options(ns.limits, base=base)``.
+    """
+    parser.add_argument(
+        "-W",
+        dest="limits",
+        action="append",
+        default=[],
+        metavar="LIMIT=VALUE",
+        help="a resource limit, as wasmtime names them (comma-separated or repeated; "
+        "sizes take K/M/G, times ms/s/m/h, `none` removes a bound; see README "
+        f"'Limits'); defaults here: {w_option_help(base)}",
+    )

@@ -108,7 +108,7 @@ def make_linker(component: Component, config: ServeConfig, http: HttpClient) -> 
     """A linker with WASI (as ``config.wasi`` grants) and wasi:http for ``component``."""
     from trio_wasi.wasi import add_to_linker
 
-    linker = Linker(component.engine)
+    linker = Linker(component.engine, limits=config.limits)
     imports = _imports(component)
     add_to_linker(linker, config.wasi, only=imports)
     keys = {compatibility_key(n) for n in imports}
@@ -166,6 +166,7 @@ class WasiHttpApp:
                     ),
                     max_requests=self.config.max_requests,
                     max_instances=self.config.max_instances,
+                    run_on_thread=self.config.run_on_thread,
                 )
                 async with pool.running():
                     self.pool = pool

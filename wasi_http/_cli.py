@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from trio_wasi import Error
+from trio_wasi import Error, Limits, parse_w_options
 
 from ._config import ServeConfig
 
 if TYPE_CHECKING:
-    from trio_wasi import Component, WasiConfig
+    from trio_wasi import Component, Engine, WasiConfig
 
 __all__ = ["ARGV_ENV", "add_serve_parser", "build", "serve_command"]
 
@@ -42,10 +42,17 @@ at once, a 0.2 instance one at a time; each is replaced after
 --max-requests requests (0: never) and at its first trap. Nothing is
 granted unless asked for; outgoing requests reach only --allow-http hosts.
 
+Every instance runs under limits (-W, the same options as `run`, with safe
+defaults here): a request whose handler runs past -W timeout traps with
+"deadline exceeded", its client gets a 500, and its instance (with the
+other requests it was serving) is discarded; memory, tables, handles, host
+copies and stream buffers are bounded too.
+
 examples:
   python -m trio_wasi serve app.wasm
   python -m trio_wasi serve --addr 0.0.0.0:8000 --workers 4 app.wasm
   python -m trio_wasi serve --allow-http example.com --allow-http '127.0.0.1:*' app.wasm
+  python -m trio_wasi serve -W timeout=5s,max-memory-size=256MiB app.wasm
 """
 
 
@@ -126,35 +133,53 @@ def add_serve_parser(sub: Any, fmt: type[argparse.HelpFormatter], settings: dict
         metavar="SETTING",
         help="a WASI setting: " + "; ".join(f"{k}: {v}" for k, v in settings.items()),
     )
+    from trio_wasi._limits import add_w_argument
+
+    add_w_argument(p, Limits.serve())
+    p.add_argument(
+        "--store-threads",
+        dest="store_threads",
+        action="store_true",
+        help="run every instance's wasm on a store thread of its own, so a guest that "
+        "computes never holds up the requests of other instances until its deadline "
+        "(default: only components that may block run on store threads)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     p.add_argument("file", nargs="?", metavar="FILE", help="the component (.wasm or .wat)")
 
 
-def default_component() -> Component:
+def default_component(engine: Engine | None = None) -> Component:
     """The component ``serve`` runs with no file: ``wasi_http/demo/hello.wat``."""
     from trio_wasi import Component
 
     text = resources.files("wasi_http").joinpath("demo/hello.wat").read_text(encoding="utf-8")
-    return Component.from_wat(text)
+    return Component.from_wat(text, engine=engine)
 
 
 def build(
     ns: argparse.Namespace,
-    load: Callable[[Path], Component],
+    load: Callable[[Path, Engine | None], Component],
     looks_like_component: Callable[[Path], bool],
     wasi_config: Callable[[argparse.Namespace, str, list[str]], WasiConfig],
 ) -> tuple[Component, ServeConfig]:
     """The component and configuration ``ns`` (parsed ``serve`` options) asks for."""
+    try:
+        limits = parse_w_options(ns.limits, base=Limits.serve())
+    except ValueError as exc:
+        raise Error(f"-W: {exc}") from None
+    from trio_wasi._cli import engine_for
+
+    engine = engine_for(limits)
     if ns.file is not None:
         path = Path(ns.file)
         if not looks_like_component(path):
             if not path.exists():
                 raise Error(f"no such file: {ns.file}")
             raise Error(f"{ns.file} is not a WebAssembly component (no wasm magic bytes)")
-        component = load(path)
+        component = load(path, engine)
         program = ns.file
     else:
-        component = default_component()
+        component = default_component(engine)
         program = "hello.wat"
     if ns.workers < 1:
         raise Error("--workers must be at least 1")
@@ -168,6 +193,8 @@ def build(
         allow_http=ns.allow_http,
         shutdown_timeout=ns.shutdown_timeout,
         workers=ns.workers,
+        limits=limits,
+        run_on_thread=True if ns.store_threads else None,
     )
     return component, config
 
@@ -181,7 +208,7 @@ def _logging(verbose: bool) -> None:
 
 def serve_command(
     ns: argparse.Namespace,
-    load: Callable[[Path], Component],
+    load: Callable[[Path, Engine | None], Component],
     looks_like_component: Callable[[Path], bool],
     wasi_config: Callable[[argparse.Namespace, str, list[str]], WasiConfig],
 ) -> int:

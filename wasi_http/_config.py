@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from trio_wasi import WasiConfig
+from trio_wasi import Limits, WasiConfig
 
 __all__ = ["ServeConfig"]
 
@@ -31,7 +31,21 @@ class ServeConfig:
       port) outgoing requests may reach; none by default;
     * ``shutdown_timeout``: seconds in-flight requests get to finish at
       shutdown before they are cancelled;
-    * ``workers``: hypercorn worker processes (the command line only).
+    * ``workers``: hypercorn worker processes (the command line only);
+    * ``limits``: the :class:`trio_wasi.Limits` of every instance (default:
+      :meth:`Limits.serve`). Its ``timeout`` is each request's deadline for
+      its handler to answer: past it the guest traps with "deadline
+      exceeded", the client gets a 500 and the instance is discarded (with
+      any other request it was serving; ``max_concurrency=1`` isolates
+      requests). Work a 0.3 guest does after answering (writing the body)
+      is bounded per step by the same timeout, not as a whole, so a slow
+      client does not end an instance; a 0.2 handler writes its body inside
+      its call, so there the deadline covers the whole exchange;
+    * ``run_on_thread``: where instances run their wasm, as for
+      :meth:`trio_wasi.Linker.instantiate`: ``None`` decides per component
+      (inline on the trio thread unless it may block), ``True`` always uses
+      store threads, so a guest computing until its deadline never holds up
+      requests served by other instances.
     """
 
     bind: Sequence[str] = attrs.field(default=("127.0.0.1:8080",), converter=_strings)
@@ -42,3 +56,5 @@ class ServeConfig:
     allow_http: Sequence[str] = attrs.field(default=(), converter=_strings)
     shutdown_timeout: float = 10.0
     workers: int = 1
+    limits: Limits = attrs.field(factory=Limits.serve)
+    run_on_thread: bool | None = None

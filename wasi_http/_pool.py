@@ -57,12 +57,14 @@ class InstancePool:
         max_concurrency: int,
         max_requests: int,
         max_instances: int,
+        run_on_thread: bool | None = None,
     ) -> None:
         self.linker = linker
         self.linked = linked
         self.max_concurrency = max(1, max_concurrency)
         self.max_requests = max_requests
         self.max_instances = max(1, max_instances)
+        self.run_on_thread = run_on_thread
         self.slots: list[Slot] = []
         self._starting = 0
         self._changed = trio.Condition()
@@ -167,7 +169,9 @@ class InstancePool:
         slot = Slot(self._counter)
         started = False
         try:
-            async with self.linker.instantiate(self.linked) as instance:
+            async with self.linker.instantiate(
+                self.linked, run_on_thread=self.run_on_thread
+            ) as instance:
                 slot.instance = instance
                 self.slots.append(slot)
                 self.created += 1
@@ -195,11 +199,8 @@ class InstancePool:
 
 
 def _poisoned(instance: Instance | None) -> str | None:
-    """The trap that poisoned ``instance``, if any (the runtime keeps it per store)."""
-    if instance is None:
-        return None
-    reason: str | None = instance._rt.poisoned
-    return reason
+    """The trap that poisoned ``instance``, if any."""
+    return None if instance is None else instance.poisoned
 
 
 class _Discard(Exception):

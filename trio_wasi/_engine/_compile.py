@@ -47,12 +47,20 @@ class Engine:
     ``cache_dir`` defaults to :func:`default_cache_dir`; ``use_cache=False``
     keeps compiled modules in memory only. A cache directory that cannot be
     created or written disables the on-disk cache silently.
+
+    ``consume_fuel=True`` compiles wasm with wasmtime's fuel metering, which
+    ``Limits.fuel`` needs (a deterministic bound on the work a guest does);
+    it costs every guest of the engine a counter update per basic block.
     """
 
-    def __init__(self, cache_dir: Path | None = None, *, use_cache: bool = True) -> None:
-        self.wasmtime = wasmtime.Engine(new_config())
+    def __init__(
+        self, cache_dir: Path | None = None, *, use_cache: bool = True, consume_fuel: bool = False
+    ) -> None:
+        self.wasmtime = wasmtime.Engine(new_config(consume_fuel=consume_fuel))
+        #: Whether wasm compiled here meters fuel (see ``Limits.fuel``).
+        self.consume_fuel = consume_fuel
         self._address = _capi.engine_address(self.wasmtime)
-        self._fingerprint = engine_fingerprint()
+        self._fingerprint = engine_fingerprint(consume_fuel=consume_fuel)
         self._cache_dir: Path | None = None
         if use_cache:
             self._cache_dir = cache_dir if cache_dir is not None else default_cache_dir()

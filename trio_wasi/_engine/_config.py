@@ -53,11 +53,18 @@ ENGINE_SETTINGS: tuple[tuple[str, bool], ...] = (
 )
 
 
-def new_config() -> wasmtime.Config:
-    """Return a fresh ``wasmtime.Config`` with :data:`ENGINE_SETTINGS` applied."""
+def new_config(*, consume_fuel: bool = False) -> wasmtime.Config:
+    """Return a fresh ``wasmtime.Config`` with :data:`ENGINE_SETTINGS` applied.
+
+    ``consume_fuel`` adds wasmtime's fuel metering (a counter update per basic
+    block), for engines whose stores may be given ``Limits.fuel``; it is off
+    by default because every guest would pay for it.
+    """
     config = wasmtime.Config()
     for name, value in ENGINE_SETTINGS:
         setattr(config, name, value)
+    if consume_fuel:
+        config.consume_fuel = True
     return config
 
 
@@ -76,11 +83,15 @@ def _wasmtime_version() -> str:
 
 
 @cache
-def engine_fingerprint() -> str:
+def engine_fingerprint(*, consume_fuel: bool = False) -> str:
     """A digest of everything that makes compiled code (in)compatible."""
     version = _wasmtime_version()
     parts = [_CACHE_FORMAT, version, platform.machine(), platform.system()]
     parts.extend(f"{name}={value}" for name, value in ENGINE_SETTINGS)
+    if consume_fuel:
+        # Fuel metering changes the machine code; engines without it keep
+        # the fingerprint they always had.
+        parts.append("consume_fuel=True")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 

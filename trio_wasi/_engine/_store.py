@@ -37,6 +37,12 @@ if TYPE_CHECKING:
     from .._limits import Limits
     from ._compile import Engine
 
+#: The trap message of a guest that used up its ``Limits.fuel``.
+FUEL_EXHAUSTED = "fuel exhausted: the guest used up its fuel (limit fuel)"
+# wasmtime's trap code for running out of fuel, and the fuel of a store on a
+# metering engine with no bound (wasmtime counts fuel in a u64).
+_OUT_OF_FUEL = wasmtime.TrapCode.OUT_OF_FUEL.value
+_UNMETERED_FUEL = (1 << 64) - 1
 # Epoch deadline of a store nobody gives a Deadline: far beyond any run.
 _NO_DEADLINE_TICKS = 1 << 62
 
@@ -97,6 +103,11 @@ class Store:
         self._install_deadline(deadline)
         if limits is not None:
             self._apply_limits(limits)
+        if engine.consume_fuel:
+            # A metering engine's stores start with no fuel: without a bound
+            # they get as much as wasmtime counts.
+            fuel = limits.fuel if limits is not None else None
+            self.wasmtime.set_fuel(_UNMETERED_FUEL if fuel is None else fuel)
 
     # -- limits --------------------------------------------------------------------
 
@@ -186,7 +197,11 @@ class Store:
         self._trap_cell.value = None
         self._interrupted = False
         if trap:
+            # The code first: reading the message deletes the trap.
+            out_of_fuel = _capi.trap_code(trap) == _OUT_OF_FUEL
             text = _capi.trap_message(trap)
+            if out_of_fuel:
+                text = FUEL_EXHAUSTED
             if error:
                 _capi.error_message(error)
         else:
