@@ -397,6 +397,25 @@ def test_call_reads_arguments_for_their_types(capfd: pytest.CaptureFixture[str])
     assert "`count-bytes`: an argument does not fit its parameter type" in line
 
 
+def test_run_dir_takes_a_read_only_permission(tmp_path: Path) -> None:
+    from trio_wasi._cli import _parser, _wasi_config
+
+    def preopens(*dirs: str) -> list[tuple[str, str, bool]]:
+        ns = _parser().parse_args(["run", *(f for d in dirs for f in ("--dir", d))])
+        config = _wasi_config(ns, "app.wasm", [])
+        return [(str(p.host_path), p.guest_path, p.read_only) for p in config.preopens]
+
+    host = str(tmp_path)
+    assert preopens(host) == [(host, host, False)]
+    assert preopens(f"{host}::/data") == [(host, "/data", False)]
+    assert preopens(f"{host}::/data::ro", f"{host}::/rw::rw") == [
+        (host, "/data", True),
+        (host, "/rw", False),
+    ]
+    with pytest.raises(trio_wasi.Error, match="unknown permission `readonly`"):
+        preopens(f"{host}::/data::readonly")
+
+
 def test_config_refuses_unknown_stdio_at_once() -> None:
     with pytest.raises(TypeError, match="stdout must be"):
         trio_wasi.WasiConfig(stdout="a file name")

@@ -63,6 +63,7 @@ With no FILE, runs the shipped demo command.
 examples:
   python -m trio_wasi run app.wasm --flag value
   python -m trio_wasi run --dir ./data::/data --env NAME=value app.wasm
+  python -m trio_wasi run --dir ./assets::/assets::ro app.wasm
   python -m trio_wasi run --invoke greet app.wasm world
 """
 
@@ -177,10 +178,14 @@ def _wasi_config(ns: argparse.Namespace, program: str, args: list[str]) -> WasiC
         env.append((name, value))
     preopens = []
     for item in ns.dirs:
-        host, sep, guest = item.partition("::")
+        # HOST[::GUEST[::ro]]: wasmtime run's form, plus a permission of our own.
+        host, sep, rest = item.partition("::")
+        guest, has_mode, mode = rest.partition("::")
+        if has_mode and mode not in _DIR_MODES:
+            raise Error(f"--dir {item}: unknown permission `{mode}` (ro: read-only, rw)")
         if not Path(host).is_dir():
             raise Error(f"--dir {item}: {host} is not a directory")
-        preopens.append(Preopen(Path(host), guest if sep else host))
+        preopens.append(Preopen(Path(host), guest if sep else host, read_only=mode == "ro"))
     return WasiConfig(
         args=[program, *args],
         env=env,
@@ -193,6 +198,9 @@ def _wasi_config(ns: argparse.Namespace, program: str, args: list[str]) -> WasiC
         allow_ip_name_lookup="allow-ip-name-lookup" in settings,
     )
 
+
+# The permissions a --dir grant may name after a second `::`.
+_DIR_MODES = ("ro", "rw")
 
 # -S settings: what they grant. `cli` is accepted for wasmtime compatibility
 # (the WASI interfaces are always defined here).
@@ -408,8 +416,9 @@ def _parser() -> argparse.ArgumentParser:
         dest="dirs",
         action="append",
         default=[],
-        metavar="HOST[::GUEST]",
-        help="grant the host directory HOST to the component, seen as GUEST (default: HOST)",
+        metavar="HOST[::GUEST[::ro]]",
+        help="grant the host directory HOST to the component, seen as GUEST (default: HOST); "
+        "with ::ro after GUEST, read-only (every change refused with read-only)",
     )
     p_run.add_argument(
         "--env",
