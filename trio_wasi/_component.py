@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,10 +102,13 @@ class Component:
         engine = engine or default_engine()
         data = bytes(data)
         model = decode_component(data)
+        # Hashed once: the validation verdict and the compiled modules are
+        # both found in the cache by it.
+        sha256 = hashlib.sha256(data).digest()
         if validate:
-            validate_component(data, cache_dir=engine.cache_dir)
+            validate_component(data, cache_dir=engine.cache_dir, sha256=sha256)
         blobs = list(_core_modules(model))
-        compiled = engine.compile_many([m.data for m in blobs])
+        compiled = engine.compile_many([m.data for m in blobs], source=sha256)
         modules = {m.offset: mod for m, mod in zip(blobs, compiled, strict=True)}
         return cls(model, modules, engine)
 
