@@ -79,7 +79,10 @@ class Component:
     def _module_infos(self) -> dict[int, CoreModuleInfo]:
         """The compiled core modules with their import/export names, read once."""
         if self._infos is None:
-            self._infos = {offset: core_module_info(m) for offset, m in self._modules.items()}
+            names_of = self.engine.names_of
+            self._infos = {
+                offset: CoreModuleInfo(m, *names_of(m)) for offset, m in self._modules.items()
+            }
         return self._infos
 
     @classmethod

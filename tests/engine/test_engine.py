@@ -550,6 +550,36 @@ def test_compile_many_finds_a_known_source_without_hashing_its_modules(
     assert [m.exports[0].name for m in fewer] == ["k0", "k1"]
 
 
+def test_names_of_a_compiled_module_come_from_the_cache_the_second_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trio_wasi._engine import _compile, module_names
+
+    data = bytes(
+        wasmtime.wat2wasm(
+            '(module (import "env" "f" (func)) (import "env" "g" (func))'
+            ' (func (export "x")) (memory (export "mem") 1))'
+        )
+    )
+    first = Engine(tmp_path)
+    expected = (("env", "f"), ("env", "g")), frozenset({"x", "mem"})
+    assert first.names_of(first.compile(data)) == expected == module_names(first.compile(data))
+
+    def from_wasmtime(module: Any) -> Any:
+        raise AssertionError("names were read from wasmtime despite the cache")
+
+    again = Engine(tmp_path)
+    with monkeypatch.context() as patch:
+        patch.setattr(_compile, "module_names", from_wasmtime)
+        assert again.names_of(again.compile(data)) == expected
+    # A damaged entry is read from wasmtime again (and rewritten).
+    for entry in tmp_path.glob("*.names"):
+        entry.write_bytes(b"not marshal data")
+    third = Engine(tmp_path)
+    assert third.names_of(third.compile(data)) == expected
+    assert all(entry.read_bytes() != b"not marshal data" for entry in tmp_path.glob("*.names"))
+
+
 def test_invalid_module_is_a_validation_error(engine: Engine) -> None:
     with pytest.raises(ValidationError, match="invalid core module"):
         engine.compile(b"\0asm\x01\0\0\0\x01\x01")
