@@ -74,6 +74,7 @@ __all__ = [
     "VariantType",
 ]
 
+
 class _Data:
     """The shared ``repr`` of the frozen type classes below.
 
