@@ -3,6 +3,7 @@ the deny-everything baselines, and the command line as a newcomer meets it."""
 
 from __future__ import annotations
 
+import gc
 import shutil
 import threading
 import time
@@ -51,6 +52,30 @@ def test_run_with_no_file_runs_the_shipped_command(capfd: pytest.CaptureFixture[
     assert capfd.readouterr().out == HELLO
     assert main([]) == 0
     assert capfd.readouterr().out == HELLO
+
+
+def test_run_collects_nothing_until_instantiated_and_restores_the_collector(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trio_wasi import _cli
+
+    seen: list[tuple[bool, int]] = []
+    settle = _cli._settle
+
+    def watch() -> None:
+        # When the instance exists: the collector has been off all along.
+        seen.append((gc.isenabled(), gc.get_freeze_count()))
+        settle()
+        seen.append((gc.isenabled(), gc.get_freeze_count()))
+
+    monkeypatch.setattr(_cli, "_settle", watch)
+    assert gc.isenabled()
+    assert main(["run"]) == 0
+    assert capfd.readouterr().out == HELLO
+    (off, _), (on, frozen) = seen
+    assert (off, on) == (False, True) and frozen > 0
+    # An in-process caller gets the collector back as it was.
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
 def test_run_takes_limits_as_w_options(capfd: pytest.CaptureFixture[str]) -> None:
@@ -395,6 +420,25 @@ def test_call_reads_arguments_for_their_types(capfd: pytest.CaptureFixture[str])
     assert main(["call", "count-bytes", "abc"]) == 1
     line = _error_line(capfd)
     assert "`count-bytes`: an argument does not fit its parameter type" in line
+
+
+def test_run_dir_takes_a_read_only_permission(tmp_path: Path) -> None:
+    from trio_wasi._cli import _parser, _wasi_config
+
+    def preopens(*dirs: str) -> list[tuple[str, str, bool]]:
+        ns = _parser().parse_args(["run", *(f for d in dirs for f in ("--dir", d))])
+        config = _wasi_config(ns, "app.wasm", [])
+        return [(str(p.host_path), p.guest_path, p.read_only) for p in config.preopens]
+
+    host = str(tmp_path)
+    assert preopens(host) == [(host, host, False)]
+    assert preopens(f"{host}::/data") == [(host, "/data", False)]
+    assert preopens(f"{host}::/data::ro", f"{host}::/rw::rw") == [
+        (host, "/data", True),
+        (host, "/rw", False),
+    ]
+    with pytest.raises(trio_wasi.Error, match="unknown permission `readonly`"):
+        preopens(f"{host}::/data::readonly")
 
 
 def test_config_refuses_unknown_stdio_at_once() -> None:

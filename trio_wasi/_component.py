@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,7 +88,10 @@ class Component:
     def _module_infos(self) -> dict[int, CoreModuleInfo]:
         """The compiled core modules with their import/export names, read once."""
         if self._infos is None:
-            self._infos = {offset: core_module_info(m) for offset, m in self._modules.items()}
+            names_of = self.engine.names_of
+            self._infos = {
+                offset: CoreModuleInfo(m, *names_of(m)) for offset, m in self._modules.items()
+            }
         return self._infos
 
     @classmethod
@@ -110,10 +114,13 @@ class Component:
         engine = engine or default_engine()
         data = bytes(data)
         model = decode_component(data)
+        # Hashed once: the validation verdict and the compiled modules are
+        # both found in the cache by it.
+        sha256 = hashlib.sha256(data).digest()
         if validate:
-            validate_component(data, cache_dir=engine.cache_dir)
+            validate_component(data, cache_dir=engine.cache_dir, sha256=sha256)
         blobs = list(_core_modules(model))
-        compiled = engine.compile_many([m.data for m in blobs])
+        compiled = engine.compile_many([m.data for m in blobs], source=sha256)
         modules = {m.offset: mod for m, mod in zip(blobs, compiled, strict=True)}
         return cls(model, modules, engine)
 

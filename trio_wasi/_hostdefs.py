@@ -219,10 +219,15 @@ def resource_class_name(wit_name: str) -> str:
 # WIT sources
 
 
-def _bundled_wit_dirs() -> list[Path]:
-    """The WIT this package ships (``trio_wasi/wit``, or ``wit/`` in a checkout)."""
+@functools.cache
+def _bundled_wit_dirs() -> tuple[Path, ...]:
+    """The WIT this package ships (``trio_wasi/wit``, or ``wit/`` in a checkout).
+
+    Found once: each interface definition asks, and resolving the path costs
+    a system call per directory level.
+    """
     here = Path(__file__).resolve().parent
-    return [p for p in (here / "wit", here.parent / "wit") if p.is_dir()][:1]
+    return tuple([p for p in (here / "wit", here.parent / "wit") if p.is_dir()][:1])
 
 
 # The bundled WIT, encoded, so reading it needs no wasm-tools (kept current by

@@ -10,7 +10,6 @@ from types import TracebackType
 from typing import Any, final
 
 import trio
-import trio.testing
 
 from ._binary import _model as M
 from ._component import Component
@@ -353,6 +352,10 @@ class Instance:
         # Idle now; still idle, with nothing having run and no result, once
         # every other trio task (callbacks from the store threads among them)
         # had its turn?
+        # Imported here: trio.testing pulls in pytest when it is installed,
+        # a tenth of a second that only a deadlock watch should pay.
+        import trio.testing
+
         before = self._rt.activity()
         await trio.testing.wait_all_tasks_blocked()
         if "results" in box or "error" in box:

@@ -115,8 +115,8 @@ def add_serve_parser(sub: Any, fmt: type[argparse.HelpFormatter], settings: dict
         dest="dirs",
         action="append",
         default=[],
-        metavar="HOST[::GUEST]",
-        help="grant the host directory HOST to the component, seen as GUEST",
+        metavar="HOST[::GUEST[::ro]]",
+        help="grant the host directory HOST to the component, seen as GUEST; ::ro: read-only",
     )
     p.add_argument(
         "--env",

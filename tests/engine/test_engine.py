@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 from pathlib import Path
@@ -524,6 +525,59 @@ def test_compile_many_keeps_order(tmp_path: Path) -> None:
             assert store.raw_func(ex["k"], [], ["i32"])() == i
     assert len(list(tmp_path.glob("*.cwasm"))) == 6
     assert Engine(tmp_path).compile_many(modules[:2])[0].exports[0].name == "k"
+
+
+def test_compile_many_finds_a_known_source_without_hashing_its_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    modules = [
+        bytes(wasmtime.wat2wasm(f'(module (func (export "k{i}") (result i32) (i32.const {i})))'))
+        for i in range(3)
+    ]
+    source = hashlib.sha256(b"".join(modules)).digest()
+    first = Engine(tmp_path).compile_many(modules, source=source)
+    assert [m.exports[0].name for m in first] == ["k0", "k1", "k2"]
+
+    def no_hashing(self: Engine, data: bytes) -> str:
+        raise AssertionError("a module was hashed although its source is known")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Engine, "_key", no_hashing)
+        again = Engine(tmp_path).compile_many(modules, source=source)
+    assert [m.exports[0].name for m in again] == ["k0", "k1", "k2"]
+    # A record that does not fit (here: fewer modules) is not trusted.
+    fewer = Engine(tmp_path).compile_many(modules[:2], source=source)
+    assert [m.exports[0].name for m in fewer] == ["k0", "k1"]
+
+
+def test_names_of_a_compiled_module_come_from_the_cache_the_second_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trio_wasi._engine import _compile, module_names
+
+    data = bytes(
+        wasmtime.wat2wasm(
+            '(module (import "env" "f" (func)) (import "env" "g" (func))'
+            ' (func (export "x")) (memory (export "mem") 1))'
+        )
+    )
+    first = Engine(tmp_path)
+    expected = (("env", "f"), ("env", "g")), frozenset({"x", "mem"})
+    assert first.names_of(first.compile(data)) == expected == module_names(first.compile(data))
+
+    def from_wasmtime(module: Any) -> Any:
+        raise AssertionError("names were read from wasmtime despite the cache")
+
+    again = Engine(tmp_path)
+    with monkeypatch.context() as patch:
+        patch.setattr(_compile, "module_names", from_wasmtime)
+        assert again.names_of(again.compile(data)) == expected
+    # A damaged entry is read from wasmtime again (and rewritten).
+    for entry in tmp_path.glob("*.names"):
+        entry.write_bytes(b"not marshal data")
+    third = Engine(tmp_path)
+    assert third.names_of(third.compile(data)) == expected
+    assert all(entry.read_bytes() != b"not marshal data" for entry in tmp_path.glob("*.names"))
 
 
 def test_invalid_module_is_a_validation_error(engine: Engine) -> None:

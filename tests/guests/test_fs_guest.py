@@ -147,3 +147,20 @@ def test_same_as_wasmtime_run(build_guest: Any, tmp_path: Path) -> None:
     assert [x for x in lines_o if not x.startswith(hard_link)] == [
         x for x in lines_w if not x.startswith(hard_link)
     ]
+
+
+def test_run_grants_a_directory_read_only_with_ro(
+    build_guest: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # The same guest through the command line: `--dir HOST::GUEST::ro` is
+    # the read-only grant, so the output is the one the embedding API gives.
+    from trio_wasi._cli import main
+
+    wasm = build_guest("fs_p3", "command", stub_wasi=False)
+    data, ro = _tree(tmp_path)
+    status = main(["run", "--dir", f"{data}::/data", "--dir", f"{ro}::/ro::ro", str(wasm), "fs"])
+    out, err = capfd.readouterr()
+    assert (status, err) == (0, "")
+    assert out.splitlines() == EXPECTED.splitlines()
+    assert sorted(os.listdir(ro)) == ["r.txt"]
+    assert (ro / "r.txt").read_text() == "ro"

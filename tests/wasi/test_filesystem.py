@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,69 @@ async def test_set_times_and_set_times_at(face: Face) -> None:
     assert os.stat(tree(face) / "file").st_mtime > time.time() - 3600
     got = await face.ok(face.root, "stat-at", NOFOLLOW, "file")
     assert got["data-access-timestamp"]["seconds"] > 1_000_000_000
+
+
+def _meanwhile(
+    monkeypatch: pytest.MonkeyPatch, path: Path, change: Callable[[], None]
+) -> list[int]:
+    """Make ``change`` happen the first time the host reads ``path``'s metadata.
+
+    This is where a host that reads a value, then writes based on it, can
+    be raced by another process; the list records whether it happened.
+    """
+    ino = os.stat(path).st_ino
+    fired: list[int] = []
+    for name in ("stat", "fstat", "lstat"):
+        real = getattr(os, name)
+
+        def spy(*args: Any, _real: Any = real, **kwargs: Any) -> os.stat_result:
+            st = _real(*args, **kwargs)
+            if st.st_ino == ino and not fired:
+                fired.append(1)
+                change()
+            return st
+
+        monkeypatch.setattr(os, name, spy)
+    return fired
+
+
+async def test_set_times_never_undoes_a_change_to_the_time_it_keeps(
+    face: Face, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tree(face) / "file"
+    before, meanwhile, stamp = 1_000_000_000_000_000_000, 1_100_000_000_000_000_000, 7
+    os.utime(path, ns=(before, before))
+    f = await face.open(face.root, "file", RW)
+    mtime = Variant("timestamp", {"seconds": stamp, "nanoseconds": 0})
+    for call in (
+        lambda: face.ok(f, "set-times", Variant("no-change"), mtime),
+        lambda: face.ok(face.root, "set-times-at", NOFOLLOW, "file", Variant("no-change"), mtime),
+    ):
+        os.utime(path, ns=(before, before))
+        with monkeypatch.context() as patch:
+            fired = _meanwhile(patch, path, lambda: os.utime(path, ns=(meanwhile, before)))
+            assert await call() is None
+        st = os.stat(path)
+        # The access time was left alone: whatever another writer set stays.
+        assert st.st_atime_ns == (meanwhile if fired else before)
+        assert st.st_mtime_ns == stamp * 1_000_000_000
+
+
+async def test_appending_never_overwrites_another_writer(
+    face: Face, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tree(face) / "file"
+    f = await face.open(face.root, "file", RW)
+
+    def other_writer() -> None:
+        with path.open("ab") as other:
+            other.write(b"[other]")
+
+    with monkeypatch.context() as patch:
+        fired = _meanwhile(patch, path, other_writer)
+        assert await face.write(f, b"[mine]", offset=None) == ("ok", None)
+    expected = b"0123456789" + (b"[other]" if fired else b"") + b"[mine]"
+    assert path.read_bytes() == expected
 
 
 async def test_advise_sync_and_sync_data(face: Face) -> None:

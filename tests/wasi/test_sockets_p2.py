@@ -240,3 +240,48 @@ async def test_two_pollables_of_one_listener_in_one_poll(context: HostContext) -
     conn, s_in, s_out = ok(server.accept())
     for obj in (s_in, s_out, conn, c_in, c_out, client, server):
         await obj.aclose()
+
+
+async def _connected_pair(create: TcpCreateSocket02) -> tuple[Any, ...]:
+    server = await tcp_listener(create)
+    client, c_in, c_out = await connect(create, port_of(server))
+    await wait(server.subscribe())
+    conn, s_in, s_out = ok(server.accept())
+    return server, client, c_in, c_out, conn, s_in, s_out
+
+
+async def test_shutdown_sends_what_write_took_first(context: HostContext) -> None:
+    # write() returns before the bytes go out (they are sent on trio); a
+    # shutdown("send") right after it, with no checkpoint in between, must
+    # not cut them off.
+    create = TcpCreateSocket02(LOCAL, context)
+    with trio.fail_after(HANG_GUARD):
+        server, client, c_in, c_out, conn, s_in, s_out = await _connected_pair(create)
+        payload = b"sent before the shutdown"
+        assert c_out.write(payload) == Ok()
+        assert client.shutdown("send") == Ok()
+        # Writes after the shutdown are refused at once.
+        assert c_out.write(b"late") == Err(Variant("closed"))
+        assert await read_all(s_in) == payload
+        # "both" shuts the receiving side at once and the sending side after.
+        assert s_out.write(b"reply") == Ok()
+        assert conn.shutdown("both") == Ok()
+        assert await read_all(c_in) == b"reply"
+    for obj in (s_in, s_out, conn, c_in, c_out, client, server):
+        await obj.aclose()
+
+
+async def test_dropping_the_output_stream_sends_what_it_took(context: HostContext) -> None:
+    create = TcpCreateSocket02(LOCAL, context)
+    with trio.fail_after(HANG_GUARD):
+        server, client, c_in, c_out, conn, s_in, s_out = await _connected_pair(create)
+        payload = bytes(range(256)) * 256
+        assert c_out.write(payload) == Ok()
+        # The guest drops the stream, then the socket: the last user closes
+        # the connection, but only after the pending bytes have gone out.
+        await c_out.aclose()
+        await c_in.aclose()
+        await client.aclose()
+        assert await read_all(s_in) == payload
+    for obj in (s_in, s_out, conn, server):
+        await obj.aclose()

@@ -74,77 +74,95 @@ __all__ = [
     "VariantType",
 ]
 
+
+class _Data:
+    """The shared ``repr`` of the frozen type classes below.
+
+    attrs would generate and compile one per class at import (a third of
+    building each class); one generic method gives the same text.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{a.name}={getattr(self, a.name)!r}"
+            for a in self.__attrs_attrs__  # type: ignore[attr-defined]
+        )
+        return f"{type(self).__name__}({fields})"
+
+
 # ---------------------------------------------------------------------------
 # Primitive types: field-less, so every instance is equal to every other.
 
 
-@attrs.frozen(cache_hash=True)
-class BoolType:
+@attrs.frozen(cache_hash=True, repr=False)
+class BoolType(_Data):
     """``bool``."""
 
 
-@attrs.frozen(cache_hash=True)
-class S8Type:
+@attrs.frozen(cache_hash=True, repr=False)
+class S8Type(_Data):
     """``s8``."""
 
 
-@attrs.frozen(cache_hash=True)
-class U8Type:
+@attrs.frozen(cache_hash=True, repr=False)
+class U8Type(_Data):
     """``u8``."""
 
 
-@attrs.frozen(cache_hash=True)
-class S16Type:
+@attrs.frozen(cache_hash=True, repr=False)
+class S16Type(_Data):
     """``s16``."""
 
 
-@attrs.frozen(cache_hash=True)
-class U16Type:
+@attrs.frozen(cache_hash=True, repr=False)
+class U16Type(_Data):
     """``u16``."""
 
 
-@attrs.frozen(cache_hash=True)
-class S32Type:
+@attrs.frozen(cache_hash=True, repr=False)
+class S32Type(_Data):
     """``s32``."""
 
 
-@attrs.frozen(cache_hash=True)
-class U32Type:
+@attrs.frozen(cache_hash=True, repr=False)
+class U32Type(_Data):
     """``u32``."""
 
 
-@attrs.frozen(cache_hash=True)
-class S64Type:
+@attrs.frozen(cache_hash=True, repr=False)
+class S64Type(_Data):
     """``s64``."""
 
 
-@attrs.frozen(cache_hash=True)
-class U64Type:
+@attrs.frozen(cache_hash=True, repr=False)
+class U64Type(_Data):
     """``u64``."""
 
 
-@attrs.frozen(cache_hash=True)
-class F32Type:
+@attrs.frozen(cache_hash=True, repr=False)
+class F32Type(_Data):
     """``f32``."""
 
 
-@attrs.frozen(cache_hash=True)
-class F64Type:
+@attrs.frozen(cache_hash=True, repr=False)
+class F64Type(_Data):
     """``f64``."""
 
 
-@attrs.frozen(cache_hash=True)
-class CharType:
+@attrs.frozen(cache_hash=True, repr=False)
+class CharType(_Data):
     """``char``: a Unicode scalar value."""
 
 
-@attrs.frozen(cache_hash=True)
-class StringType:
+@attrs.frozen(cache_hash=True, repr=False)
+class StringType(_Data):
     """``string``."""
 
 
-@attrs.frozen(cache_hash=True)
-class ErrorContextType:
+@attrs.frozen(cache_hash=True, repr=False)
+class ErrorContextType(_Data):
     """``error-context``."""
 
 
@@ -194,8 +212,8 @@ class ResourceType:
 # Compound types
 
 
-@attrs.frozen(cache_hash=True)
-class ListType:
+@attrs.frozen(cache_hash=True, repr=False)
+class ListType(_Data):
     """``list<element>``, or ``list<element, length>`` when ``length`` is set."""
 
     element: ValueType
@@ -227,8 +245,8 @@ def _check_key(instance: object, attribute: object, key: ValueType) -> None:
         raise ValueError(f"{key!r} cannot be a map key (keys are integers, bool, char or string)")
 
 
-@attrs.frozen(cache_hash=True)
-class MapType:
+@attrs.frozen(cache_hash=True, repr=False)
+class MapType(_Data):
     """``map<key, value>``: despecialises to ``list<tuple<key, value>>``.
 
     ``key`` must be one of :data:`KEY_TYPES` (ValueError otherwise).
@@ -246,86 +264,86 @@ class MapType:
         return TupleType((self.key, self.value))
 
 
-@attrs.frozen(cache_hash=True)
-class RecordType:
+@attrs.frozen(cache_hash=True, repr=False)
+class RecordType(_Data):
     """``record``: labelled fields in declaration order."""
 
     fields: tuple[tuple[str, ValueType], ...]
 
 
-@attrs.frozen(cache_hash=True)
-class TupleType:
+@attrs.frozen(cache_hash=True, repr=False)
+class TupleType(_Data):
     """``tuple<...>``."""
 
     types: tuple[ValueType, ...]
 
 
-@attrs.frozen(cache_hash=True)
-class VariantType:
+@attrs.frozen(cache_hash=True, repr=False)
+class VariantType(_Data):
     """``variant``: labelled cases, each with an optional payload type."""
 
     cases: tuple[tuple[str, ValueType | None], ...]
 
 
-@attrs.frozen(cache_hash=True)
-class EnumType:
+@attrs.frozen(cache_hash=True, repr=False)
+class EnumType(_Data):
     """``enum``: a variant whose cases carry no payload."""
 
     labels: tuple[str, ...]
 
 
-@attrs.frozen(cache_hash=True)
-class OptionType:
+@attrs.frozen(cache_hash=True, repr=False)
+class OptionType(_Data):
     """``option<type>``."""
 
     type: ValueType
 
 
-@attrs.frozen(cache_hash=True)
-class ResultType:
+@attrs.frozen(cache_hash=True, repr=False)
+class ResultType(_Data):
     """``result<ok, error>``; either side may be absent (None)."""
 
     ok: ValueType | None = None
     error: ValueType | None = None
 
 
-@attrs.frozen(cache_hash=True)
-class FlagsType:
+@attrs.frozen(cache_hash=True, repr=False)
+class FlagsType(_Data):
     """``flags``: a set of labelled bits."""
 
     labels: tuple[str, ...]
 
 
-@attrs.frozen(cache_hash=True)
-class OwnType:
+@attrs.frozen(cache_hash=True, repr=False)
+class OwnType(_Data):
     """``own<resource>``."""
 
     resource: ResourceType
 
 
-@attrs.frozen(cache_hash=True)
-class BorrowType:
+@attrs.frozen(cache_hash=True, repr=False)
+class BorrowType(_Data):
     """``borrow<resource>``."""
 
     resource: ResourceType
 
 
-@attrs.frozen(cache_hash=True)
-class StreamType:
+@attrs.frozen(cache_hash=True, repr=False)
+class StreamType(_Data):
     """``stream<element>`` (``element`` None for a payload-less stream)."""
 
     element: ValueType | None = None
 
 
-@attrs.frozen(cache_hash=True)
-class FutureType:
+@attrs.frozen(cache_hash=True, repr=False)
+class FutureType(_Data):
     """``future<element>`` (``element`` None for a payload-less future)."""
 
     element: ValueType | None = None
 
 
-@attrs.frozen(cache_hash=True)
-class FuncType:
+@attrs.frozen(cache_hash=True, repr=False)
+class FuncType(_Data):
     """A component function type: named parameters, an optional result."""
 
     params: tuple[tuple[str, ValueType], ...]

@@ -17,6 +17,25 @@ from typing import Literal
 
 import attrs
 
+
+class _Data:
+    """The shared ``repr`` of the classes below.
+
+    attrs would generate and compile one per class when the module is
+    imported (a third of building each class); a repr is only ever read by
+    people, so one generic method serves them all, in the same format.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{a.name}={getattr(self, a.name)!r}"
+            for a in self.__attrs_attrs__  # type: ignore[attr-defined]
+        )
+        return f"{type(self).__name__}({fields})"
+
+
 # ---------------------------------------------------------------------------
 # Sorts
 
@@ -66,8 +85,8 @@ class Prim(enum.Enum):
     ERROR_CONTEXT = "error-context"
 
 
-@attrs.frozen
-class TypeIndex:
+@attrs.frozen(repr=False)
+class TypeIndex(_Data):
     """A ``valtype`` that refers to an entry of the type index space."""
 
     index: int
@@ -77,72 +96,72 @@ class TypeIndex:
 ValType = Prim | TypeIndex
 
 
-@attrs.frozen
-class Record:
+@attrs.frozen(repr=False)
+class Record(_Data):
     fields: tuple[tuple[str, ValType], ...]
 
 
-@attrs.frozen
-class Variant:
+@attrs.frozen(repr=False)
+class Variant(_Data):
     cases: tuple[tuple[str, ValType | None], ...]
 
 
-@attrs.frozen
-class List:
+@attrs.frozen(repr=False)
+class List(_Data):
     """``list<t>``; ``length`` is set for fixed-length lists (``list<t, n>``)."""
 
     element: ValType
     length: int | None = None
 
 
-@attrs.frozen
-class Tuple:
+@attrs.frozen(repr=False)
+class Tuple(_Data):
     types: tuple[ValType, ...]
 
 
-@attrs.frozen
-class Flags:
+@attrs.frozen(repr=False)
+class Flags(_Data):
     labels: tuple[str, ...]
 
 
-@attrs.frozen
-class Enum:
+@attrs.frozen(repr=False)
+class Enum(_Data):
     labels: tuple[str, ...]
 
 
-@attrs.frozen
-class Option:
+@attrs.frozen(repr=False)
+class Option(_Data):
     type: ValType
 
 
-@attrs.frozen
-class Result:
+@attrs.frozen(repr=False)
+class Result(_Data):
     ok: ValType | None
     error: ValType | None
 
 
-@attrs.frozen
-class Own:
+@attrs.frozen(repr=False)
+class Own(_Data):
     type_index: int
 
 
-@attrs.frozen
-class Borrow:
+@attrs.frozen(repr=False)
+class Borrow(_Data):
     type_index: int
 
 
-@attrs.frozen
-class Stream:
+@attrs.frozen(repr=False)
+class Stream(_Data):
     element: ValType | None
 
 
-@attrs.frozen
-class Future:
+@attrs.frozen(repr=False)
+class Future(_Data):
     element: ValType | None
 
 
-@attrs.frozen
-class Map:
+@attrs.frozen(repr=False)
+class Map(_Data):
     key: ValType
     value: ValType
 
@@ -170,8 +189,8 @@ DefValType = (
 # Function, component, instance and resource types
 
 
-@attrs.frozen
-class FuncType:
+@attrs.frozen(repr=False)
+class FuncType(_Data):
     """``functype``: named params, at most one result, and the async flag (0x43)."""
 
     params: tuple[tuple[str, ValType], ...]
@@ -179,8 +198,8 @@ class FuncType:
     is_async: bool = False
 
 
-@attrs.frozen
-class ResourceType:
+@attrs.frozen(repr=False)
+class ResourceType(_Data):
     """``resourcetype``: representation (always i32 today) and optional destructor.
 
     ``dtor`` is a core func index. ``callback`` is set by the async destructor
@@ -193,15 +212,15 @@ class ResourceType:
     callback: int | None = None
 
 
-@attrs.frozen
-class ComponentType:
+@attrs.frozen(repr=False)
+class ComponentType(_Data):
     """``componenttype``: a list of declarators (imports, exports, types, aliases)."""
 
     decls: tuple[Decl, ...]
 
 
-@attrs.frozen
-class InstanceType:
+@attrs.frozen(repr=False)
+class InstanceType(_Data):
     """``instancetype``: a list of declarators (exports, types, aliases)."""
 
     decls: tuple[Decl, ...]
@@ -214,8 +233,8 @@ DefType = DefValType | FuncType | ComponentType | InstanceType | ResourceType
 # Extern types and names
 
 
-@attrs.frozen
-class SortType:
+@attrs.frozen(repr=False)
+class SortType(_Data):
     """``externtype`` for module/func/component/instance: the sort and a type index.
 
     For ``Sort.CORE_MODULE`` the index is a *core* type index.
@@ -225,15 +244,15 @@ class SortType:
     type_index: int
 
 
-@attrs.frozen
-class TypeBound:
+@attrs.frozen(repr=False)
+class TypeBound(_Data):
     """``externtype`` of sort type: ``(eq i)`` when ``eq`` is set, else ``(sub resource)``."""
 
     eq: int | None
 
 
-@attrs.frozen
-class ValueBound:
+@attrs.frozen(repr=False)
+class ValueBound(_Data):
     """``externtype`` of sort value (gated): ``(eq i)`` or a value type."""
 
     eq: int | None
@@ -243,8 +262,8 @@ class ValueBound:
 ExternType = SortType | TypeBound | ValueBound
 
 
-@attrs.frozen
-class Name:
+@attrs.frozen(repr=False)
+class Name(_Data):
     """An extern name with its attributes (``nameattributes``).
 
     ``name`` is the plain ``externname`` text (``local:demo/iface@1.2.3``,
@@ -274,14 +293,14 @@ class CoreValType(enum.Enum):
     OTHER_REF = "ref"
 
 
-@attrs.frozen
-class CoreFuncType:
+@attrs.frozen(repr=False)
+class CoreFuncType(_Data):
     params: tuple[CoreValType, ...]
     results: tuple[CoreValType, ...]
 
 
-@attrs.frozen
-class CoreOtherType:
+@attrs.frozen(repr=False)
+class CoreOtherType(_Data):
     """A core type the host does not interpret (GC struct/array, rec groups).
 
     ``raw`` holds its encoded bytes so validation messages can still refer to it.
@@ -290,39 +309,39 @@ class CoreOtherType:
     raw: bytes
 
 
-@attrs.frozen
-class CoreImportDecl:
+@attrs.frozen(repr=False)
+class CoreImportDecl(_Data):
     module: str
     name: str
     type: CoreExternType
 
 
-@attrs.frozen
-class CoreExportDecl:
+@attrs.frozen(repr=False)
+class CoreExportDecl(_Data):
     name: str
     type: CoreExternType
 
 
-@attrs.frozen
-class CoreAliasDecl:
+@attrs.frozen(repr=False)
+class CoreAliasDecl(_Data):
     """``(alias outer ct idx (type))`` inside a module type."""
 
     count: int
     index: int
 
 
-@attrs.frozen
-class CoreTypeDecl:
+@attrs.frozen(repr=False)
+class CoreTypeDecl(_Data):
     type: CoreDefType
 
 
-@attrs.frozen
-class CoreModuleType:
+@attrs.frozen(repr=False)
+class CoreModuleType(_Data):
     decls: tuple[CoreImportDecl | CoreExportDecl | CoreAliasDecl | CoreTypeDecl, ...]
 
 
-@attrs.frozen
-class CoreExternType:
+@attrs.frozen(repr=False)
+class CoreExternType(_Data):
     """``core:externtype``: kind is one of func/table/memory/global/tag.
 
     For func and tag, ``type_index`` is a core type index. For the others the
@@ -350,30 +369,30 @@ CoreDefType = CoreFuncType | CoreModuleType | CoreOtherType
 # Declarators (inside component and instance types)
 
 
-@attrs.frozen
-class ImportDecl:
+@attrs.frozen(repr=False)
+class ImportDecl(_Data):
     name: Name
     type: ExternType
 
 
-@attrs.frozen
-class ExportDecl:
+@attrs.frozen(repr=False)
+class ExportDecl(_Data):
     name: Name
     type: ExternType
 
 
-@attrs.frozen
-class TypeDecl:
+@attrs.frozen(repr=False)
+class TypeDecl(_Data):
     type: DefType
 
 
-@attrs.frozen
-class CoreTypeDeclarator:
+@attrs.frozen(repr=False)
+class CoreTypeDeclarator(_Data):
     type: CoreDefType
 
 
-@attrs.frozen
-class AliasDecl:
+@attrs.frozen(repr=False)
+class AliasDecl(_Data):
     alias: Alias
 
 
@@ -384,8 +403,8 @@ Decl = ImportDecl | ExportDecl | TypeDecl | CoreTypeDeclarator | AliasDecl
 # Aliases
 
 
-@attrs.frozen
-class AliasInstanceExport:
+@attrs.frozen(repr=False)
+class AliasInstanceExport(_Data):
     """``(alias export i "n" (sort))``: ``sort`` is never a core sort."""
 
     sort: Sort
@@ -393,8 +412,8 @@ class AliasInstanceExport:
     name: str
 
 
-@attrs.frozen
-class AliasCoreExport:
+@attrs.frozen(repr=False)
+class AliasCoreExport(_Data):
     """``(alias core export i "n" (core sort))``."""
 
     sort: Sort
@@ -402,8 +421,8 @@ class AliasCoreExport:
     name: str
 
 
-@attrs.frozen
-class AliasOuter:
+@attrs.frozen(repr=False)
+class AliasOuter(_Data):
     """``(alias outer ct idx (sort))``: ``count`` enclosing scopes out."""
 
     sort: Sort
@@ -422,8 +441,8 @@ Alias = AliasInstanceExport | AliasCoreExport | AliasOuter
 StringEncoding = Literal["utf8", "utf16", "latin1+utf16"]
 
 
-@attrs.frozen
-class CanonOptions:
+@attrs.frozen(repr=False)
+class CanonOptions(_Data):
     """``canonopt*``. ``string_encoding`` is ``utf8``, ``utf16`` or ``latin1+utf16``.
 
     ``string_encoding_given`` tells whether the option was written (validation
@@ -445,8 +464,8 @@ class CanonOptions:
     repeated: tuple[str, ...] = ()
 
 
-@attrs.frozen
-class CanonLift:
+@attrs.frozen(repr=False)
+class CanonLift(_Data):
     """``(canon lift f opts (type ft))``: makes a component function."""
 
     core_func: int
@@ -454,16 +473,16 @@ class CanonLift:
     type_index: int
 
 
-@attrs.frozen
-class CanonLower:
+@attrs.frozen(repr=False)
+class CanonLower(_Data):
     """``(canon lower f opts)``: makes a core function."""
 
     func: int
     options: CanonOptions
 
 
-@attrs.frozen
-class CanonBuiltin:
+@attrs.frozen(repr=False)
+class CanonBuiltin(_Data):
     """Every other ``canon`` definition; each makes one core function.
 
     ``name`` is the built-in's text name (``resource.new``, ``task.return``,
@@ -503,8 +522,8 @@ Canon = CanonLift | CanonLower | CanonBuiltin
 # Top-level definitions of a component
 
 
-@attrs.frozen
-class CoreModule:
+@attrs.frozen(repr=False)
+class CoreModule(_Data):
     """An embedded core module, kept as its bytes; wasmtime parses it.
 
     ``offset`` is where the module starts in the outermost binary.
@@ -514,74 +533,74 @@ class CoreModule:
     offset: int
 
 
-@attrs.frozen
-class CoreInstantiate:
+@attrs.frozen(repr=False)
+class CoreInstantiate(_Data):
     """``(core instance (instantiate m (with "n" (instance i))*))``."""
 
     module: int
     args: tuple[tuple[str, int], ...]
 
 
-@attrs.frozen
-class CoreInlineExport:
+@attrs.frozen(repr=False)
+class CoreInlineExport(_Data):
     name: str
     sort: Sort
     index: int
 
 
-@attrs.frozen
-class CoreInlineInstance:
+@attrs.frozen(repr=False)
+class CoreInlineInstance(_Data):
     """``(core instance (export "n" (sort idx))*)``."""
 
     exports: tuple[CoreInlineExport, ...]
 
 
-@attrs.frozen
-class CoreTypeDef:
+@attrs.frozen(repr=False)
+class CoreTypeDef(_Data):
     type: CoreDefType
 
 
-@attrs.frozen
-class NestedComponent:
+@attrs.frozen(repr=False)
+class NestedComponent(_Data):
     component: Component
 
 
-@attrs.frozen
-class InstantiateArg:
+@attrs.frozen(repr=False)
+class InstantiateArg(_Data):
     name: str
     sort: Sort
     index: int
 
 
-@attrs.frozen
-class Instantiate:
+@attrs.frozen(repr=False)
+class Instantiate(_Data):
     """``(instance (instantiate c (with "n" (sort idx))*))``."""
 
     component: int
     args: tuple[InstantiateArg, ...]
 
 
-@attrs.frozen
-class InlineExport:
+@attrs.frozen(repr=False)
+class InlineExport(_Data):
     name: Name
     sort: Sort
     index: int
 
 
-@attrs.frozen
-class InlineInstance:
+@attrs.frozen(repr=False)
+class InlineInstance(_Data):
     """``(instance (export "n" (sort idx))*)``."""
 
     exports: tuple[InlineExport, ...]
 
 
-@attrs.frozen
-class TypeDef:
+@attrs.frozen(repr=False)
+class TypeDef(_Data):
     type: DefType
 
 
-@attrs.frozen
-class Start:
+@attrs.frozen(repr=False)
+class Start(_Data):
     """Gated value-based start function."""
 
     func: int
@@ -589,30 +608,30 @@ class Start:
     results: int
 
 
-@attrs.frozen
-class Import:
+@attrs.frozen(repr=False)
+class Import(_Data):
     name: Name
     type: ExternType
 
 
-@attrs.frozen
-class Export:
+@attrs.frozen(repr=False)
+class Export(_Data):
     name: Name
     sort: Sort
     index: int
     type: ExternType | None
 
 
-@attrs.frozen
-class Value:
+@attrs.frozen(repr=False)
+class Value(_Data):
     """Gated value definition: its type and encoded bytes."""
 
     type: ValType
     data: bytes
 
 
-@attrs.frozen
-class CustomSection:
+@attrs.frozen(repr=False)
+class CustomSection(_Data):
     name: str
     data: bytes
 
@@ -640,8 +659,8 @@ Definition = (
 )
 
 
-@attrs.frozen
-class Component:
+@attrs.frozen(repr=False)
+class Component(_Data):
     """A decoded component: its definitions in binary order.
 
     ``offset`` is where the component starts in the outermost binary (0 for the

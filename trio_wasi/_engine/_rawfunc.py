@@ -52,14 +52,34 @@ class RawFunc:
         return f"<RawFunc {list(self.signature.params)} -> {list(self.signature.results)}>"
 
 
+class _Specialising(RawFunc):
+    """Installs its signature's compiled call code in its class at the first call.
+
+    Linking makes raw functions of dozens of signatures, most never called
+    from Python in a given run; compiling their code up front is wasted.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any) -> Any:
+        cls = type(self)
+        cls.__call__ = self.signature.raw_call  # type: ignore[method-assign]
+        return cls.__call__(self, *args)
+
+    def call_args(self, args: Sequence[int | float]) -> list[Any]:
+        cls = type(self)
+        cls.call_args = self.signature.raw_call_args  # type: ignore[method-assign]
+        result: list[Any] = cls.call_args(self, args)
+        return result
+
+
 _classes: dict[Signature, type[RawFunc]] = {}
 
 
 def _class_for(sig: Signature) -> type[RawFunc]:
     cls = _classes.get(sig)
     if cls is None:
-        namespace = {"__slots__": (), "__call__": sig.raw_call, "call_args": sig.raw_call_args}
-        cls = _classes.setdefault(sig, type("RawFunc", (RawFunc,), namespace))
+        cls = _classes.setdefault(sig, type("RawFunc", (_Specialising,), {"__slots__": ()}))
     return cls
 
 

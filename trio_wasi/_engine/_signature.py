@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import wasmtime
@@ -84,8 +84,19 @@ class Signature:
         self.slots = max(len(params), len(results), 1)
         self.values_type: Any = _values_union(params, results)
         self.slot_count = ctypes.c_size_t(self.slots)
-        self.raw_call = self._make_raw_call()
-        self.raw_call_args = self._make_raw_call_args()
+
+    # The call code is compiled on first use: a component links functions of
+    # a few dozen signatures and a run calls few of them from Python.
+
+    @cached_property
+    def raw_call(self) -> Callable[..., Any]:
+        """``raw_call(raw_func, *args)``: call with the arguments, return the result(s)."""
+        return self._make_raw_call()
+
+    @cached_property
+    def raw_call_args(self) -> Callable[..., Any]:
+        """``raw_call_args(raw_func, args)``: call with a sequence, return a list."""
+        return self._make_raw_call_args()
 
     def __repr__(self) -> str:
         return f"Signature({list(self.params)!r} -> {list(self.results)!r})"

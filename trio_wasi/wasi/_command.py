@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .._abi._values import Ok
@@ -50,11 +51,13 @@ async def run_command(
     config: WasiConfig | None = None,
     *,
     linker: Linker | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> int:
     """Run a command component's ``wasi:cli/run`` and return its exit status.
 
     ``0`` when ``run`` returns ``ok``, ``1`` for ``err``; a ``wasi:cli/exit``
-    call gives its own status. A trap raises :class:`Trap`.
+    call gives its own status. A trap raises :class:`Trap`. ``ready`` is
+    called once the instance exists, before ``run`` starts.
     """
     from .._linker import Linker
     from . import add_to_linker
@@ -67,6 +70,8 @@ async def run_command(
     try:
         async with linker.instantiate(component) as instance:
             state = WasiState.of(instance.context, config)
+            if ready is not None:
+                ready()
             result = await instance.call(run_export(instance))
             return 0 if isinstance(result, Ok) else 1
     except Trap as exc:

@@ -245,12 +245,28 @@ class FileOutputStream(OutputStream):
             os.close(fd)
 
 
+# pwritev2's "append this write": the kernel finds the end and writes there
+# in one step, so a writer elsewhere appending at the same time is never
+# overwritten (reading the size first, then writing there, would).
+_RWF_APPEND: int = getattr(os, "RWF_APPEND", 0)
+
+
 def _write_all(fd: int, data: bytes | memoryview, pos: int | None) -> int | None:
     """Write all of ``data`` at ``pos`` (at the end when None); the position after it."""
+    global _RWF_APPEND
     view = memoryview(data)
     while view:
-        at = os.fstat(fd).st_size if pos is None else pos
-        n = os.pwrite(fd, view, at)
+        if pos is None and _RWF_APPEND:
+            try:
+                n = os.pwritev(fd, [view], 0, _RWF_APPEND)
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                _RWF_APPEND = 0  # a kernel or file system without it
+                continue
+        else:
+            at = os.fstat(fd).st_size if pos is None else pos
+            n = os.pwrite(fd, view, at)
         view = view[n:]
         if pos is not None:
             pos += n

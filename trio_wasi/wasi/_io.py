@@ -529,7 +529,9 @@ class PumpedOutputStream(OutputStream):
         self._lock = threading.Lock()
         self._buffer = bytearray()
         self._pumping = False
-        self._closed = False
+        self._closed = False  # the destination is gone
+        self._ended = False  # no more writes taken (what was taken still goes out)
+        self._then: Callable[[], None] | None = None
         self._error: IoError | None = None
         self._changed: trio.Event | None = None  # touched on trio only
 
@@ -537,7 +539,7 @@ class PumpedOutputStream(OutputStream):
         with self._lock:
             if self._error is not None:
                 raise StreamFailed(self._error)
-            if self._closed:
+            if self._closed or self._ended:
                 raise StreamClosed
             return max(0, WRITE_BUDGET - len(self._buffer))
 
@@ -545,7 +547,7 @@ class PumpedOutputStream(OutputStream):
         with self._lock:
             if self._error is not None:
                 raise StreamFailed(self._error)
-            if self._closed:
+            if self._closed or self._ended:
                 raise StreamClosed
             self._buffer += data
             start = not self._pumping
@@ -563,6 +565,22 @@ class PumpedOutputStream(OutputStream):
     async def _wait_flushed(self) -> None:
         await self._wait(lambda: not self._buffer and not self._pumping)
 
+    def _end_after_flush(self, then: Callable[[], None]) -> None:
+        """Take no more writes; call ``then`` once everything taken has been sent.
+
+        ``then`` runs at once when nothing is pending, else on trio after the
+        last send (or its failure). wasi:io lets ``write`` return before the
+        bytes go out, so whatever ends the destination (a socket's
+        ``shutdown``, closing it) waits here rather than drop them.
+        """
+        with self._lock:
+            self._ended = True
+            pending = bool(self._buffer) or self._pumping
+            if pending:
+                self._then = then
+        if not pending:
+            then()
+
     async def _wait(self, done: Callable[[], bool]) -> None:
         while True:
             with self._lock:
@@ -576,11 +594,17 @@ class PumpedOutputStream(OutputStream):
         try:
             while True:
                 with self._lock:
-                    if not self._buffer:
+                    drained = not self._buffer
+                    if drained:
                         self._pumping = False
-                        return
-                    chunk = bytes(self._buffer)
-                    self._buffer.clear()
+                        then, self._then = self._then, None
+                    else:
+                        chunk = bytes(self._buffer)
+                        self._buffer.clear()
+                if drained:
+                    if then is not None:
+                        then()
+                    return
                 try:
                     # Accepted by write(): delivered even if the instance closes.
                     with trio.CancelScope(shield=True):
@@ -589,11 +613,17 @@ class PumpedOutputStream(OutputStream):
                     with self._lock:
                         self._closed = True
                         self._pumping = False
+                        then, self._then = self._then, None
+                    if then is not None:
+                        then()
                     return
                 except OSError as exc:
                     with self._lock:
                         self._error = IoError.from_os_error(exc, "io")
                         self._pumping = False
+                        then, self._then = self._then, None
+                    if then is not None:
+                        then()
                     return
                 if self._changed is not None:
                     self._changed.set()

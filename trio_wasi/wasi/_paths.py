@@ -38,10 +38,13 @@ system calls, safe on any thread.
 from __future__ import annotations
 
 import collections
+import ctypes
 import errno
+import functools
 import hashlib
 import os
 import stat as stat_mod
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -241,6 +244,67 @@ def resolve(base: int, path: str, *, follow: bool) -> Resolved:
             os.close(fd)
 
 
+# utimensat(2) and futimens(2) take each time as a timespec, or one of these
+# markers in tv_nsec (Linux values): "leave this time alone" and "the
+# kernel's now". os.utime has neither, so it must read a time to keep it,
+# which undoes a change made between the read and the write.
+_UTIME_NOW = (1 << 30) - 1
+_UTIME_OMIT = (1 << 30) - 2
+_AT_SYMLINK_NOFOLLOW = 0x100
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+@functools.cache
+def _libc() -> Any:
+    """The C library's ``utimensat`` and ``futimens``, on Linux; None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.utimensat, libc.futimens
+    except (OSError, AttributeError):
+        return None
+
+
+def _timespec(value: Any) -> _Timespec:
+    if value is None:
+        return _Timespec(0, _UTIME_OMIT)
+    if value == "now":
+        return _Timespec(0, _UTIME_NOW)
+    sec, nsec = divmod(int(value), 1_000_000_000)
+    return _Timespec(sec, nsec)
+
+
+def _set_times(fd: int, name: str | None, atime: Any, mtime: Any) -> None:
+    """Set the times of ``fd``, or of ``name`` beneath it (never following a symlink).
+
+    ``None`` keeps a time and ``"now"`` takes the kernel's clock, both in the
+    one system call, so nothing is read first (wasi:filesystem
+    ``new-timestamp``: ``no-change``, ``now``, ``timestamp``).
+    """
+    calls = _libc()
+    if calls is None:
+        st = _os(os.stat, name, dir_fd=fd, follow_symlinks=False) if name else _os(os.fstat, fd)
+        ns = (_new_time(atime, st.st_atime_ns), _new_time(mtime, st.st_mtime_ns))
+        if name is None:
+            _os(os.utime, fd, ns=ns)
+        else:
+            _os(os.utime, name, ns=ns, dir_fd=fd, follow_symlinks=False)
+        return
+    utimensat, futimens = calls
+    times = (_Timespec * 2)(_timespec(atime), _timespec(mtime))
+    if name is None:
+        rc = futimens(fd, times)
+    else:
+        rc = utimensat(fd, os.fsencode(name), times, _AT_SYMLINK_NOFOLLOW)
+    if rc != 0:
+        code = ctypes.get_errno()
+        raise FsError.from_os(OSError(code, os.strerror(code)))
+
+
 def _new_time(value: Any, current: int) -> int:
     """A ``new-timestamp`` as nanoseconds: ``None`` keeps ``current``, ``"now"`` is now."""
     if value is None:
@@ -366,9 +430,7 @@ class Node:
         fd = self._live()
         if self.read_only:
             raise FsError("read-only")
-        st = _os(os.fstat, fd)
-        ns = (_new_time(atime, st.st_atime_ns), _new_time(mtime, st.st_mtime_ns))
-        _os(os.utime, fd, ns=ns)
+        _set_times(fd, None, atime, mtime)
 
     def advise(self, offset: int, length: int, advice: str) -> None:
         fd = self._live()
@@ -435,9 +497,7 @@ class Node:
         if self.read_only:
             raise FsError("read-only")
         with self._resolve(path, follow=follow) as r:
-            st = _os(os.stat, r.name, dir_fd=r.parent, follow_symlinks=False)
-            ns = (_new_time(atime, st.st_atime_ns), _new_time(mtime, st.st_mtime_ns))
-            _os(os.utime, r.name, ns=ns, dir_fd=r.parent, follow_symlinks=False)
+            _set_times(r.parent, r.name, atime, mtime)
 
     def create_directory_at(self, path: str) -> None:
         self._mutable_dir()

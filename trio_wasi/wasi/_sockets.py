@@ -27,6 +27,7 @@ the guest has dropped all of them, whichever goes last.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import socket
 import threading
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .._abi._values import Err, Ok, Variant
-from .._hostdefs import HostContext, with_context
+from .._hostdefs import RELEASE_GRACE_SECONDS, HostContext, with_context
 from ._io import (
     FnReadiness,
     Pollable,
@@ -509,6 +510,11 @@ class SocketOutputStream(PumpedOutputStream):
         super().__init__(core.net.context, core.send_all)
 
     async def aclose(self) -> None:
+        # What write() took still goes out before the connection may close.
+        sent = trio.Event()
+        self._end_after_flush(sent.set)
+        with trio.move_on_after(RELEASE_GRACE_SECONDS):
+            await sent.wait()
         await self._core.release()
 
 
@@ -523,6 +529,7 @@ class TcpSocket02(_Options):
     def __init__(self, core: TcpCore) -> None:
         self.core = core
         self._pending: str | None = None  # "bind", "connect" or "listen" between start and finish
+        self._output: SocketOutputStream | None = None
 
     def _start(self, what: str, fn: Callable[..., Any], *args: Any) -> Ok | Err:
         if self._pending is not None:
@@ -539,7 +546,8 @@ class TcpSocket02(_Options):
         return Ok()
 
     def _streams(self) -> tuple[SocketInputStream, SocketOutputStream]:
-        return SocketInputStream(self.core), SocketOutputStream(self.core)
+        self._output = SocketOutputStream(self.core)
+        return SocketInputStream(self.core), self._output
 
     def start_bind(self, network: Network, local_address: Variant) -> Ok | Err:
         return self._start("bind", self.core.bind, local_address)
@@ -657,7 +665,23 @@ class TcpSocket02(_Options):
         return Pollable(FnReadiness(ready, wait))
 
     def shutdown(self, shutdown_type: str) -> Ok | Err:
-        return _r02(self.core.shutdown, _SHUTDOWN[shutdown_type])
+        how = _SHUTDOWN[shutdown_type]
+        out = self._output
+        if how == socket.SHUT_RD or out is None or self.core.state != "connected":
+            return _r02(self.core.shutdown, how)
+        if how == socket.SHUT_RDWR:
+            result = _r02(self.core.shutdown, socket.SHUT_RD)
+            if isinstance(result, Err):
+                return result
+        # The output stream takes no more writes at once (tcp.wit), but what
+        # it took before is sent first: the send side shuts after that.
+        out._end_after_flush(self._shut_send)
+        return Ok()
+
+    def _shut_send(self) -> None:
+        # Nobody is left to tell: the guest's shutdown call has returned.
+        with contextlib.suppress(SockError):
+            self.core.shutdown(socket.SHUT_WR)
 
 
 class TcpInterface:
