@@ -518,6 +518,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
     """
 
     __slots__ = (
+        "_agent",
         "_closed",
         "_ended",
         "_held",
@@ -542,6 +543,11 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         self._moved = False
         self._inflight: _Read | None = None
         self._reading = False
+        # The store thread that lifted this end (None inline or on the trio
+        # side): reads and drops run there, next to the guest that writes,
+        # rather than on the scheduler thread, which would add a hand-over
+        # between two threads to every copy.
+        self._agent = rt.executor.current_agent()
         # While the host holds this end it may read at any time, so a guest
         # frame waiting to write to it is waiting on the trio side, not
         # deadlocked: counted as trio-side work until the end is closed,
@@ -589,6 +595,42 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
     def _absorb(self, rd: _Read) -> None:
         raise NotImplementedError
 
+    def _begin_read(self) -> _Read:
+        """Post the next read to the wasm side (trio side; none is in flight)."""
+        rt = self.rt
+        if rt.poisoned is not None:
+            raise Trap(f"the instance is poisoned by an earlier trap: {rt.poisoned}")
+        if rt.closing:
+            raise trio.BrokenResourceError("the instance is closed")
+        rd = self._inflight = _Read()
+        try:
+            rt.executor.post(functools.partial(self._start, rd), self._agent)
+        except Trap as exc:
+            # Inline, the copy ran (and trapped: a bad buffer, the
+            # host-call budget) right here; the writer's instance is
+            # poisoned as it would be by the threaded executor.
+            self._inflight = None
+            rt.poison(exc)
+            raise
+        return rd
+
+    def prefetch(self) -> None:
+        """Start the next read now, without waiting; a later ``receive`` collects it.
+
+        A host that will read this end anyway (the trailers future of a
+        response whose body it is about to stream, say) lets the guest's
+        write complete as soon as it is made, on the store thread, instead of
+        after a round trip from the trio side. Does nothing when a value is
+        buffered, a read is under way, the end is closed, or the instance
+        has trapped (``receive`` reports that).
+        """
+        if self._items or self._ended or self._closed or self._moved or self._inflight:
+            return
+        try:
+            self._begin_read()
+        except (Trap, trio.BrokenResourceError):
+            pass
+
     async def _fill(self) -> None:
         """Wait until a value is buffered or the writer is known to be gone."""
         rt = self.rt
@@ -597,20 +639,12 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
             self._check_open()
             rd = self._inflight
             if rd is None:
-                if rt.poisoned is not None:
-                    raise Trap(f"the instance is poisoned by an earlier trap: {rt.poisoned}")
-                if rt.closing:
-                    raise trio.BrokenResourceError("the instance is closed")
-                rd = self._inflight = _Read()
-                try:
-                    ex.post(functools.partial(self._start, rd))
-                except Trap as exc:
-                    # Inline, the copy ran (and trapped: a bad buffer, the
-                    # host-call budget) right here; the writer's instance is
-                    # poisoned as it would be by the threaded executor.
-                    self._inflight = None
-                    rt.poison(exc)
-                    raise
+                rd = self._begin_read()
+            elif not rd.done and rt.poisoned is not None:
+                # A read posted earlier (a prefetch, a cancelled receive)
+                # whose store trapped while nobody waited for it.
+                self._inflight = None
+                raise Trap(f"the instance is poisoned by an earlier trap: {rt.poisoned}")
             if not rd.done:
 
                 def on_trap(exc: BaseException, rd: _Read = rd) -> None:
@@ -623,7 +657,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
                     if not rd.done:
                         # Cancel the parked read; its outcome, with whatever
                         # was copied meanwhile, is absorbed by the next receive.
-                        ex.post(self._cancel_read)
+                        ex.post(self._cancel_read, self._agent)
                     else:
                         self._inflight = None
                         self._absorb(rd)
@@ -655,8 +689,11 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
             self._closed = True
             self._release_hold()
             self._items.clear()
-            if self.rt.poisoned is None and not self.rt.closing:
-                self.rt.executor.post(self._drop)
+            # Once the writer is known gone (or the future's value received)
+            # dropping this end changes nothing the guest can see: skip the
+            # hand-over to the wasm side.
+            if not self._ended and self.rt.poisoned is None and not self.rt.closing:
+                self.rt.executor.post(self._drop, self._agent)
         await trio.lowlevel.checkpoint()
 
     def _take_shared(self) -> SharedBase | None:
