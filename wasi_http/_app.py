@@ -22,7 +22,16 @@ from typing import Any
 
 import trio
 
-from trio_wasi import Component, Err, LinkedComponent, Linker, Ok, Trap, Variant
+from trio_wasi import (
+    Component,
+    Err,
+    FutureReceiver,
+    LinkedComponent,
+    Linker,
+    Ok,
+    Trap,
+    Variant,
+)
 from trio_wasi._names import compatibility_key
 
 from ._client import Client03, HttpClient
@@ -220,7 +229,8 @@ class WasiHttpApp:
             body,
             _resolved(Ok(None)),
         )
-        async with pool.lease() as slot:
+        slot = await pool.acquire()
+        try:
             assert slot.instance is not None
             try:
                 result = await slot.instance.call(self._export, request)
@@ -233,11 +243,18 @@ class WasiHttpApp:
                 return
             assert isinstance(result, Ok) and isinstance(result.value, Response)
             await send_response(scope, send, result.value, slot)
+        finally:
+            pool.release(slot)
 
 
 async def send_response(scope: Scope, send: Send, response: Response, slot: Slot) -> None:
     """Stream a handler's response to the client: head, body chunks, trailers."""
     contents, trailers = response.take_body()
+    if isinstance(trailers, FutureReceiver):
+        # Read the trailers while the body streams: a guest that writes them
+        # right after its body then finishes on the store thread, with no
+        # round trip from here in between.
+        trailers.prefetch()
     want_trailers = _wants_trailers(scope)
     await send(
         {
