@@ -29,6 +29,7 @@ from trio_wasi import (
     LinkedComponent,
     Linker,
     Ok,
+    StreamReceiver,
     Trap,
     Variant,
 )
@@ -248,29 +249,54 @@ class WasiHttpApp:
 
 
 async def send_response(scope: Scope, send: Send, response: Response, slot: Slot) -> None:
-    """Stream a handler's response to the client: head, body chunks, trailers."""
+    """Stream a handler's response to the client: head, body chunks, trailers.
+
+    A body the guest has completely written by the time the head would go
+    out (a small response, typically) is sent in one piece with a
+    ``content-length``, which spares the chunked framing and a write per
+    chunk; anything else streams as it comes, the head first.
+    """
     contents, trailers = response.take_body()
     if isinstance(trailers, FutureReceiver):
         # Read the trailers while the body streams: a guest that writes them
         # right after its body then finishes on the store thread, with no
         # round trip from here in between.
         trailers.prefetch()
+    if isinstance(contents, StreamReceiver):
+        # Each read also takes what the guest has ready right after it (its
+        # drop, above all), so the end of a body is known with its last chunk.
+        contents.lookahead = True
     want_trailers = _wants_trailers(scope)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": _wire_headers(response.headers),
-            "trailers": want_trailers,
-        }
-    )
+    headers = _wire_headers(response.headers)
+    head = {
+        "type": "http.response.start",
+        "status": response.status,
+        "headers": headers,
+        "trailers": want_trailers,
+    }
     try:
         async with contents:
-            async for chunk in contents:
-                if chunk:
-                    await send(
-                        {"type": "http.response.body", "body": bytes(chunk), "more_body": True}
-                    )
+            ready = await _ready_chunks(contents)
+            if ready is not None and ready[1] and not want_trailers:
+                outcome = _ready_outcome(trailers)
+                if isinstance(outcome, Ok):
+                    body = b"".join(ready[0])
+                    if _may_add_length(scope, response):
+                        headers.append((b"content-length", b"%d" % len(body)))
+                    await send(head)
+                    await send({"type": "http.response.body", "body": body, "more_body": False})
+                    await trailers.aclose()
+                    response.finish(Ok(None))
+                    return
+            await send(head)
+            for chunk in ready[0] if ready is not None else ():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if ready is None or not ready[1]:
+                async for chunk in contents:
+                    if chunk:
+                        await send(
+                            {"type": "http.response.body", "body": bytes(chunk), "more_body": True}
+                        )
         outcome = await _first(trailers)
     except Trap as exc:
         slot.mark_broken(str(exc))
@@ -294,6 +320,46 @@ async def send_response(scope: Scope, send: Send, response: Response, slot: Slot
             }
         )
     response.finish(Ok(None))
+
+
+async def _ready_chunks(contents: trio.abc.ReceiveChannel[Any]) -> tuple[list[bytes], bool] | None:
+    """The body chunks the guest has ready now, and whether the body ends after them.
+
+    None when nothing can be known without waiting (the body is not a guest
+    stream, or the guest has written nothing yet).
+    """
+    if not isinstance(contents, StreamReceiver):
+        return None
+    chunks: list[bytes] = []
+    try:
+        chunk = await contents.receive_if_ready()
+        while True:
+            if chunk:
+                chunks.append(bytes(chunk))
+            chunk = contents.receive_nowait()
+    except trio.EndOfChannel:
+        return chunks, True
+    except trio.WouldBlock:
+        return (chunks, False) if chunks else None
+
+
+def _ready_outcome(trailers: trio.abc.ReceiveChannel[Any]) -> Any:
+    """The trailers future's value if it is already received, else None."""
+    if not isinstance(trailers, FutureReceiver):
+        return None
+    try:
+        return trailers.receive_nowait()
+    except (trio.WouldBlock, trio.EndOfChannel):
+        return None
+
+
+def _may_add_length(scope: Scope, response: Response) -> bool:
+    # RFC 9110 section 8.6: no content-length on 1xx and 204, and on HEAD or
+    # 304 it would have to be the length of a body not sent.
+    status = response.status
+    if scope.get("method") == "HEAD" or status < 200 or status in (204, 304):
+        return False
+    return not response.headers.contains("content-length")
 
 
 class _BodyFailed(Exception):
