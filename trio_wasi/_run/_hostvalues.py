@@ -675,15 +675,19 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
                         # was copied meanwhile, is absorbed by the next receive.
                         ex.post(self._cancel_read, self._agent)
                     else:
-                        self._inflight = None
-                        self._absorb_read(rd)
+                        if self._inflight is rd:
+                            self._inflight = None
+                        if not rd.absorbed:
+                            self._absorb_read(rd)
                     raise
                 finally:
                     rt.host_waiters.discard(on_trap)
-            self._inflight = None
+            if self._inflight is rd:
+                self._inflight = None
             if rd.error is not None:
                 raise Trap(str(rd.error)) from rd.error
-            self._absorb_read(rd)
+            if not rd.absorbed:  # receive_nowait may have taken it meanwhile
+                self._absorb_read(rd)
 
     async def receive(self) -> Any:
         """The next value; ``trio.EndOfChannel`` once the guest's writer is gone."""
@@ -707,6 +711,13 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         read (a wait) could tell.
         """
         self._check_open()
+        rd = self._inflight
+        if not self._items and rd is not None and rd.done:
+            # A read (a prefetch) finished with nobody waiting for it.
+            self._inflight = None
+            if rd.error is not None:
+                raise Trap(str(rd.error)) from rd.error
+            self._absorb_read(rd)
         if self._items:
             return self._items.popleft()
         if self._ended:
