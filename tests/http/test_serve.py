@@ -35,6 +35,10 @@ async def test_hello_example(hello_component: Any) -> None:
     assert first.status_code == second.status_code == 200
     assert first.content == second.content == GREETING
     assert first.headers["content-type"] == "text/plain; charset=utf-8"
+    # The guest finished its body before the head went out: sent whole, with
+    # its length, not chunked.
+    assert first.headers["content-length"] == str(len(GREETING))
+    assert "transfer-encoding" not in first.headers
     assert app.pool is None  # the lifespan closed the pool when serving ended
 
 
