@@ -10,7 +10,6 @@ from types import TracebackType
 from typing import Any, final
 
 import trio
-import trio.testing
 
 from ._binary import _model as M
 from ._component import Component
@@ -338,6 +337,10 @@ class Instance:
         # every other trio task (callbacks from the store threads among them)
         # had its turn?
         before = self._rt.activity()
+        # Imported here: trio.testing pulls in pytest, a quarter of a second
+        # at startup that only deadlock detection needs.
+        import trio.testing
+
         await trio.testing.wait_all_tasks_blocked()
         if "results" in box or "error" in box:
             return False
