@@ -323,3 +323,26 @@ async def test_graceful_shutdown_lets_a_request_in_flight_finish(echo_component:
     assert b"".join(got[:-1]) == b"before after"
     assert got[-1] == b"200"
     assert app.pool is None
+
+
+def test_the_access_log_computes_its_own_atoms_and_any_other_on_demand() -> None:
+    from wasi_http._serve import AccessLog, _Atoms, hypercorn_config
+
+    hc = hypercorn_config(ServeConfig())
+    assert hc.logger_class is AccessLog
+    request = {
+        "type": "http",
+        "method": "GET",
+        "path": "/x",
+        "http_version": "1.1",
+        "client": ("127.0.0.1", 5000),
+        "headers": [(b"user-agent", b"bench")],
+        "query_string": b"q=1",
+        "scheme": "http",
+    }
+    response = {"status": 200, "headers": [(b"content-length", b"38")]}
+    atoms = _Atoms(request, response, 0.0015)
+    assert hc.access_log_format % atoms == '127.0.0.1:5000 "GET /x 1.1" 200 38 1500us'
+    # Atoms outside the format come from hypercorn's own computation.
+    custom = "%(m)s %(Uq)s %(a)s"  # as a configured access_log_format would be
+    assert custom % atoms == "GET /x?q=1 bench"
