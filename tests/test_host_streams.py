@@ -619,6 +619,35 @@ async def test_lookahead_holds_at_most_one_chunk_more(open_instance: Callable[..
         assert await receive_all(receiver) == pattern(200, 200)
 
 
+async def test_read_ahead_takes_the_guests_writes_on_the_store_thread(
+    open_instance: Callable[..., Any], mode: str
+) -> None:
+    async with open_instance() as inst:
+        receiver = await inst.call("produce", 100, 100)
+        receiver.lookahead = True
+        receiver.read_ahead()
+        if mode == "inline":
+            # Inline a read costs no hand-over: read_ahead leaves it to receive.
+            assert await inst.call("written") == 0
+            with pytest.raises(trio.WouldBlock):
+                receiver.receive_nowait()
+        else:
+
+            async def buffered() -> Any:
+                await trio.sleep(0)
+                try:
+                    return receiver.receive_nowait()
+                except trio.WouldBlock:
+                    return None
+
+            # Nothing asked for the chunk: the store thread took it, and
+            # the look-ahead behind it saw the writer's drop.
+            assert await poll(buffered, pattern(100)) == pattern(100)
+            with pytest.raises(trio.EndOfChannel):
+                receiver.receive_nowait()
+        assert await receive_all(receiver) == (b"" if mode == "threaded" else pattern(100))
+
+
 async def test_receive_if_ready_never_waits_for_the_writer(
     open_instance: Callable[..., Any],
 ) -> None:

@@ -531,6 +531,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         "_items",
         "_moved",
         "_reading",
+        "_took",
         "rt",
         "shared",
         "t",
@@ -555,6 +556,8 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         self._agent = rt.executor.current_agent()
         # Trio side: look-ahead reads (streams) whose outcome has not come back.
         self._ahead_out = 0
+        # Wasm side: a look-ahead took data the trio side may not have yet.
+        self._took = False
         # While the host holds this end it may read at any time, so a guest
         # frame waiting to write to it is waiting on the trio side, not
         # deadlocked: counted as trio-side work until the end is closed,
@@ -746,6 +749,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
             or self._items
             or self._ended
             or self._ahead_out
+            or self._took
         ):
             return None
         self._moved = True
@@ -831,7 +835,7 @@ class StreamReceiver(_Receiver):
         for. ``chain``: look ahead once more if this read returns data.
         """
         call_soon_trio = self.rt.executor.call_soon_trio
-        if self._dropped_here or self._reading:
+        if self._dropped_here or self._reading or self._moved:
             call_soon_trio(functools.partial(self._ahead_done, rd, CopyResult.CANCELLED, None))
             return
         buf = HostWritableBuffer(self.t, self.capacity)
@@ -839,6 +843,8 @@ class StreamReceiver(_Receiver):
         def done(result: CopyResult) -> None:
             self._reading = False
             values = buf.values() if buf.progress else None
+            if values is not None:
+                self._took = True
             call_soon_trio(functools.partial(self._ahead_done, rd, result, values))
             if chain and result is CopyResult.COMPLETED and values is not None:
                 self._post_look_ahead(rd, chain=False)
@@ -862,6 +868,23 @@ class StreamReceiver(_Receiver):
                 rd.ahead = (result, values)
         # A probe (receive_if_ready) waits for this; a read it followed is done already.
         rd.finish(result, None)
+
+    def read_ahead(self) -> None:
+        """Let the store thread take what the guest writes next, before the trio side asks.
+
+        Queues, on the store thread that lifted this end, one read that never
+        waits (see :meth:`receive_if_ready`; with :attr:`lookahead`, one more
+        after it if it returns data). A host that will read this end anyway
+        (a response body, say) can call it as soon as it has the end, even on
+        the wasm side: whatever the guest has written by the time the read
+        runs arrives with the hand-over that brings the rest, without a round
+        trip of its own. Does nothing inline, where reads cost no hand-over.
+        """
+        if self._agent is None or self._closed or self._moved or self._ended:
+            return
+        rd = _Read()
+        rd.absorbed = True  # its outcome goes straight into the buffer
+        self._post_look_ahead(rd, chain=self.lookahead)
 
     async def receive_if_ready(self) -> Any:
         """The next value if the guest's writer has one ready now, without waiting for it.
