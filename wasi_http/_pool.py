@@ -86,6 +86,18 @@ class InstancePool:
                 # Whatever is still running had its grace period (close()).
                 nursery.cancel_scope.cancel()
 
+    async def prestart(self) -> None:
+        """Make the first instance now (if there is none), before any request needs it."""
+        if self._nursery is None:
+            raise RuntimeError("the instance pool is not running")
+        if not self.slots and not self._starting:
+            self._starting += 1
+            try:
+                await self._nursery.start(self._run_instance)
+            finally:
+                self._starting -= 1
+                self._wake()
+
     async def close(self, grace: float) -> None:
         """Let leases end within ``grace`` seconds, then cancel the instances."""
         for slot in self.slots:

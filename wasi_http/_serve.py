@@ -108,7 +108,7 @@ async def _until_signal() -> None:
             return
 
 
-async def _serve_until_signal(component: Component, config: ServeConfig) -> None:
+async def _serve_until_signal(component: Component | WasiHttpApp, config: ServeConfig) -> None:
     async def announce(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         await serve(component, config, shutdown_trigger=_until_signal, task_status=task_status)
 
@@ -120,4 +120,4 @@ async def _serve_until_signal(component: Component, config: ServeConfig) -> None
 
 def run_server(component: Component, config: ServeConfig) -> None:
     """Serve in this process until SIGINT or SIGTERM (one worker)."""
-    trio.run(_serve_until_signal, component, config)
+    trio.run(_serve_until_signal, WasiHttpApp(component, config, freeze_gc=True), config)

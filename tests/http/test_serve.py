@@ -346,3 +346,28 @@ def test_the_access_log_computes_its_own_atoms_and_any_other_on_demand() -> None
     # Atoms outside the format come from hypercorn's own computation.
     custom = "%(m)s %(Uq)s %(a)s"  # as a configured access_log_format would be
     assert custom % atoms == "GET /x?q=1 bench"
+
+
+async def test_freeze_gc_makes_the_first_instance_then_freezes(hello_component: Any) -> None:
+    import gc
+
+    config = ServeConfig(bind=["127.0.0.1:0"])
+    app = WasiHttpApp(hello_component, config, freeze_gc=True)
+    stop = trio.Event()
+    try:
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(
+                functools.partial(serve, app, config, shutdown_trigger=stop.wait)
+            )
+            pool = app.pool
+            assert pool is not None
+            # Made at startup, before any request, and frozen with the rest.
+            assert pool.created == 1
+            assert gc.get_freeze_count() > 0
+            async with httpx.AsyncClient() as client:
+                response = await client.get(binds[0] + "/")
+            assert response.content == GREETING
+            assert pool.created == 1
+            stop.set()
+    finally:
+        gc.unfreeze()
