@@ -592,6 +592,101 @@ async def test_host_aclose_is_seen_as_dropped(open_instance: Callable[..., Any])
             await receiver.receive()
 
 
+async def test_lookahead_tells_the_end_with_the_last_chunk(
+    open_instance: Callable[..., Any],
+) -> None:
+    async with open_instance() as inst:
+        receiver = await inst.call("produce", 100, 100)
+        receiver.lookahead = True
+        assert await receiver.receive() == pattern(100)
+        # The guest dropped its writer right after its one write; the read
+        # that took the write looked once more and saw the drop.
+        with pytest.raises(trio.EndOfChannel):
+            receiver.receive_nowait()
+        assert await inst.call("saw-drop") == 0
+
+
+async def test_lookahead_holds_at_most_one_chunk_more(open_instance: Callable[..., Any]) -> None:
+    async with open_instance() as inst:
+        receiver = await inst.call("produce", 400, 100)
+        receiver.lookahead = True
+        assert await receiver.receive() == pattern(100)
+        # The look-ahead took the second write, and nothing read the third.
+        assert await inst.call("written") == 200
+        assert receiver.receive_nowait() == pattern(100, 100)
+        with pytest.raises(trio.WouldBlock):
+            receiver.receive_nowait()
+        assert await receive_all(receiver) == pattern(200, 200)
+
+
+async def test_read_ahead_takes_the_guests_writes_on_the_store_thread(
+    open_instance: Callable[..., Any], mode: str
+) -> None:
+    async with open_instance() as inst:
+        receiver = await inst.call("produce", 100, 100)
+        receiver.lookahead = True
+        receiver.read_ahead()
+        if mode == "inline":
+            # Inline a read costs no hand-over: read_ahead leaves it to receive.
+            assert await inst.call("written") == 0
+            with pytest.raises(trio.WouldBlock):
+                receiver.receive_nowait()
+        else:
+
+            async def buffered() -> Any:
+                await trio.sleep(0)
+                try:
+                    return receiver.receive_nowait()
+                except trio.WouldBlock:
+                    return None
+
+            # Nothing asked for the chunk: the store thread took it, and
+            # the look-ahead behind it saw the writer's drop.
+            assert await poll(buffered, pattern(100)) == pattern(100)
+            with pytest.raises(trio.EndOfChannel):
+                receiver.receive_nowait()
+        assert await receive_all(receiver) == (b"" if mode == "threaded" else pattern(100))
+
+
+async def test_receive_if_ready_never_waits_for_the_writer(
+    open_instance: Callable[..., Any],
+) -> None:
+    send, recv = trio.open_memory_channel[bytes](1)
+    async with open_instance() as inst:
+        out = await inst.call("echo", recv)
+        # The guest waits to read from the host: it has written nothing.
+        with pytest.raises(trio.WouldBlock):
+            await out.receive_if_ready()
+        with pytest.raises(trio.WouldBlock):
+            out.receive_nowait()
+        await send.send(b"hello")
+
+        async def ready() -> Any:
+            try:
+                return await out.receive_if_ready()
+            except trio.WouldBlock:
+                return None
+
+        assert await poll(ready, b"hello") == b"hello"
+        await send.aclose()
+        with pytest.raises(trio.EndOfChannel):
+            await out.receive()
+        with pytest.raises(trio.EndOfChannel):
+            await out.receive_if_ready()
+
+
+async def test_prefetch_lets_the_guest_write_complete(open_instance: Callable[..., Any]) -> None:
+    async with open_instance() as inst:
+        fut = await inst.call("fut-out", 21)
+        fut.prefetch()
+        # No receive: the read the prefetch started completes the guest's write.
+        await poll(lambda: inst.call("fut-status"), 1)  # COMPLETED + 1
+        assert fut.receive_nowait() == 42
+        with pytest.raises(trio.EndOfChannel):
+            fut.receive_nowait()
+        await fut.aclose()
+
+
 async def test_cancelled_receive_loses_nothing(open_instance: Callable[..., Any]) -> None:
     # Two kinds of cancelled receive, neither allowed to lose a byte: one
     # cancelled while certainly parked (nothing is in flight and every task is

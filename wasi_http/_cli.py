@@ -9,6 +9,7 @@ worker processes; each rebuilds the application from the same arguments
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -227,6 +228,10 @@ def serve_command(
 
     from ._serve import hypercorn_config
 
+    # Each worker loads the component itself: the parent only supervises,
+    # so it lets go of its copy (compiled code and all) before they start.
+    del component
+    gc.collect()
     os.environ[ARGV_ENV] = json.dumps({k: v for k, v in vars(ns).items() if k != "command"})
     hc = hypercorn_config(config)
     hc.application_path = "wasi_http._worker:app"

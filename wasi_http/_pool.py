@@ -67,7 +67,8 @@ class InstancePool:
         self.run_on_thread = run_on_thread
         self.slots: list[Slot] = []
         self._starting = 0
-        self._changed = trio.Condition()
+        # Requests waiting for an instance to have room.
+        self._changed = trio.lowlevel.ParkingLot()
         self._nursery: trio.Nursery | None = None
         self._counter = 0
         # Figures for logs and tests.
@@ -86,6 +87,18 @@ class InstancePool:
                 self._nursery = None
                 # Whatever is still running had its grace period (close()).
                 nursery.cancel_scope.cancel()
+
+    async def prestart(self) -> None:
+        """Make the first instance now (if there is none), before any request needs it."""
+        if self._nursery is None:
+            raise RuntimeError("the instance pool is not running")
+        if not self.slots and not self._starting:
+            self._starting += 1
+            try:
+                await self._nursery.start(self._run_instance)
+            finally:
+                self._starting -= 1
+                self._wake()
 
     async def close(self, grace: float) -> None:
         """Let leases end within ``grace`` seconds, then cancel the instances."""
@@ -108,43 +121,55 @@ class InstancePool:
     @asynccontextmanager
     async def lease(self) -> AsyncIterator[Slot]:
         """An instance to serve one request with, held until the block ends."""
-        slot = await self._acquire()
+        slot = await self.acquire()
         try:
             yield slot
         finally:
-            self._release(slot)
+            self.release(slot)
 
-    async def _acquire(self) -> Slot:
-        async with self._changed:
-            while True:
-                if self._nursery is None:
-                    raise RuntimeError("the instance pool is not running")
-                best = min(
-                    (s for s in self.slots if self._usable(s)),
-                    key=lambda s: s.inflight,
-                    default=None,
-                )
-                # An instance takes requests up to its concurrency limit
-                # before another is made: one instance of a 0.3 component
-                # serves many requests, and making one costs more than sharing.
-                alive = len(self.slots) + self._starting
-                if best is not None:
-                    break
-                if alive < self.max_instances:
-                    self._starting += 1
-                    try:
-                        best = await self._nursery.start(self._run_instance)
-                    finally:
-                        self._starting -= 1
-                    break
-                await self._changed.wait()
-            best.inflight += 1
-            best.leases += 1
-            if self.max_requests and best.leases >= self.max_requests:
-                best.retiring = True
-            return best
+    def _best(self) -> Slot | None:
+        best: Slot | None = None
+        for slot in self.slots:
+            if self._usable(slot) and (best is None or slot.inflight < best.inflight):
+                best = slot
+        return best
 
-    def _release(self, slot: Slot) -> None:
+    async def acquire(self) -> Slot:
+        """Lease an instance (pair with :meth:`release`); waits while all are busy.
+
+        Trio runs one task at a time, so the pool's state needs no lock: the
+        usual case (an instance has room) takes it without waiting.
+        """
+        while True:
+            if self._nursery is None:
+                raise RuntimeError("the instance pool is not running")
+            best = self._best()
+            # An instance takes requests up to its concurrency limit before
+            # another is made: one instance of a 0.3 component serves many
+            # requests, and making one costs more than sharing.
+            if best is not None:
+                break
+            if len(self.slots) + self._starting < self.max_instances:
+                self._starting += 1
+                try:
+                    await self._nursery.start(self._run_instance)
+                finally:
+                    self._starting -= 1
+                    # Requests that waited while it started may share it (or,
+                    # if it failed, start another).
+                    self._wake()
+                # Others may have taken it meanwhile: look again.
+                continue
+            # Woken by any change (a release, a new or retired instance); look again.
+            await self._changed.park()
+        best.inflight += 1
+        best.leases += 1
+        if self.max_requests and best.leases >= self.max_requests:
+            best.retiring = True
+        return best
+
+    def release(self, slot: Slot) -> None:
+        """End a lease :meth:`acquire` gave."""
         slot.inflight -= 1
         reason = _poisoned(slot.instance)
         if reason is not None:
@@ -153,16 +178,11 @@ class InstancePool:
             slot.mark_broken(reason)
         if slot.inflight == 0 and (slot.retiring or slot.broken is not None):
             slot.done.set()
-        # Waiters re-check on their own; a release never blocks.
-        self._nursery_notify()
+        self._wake()
 
-    def _nursery_notify(self) -> None:
-        if self._nursery is not None:
-            self._nursery.start_soon(self._notify)
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    def _wake(self) -> None:
+        # Waiters re-check on their own; waking never blocks.
+        self._changed.unpark_all()
 
     async def _run_instance(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self._counter += 1
@@ -195,7 +215,7 @@ class InstancePool:
                 self.slots.remove(slot)
             if slot.broken is not None:
                 self.discarded += 1
-            self._nursery_notify()
+            self._wake()
 
 
 def _poisoned(instance: Instance | None) -> str | None:

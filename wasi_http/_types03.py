@@ -19,7 +19,15 @@ from typing import Any
 
 import trio
 
-from trio_wasi import Err, HostContext, Ok, Variant, with_context
+from trio_wasi import (
+    Err,
+    FutureReceiver,
+    HostContext,
+    Ok,
+    StreamReceiver,
+    Variant,
+    with_context,
+)
 
 from ._fields import FieldsFace, header_result
 
@@ -277,6 +285,15 @@ class Response(Message):
     ) -> tuple[Response, trio.abc.ReceiveChannel[Any]]:
         response = Response()
         done = response._init_message(headers, contents, trailers)
+        # The host will send this response: start taking its body and
+        # trailers on the store thread now (this runs there), so what the
+        # guest writes right after returning it reaches the trio side with
+        # the response itself instead of a round trip per read.
+        if isinstance(trailers, FutureReceiver):
+            trailers.prefetch()
+        if isinstance(contents, StreamReceiver):
+            contents.lookahead = True
+            contents.read_ahead()
         return response, done
 
     @classmethod

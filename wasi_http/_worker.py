@@ -24,7 +24,7 @@ def _app() -> object:
     ns = argparse.Namespace(**json.loads(os.environ[ARGV_ENV]))
     _logging(ns.verbose)
     component, config = build(ns, _cli._load, _cli._looks_like_component, _cli._wasi_config)
-    return WasiHttpApp(component, config)
+    return WasiHttpApp(component, config, freeze_gc=True)
 
 
 app = _app() if ARGV_ENV in os.environ else None

