@@ -25,11 +25,11 @@ empty and its frame's condition holds; jobs queued for it run first, nested
 on top of the parked frame. A wait that can never end (nothing runs, nothing
 is queued, nothing can arrive from the trio side) is a trap.
 
-Hand-offs are few and targeted. Every agent sleeps on a condition of its own
-(all share the executor's one lock) and is woken only when the baton is
-handed to it; an agent that gets the baton back after a job (more work is
-queued for it) goes on without sleeping, so a busy store thread drains its
-queue per wake-up. A call from trio is queued straight onto the callee's
+Hand-offs are few and targeted. Every agent sleeps on a wake-up of its own
+(a lock used as a semaphore, outside the executor's one lock) and is woken
+only when the baton is handed to it; an agent that gets the baton back after
+a job (more work is queued for it) goes on without sleeping, so a busy store
+thread drains its queue per wake-up. A call from trio is queued straight onto the callee's
 store thread. Trio-side callbacks made while an agent holds the baton are
 collected and sent in one ``TrioToken.run_sync_soon`` when the baton leaves
 that agent. Nothing polls: every change of canonical state happens under the
@@ -100,8 +100,13 @@ class Agent:
     def __init__(self, ex: ThreadedExecutor, name: str) -> None:
         self.ex = ex
         self.name = name
-        # Woken only when the baton is handed to this agent (or on close).
-        self.cv = threading.Condition(ex.lock)
+        # Woken only when the baton is handed to this agent (or on close): a
+        # lock used as a one-token semaphore (released: a wake-up is pending).
+        # Waking and waiting are single C calls, not threading.Condition's
+        # Python code and per-wait lock; the waiter re-checks its condition,
+        # so a stale token costs one extra look, never a missed wake-up.
+        self._wakeup = threading.Lock()
+        self._wakeup.acquire()
         self.chain: collections.deque[_Job] = collections.deque()
         self.fresh: collections.deque[_Job] = collections.deque()
         self.jobs: list[_Job] = []  # jobs running on this thread, innermost last
@@ -114,6 +119,22 @@ class Agent:
     def start(self) -> None:
         self.thread.start()
 
+    def wake(self) -> None:
+        """Let this agent's thread look at the baton again (``ex.lock`` held)."""
+        try:
+            self._wakeup.release()
+        except RuntimeError:
+            pass  # a wake-up is already pending
+
+    def sleep(self) -> None:
+        """Wait for :meth:`wake` with ``ex.lock`` released (held on entry and exit)."""
+        lock = self.ex.lock
+        lock.release()
+        try:
+            self._wakeup.acquire()
+        finally:
+            lock.acquire()
+
     def _main(self) -> None:
         ex = self.ex
         self.ident = threading.get_ident()
@@ -121,7 +142,7 @@ class Agent:
         with ex.lock:
             while True:
                 while not (ex.stopping or ex.owner is self):
-                    self.cv.wait()
+                    self.sleep()
                 if ex.stopping:
                     return
                 self.granted = None
@@ -407,7 +428,7 @@ class ThreadedExecutor(Executor):
         self.activity += 1
         self.owner = agent
         agent.granted = kind
-        agent.cv.notify()
+        agent.wake()
 
     def take_job(self, agent: Agent) -> _Job:
         """The job ``agent`` was granted the baton for: chain first (lock held)."""
@@ -535,7 +556,7 @@ class ThreadedExecutor(Executor):
             self.release_locked()
             while True:
                 while self.owner is not me and not self.stopping:
-                    me.cv.wait()
+                    me.sleep()
                 if self.stopping:
                     self.owner = me
                     trap("the store was closed while a call was blocked")
@@ -577,7 +598,7 @@ class ThreadedExecutor(Executor):
             if not self.stopping:
                 self.stopping = True
                 for agent in self.agents:
-                    agent.cv.notify()
+                    agent.wake()
                 if self._to_trio:
                     self._flush_trio()
 
