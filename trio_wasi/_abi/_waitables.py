@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, final
 
 from ._resources import BorrowScope
-from ._trap import trap_if
+from ._trap import trap
 
 __all__ = [
     "BLOCKED",
@@ -138,8 +138,10 @@ class WaitableSet:
         raise AssertionError("no member of the waitable set has an event")
 
     def drop(self) -> None:
-        trap_if(len(self.elems) > 0, "cannot drop waitable set with members")
-        trap_if(self.num_waiting > 0, "cannot drop waitable set with waiters")
+        if self.elems:
+            trap("cannot drop waitable set with members")
+        if self.num_waiting > 0:
+            trap("cannot drop waitable set with waiters")
 
 
 class SubtaskState(enum.IntEnum):
@@ -207,5 +209,6 @@ class Subtask(Waitable):
         return self._delivered
 
     def drop(self) -> None:
-        trap_if(not self.resolve_delivered(), "cannot drop a subtask which has not yet resolved")
+        if not self._delivered:
+            trap("cannot drop a subtask which has not yet resolved")
         super().drop()
