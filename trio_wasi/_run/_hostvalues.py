@@ -67,6 +67,7 @@ from .._abi._streams import (
 )
 from .._abi._types import FutureType, StreamType, U8Type, ValueType
 from .._errors import Trap
+from ._executor import Agent
 from ._runtime import StoreRuntime
 
 __all__ = [
@@ -128,6 +129,7 @@ class _Pump:
     """
 
     __slots__ = (
+        "_agent",
         "_channel_closed",
         "_demand",
         "_owed",
@@ -151,6 +153,8 @@ class _Pump:
         self.deliver = deliver
         # Wasm side.
         self._started = False
+        # The store thread that asked (threaded): items go straight to it.
+        self._agent: Agent | None = None
         # Trio side.
         self._demand = False
         self._owed = 0
@@ -164,6 +168,7 @@ class _Pump:
     def request(self) -> None:
         """Ask for the next item (wasm side; one request outstanding at most)."""
         ex = self.rt.executor
+        self._agent = ex.current_agent()
         # Counted from now: the store must not look idle while the item is on its way.
         ex.outside_begin()
         if not self._started:
@@ -242,7 +247,7 @@ class _Pump:
                 self._scope = None
                 if scope.cancelled_caught:
                     break
-                ex.post(functools.partial(self._deliver, item))
+                ex.post(functools.partial(self._deliver, item), self._agent)
                 self._owed -= 1
                 ex.outside_end()
                 if item is _EOF:
@@ -518,6 +523,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
     """
 
     __slots__ = (
+        "_agent",
         "_closed",
         "_ended",
         "_held",
@@ -536,6 +542,9 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         self.rt = rt
         self.shared = shared
         self.t = t
+        # The store thread that lifted the guest's end (threaded; made on the
+        # wasm side): reads go straight to it, not through a thread of their own.
+        self._agent: Agent | None = rt.executor.current_agent()
         self._items: collections.deque[Any] = collections.deque()
         self._ended = False
         self._closed = False
@@ -603,7 +612,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
                     raise trio.BrokenResourceError("the instance is closed")
                 rd = self._inflight = _Read()
                 try:
-                    ex.post(functools.partial(self._start, rd))
+                    ex.post(functools.partial(self._start, rd), self._agent)
                 except Trap as exc:
                     # Inline, the copy ran (and trapped: a bad buffer, the
                     # host-call budget) right here; the writer's instance is
@@ -623,7 +632,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
                     if not rd.done:
                         # Cancel the parked read; its outcome, with whatever
                         # was copied meanwhile, is absorbed by the next receive.
-                        ex.post(self._cancel_read)
+                        ex.post(self._cancel_read, self._agent)
                     else:
                         self._inflight = None
                         self._absorb(rd)
@@ -656,7 +665,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
             self._release_hold()
             self._items.clear()
             if self.rt.poisoned is None and not self.rt.closing:
-                self.rt.executor.post(self._drop)
+                self.rt.executor.post(self._drop, self._agent)
         await trio.lowlevel.checkpoint()
 
     def _take_shared(self) -> SharedBase | None:
