@@ -204,6 +204,10 @@ class Subtask(Waitable):
         self.scope.release_lenders()
         self.scope.release_host_objects()
         self._delivered = True
+        # A resolved subtask cannot be cancelled; the callee's cancel hook
+        # usually leads back here (through the caller's on_resolve), and
+        # dropping it lets the call's objects die by reference counting.
+        self.on_cancel = None
 
     def resolve_delivered(self) -> bool:
         return self._delivered

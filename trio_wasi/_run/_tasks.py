@@ -224,8 +224,11 @@ class Task:
             self.inst.exclusive = None
         self.exited = True
         self.rt.instance_changed(self.inst)
-        if self.driver is not None:
-            self.driver.finished()
+        driver = self.driver
+        if driver is not None:
+            driver.finished()
+            # The driver points back at the task: no cycle left behind.
+            self.driver = None
 
     # -- waiting with a parked frame (stackful, sync lowers, built-ins) --------
 
