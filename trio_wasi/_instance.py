@@ -278,6 +278,12 @@ class Instance:
         # turns idle, look: if the store has nothing left to do and the
         # result has not come, it never will: that is a deadlock, and a trap.
         watch = self.trap_on_deadlock
+        if not watch:
+            while not call.over():
+                # Parked directly, woken by call.finish: no trio.Event per call.
+                call.waiter = trio.lowlevel.current_task()
+                await trio.lowlevel.wait_task_rescheduled(call.abort)
+            return
         while not call.over():
             if watch and self._stuck() and await self._still_stuck(call):
                 exc = Trap("deadlock detected: event loop cannot make further progress")
@@ -429,6 +435,7 @@ class _ExportCall:
         "resolved",
         "results",
         "rt",
+        "waiter",
     )
 
     def __init__(self, rt: StoreRuntime, func: ComponentFunc, args: tuple[Any, ...]) -> None:
@@ -443,14 +450,24 @@ class _ExportCall:
         self.results: list[Any] | None = None
         self.error: BaseException | None = None
         self.event: trio.Event | None = None
+        self.waiter: trio.lowlevel.Task | None = None
 
     def over(self) -> bool:
         return self.resolved or self.error is not None
 
     def finish(self) -> None:
+        """Wake the trio task waiting for this call (trio thread)."""
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            trio.lowlevel.reschedule(waiter)
         event = self.event
         if event is not None:
             event.set()
+
+    def abort(self, raise_cancel: Any) -> trio.lowlevel.Abort:
+        self.waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
     def on_start(self) -> list[Any]:
         return list(self.args)

@@ -179,7 +179,7 @@ class Task:
 
     def value_hooks(self) -> AsyncValueHooks:
         """Hooks for the arguments and result: host channels when the host is the caller."""
-        return host_values(self.rt) if self.caller is None else HOOKS
+        return self.func.host_hooks if self.caller is None else HOOKS
 
     def needs_exclusive(self) -> bool:
         # CanonicalABI.md "Task.needs_exclusive": stackful async lifts opt out.
@@ -526,6 +526,7 @@ class LiftedFunc(ComponentFunc):
         "_lower_params",
         "_post_return",
         "handle",
+        "host_hooks",
         "name",
         "named",
         "options",
@@ -556,6 +557,8 @@ class LiftedFunc(ComponentFunc):
         self._lower_params = values_lowerer_for(tuple(ft.param_types()), MAX_FLAT_PARAMS)
         self._lift_results = values_lifter_for(tuple(ft.result_types()), MAX_FLAT_RESULTS)
         self._post_return = options.post_return
+        # The store's host-facing value hooks, for calls from the host.
+        self.host_hooks = host_values(rt)
         self._callback: Callable[..., Any] | None = options.callback  # type: ignore[assignment]
 
     @property
@@ -981,59 +984,101 @@ def make_async_lower(
 ) -> Callable[..., Any]:
     """``canon lower`` with ``async``: returns at once with a subtask handle if needed."""
     ft = callee.type
-    lift_params = values_lifter_for(tuple(ft.param_types()), MAX_FLAT_ASYNC_PARAMS)
-    lower_results = values_lowerer_for(tuple(ft.result_types()), 0)
-    # A host callee takes and returns host values (channels for streams and futures).
-    hooks = host_values(rt) if isinstance(callee, HostFunc) else HOOKS
+    plan = _AsyncLower(
+        options,
+        state,
+        # A host callee takes and returns host values (channels for streams and futures).
+        host_values(rt) if isinstance(callee, HostFunc) else HOOKS,
+        values_lifter_for(tuple(ft.param_types()), MAX_FLAT_ASYNC_PARAMS),
+        values_lowerer_for(tuple(ft.result_types()), 0),
+    )
+    invoke = callee.invoke
+    encoding = options.string_encoding
 
     def lowered(*flat: Any) -> int:
-        trap_if(not state.may_leave, "cannot leave component instance")
+        if not state.may_leave:
+            trap("cannot leave component instance")
         subtask = Subtask()
-        cx = LiftLowerContext(options, state, subtask.scope, hooks=hooks)
-        vi = CoreValueIter(list(flat))
-        progress: list[Callable[[], None]] = []
-
-        def on_progress() -> None:
-            for f in progress:
-                f()
-
-        def on_start() -> list[Any]:
-            assert subtask.state is SubtaskState.STARTING
-            subtask.state = SubtaskState.STARTED
-            args = lift_params(cx, vi)
-            on_progress()
-            return args
-
-        def on_resolve(results: list[Any] | None, encoding: StringEncoding | None) -> None:
-            if results is None:
-                assert subtask.cancellation_requested
-                subtask.resolve_cancelled()
-            else:
-                rcx = LiftLowerContext(
-                    options, state, subtask.scope, source_encoding=encoding, hooks=hooks
-                )
-                lower_results(rcx, results, vi)
-                subtask.resolve(SubtaskState.RETURNED, [])
-            on_progress()
-
-        subtask.on_cancel = callee.invoke(state, on_start, on_resolve, options.string_encoding)
+        call = _AsyncLowering(plan, subtask, flat)
+        subtask.on_cancel = invoke(state, call.on_start, call.on_resolve, encoding)
         if subtask.resolved():
             subtask.deliver_resolve()
             return int(SubtaskState.RETURNED)
-        index = state.table.add(subtask)
-
-        def set_event() -> None:
-            def event() -> EventTuple:
-                if subtask.resolved() and not subtask.resolve_delivered():
-                    subtask.deliver_resolve()
-                return (int(EventCode.SUBTASK), index, int(subtask.state))
-
-            subtask.set_pending_event(event)
-
-        progress.append(set_event)
+        index = call.index = state.table.add(subtask)
         return int(subtask.state) | (index << 4)
 
     return lowered
+
+
+@final
+class _AsyncLower:
+    """What every call through one ``async`` lower shares."""
+
+    __slots__ = ("hooks", "lift_params", "lower_results", "options", "state")
+
+    def __init__(
+        self,
+        options: CanonOptions,
+        state: InstanceState,
+        hooks: AsyncValueHooks,
+        lift_params: Callable[[LiftLowerContext, CoreValueIter], list[Any]],
+        lower_results: Callable[[LiftLowerContext, Sequence[Any], CoreValueIter | None], Any],
+    ) -> None:
+        self.options = options
+        self.state = state
+        self.hooks = hooks
+        self.lift_params = lift_params
+        self.lower_results = lower_results
+
+
+@final
+class _AsyncLowering:
+    """One call through an ``async`` lower: the caller's side of the subtask.
+
+    Once the subtask has a handle (``index``), each step of its progress
+    (started, resolved) becomes its pending event (CanonicalABI.md "canon
+    lower", ``on_progress``).
+    """
+
+    __slots__ = ("cx", "index", "plan", "subtask", "vi")
+
+    def __init__(self, plan: _AsyncLower, subtask: Subtask, flat: Sequence[Any]) -> None:
+        self.plan = plan
+        self.subtask = subtask
+        self.cx = LiftLowerContext(plan.options, plan.state, subtask.scope, hooks=plan.hooks)
+        self.vi = CoreValueIter(flat)
+        # The subtask's handle: 0 until the call outlives its eager start.
+        self.index = 0
+
+    def on_start(self) -> list[Any]:
+        subtask = self.subtask
+        assert subtask.state is SubtaskState.STARTING
+        subtask.state = SubtaskState.STARTED
+        args = self.plan.lift_params(self.cx, self.vi)
+        if self.index:
+            subtask.set_pending_event(self.event)
+        return args
+
+    def on_resolve(self, results: list[Any] | None, encoding: StringEncoding | None) -> None:
+        subtask = self.subtask
+        if results is None:
+            assert subtask.cancellation_requested
+            subtask.resolve_cancelled()
+        else:
+            plan = self.plan
+            rcx = LiftLowerContext(
+                plan.options, plan.state, subtask.scope, source_encoding=encoding, hooks=plan.hooks
+            )
+            plan.lower_results(rcx, results, self.vi)
+            subtask.resolve(SubtaskState.RETURNED, [])
+        if self.index:
+            subtask.set_pending_event(self.event)
+
+    def event(self) -> EventTuple:
+        subtask = self.subtask
+        if subtask.resolved() and not subtask.resolve_delivered():
+            subtask.deliver_resolve()
+        return (int(EventCode.SUBTASK), self.index, int(subtask.state))
 
 
 def _name(f: ComponentFunc) -> str:
