@@ -363,12 +363,17 @@ def instance_tasks(instance: trio_wasi.Instance) -> list[str]:
     """What still runs in the instance: its host calls and its waiting guest tasks.
 
     The trio tasks of the instance's nursery, except the pump that serves the
-    waiting guest tasks (it idles until the block ends), plus one entry per
-    guest task that waits.
+    waiting guest tasks and the pooled tasks that wait for the next host call
+    (both idle until the block ends), plus one entry per guest task that waits.
     """
     rt = instance._rt
     assert rt.nursery is not None
-    names = [t.name for t in rt.nursery.child_tasks if not t.name.endswith(".drivers_pump")]
+    idle = rt._idle_workers
+    names = [
+        t.name
+        for t in rt.nursery.child_tasks
+        if not t.name.endswith(".drivers_pump") and t not in idle
+    ]
     return names + ["waiting guest task"] * rt.live_drivers
 
 

@@ -827,7 +827,7 @@ class HostFunc(ComponentFunc):
         # The result goes back to the calling store's thread, no other.
         call = _HostCall(self, args, on_resolve, ex.current_agent())
         ex.outside_begin()
-        rt.spawn(call.run)
+        rt.spawn_pooled(call.run)
 
         if not self.type.is_async:
             # A sync-typed import implemented by a coroutine: the host blocks
