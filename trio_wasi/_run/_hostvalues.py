@@ -187,9 +187,30 @@ class _Pump:
         if self._stop:
             self._settle()
             return
+        if isinstance(self.channel, trio.MemoryReceiveChannel) and self._answer_nowait():
+            return
         self._demand = True
         if self._wake is not None:
             self._wake.set()
+
+    def _answer_nowait(self) -> bool:
+        """Answer the request from an item the channel holds already (trio side).
+
+        Saves waking the pump task for every item of a busy stream; False
+        when the channel is empty (the pump waits for the next item).
+        """
+        try:
+            item = self.channel.receive_nowait()  # type: ignore[attr-defined]
+        except trio.WouldBlock:
+            return False
+        except (trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError):
+            # Let the pump see the end itself (it closes the channel and stops).
+            return False
+        ex = self.rt.executor
+        ex.post(functools.partial(self._deliver, item), self._agent)
+        self._owed -= 1
+        ex.outside_end()
+        return True
 
     def _settle(self) -> None:
         while self._owed:
