@@ -672,7 +672,12 @@ def test_async_call_benchmark_runs() -> None:
         keys += [f"concurrent_{n}_{mode}" for n in (3, 5)]
     assert sorted(figures) == sorted(keys)
     for key in keys:
-        assert 0.0 < figures[key] < 1e6, key
+        if key.startswith("concurrent_"):
+            # A difference of two CPU-time samples: on a busy machine, a few
+            # calls can measure below one lone call.
+            assert -1e6 < figures[key] < 1e6, key
+        else:
+            assert 0.0 < figures[key] < 1e6, key
 
 
 STREAM_WAT = """
