@@ -428,7 +428,10 @@ class ThreadedExecutor(Executor):
         self.activity += 1
         self.owner = agent
         agent.granted = kind
-        agent.wake()
+        if agent.ident != threading.get_ident():
+            # An agent handing the baton to itself goes on without sleeping:
+            # a token left for it would only cost it an extra look later.
+            agent.wake()
 
     def take_job(self, agent: Agent) -> _Job:
         """The job ``agent`` was granted the baton for: chain first (lock held)."""
