@@ -127,10 +127,17 @@ class Agent:
             pass  # a wake-up is already pending
 
     def sleep(self) -> None:
-        """Wait for :meth:`wake` with ``ex.lock`` released (held on entry and exit)."""
-        lock = self.ex.lock
+        """Wait for :meth:`wake` with ``ex.lock`` released (held on entry and exit).
+
+        Trio-side callbacks this thread handed on are sent first, outside the
+        lock: the trio thread they wake may need the lock at once.
+        """
+        ex = self.ex
+        lock = ex.lock
         lock.release()
         try:
+            if ex.outbox:
+                ex.send_outbox()
             self._wakeup.acquire()
         finally:
             lock.acquire()
@@ -139,6 +146,14 @@ class Agent:
         ex = self.ex
         self.ident = threading.get_ident()
         ex.by_ident[self.ident] = self
+        try:
+            self._loop()
+        finally:
+            # What this thread queued for trio before the executor stopped.
+            ex.send_outbox()
+
+    def _loop(self) -> None:
+        ex = self.ex
         with ex.lock:
             while True:
                 while not (ex.stopping or ex.owner is self):
@@ -339,6 +354,9 @@ class ThreadedExecutor(Executor):
         # Trio-side callbacks made by the baton holder, sent together when
         # the baton leaves it.
         self._to_trio: list[Callable[[], None]] = []
+        # Batches of them waiting to be sent, oldest first (see send_outbox).
+        self.outbox: collections.deque[list[Callable[[], None]]] = collections.deque()
+        self._send_lock = threading.Lock()
         # Jobs that name no store (results for host stream ends, say) run
         # on a thread of their own, which owns no wasm; made on first use.
         self._home: Agent | None = None
@@ -440,17 +458,29 @@ class ThreadedExecutor(Executor):
         return agent.fresh.popleft()
 
     def _flush_trio(self) -> None:
-        batch = self._to_trio
+        # Lock held: the batch is queued in baton order; the agent that gave
+        # the baton up sends it just before it sleeps (Agent.sleep), without
+        # the lock, so the trio thread it wakes never waits for the lock on
+        # a thread that is itself waiting for the GIL.
+        self.outbox.append(self._to_trio)
         self._to_trio = []
 
-        def run_batch() -> None:
-            for fn in batch:
-                fn()
+    def send_outbox(self) -> None:
+        """Send the queued batches to trio, oldest first (any thread, lock not held)."""
+        outbox = self.outbox
+        # One sender at a time, so that batches reach trio in the order queued.
+        with self._send_lock:
+            while outbox:
+                batch = outbox.popleft()
 
-        try:
-            self._token.run_sync_soon(run_batch)
-        except trio.RunFinishedError:
-            pass
+                def run_batch(batch: list[Callable[[], None]] = batch) -> None:
+                    for fn in batch:
+                        fn()
+
+                try:
+                    self._token.run_sync_soon(run_batch)
+                except trio.RunFinishedError:
+                    pass
 
     # -- trio side -----------------------------------------------------------------
 
@@ -604,6 +634,7 @@ class ThreadedExecutor(Executor):
                     agent.wake()
                 if self._to_trio:
                     self._flush_trio()
+        self.send_outbox()
 
     def join(self, timeout: float | None = None) -> None:
         for agent in self.agents:
