@@ -11,6 +11,7 @@ state.
 from __future__ import annotations
 
 import collections
+import contextvars
 import threading
 import time
 from collections import OrderedDict
@@ -402,8 +403,10 @@ class StoreRuntime:
 
         For short jobs started once per call (an ``async def`` host function):
         an idle task of the nursery takes the job, which costs a fraction of
-        starting a trio task. The job runs in that task's context, not a copy
-        of the starter's. Jobs are handed out in the order they were started.
+        starting a trio task. As in a new task, the job runs in a fresh copy of
+        the context it was handed out from, so context variables never leak
+        from one job to the next. Jobs are handed out in the order they were
+        started.
         """
         if self.nursery is None:
             trap("the instance has no nursery: open it with `async with linker.instantiate(...)`")
@@ -417,7 +420,11 @@ class StoreRuntime:
             return
         idle = self._idle_workers
         if idle:
-            trio.lowlevel.reschedule(idle.pop(), outcome.Value(fn))
+            worker = idle.pop()
+            # Its next step starts the job: in a fresh copy of this context,
+            # as trio gives a task it starts.
+            worker.context = contextvars.copy_context()
+            trio.lowlevel.reschedule(worker, outcome.Value(fn))
             return
         nursery = self.nursery
         assert nursery is not None
