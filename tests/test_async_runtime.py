@@ -18,6 +18,7 @@ Event codes seen by callbacks: 1 SUBTASK, 6 TASK_CANCELLED. Subtask states:
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib.util
 from collections.abc import Callable
@@ -363,12 +364,17 @@ def instance_tasks(instance: trio_wasi.Instance) -> list[str]:
     """What still runs in the instance: its host calls and its waiting guest tasks.
 
     The trio tasks of the instance's nursery, except the pump that serves the
-    waiting guest tasks (it idles until the block ends), plus one entry per
-    guest task that waits.
+    waiting guest tasks and the pooled tasks that wait for the next host call
+    (both idle until the block ends), plus one entry per guest task that waits.
     """
     rt = instance._rt
     assert rt.nursery is not None
-    names = [t.name for t in rt.nursery.child_tasks if not t.name.endswith(".drivers_pump")]
+    idle = rt._idle_workers
+    names = [
+        t.name
+        for t in rt.nursery.child_tasks
+        if not t.name.endswith(".drivers_pump") and t not in idle
+    ]
     return names + ["waiting guest task"] * rt.live_drivers
 
 
@@ -667,7 +673,43 @@ def test_async_call_benchmark_runs() -> None:
         keys += [f"concurrent_{n}_{mode}" for n in (3, 5)]
     assert sorted(figures) == sorted(keys)
     for key in keys:
-        assert 0.0 < figures[key] < 1e6, key
+        if key.startswith("concurrent_"):
+            # A difference of two CPU-time samples: on a busy machine, a few
+            # calls can measure below one lone call.
+            assert -1e6 < figures[key] < 1e6, key
+        else:
+            assert 0.0 < figures[key] < 1e6, key
+
+
+async def test_host_coroutines_never_see_each_others_context_variables() -> None:
+    """Each call of an async def import starts from a fresh context, as a new trio task would.
+
+    Host coroutines run on trio tasks the instance reuses; a context variable
+    one call sets must not be visible to the next call, inline or threaded.
+    """
+    path = Path(__file__).parent / "benchmarks" / "async_call.py"
+    spec = importlib.util.spec_from_file_location("_trio_wasi_tests_async_call_ctx", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    seen: list[str] = []
+
+    async def ping() -> None:
+        seen.append(var.get())
+        var.set("set by an earlier call")
+
+    engine = _engine()
+    component = trio_wasi.Component.from_wat(module.ASYNC_CALL_WAT, engine=engine)
+    for threaded in (False, True):
+        linker = trio_wasi.Linker(engine)
+        linker.define_function(None, "ping", ping)
+        linker.define_function(None, "slow", module._slow)
+        async with linker.instantiate(component, run_on_thread=threaded) as inst:
+            for _ in range(3):
+                assert await inst.call("call") == 1
+    assert len(seen) == 6
+    assert "set by an earlier call" not in seen
 
 
 STREAM_WAT = """

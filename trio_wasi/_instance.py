@@ -247,95 +247,64 @@ class Instance:
         if func is None or len(args) != len(func.type.params):
             func = self._funcs[name] = self._checked_func(name, args)
         rt = self._rt
-        ex = rt.executor
-        # "results" or "error" once the call is over; "event" is set then,
-        # or when the runtime may have turned idle (trap_on_deadlock).
-        box: dict[str, Any] = {}
-
-        def finish() -> None:
-            event = box.get("event")
-            if event is not None:
-                event.set()
-
-        def on_start() -> list[Any]:
-            return list(args)
-
-        def on_resolve(results: list[Any] | None, encoding: object) -> None:
-            box["results"] = results
-            ex.call_soon_trio(finish)
-
-        def on_trap(exc: BaseException) -> bool:
-            if "results" in box:
-                return False  # the call has its value; the trap is the instance's
-            box.setdefault("error", exc)
-            ex.call_soon_trio(finish)
-            return True
-
-        def start() -> None:
-            current = rt.current
-            current.append(None)
-            try:
-                if isinstance(func, LiftedFunc):
-                    task = func.new_task(None, on_start, on_resolve, None)
-                    box["cancel"] = task.request_cancellation
-                    func.eager(task)
-                else:
-                    box["cancel"] = func.invoke(None, on_start, on_resolve, None)
-            except Trap as exc:
-                rt.poison(exc)
-                raise
-            finally:
-                current.pop()
-
-        rt.host_waiters.add(on_trap)
+        call = _ExportCall(rt, func, args)
+        rt.host_waiters.add(call.on_trap)
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
             # Straight onto the callee's store thread (inline: run now).
-            box["agent"] = getattr(func, "agent", None)
-            await ex.run(start, box["agent"])
+            await rt.executor.run(call.start, call.agent)
             try:
                 if timeout is None:
-                    await self._wait(box)
+                    await self._wait(call)
                 else:
-                    await self._wait_until(box, name, timeout)
+                    await self._wait_until(call, name, timeout)
             except trio.Cancelled:
-                await self._cancel_task(box)
-                if box.get("results") is not None:
-                    results = box["results"]
+                await self._cancel_task(call)
+                if call.resolved and call.results is not None:
+                    results = call.results
                     return results[0] if results else None
                 raise
         finally:
-            rt.host_waiters.discard(on_trap)
-        if "error" in box:
-            err = box["error"]
+            rt.host_waiters.discard(call.on_trap)
+            # The task holds call.on_resolve: without this the call and its
+            # task would form a cycle that only the garbage collector frees.
+            call.cancel = _no_cancel
+        if call.error is not None:
+            err = call.error
             raise Trap(str(err)) from err
-        results = box["results"]
-        if results is None:
+        final = call.results
+        if final is None:
             raise Trap("the task acknowledged a cancellation nobody requested")
-        return results[0] if results else None
+        return final[0] if final else None
 
-    async def _wait_until(self, box: dict[str, Any], name: str, timeout: float) -> None:
+    async def _wait_until(self, call: _ExportCall, name: str, timeout: float) -> None:
         # The guest may be waiting rather than computing (the epoch deadline
         # only stops running wasm): the trio side gives up at the same time.
         with trio.move_on_after(timeout):
-            await self._wait(box)
-        if "results" not in box and "error" not in box:
+            await self._wait(call)
+        if not call.over():
             exc = Trap(f"deadline exceeded: {name} did not finish within {timeout:g} s")
             self._rt.poison(exc)
             raise exc
 
-    async def _wait(self, box: dict[str, Any]) -> None:
+    async def _wait(self, call: _ExportCall) -> None:
         rt = self._rt
         # Wait for the result; with trap_on_deadlock, whenever the runtime
         # turns idle, look: if the store has nothing left to do and the
         # result has not come, it never will: that is a deadlock, and a trap.
         watch = self.trap_on_deadlock
-        while "results" not in box and "error" not in box:
-            if watch and self._stuck() and await self._still_stuck(box):
+        if not watch:
+            while not call.over():
+                # Parked directly, woken by call.finish: no trio.Event per call.
+                call.waiter = trio.lowlevel.current_task()
+                await trio.lowlevel.wait_task_rescheduled(call.abort)
+            return
+        while not call.over():
+            if watch and self._stuck() and await self._still_stuck(call):
                 exc = Trap("deadlock detected: event loop cannot make further progress")
                 rt.poison(exc)
                 raise exc
-            event = box["event"] = trio.Event()
+            event = call.event = trio.Event()
             if watch:
                 rt.idle_listeners.add(event.set)
                 if self._stuck():
@@ -348,7 +317,7 @@ class Instance:
                 if watch:
                     rt.idle_listeners.discard(event.set)
 
-    async def _still_stuck(self, box: dict[str, Any]) -> bool:
+    async def _still_stuck(self, call: _ExportCall) -> bool:
         # Idle now; still idle, with nothing having run and no result, once
         # every other trio task (callbacks from the store threads among them)
         # had its turn?
@@ -358,7 +327,7 @@ class Instance:
 
         before = self._rt.activity()
         await trio.testing.wait_all_tasks_blocked()
-        if "results" in box or "error" in box:
+        if call.over():
             return False
         return self._stuck() and self._rt.activity() == before
 
@@ -367,9 +336,9 @@ class Instance:
         # Idle, or only spinning in yields with nothing outside to wait for.
         return rt.is_idle() or (rt.stalled() and rt.executor.is_idle())
 
-    async def _cancel_task(self, box: dict[str, Any]) -> None:
+    async def _cancel_task(self, call: _ExportCall) -> None:
         rt = self._rt
-        on_cancel: OnCancel = box.get("cancel", _no_cancel)
+        on_cancel: OnCancel = call.cancel
         with trio.CancelScope(shield=True):
 
             def request() -> None:
@@ -380,13 +349,13 @@ class Instance:
                     rt.current.pop()
 
             try:
-                await rt.executor.run(request, box.get("agent"))
+                await rt.executor.run(request, call.agent)
             except Trap as exc:
                 rt.poison(exc)
                 return
             with trio.move_on_after(CANCEL_GRACE_SECONDS):
-                while "results" not in box and "error" not in box:
-                    event = box["event"] = trio.Event()
+                while not call.over():
+                    event = call.event = trio.Event()
                     await event.wait()
 
     def call_sync(self, name: str, *args: Any) -> Any:
@@ -464,6 +433,95 @@ def _may_block_error(reasons: Sequence[str]) -> Error:
         + ", ".join(sorted(set(reasons)))
         + "): instantiate it with `async with linker.instantiate(...)`"
     )
+
+
+@final
+class _ExportCall:
+    """One host call of an export: what the wasm side reports and the trio side waits for.
+
+    The result (``resolved``/``results``) or a trap (``error``) arrives from
+    the wasm side; ``event``, when set, is what the waiting trio task sleeps on.
+    """
+
+    __slots__ = (
+        "agent",
+        "args",
+        "cancel",
+        "error",
+        "event",
+        "ex",
+        "func",
+        "resolved",
+        "results",
+        "rt",
+        "waiter",
+    )
+
+    def __init__(self, rt: StoreRuntime, func: ComponentFunc, args: tuple[Any, ...]) -> None:
+        self.rt = rt
+        self.ex = rt.executor
+        self.func = func
+        self.args = args
+        # The callee's store thread (None inline, or for a host function).
+        self.agent = func.agent if isinstance(func, LiftedFunc) else None
+        self.cancel: OnCancel = _no_cancel
+        self.resolved = False
+        self.results: list[Any] | None = None
+        self.error: BaseException | None = None
+        self.event: trio.Event | None = None
+        self.waiter: trio.lowlevel.Task | None = None
+
+    def over(self) -> bool:
+        return self.resolved or self.error is not None
+
+    def finish(self) -> None:
+        """Wake the trio task waiting for this call (trio thread)."""
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            trio.lowlevel.reschedule(waiter)
+        event = self.event
+        if event is not None:
+            event.set()
+
+    def abort(self, raise_cancel: Any) -> trio.lowlevel.Abort:
+        self.waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def on_start(self) -> list[Any]:
+        return list(self.args)
+
+    def on_resolve(self, results: list[Any] | None, encoding: object) -> None:
+        self.results = results
+        self.resolved = True
+        self.ex.call_soon_trio(self.finish)
+
+    def on_trap(self, exc: BaseException) -> bool:
+        if self.resolved:
+            return False  # the call has its value; the trap is the instance's
+        if self.error is None:
+            self.error = exc
+        self.ex.call_soon_trio(self.finish)
+        return True
+
+    def start(self) -> None:
+        """Start the call (wasm side)."""
+        rt = self.rt
+        func = self.func
+        current = rt.current
+        current.append(None)
+        try:
+            if isinstance(func, LiftedFunc):
+                task = func.new_task(None, self.on_start, self.on_resolve, None)
+                self.cancel = task.request_cancellation
+                func.eager(task)
+            else:
+                self.cancel = func.invoke(None, self.on_start, self.on_resolve, None)
+        except Trap as exc:
+            rt.poison(exc)
+            raise
+        finally:
+            current.pop()
 
 
 def _no_cancel(caller: object) -> None:

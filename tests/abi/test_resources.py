@@ -152,9 +152,9 @@ def test_nested_instances_share_their_ancestors() -> None:
     child = InstanceState(parent, name="child")
     sibling = InstanceState(parent, name="sibling")
     assert child.host_reps is parent.host_reps
-    assert child.entering_set(None) == [child, parent]
-    assert child.entering_set(sibling) == [child]
-    assert child.entering_set(parent) == [child]
+    assert child.entering_set(None) == (child, parent)
+    assert child.entering_set(sibling) == (child,)
+    assert child.entering_set(parent) == (child,)
     parent.enter_from(None)
     assert not child.may_enter_from(None)
     assert child.may_enter_from(sibling)

@@ -321,17 +321,33 @@ def bench_call(quick: bool) -> list[Row]:
             return medians
 
         medians = trio.run(main)
+        raw = _load_engine_bench().bench_raw_call(iterations=iterations * 20, repeats=repeats)
+        medians["raw"] = float(raw["us_per_call"])
     except Exception as exc:
         note = _short(exc)
         return [
             Row("sync call: nop", None, "us", note=note),
             Row("sync call: string echo", None, "us", "< 30 us", note=note),
+            Row("  string echo / raw core call", None, "x", "<= 20 x", note=note),
         ]
     note = f"median of {repeats} x {iterations}"
+    ratio = medians["echo"] / medians["raw"]
     return [
         Row("sync call: nop", medians["nop"], "us", note=note),
         Row("sync call: string echo", medians["echo"], "us", "< 30 us", lambda v: v < 30.0, note),
+        Row(
+            "  string echo / raw core call",
+            ratio,
+            "x",
+            "<= 20 x",
+            lambda v: v <= 20.0,
+            f"raw core call {medians['raw']:.2f} us (same run, best of {repeats})",
+        ),
     ]
+
+
+def _load_engine_bench() -> ModuleType:
+    return importlib.import_module("trio_wasi._engine._bench")
 
 
 # -- async --------------------------------------------------------------------------
@@ -426,6 +442,15 @@ def bench_streams(quick: bool) -> list[Row]:
     except Exception as exc:
         note = _short(exc)
         return [Row(label, None, "MB/s", "> 500 MB/s", note=note) for _, label in labels]
+    share = figures["threaded_mb_s"] / figures["inline_mb_s"] * 100
+    ratio_row = Row(
+        "  store thread / inline",
+        share,
+        "%",
+        ">= 70 %",
+        lambda v: v >= 70.0,
+        "same run",
+    )
     return [
         Row(
             label,
@@ -436,7 +461,7 @@ def bench_streams(quick: bool) -> list[Row]:
             "host -> guest -> host, payload bytes",
         )
         for key, label in labels
-    ]
+    ] + [ratio_row]
 
 
 # -- fs -----------------------------------------------------------------------------

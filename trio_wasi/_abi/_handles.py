@@ -121,6 +121,7 @@ class InstanceState:
 
     __slots__ = (
         "__weakref__",
+        "_chain",
         "backpressure",
         "exclusive",
         "host_reps",
@@ -146,6 +147,11 @@ class InstanceState:
         from ._resources import HostRepTable
 
         self.parent = parent
+        # This instance and its ancestors, innermost first: the parent never
+        # changes, and every call from the host enters exactly this chain.
+        self._chain: tuple[InstanceState, ...] = (self,) + (
+            parent._chain if parent is not None else ()
+        )
         self.name = name
         # A nested instance inherits its parent's bounds (see trio_wasi.Limits).
         if parent is not None:
@@ -168,35 +174,32 @@ class InstanceState:
     def __repr__(self) -> str:
         return f"<InstanceState {self.name!r} at {id(self):#x}>"
 
-    def self_and_ancestors(self) -> list[InstanceState]:
+    def self_and_ancestors(self) -> tuple[InstanceState, ...]:
         """This instance and every enclosing one, innermost first."""
-        chain: list[InstanceState] = []
-        inst: InstanceState | None = self
-        while inst is not None:
-            chain.append(inst)
-            inst = inst.parent
-        return chain
+        return self._chain
 
-    def entering_set(self, caller: InstanceState | None) -> list[InstanceState]:
+    def entering_set(self, caller: InstanceState | None) -> tuple[InstanceState, ...]:
         """The instances a call from ``caller`` (None: the host) enters."""
-        chain = self.self_and_ancestors()
+        chain = self._chain
         if caller is None:
             return chain
-        outer = caller.self_and_ancestors()
-        return [inst for inst in chain if inst not in outer]
+        outer = caller._chain
+        return tuple(inst for inst in chain if inst not in outer)
 
     def may_enter_from(self, caller: InstanceState | None) -> bool:
         """Whether a call from ``caller`` may enter this instance now."""
+        if caller is None and self.parent is None:
+            return self.may_enter  # the common case: the host calls a top-level instance
         return all(inst.may_enter for inst in self.entering_set(caller))
 
     def enter_from(self, caller: InstanceState | None) -> None:
         """Mark the instances a call from ``caller`` enters as entered."""
-        for inst in self.entering_set(caller):
+        for inst in self._chain if caller is None else self.entering_set(caller):
             assert inst.may_enter
             inst.may_enter = False
 
     def leave_to(self, caller: InstanceState | None) -> None:
         """Undo :meth:`enter_from` when the call returns."""
-        for inst in self.entering_set(caller):
+        for inst in self._chain if caller is None else self.entering_set(caller):
             assert not inst.may_enter
             inst.may_enter = True

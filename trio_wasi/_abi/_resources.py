@@ -78,19 +78,25 @@ class BorrowScope:
 
     def __init__(self) -> None:
         self.num_borrows = 0
-        self.lenders: list[ResourceHandle] = []
-        self._host_reps: list[tuple[HostRepTable, int]] = []
+        # Made on first use: most calls lend nothing, and a waiting call's
+        # objects are what the garbage collector scans.
+        self.lenders: list[ResourceHandle] | None = None
+        self._host_reps: list[tuple[HostRepTable, int]] | None = None
 
     def add_lender(self, handle: ResourceHandle) -> None:
         """Lend ``handle`` to the callee until :meth:`release_lenders`."""
         handle.num_lends += 1
+        if self.lenders is None:
+            self.lenders = []
         self.lenders.append(handle)
 
     def release_lenders(self) -> None:
         """End every lend of this call (the spec's ``Subtask.deliver_resolve``)."""
-        for handle in self.lenders:
-            handle.num_lends -= 1
-        self.lenders.clear()
+        lenders = self.lenders
+        if lenders:
+            for handle in lenders:
+                handle.num_lends -= 1
+            lenders.clear()
 
     def check_borrows_dropped(self) -> None:
         """Trap if the callee still holds a borrowed handle (``Task.return_``)."""
@@ -99,14 +105,18 @@ class BorrowScope:
     def lend_host_object(self, reps: HostRepTable, obj: object) -> int:
         """A representation for a host object borrowed for this call only."""
         rep = reps.add(obj)
+        if self._host_reps is None:
+            self._host_reps = []
         self._host_reps.append((reps, rep))
         return rep
 
     def release_host_objects(self) -> None:
         """Forget the host objects lent for this call."""
-        for reps, rep in self._host_reps:
-            reps.discard(rep)
-        self._host_reps.clear()
+        host_reps = self._host_reps
+        if host_reps:
+            for reps, rep in host_reps:
+                reps.discard(rep)
+            host_reps.clear()
 
     def end(self) -> None:
         """End the call: trap on undropped borrows, release lends and host objects."""

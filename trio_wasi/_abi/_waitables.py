@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, final
 
 from ._resources import BorrowScope
-from ._trap import trap_if
+from ._trap import trap
 
 __all__ = [
     "BLOCKED",
@@ -138,8 +138,10 @@ class WaitableSet:
         raise AssertionError("no member of the waitable set has an event")
 
     def drop(self) -> None:
-        trap_if(len(self.elems) > 0, "cannot drop waitable set with members")
-        trap_if(self.num_waiting > 0, "cannot drop waitable set with waiters")
+        if self.elems:
+            trap("cannot drop waitable set with members")
+        if self.num_waiting > 0:
+            trap("cannot drop waitable set with waiters")
 
 
 class SubtaskState(enum.IntEnum):
@@ -202,10 +204,15 @@ class Subtask(Waitable):
         self.scope.release_lenders()
         self.scope.release_host_objects()
         self._delivered = True
+        # A resolved subtask cannot be cancelled; the callee's cancel hook
+        # usually leads back here (through the caller's on_resolve), and
+        # dropping it lets the call's objects die by reference counting.
+        self.on_cancel = None
 
     def resolve_delivered(self) -> bool:
         return self._delivered
 
     def drop(self) -> None:
-        trap_if(not self.resolve_delivered(), "cannot drop a subtask which has not yet resolved")
+        if not self._delivered:
+            trap("cannot drop a subtask which has not yet resolved")
         super().drop()

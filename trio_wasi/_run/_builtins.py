@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._abi import _types as T
-from .._abi._flat import CoreValueIter, lift_flat_values
+from .._abi._flat import CoreValueIter, values_lifter_for
 from .._abi._handles import InstanceState
 from .._abi._layout import MAX_FLAT_PARAMS
 from .._abi._memory import Memory
@@ -52,10 +52,12 @@ class BuiltinFactory:
 
     def _task(self, *, blocking: bool = False) -> Task:
         task = self.rt.maybe_current_task()
-        # Only a start function runs wasm outside a task: it is part of a
-        # synchronous instantiation, a synchronous task that has not returned.
-        trap_if(task is None and blocking, "cannot block a synchronous task before returning")
-        return self.rt.current_task()
+        if task is None:
+            # Only a start function runs wasm outside a task: it is part of a
+            # synchronous instantiation, a synchronous task that has not returned.
+            trap_if(blocking, "cannot block a synchronous task before returning")
+            return self.rt.current_task()  # traps
+        return task
 
     # -- backpressure --------------------------------------------------------------
 
@@ -82,26 +84,26 @@ class BuiltinFactory:
 
     def task_return(self, result: T.ValueType | None, options: CanonOptions) -> Body:
         inst = self.inst
-        result_types = [] if result is None else [result]
+        lift_result = values_lifter_for(() if result is None else (result,), MAX_FLAT_PARAMS)
 
         def body(*flat: Any) -> None:
             task = self._task()
-            _leave_check(inst)
-            trap_if(not task.opts.is_async, "`task.return` called by a synchronously-lifted task")
-            trap_if(
-                task.ft.result != result,
-                "invalid `task.return` signature and/or options for current task",
-            )
+            if not inst.may_leave:
+                trap("cannot leave component instance")
+            opts = task.opts
+            if not opts.is_async:
+                trap("`task.return` called by a synchronously-lifted task")
             # Only the options that matter for lifting this result must agree
             # with the lift's (a memory, when one is named; the encoding).
-            trap_if(
-                (options.memory is not None and options.memory is not task.opts.memory)
-                or task.opts.string_encoding != options.string_encoding,
-                "invalid `task.return` signature and/or options for current task",
-            )
+            if (
+                task.ft.result != result
+                or (options.memory is not None and options.memory is not opts.memory)
+                or opts.string_encoding != options.string_encoding
+            ):
+                trap("invalid `task.return` signature and/or options for current task")
             # The result goes to the task's caller: host values when that is the host.
             cx = LiftLowerContext(options, inst, task.scope, hooks=task.value_hooks())
-            values = lift_flat_values(cx, MAX_FLAT_PARAMS, CoreValueIter(list(flat)), result_types)
+            values = lift_result(cx, CoreValueIter(flat))
             task.return_(values)
 
         return body
@@ -137,15 +139,16 @@ class BuiltinFactory:
         inst = self.inst
 
         def body() -> int:
-            _leave_check(inst)
+            if not inst.may_leave:
+                trap("cannot leave component instance")
             return inst.table.add(WaitableSet())
 
         return body
 
     def _wset(self, si: int) -> WaitableSet:
         wset = self.inst.table.get(si)
-        trap_if(not isinstance(wset, WaitableSet), f"handle index {si} is not a waitable set")
-        assert isinstance(wset, WaitableSet)
+        if type(wset) is not WaitableSet:
+            trap(f"handle index {si} is not a waitable set")
         return wset
 
     def _store_event(self, memory: Memory, ptr: int, event: EventTuple) -> int:
@@ -194,10 +197,13 @@ class BuiltinFactory:
         inst = self.inst
 
         def body(si: int) -> None:
-            _leave_check(inst)
+            if not inst.may_leave:
+                trap("cannot leave component instance")
             wset = inst.table.remove(si)
-            trap_if(not isinstance(wset, WaitableSet), f"handle index {si} is not a waitable set")
-            trap_if(wset.num_waiting > 0, "cannot drop waitable set with waiters")
+            if type(wset) is not WaitableSet:
+                trap(f"handle index {si} is not a waitable set")
+            if wset.num_waiting > 0:
+                trap("cannot drop waitable set with waiters")
             wset.drop()
 
         return body
@@ -206,13 +212,13 @@ class BuiltinFactory:
         inst = self.inst
 
         def body(wi: int, si: int) -> None:
-            _leave_check(inst)
+            if not inst.may_leave:
+                trap("cannot leave component instance")
             w = inst.table.get(wi)
-            trap_if(not isinstance(w, Waitable), f"handle index {wi} is not a waitable")
-            trap_if(
-                w.has_sync_waiter,
-                "waitable cannot be joined while a synchronous wait is in progress",
-            )
+            if not isinstance(w, Waitable):
+                trap(f"handle index {wi} is not a waitable")
+            if w.has_sync_waiter:
+                trap("waitable cannot be joined while a synchronous wait is in progress")
             w.join(None if si == 0 else self._wset(si))
 
         return body
@@ -266,9 +272,11 @@ class BuiltinFactory:
         inst = self.inst
 
         def body(i: int) -> None:
-            _leave_check(inst)
+            if not inst.may_leave:
+                trap("cannot leave component instance")
             subtask = inst.table.remove(i)
-            trap_if(not isinstance(subtask, Subtask), f"handle index {i} is not a subtask")
+            if type(subtask) is not Subtask:
+                trap(f"handle index {i} is not a subtask")
             subtask.drop()
 
         return body

@@ -25,11 +25,11 @@ empty and its frame's condition holds; jobs queued for it run first, nested
 on top of the parked frame. A wait that can never end (nothing runs, nothing
 is queued, nothing can arrive from the trio side) is a trap.
 
-Hand-offs are few and targeted. Every agent sleeps on a condition of its own
-(all share the executor's one lock) and is woken only when the baton is
-handed to it; an agent that gets the baton back after a job (more work is
-queued for it) goes on without sleeping, so a busy store thread drains its
-queue per wake-up. A call from trio is queued straight onto the callee's
+Hand-offs are few and targeted. Every agent sleeps on a wake-up of its own
+(a lock used as a semaphore, outside the executor's one lock) and is woken
+only when the baton is handed to it; an agent that gets the baton back after
+a job (more work is queued for it) goes on without sleeping, so a busy store
+thread drains its queue per wake-up. A call from trio is queued straight onto the callee's
 store thread. Trio-side callbacks made while an agent holds the baton are
 collected and sent in one ``TrioToken.run_sync_soon`` when the baton leaves
 that agent. Nothing polls: every change of canonical state happens under the
@@ -100,8 +100,13 @@ class Agent:
     def __init__(self, ex: ThreadedExecutor, name: str) -> None:
         self.ex = ex
         self.name = name
-        # Woken only when the baton is handed to this agent (or on close).
-        self.cv = threading.Condition(ex.lock)
+        # Woken only when the baton is handed to this agent (or on close): a
+        # lock used as a one-token semaphore (released: a wake-up is pending).
+        # Waking and waiting are single C calls, not threading.Condition's
+        # Python code and per-wait lock; the waiter re-checks its condition,
+        # so a stale token costs one extra look, never a missed wake-up.
+        self._wakeup = threading.Lock()
+        self._wakeup.acquire()
         self.chain: collections.deque[_Job] = collections.deque()
         self.fresh: collections.deque[_Job] = collections.deque()
         self.jobs: list[_Job] = []  # jobs running on this thread, innermost last
@@ -114,14 +119,45 @@ class Agent:
     def start(self) -> None:
         self.thread.start()
 
+    def wake(self) -> None:
+        """Let this agent's thread look at the baton again (``ex.lock`` held)."""
+        try:
+            self._wakeup.release()
+        except RuntimeError:
+            pass  # a wake-up is already pending
+
+    def sleep(self) -> None:
+        """Wait for :meth:`wake` with ``ex.lock`` released (held on entry and exit).
+
+        Trio-side callbacks this thread handed on are sent first, outside the
+        lock: the trio thread they wake may need the lock at once.
+        """
+        ex = self.ex
+        lock = ex.lock
+        lock.release()
+        try:
+            if ex.outbox:
+                ex.send_outbox()
+            self._wakeup.acquire()
+        finally:
+            lock.acquire()
+
     def _main(self) -> None:
         ex = self.ex
         self.ident = threading.get_ident()
         ex.by_ident[self.ident] = self
+        try:
+            self._loop()
+        finally:
+            # What this thread queued for trio before the executor stopped.
+            ex.send_outbox()
+
+    def _loop(self) -> None:
+        ex = self.ex
         with ex.lock:
             while True:
                 while not (ex.stopping or ex.owner is self):
-                    self.cv.wait()
+                    self.sleep()
                 if ex.stopping:
                     return
                 self.granted = None
@@ -318,6 +354,9 @@ class ThreadedExecutor(Executor):
         # Trio-side callbacks made by the baton holder, sent together when
         # the baton leaves it.
         self._to_trio: list[Callable[[], None]] = []
+        # Batches of them waiting to be sent, oldest first (see send_outbox).
+        self.outbox: collections.deque[list[Callable[[], None]]] = collections.deque()
+        self._send_lock = threading.Lock()
         # Jobs that name no store (results for host stream ends, say) run
         # on a thread of their own, which owns no wasm; made on first use.
         self._home: Agent | None = None
@@ -407,7 +446,10 @@ class ThreadedExecutor(Executor):
         self.activity += 1
         self.owner = agent
         agent.granted = kind
-        agent.cv.notify()
+        if agent.ident != threading.get_ident():
+            # An agent handing the baton to itself goes on without sleeping:
+            # a token left for it would only cost it an extra look later.
+            agent.wake()
 
     def take_job(self, agent: Agent) -> _Job:
         """The job ``agent`` was granted the baton for: chain first (lock held)."""
@@ -416,17 +458,29 @@ class ThreadedExecutor(Executor):
         return agent.fresh.popleft()
 
     def _flush_trio(self) -> None:
-        batch = self._to_trio
+        # Lock held: the batch is queued in baton order; the agent that gave
+        # the baton up sends it just before it sleeps (Agent.sleep), without
+        # the lock, so the trio thread it wakes never waits for the lock on
+        # a thread that is itself waiting for the GIL.
+        self.outbox.append(self._to_trio)
         self._to_trio = []
 
-        def run_batch() -> None:
-            for fn in batch:
-                fn()
+    def send_outbox(self) -> None:
+        """Send the queued batches to trio, oldest first (any thread, lock not held)."""
+        outbox = self.outbox
+        # One sender at a time, so that batches reach trio in the order queued.
+        with self._send_lock:
+            while outbox:
+                batch = outbox.popleft()
 
-        try:
-            self._token.run_sync_soon(run_batch)
-        except trio.RunFinishedError:
-            pass
+                def run_batch(batch: list[Callable[[], None]] = batch) -> None:
+                    for fn in batch:
+                        fn()
+
+                try:
+                    self._token.run_sync_soon(run_batch)
+                except trio.RunFinishedError:
+                    pass
 
     # -- trio side -----------------------------------------------------------------
 
@@ -535,7 +589,7 @@ class ThreadedExecutor(Executor):
             self.release_locked()
             while True:
                 while self.owner is not me and not self.stopping:
-                    me.cv.wait()
+                    me.sleep()
                 if self.stopping:
                     self.owner = me
                     trap("the store was closed while a call was blocked")
@@ -577,9 +631,10 @@ class ThreadedExecutor(Executor):
             if not self.stopping:
                 self.stopping = True
                 for agent in self.agents:
-                    agent.cv.notify()
+                    agent.wake()
                 if self._to_trio:
                     self._flush_trio()
+        self.send_outbox()
 
     def join(self, timeout: float | None = None) -> None:
         for agent in self.agents:

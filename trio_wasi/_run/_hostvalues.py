@@ -67,6 +67,7 @@ from .._abi._streams import (
 )
 from .._abi._types import FutureType, StreamType, U8Type, ValueType
 from .._errors import Trap
+from ._executor import Agent
 from ._runtime import StoreRuntime
 
 __all__ = [
@@ -128,6 +129,7 @@ class _Pump:
     """
 
     __slots__ = (
+        "_agent",
         "_channel_closed",
         "_demand",
         "_owed",
@@ -151,6 +153,8 @@ class _Pump:
         self.deliver = deliver
         # Wasm side.
         self._started = False
+        # The store thread that asked (threaded): items go straight to it.
+        self._agent: Agent | None = None
         # Trio side.
         self._demand = False
         self._owed = 0
@@ -164,6 +168,7 @@ class _Pump:
     def request(self) -> None:
         """Ask for the next item (wasm side; one request outstanding at most)."""
         ex = self.rt.executor
+        self._agent = ex.current_agent()
         # Counted from now: the store must not look idle while the item is on its way.
         ex.outside_begin()
         if not self._started:
@@ -182,9 +187,30 @@ class _Pump:
         if self._stop:
             self._settle()
             return
+        if isinstance(self.channel, trio.MemoryReceiveChannel) and self._answer_nowait():
+            return
         self._demand = True
         if self._wake is not None:
             self._wake.set()
+
+    def _answer_nowait(self) -> bool:
+        """Answer the request from an item the channel holds already (trio side).
+
+        Saves waking the pump task for every item of a busy stream; False
+        when the channel is empty (the pump waits for the next item).
+        """
+        try:
+            item = self.channel.receive_nowait()  # type: ignore[attr-defined]
+        except trio.WouldBlock:
+            return False
+        except (trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError):
+            # Let the pump see the end itself (it closes the channel and stops).
+            return False
+        ex = self.rt.executor
+        ex.post(functools.partial(self._deliver, item), self._agent)
+        self._owed -= 1
+        ex.outside_end()
+        return True
 
     def _settle(self) -> None:
         while self._owed:
@@ -242,7 +268,7 @@ class _Pump:
                 self._scope = None
                 if scope.cancelled_caught:
                     break
-                ex.post(functools.partial(self._deliver, item))
+                ex.post(functools.partial(self._deliver, item), self._agent)
                 self._owed -= 1
                 ex.outside_end()
                 if item is _EOF:
@@ -543,6 +569,9 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         self.rt = rt
         self.shared = shared
         self.t = t
+        # The store thread that lifted the guest's end (threaded; made on the
+        # wasm side): reads go straight to it, not through a thread of their own.
+        self._agent: Agent | None = rt.executor.current_agent()
         self._items: collections.deque[Any] = collections.deque()
         self._ended = False
         self._closed = False

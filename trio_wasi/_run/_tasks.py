@@ -37,7 +37,7 @@ from typing import Any, final
 import trio
 
 from .._abi import _types as T
-from .._abi._flat import CoreValueIter, lift_flat_values, lower_flat_values
+from .._abi._flat import CoreValueIter, values_lifter_for, values_lowerer_for
 from .._abi._handles import InstanceState
 from .._abi._layout import MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
 from .._abi._options import AsyncValueHooks, CanonOptions, LiftLowerContext, StringEncoding
@@ -179,7 +179,7 @@ class Task:
 
     def value_hooks(self) -> AsyncValueHooks:
         """Hooks for the arguments and result: host channels when the host is the caller."""
-        return host_values(self.rt) if self.caller is None else HOOKS
+        return self.func.host_hooks if self.caller is None else HOOKS
 
     def needs_exclusive(self) -> bool:
         # CanonicalABI.md "Task.needs_exclusive": stackful async lifts opt out.
@@ -224,8 +224,11 @@ class Task:
             self.inst.exclusive = None
         self.exited = True
         self.rt.instance_changed(self.inst)
-        if self.driver is not None:
-            self.driver.finished()
+        driver = self.driver
+        if driver is not None:
+            driver.finished()
+            # The driver points back at the task: no cycle left behind.
+            self.driver = None
 
     # -- waiting with a parked frame (stackful, sync lowers, built-ins) --------
 
@@ -332,13 +335,11 @@ class _Driver:
     thread.
     """
 
-    __slots__ = ("_event", "_queued", "done", "held_by", "seen_blocked", "task")
+    __slots__ = ("_queued", "held_by", "seen_blocked", "task")
 
     def __init__(self, task: Task) -> None:
         self.task = task
-        self._event = trio.Event()
         self._queued = False
-        self.done = trio.Event()
         # The instance holding this driver back (see StoreRuntime.hold_back).
         self.held_by: InstanceState | None = None
         self.seen_blocked = False
@@ -521,10 +522,11 @@ class LiftedFunc(ComponentFunc):
     __slots__ = (
         "_callback",
         "_core",
-        "_param_types",
+        "_lift_results",
+        "_lower_params",
         "_post_return",
-        "_result_types",
         "handle",
+        "host_hooks",
         "name",
         "named",
         "options",
@@ -551,9 +553,12 @@ class LiftedFunc(ComponentFunc):
         self.state = state
         self.name = name or "lifted function"
         self.named = bool(name)
-        self._param_types = list(ft.param_types())
-        self._result_types = list(ft.result_types())
+        # The lowerer and lifter of this signature, looked up once, not per call.
+        self._lower_params = values_lowerer_for(tuple(ft.param_types()), MAX_FLAT_PARAMS)
+        self._lift_results = values_lifter_for(tuple(ft.result_types()), MAX_FLAT_RESULTS)
         self._post_return = options.post_return
+        # The store's host-facing value hooks, for calls from the host.
+        self.host_hooks = host_values(rt)
         self._callback: Callable[..., Any] | None = options.callback  # type: ignore[assignment]
 
     @property
@@ -655,8 +660,7 @@ class LiftedFunc(ComponentFunc):
     # -- the three lift modes -------------------------------------------------------
 
     def _lower_args(self, task: Task, cx: LiftLowerContext) -> list[Any]:
-        args = task.start()
-        return lower_flat_values(cx, MAX_FLAT_PARAMS, args, self._param_types)
+        return self._lower_params(cx, task.start(), None)
 
     def _call(self, task: Task, fn: Callable[..., Any], args: Sequence[Any]) -> Any:
         current = self.rt.current
@@ -677,9 +681,7 @@ class LiftedFunc(ComponentFunc):
         flat_args = self._lower_args(task, cx)
         raw = self._call(task, self._core, flat_args)
         flat_results = [] if raw is None else list(raw) if isinstance(raw, tuple) else [raw]
-        results = lift_flat_values(
-            cx, MAX_FLAT_RESULTS, CoreValueIter(flat_results), self._result_types
-        )
+        results = self._lift_results(cx, CoreValueIter(flat_results))
         task.return_(results)
         if self._post_return is not None:
             inst = self.state
@@ -823,64 +825,88 @@ class HostFunc(ComponentFunc):
         rt = self.rt
         ex = rt.executor
         # The result goes back to the calling store's thread, no other.
-        agent = ex.current_agent()
-        scope = trio.CancelScope()
-        state: dict[str, Any] = {"resolved": False}
-        has_result = self.type.result is not None
-
-        def resolve(results: list[Any] | None) -> None:
-            if not state["resolved"]:
-                state["resolved"] = True
-                self._resolve(on_resolve, results)
-
-        async def run() -> None:
-            outcome_: tuple[str, Any] = ("cancelled", None)
-            try:
-                with scope:
-                    outcome_ = ("ok", await self._fn(*args))
-            except BaseException as exc:  # delivered to the wasm side as a trap
-                outcome_ = ("error", exc)
-                if not isinstance(exc, Exception):
-                    raise
-            finally:
-                ex.post(lambda: _deliver(outcome_), agent)
-                ex.outside_end()
-
-        def _deliver(out: tuple[str, Any]) -> None:
-            rt.note_step(False)
-            kind, value = out
-            try:
-                if kind == "ok":
-                    resolve([value] if has_result else [])
-                elif kind == "cancelled":
-                    resolve(None)
-                else:
-                    failure = value
-                    if not isinstance(value, Trap):
-                        failure = self._failure(value)
-                        failure.__cause__ = value
-                    rt.poison(failure)
-            except Trap as exc:
-                rt.poison(exc)
-
+        call = _HostCall(self, args, on_resolve, ex.current_agent())
         ex.outside_begin()
-        rt.spawn(run)
+        rt.spawn_pooled(call.run)
 
         if not self.type.is_async:
             # A sync-typed import implemented by a coroutine: the host blocks
             # the calling frame (like any blocking host call), the guest
             # cannot observe it.
             rt.block_until(
-                lambda: bool(state["resolved"]) or rt.poisoned is not None,
+                lambda: call.resolved or rt.poisoned is not None,
                 lambda: f"host function {self.name}",
             )
-            if rt.poisoned is not None and not state["resolved"]:
+            if rt.poisoned is not None and not call.resolved:
                 trap(rt.poisoned)
+        return call.cancel
 
-        def on_cancel(caller: InstanceState | None) -> None:
-            ex.call_soon_trio(scope.cancel)
 
-        return on_cancel
+@final
+class _HostCall:
+    """One call of an ``async def`` host function, run as a trio task of the instance.
+
+    Its outcome is posted back to the wasm side (the calling store's agent),
+    where :meth:`deliver` resolves the call or poisons the instance.
+    """
+
+    __slots__ = ("agent", "args", "func", "kind", "on_resolve", "resolved", "scope", "value")
+
+    def __init__(
+        self, func: HostFunc, args: list[Any], on_resolve: OnResolve, agent: Agent | None
+    ) -> None:
+        self.func = func
+        self.args = args
+        self.on_resolve = on_resolve
+        self.agent = agent
+        self.scope = trio.CancelScope()
+        self.resolved = False
+        # "cancelled" until the coroutine returns ("ok") or raises ("error").
+        self.kind = "cancelled"
+        self.value: Any = None
+
+    async def run(self) -> None:
+        ex = self.func.rt.executor
+        try:
+            with self.scope:
+                self.value = await self.func._fn(*self.args)
+                self.kind = "ok"
+        except BaseException as exc:  # delivered to the wasm side as a trap
+            self.kind, self.value = "error", exc
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            ex.post(self.deliver, self.agent)
+            ex.outside_end()
+
+    def deliver(self) -> None:
+        """The coroutine ended: resolve the call, or poison the instance (wasm side)."""
+        func = self.func
+        rt = func.rt
+        rt.note_step(False)
+        kind, value = self.kind, self.value
+        try:
+            if kind == "ok":
+                self._resolve([] if func.type.result is None else [value])
+            elif kind == "cancelled":
+                self._resolve(None)
+            else:
+                failure = value
+                if not isinstance(value, Trap):
+                    failure = func._failure(value)
+                    failure.__cause__ = value
+                rt.poison(failure)
+        except Trap as exc:
+            rt.poison(exc)
+
+    def _resolve(self, results: list[Any] | None) -> None:
+        if not self.resolved:
+            self.resolved = True
+            self.func._resolve(self.on_resolve, results)
+
+    def cancel(self, caller: InstanceState | None) -> None:
+        """The caller cancels the subtask: cancel the coroutine (on trio)."""
+        self.func.rt.executor.call_soon_trio(self.scope.cancel)
 
 
 # What trio says when it is used from a thread outside its run.
@@ -909,8 +935,8 @@ def make_sync_lower(
 ) -> Callable[..., Any]:
     """``canon lower`` without ``async``: the call blocks until the callee resolves."""
     ft = callee.type
-    param_types = list(ft.param_types())
-    result_types = list(ft.result_types())
+    lift_params = values_lifter_for(tuple(ft.param_types()), MAX_FLAT_PARAMS)
+    lower_results = values_lowerer_for(tuple(ft.result_types()), MAX_FLAT_RESULTS)
     callee_async = ft.is_async
     # A host callee takes and returns host values (channels for streams and futures).
     hooks = host_values(rt) if isinstance(callee, HostFunc) else HOOKS
@@ -928,7 +954,7 @@ def make_sync_lower(
 
         def on_start() -> list[Any]:
             subtask.state = SubtaskState.STARTED
-            return lift_flat_values(cx, MAX_FLAT_PARAMS, vi, param_types)
+            return lift_params(cx, vi)
 
         def on_resolve(results: list[Any] | None, encoding: StringEncoding | None) -> None:
             if results is None:
@@ -937,7 +963,7 @@ def make_sync_lower(
             rcx = LiftLowerContext(
                 options, state, subtask.scope, source_encoding=encoding, hooks=hooks
             )
-            flat_results = lower_flat_values(rcx, MAX_FLAT_RESULTS, results, result_types, vi)
+            flat_results = lower_results(rcx, results, vi)
             subtask.resolve(SubtaskState.RETURNED, flat_results)
 
         subtask.on_cancel = callee.invoke(state, on_start, on_resolve, options.string_encoding)
@@ -958,59 +984,101 @@ def make_async_lower(
 ) -> Callable[..., Any]:
     """``canon lower`` with ``async``: returns at once with a subtask handle if needed."""
     ft = callee.type
-    param_types = list(ft.param_types())
-    result_types = list(ft.result_types())
-    # A host callee takes and returns host values (channels for streams and futures).
-    hooks = host_values(rt) if isinstance(callee, HostFunc) else HOOKS
+    plan = _AsyncLower(
+        options,
+        state,
+        # A host callee takes and returns host values (channels for streams and futures).
+        host_values(rt) if isinstance(callee, HostFunc) else HOOKS,
+        values_lifter_for(tuple(ft.param_types()), MAX_FLAT_ASYNC_PARAMS),
+        values_lowerer_for(tuple(ft.result_types()), 0),
+    )
+    invoke = callee.invoke
+    encoding = options.string_encoding
 
     def lowered(*flat: Any) -> int:
-        trap_if(not state.may_leave, "cannot leave component instance")
+        if not state.may_leave:
+            trap("cannot leave component instance")
         subtask = Subtask()
-        cx = LiftLowerContext(options, state, subtask.scope, hooks=hooks)
-        vi = CoreValueIter(list(flat))
-        progress: list[Callable[[], None]] = []
-
-        def on_progress() -> None:
-            for f in progress:
-                f()
-
-        def on_start() -> list[Any]:
-            assert subtask.state is SubtaskState.STARTING
-            subtask.state = SubtaskState.STARTED
-            args = lift_flat_values(cx, MAX_FLAT_ASYNC_PARAMS, vi, param_types)
-            on_progress()
-            return args
-
-        def on_resolve(results: list[Any] | None, encoding: StringEncoding | None) -> None:
-            if results is None:
-                assert subtask.cancellation_requested
-                subtask.resolve_cancelled()
-            else:
-                rcx = LiftLowerContext(
-                    options, state, subtask.scope, source_encoding=encoding, hooks=hooks
-                )
-                lower_flat_values(rcx, 0, results, result_types, vi)
-                subtask.resolve(SubtaskState.RETURNED, [])
-            on_progress()
-
-        subtask.on_cancel = callee.invoke(state, on_start, on_resolve, options.string_encoding)
+        call = _AsyncLowering(plan, subtask, flat)
+        subtask.on_cancel = invoke(state, call.on_start, call.on_resolve, encoding)
         if subtask.resolved():
             subtask.deliver_resolve()
             return int(SubtaskState.RETURNED)
-        index = state.table.add(subtask)
-
-        def set_event() -> None:
-            def event() -> EventTuple:
-                if subtask.resolved() and not subtask.resolve_delivered():
-                    subtask.deliver_resolve()
-                return (int(EventCode.SUBTASK), index, int(subtask.state))
-
-            subtask.set_pending_event(event)
-
-        progress.append(set_event)
+        index = call.index = state.table.add(subtask)
         return int(subtask.state) | (index << 4)
 
     return lowered
+
+
+@final
+class _AsyncLower:
+    """What every call through one ``async`` lower shares."""
+
+    __slots__ = ("hooks", "lift_params", "lower_results", "options", "state")
+
+    def __init__(
+        self,
+        options: CanonOptions,
+        state: InstanceState,
+        hooks: AsyncValueHooks,
+        lift_params: Callable[[LiftLowerContext, CoreValueIter], list[Any]],
+        lower_results: Callable[[LiftLowerContext, Sequence[Any], CoreValueIter | None], Any],
+    ) -> None:
+        self.options = options
+        self.state = state
+        self.hooks = hooks
+        self.lift_params = lift_params
+        self.lower_results = lower_results
+
+
+@final
+class _AsyncLowering:
+    """One call through an ``async`` lower: the caller's side of the subtask.
+
+    Once the subtask has a handle (``index``), each step of its progress
+    (started, resolved) becomes its pending event (CanonicalABI.md "canon
+    lower", ``on_progress``).
+    """
+
+    __slots__ = ("cx", "index", "plan", "subtask", "vi")
+
+    def __init__(self, plan: _AsyncLower, subtask: Subtask, flat: Sequence[Any]) -> None:
+        self.plan = plan
+        self.subtask = subtask
+        self.cx = LiftLowerContext(plan.options, plan.state, subtask.scope, hooks=plan.hooks)
+        self.vi = CoreValueIter(flat)
+        # The subtask's handle: 0 until the call outlives its eager start.
+        self.index = 0
+
+    def on_start(self) -> list[Any]:
+        subtask = self.subtask
+        assert subtask.state is SubtaskState.STARTING
+        subtask.state = SubtaskState.STARTED
+        args = self.plan.lift_params(self.cx, self.vi)
+        if self.index:
+            subtask.set_pending_event(self.event)
+        return args
+
+    def on_resolve(self, results: list[Any] | None, encoding: StringEncoding | None) -> None:
+        subtask = self.subtask
+        if results is None:
+            assert subtask.cancellation_requested
+            subtask.resolve_cancelled()
+        else:
+            plan = self.plan
+            rcx = LiftLowerContext(
+                plan.options, plan.state, subtask.scope, source_encoding=encoding, hooks=plan.hooks
+            )
+            plan.lower_results(rcx, results, self.vi)
+            subtask.resolve(SubtaskState.RETURNED, [])
+        if self.index:
+            subtask.set_pending_event(self.event)
+
+    def event(self) -> EventTuple:
+        subtask = self.subtask
+        if subtask.resolved() and not subtask.resolve_delivered():
+            subtask.deliver_resolve()
+        return (int(EventCode.SUBTASK), self.index, int(subtask.state))
 
 
 def _name(f: ComponentFunc) -> str:
