@@ -268,6 +268,11 @@ class Instance:
                     box["cancel"] = func.invoke(None, on_start, on_resolve, None)
             except Trap as exc:
                 rt.poison(exc)
+                if rt.unreported is exc:
+                    # A trap after the value was delivered (in a post-return
+                    # function, say) still ends this very call: raised here,
+                    # it is reported, not left for closing the instance.
+                    rt.unreported = None
                 raise
             finally:
                 current.pop()

@@ -514,6 +514,8 @@ class _Linker:
         if name == "thread.yield":
             self.may_block.append("thread.yield")
             return host_func([], ["i32"], f.thread_yield(d.cancellable))
+        if name == "thread.index":
+            return host_func([], ["i32"], f.thread_index())
         if name.startswith(("stream.", "future.", "error-context.")):
             return self._async_value_builtin(scope, d)
         raise LinkError(f"canon {name} is not supported by this runtime")

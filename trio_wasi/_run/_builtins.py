@@ -32,6 +32,7 @@ from .._abi._waitables import (
 )
 from ._runtime import StoreRuntime
 from ._tasks import Task
+from ._threads import implicit_thread
 
 __all__ = ["BuiltinFactory"]
 
@@ -287,5 +288,16 @@ class BuiltinFactory:
             if task.deliver_pending_cancel(cancellable):
                 return 1
             return 0
+
+        return body
+
+    def thread_index(self) -> Body:
+        inst = self.inst
+
+        def body() -> int:
+            # CanonicalABI.md "canon thread.index".
+            task = self._task()
+            _leave_check(inst)
+            return implicit_thread(task).index
 
         return body

@@ -49,6 +49,8 @@ from .._errors import LinkError, Trap
 from ._executor import Agent
 from ._hostvalues import host_values
 from ._runtime import StoreHandle, StoreRuntime
+from ._threads import GuestThread
+from ._threads import release as release_thread
 
 __all__ = [
     "ComponentFunc",
@@ -140,6 +142,7 @@ class Task:
         "source_encoding",
         "state",
         "storage",
+        "thread",
         "wait",
     )
 
@@ -163,6 +166,8 @@ class Task:
         self.state = TaskState.INITIAL
         self.scope = BorrowScope()
         self.storage = [0, 0]
+        # The implicit thread's record, made when a built-in first needs it (_threads).
+        self.thread: GuestThread | None = None
         # A frame of this task parked in a cancellable wait.
         self.cancellable = False
         self.cancel_now = False
@@ -220,6 +225,8 @@ class Task:
             trap("task exited without returning a value")
         self.scope.check_borrows_dropped()
         self.scope.release_host_objects()
+        if self.thread is not None:
+            release_thread(self)
         if self.ft.is_async and self.needs_exclusive() and self.inst.exclusive is self:
             self.inst.exclusive = None
         self.exited = True
