@@ -22,6 +22,7 @@ from ._link import HostDefinitions, InstanceItems, LinkedComponent, prelink
 from ._resolve import describe
 from ._run._executor import InlineExecutor, ThreadedExecutor
 from ._run._runtime import StoreRuntime
+from ._run._stackroot import StackRoot
 from ._run._tasks import ComponentFunc, LiftedFunc, OnCancel
 
 __all__ = ["Instance", "Instantiation"]
@@ -112,6 +113,14 @@ class Instance:
             rt.executor = executor
             for n, handle in enumerate(rt.stores):
                 handle.agent = executor.new_agent(f"trio_wasi store {n}")
+                if handle.threads:
+                    try:
+                        handle.root = StackRoot(handle.store)
+                    except BaseException:
+                        executor.close()
+                        _close_stores(rt)
+                        deadline.release()
+                        raise
         return cls(exports, rt)
 
     # -- lookup --------------------------------------------------------------
@@ -521,6 +530,9 @@ def _armed(deadline: Deadline, seconds: float | None) -> Iterator[None]:
 
 def _close_stores(rt: StoreRuntime) -> None:
     for handle in rt.stores:
+        if handle.root is not None:
+            # No other wasm of the store runs any more: the root may leave it.
+            handle.root.release()
         handle.store.close()
 
 

@@ -59,6 +59,7 @@ from ._run._builtins import BuiltinFactory
 from ._run._executor import InlineExecutor
 from ._run._runtime import StoreHandle, StoreRuntime
 from ._run._tasks import ComponentFunc, HostFunc, LiftedFunc, make_async_lower, make_sync_lower
+from ._run._threads import ThreadBuiltins
 from ._typecheck import check_extern, check_func_type
 
 __all__ = [
@@ -149,6 +150,19 @@ class _Scope:
             raise LinkError(f"{sort.value} index {index} is out of bounds ({len(items)} defined)")
         return items[index]
 
+
+# The thread built-ins beyond thread.index and thread.yield (CanonicalABI.md "canon thread.*").
+_THREAD_SWITCHING = frozenset(
+    {
+        "thread.new-indirect",
+        "thread.resume-later",
+        "thread.suspend",
+        "thread.suspend-then-resume",
+        "thread.yield-then-resume",
+        "thread.suspend-then-promote",
+        "thread.yield-then-promote",
+    }
+)
 
 _CORE_SORT_KIND = {
     "Func": M.Sort.CORE_FUNC,
@@ -516,9 +530,37 @@ class _Linker:
             return host_func([], ["i32"], f.thread_yield(d.cancellable))
         if name == "thread.index":
             return host_func([], ["i32"], f.thread_index())
+        if name in _THREAD_SWITCHING:
+            return self._thread_builtin(scope, d)
         if name.startswith(("stream.", "future.", "error-context.")):
             return self._async_value_builtin(scope, d)
         raise LinkError(f"canon {name} is not supported by this runtime")
+
+    def _thread_builtin(self, scope: _Scope, d: M.CanonBuiltin) -> Any:
+        """Guest threads (CanonicalABI.md "canon thread.*"; design in _run/_threads.py)."""
+        name = d.name
+        host_func = self._store(scope).host_func
+        t = ThreadBuiltins(self.rt, scope.state)
+        # A thread that switches parks its frame: only store threads can.
+        self.may_block.append(name)
+        if name == "thread.new-indirect":
+            assert d.table is not None and d.type_index is not None
+            ft = scope.space.core_types[d.type_index]
+            if not isinstance(ft, M.CoreFuncType) or ft.params != (M.CoreValType.I32,):
+                raise LinkError("canon thread.new-indirect: only (param i32) thread functions")
+            handle = self._handle(scope)
+            # Several OS threads of this store run wasm, in any order.
+            handle.threads = True
+            table = scope.get(M.Sort.CORE_TABLE, d.table)
+            return host_func(["i32", "i32"], ["i32"], t.new_indirect(handle, table))
+        if name == "thread.resume-later":
+            return host_func(["i32"], [], t.resume_later())
+        if name == "thread.suspend":
+            return host_func([], ["i32"], t.suspend(d.cancellable))
+        stay_ready = name.startswith("thread.yield")
+        if name.endswith("-resume"):
+            return host_func(["i32"], ["i32"], t.switch(d.cancellable, stay_ready=stay_ready))
+        return host_func(["i32"], ["i32"], t.promote(d.cancellable, stay_ready=stay_ready))
 
     def _async_value_builtin(self, scope: _Scope, d: M.CanonBuiltin) -> Any:
         """Stream, future and error-context built-ins (CanonicalABI.md "canon stream.*")."""

@@ -32,7 +32,7 @@ from .._abi._waitables import (
 )
 from ._runtime import StoreRuntime
 from ._tasks import Task
-from ._threads import implicit_thread
+from ._threads import current_storage, implicit_thread
 
 __all__ = ["BuiltinFactory"]
 
@@ -121,14 +121,14 @@ class BuiltinFactory:
     def context_get(self, index: int) -> Body:
         def body() -> int:
             task = self._task()
-            return task.storage[index]
+            return current_storage(task)[index]
 
         return body
 
     def context_set(self, index: int) -> Body:
         def body(value: int) -> None:
             task = self._task()
-            task.storage[index] = value
+            current_storage(task)[index] = value
 
         return body
 

@@ -237,6 +237,9 @@ class Executor:
     def yield_park(self, describe: Callable[[], str], stalled: Callable[[], bool]) -> None:
         """Wasm side: park the current frame until other ready work had a turn."""
 
+    def hand_off_to(self, agent: Agent) -> None:
+        """Wasm side: the next time the baton is free, it goes to ``agent`` if it can run."""
+
     def on_error(self, exc: BaseException) -> None:
         """An exception escaped a job nobody waits for (replaced by the runtime)."""
 
@@ -321,6 +324,9 @@ class ThreadedExecutor(Executor):
         # Jobs that name no store (results for host stream ends, say) run
         # on a thread of their own, which owns no wasm; made on first use.
         self._home: Agent | None = None
+        # Set by the baton holder: who gets the baton next (a guest thread
+        # switch, see _threads), ahead of every other rule.
+        self.hand_off: Agent | None = None
 
     def new_agent(self, name: str) -> Agent:
         agent = Agent(self, name)
@@ -352,6 +358,15 @@ class ThreadedExecutor(Executor):
     def _grant_locked(self) -> None:
         if self.owner is not None or self.stopping:
             return
+        target = self.hand_off
+        if target is not None:
+            self.hand_off = None
+            if target.chain or target.fresh:
+                self._give(target, "job")
+                return
+            if target.waits and target.waits[-1].ready():
+                self._give(target, "resume")
+                return
         agents = self.agents
         # 1. The running call chain: a chain job, or the frame whose hop ended.
         for agent in agents:
@@ -571,6 +586,10 @@ class ThreadedExecutor(Executor):
             self._wait_locked(
                 me, _Wait(lambda: True, park=True, describe=describe, stalled=stalled)
             )
+
+    def hand_off_to(self, agent: Agent) -> None:
+        assert self.owner is not None, "hand_off_to outside the wasm side"
+        self.hand_off = agent
 
     def close(self) -> None:
         with self.lock:

@@ -38,6 +38,10 @@ class StoreHandle:
 
     store: Any
     agent: Agent | None = None
+    # Guest threads (thread.new-indirect) run wasm of this store on several
+    # OS threads; ``root`` is then its permanent outermost activation (_stackroot).
+    threads: bool = False
+    root: Any = None
 
 
 class _ThreadState(threading.local):

@@ -1,30 +1,54 @@
-"""Guest threads of a component instance (CanonicalABI.md "Thread State").
+"""Guest threads of a component instance (CanonicalABI.md "Thread State", "canon thread.*").
 
-Every task runs on an *implicit thread*; the specification gives that thread
-an index in a per-instance thread table (separate from the handle table) and
-two context slots. This runtime creates the implicit thread's record lazily,
-the first time a built-in needs it (``thread.index``), so that calls which
-never ask for their thread index pay nothing for it; the context slots of the
-implicit thread are the task's ``storage``. The record's index is released
-when the task exits (``release``).
+Every task runs on an *implicit thread*; ``thread.new-indirect`` makes more
+threads of the calling task, each running a function taken from a core
+table. The specification gives every thread an index in a per-instance
+thread table (separate from the handle table) and two context slots.
 
-Explicitly created threads (``thread.new-indirect`` and the switching
-built-ins) are not supported: see the module ``_link`` for the built-ins the
-linker refuses.
+The implicit thread's record is made lazily, the first time a built-in needs
+it, so calls that never ask pay nothing; its context slots are the task's
+``storage``, and its index is released when the task exits (``release``).
+
+On the store-thread execution model (``_executor``) a guest thread is a stack
+of its own, so it is an *agent* of its own: a thread of the same wasmtime
+store, made when the guest thread first runs, whose one job calls the thread
+function. Exactly one agent holds the baton, so exactly one guest thread runs
+wasm at a time. A thread that suspends parks its frame (``block_until``)
+with the condition "someone resumed me"; ``thread.resume-later`` sets that
+condition, so the executor runs the thread again in its usual order;
+``thread.suspend-then-resume`` and ``thread.yield-then-resume`` also name the
+agent that must get the baton next (``ThreadedExecutor.hand_off``), so the
+switch is a direct hand-off with no other work in between. Nothing polls.
+
+Frames of one store on several OS threads unwind in any order, which wasmtime
+only allows under a permanent outermost activation (``_stackroot``): the
+linker gives every store with guest threads one.
 """
 
 from __future__ import annotations
 
+import threading
 import weakref
-from typing import TYPE_CHECKING, Final, final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, final
 
 from .._abi._handles import InstanceState
 from .._abi._trap import trap, trap_if
 
 if TYPE_CHECKING:
+    from ._executor import Agent
+    from ._runtime import StoreRuntime
     from ._tasks import Task
 
-__all__ = ["GuestThread", "ThreadTable", "implicit_thread", "release", "thread_table"]
+__all__ = [
+    "GuestThread",
+    "ThreadBuiltins",
+    "ThreadTable",
+    "current_storage",
+    "implicit_thread",
+    "release",
+    "thread_table",
+]
 
 #: CanonicalABI.md "Table": at most 2**28 - 1 live entries.
 MAX_LENGTH: Final = 2**28 - 1
@@ -65,13 +89,25 @@ class ThreadTable:
 
 @final
 class GuestThread:
-    """One thread of a task: its index in the instance's thread table."""
+    """One thread of a task (CanonicalABI.md "Thread").
 
-    __slots__ = ("index", "task")
+    ``suspended``: parked by a ``thread.suspend*`` built-in (or not started
+    yet) with nobody having resumed it; ``woken``: resumed, not yet running
+    again. ``agent`` is the agent whose thread runs (or last ran) it.
+    """
+
+    __slots__ = ("agent", "entry", "index", "started", "storage", "suspended", "task", "woken")
 
     def __init__(self, task: Task, index: int) -> None:
         self.task = task
         self.index = index
+        self.agent: Agent | None = None
+        # The thread function, for threads made by thread.new-indirect.
+        self.entry: Callable[[], None] | None = None
+        self.started = True
+        self.suspended = False
+        self.woken = False
+        self.storage = task.storage
 
 
 _tables: weakref.WeakKeyDictionary[InstanceState, ThreadTable] = weakref.WeakKeyDictionary()
@@ -83,6 +119,28 @@ def thread_table(inst: InstanceState) -> ThreadTable:
     if table is None:
         table = _tables[inst] = ThreadTable()
     return table
+
+
+# Explicit guest threads running now, by the OS thread of their agent.
+_running: dict[int, GuestThread] = {}
+
+
+def current_thread(task: Task) -> GuestThread:
+    """The thread of ``task`` that is calling a built-in."""
+    if _running:
+        found = _running.get(threading.get_ident())
+        if found is not None and found.task is task:
+            return found
+    return implicit_thread(task)
+
+
+def current_storage(task: Task) -> list[int]:
+    """The context slots of the calling thread (CanonicalABI.md "canon context.get")."""
+    if _running:
+        found = _running.get(threading.get_ident())
+        if found is not None and found.task is task:
+            return found.storage
+    return task.storage
 
 
 def implicit_thread(task: Task) -> GuestThread:
@@ -102,3 +160,181 @@ def release(task: Task) -> None:
     if thread is not None:
         task.thread = None
         thread_table(task.inst).remove(thread.index)
+
+
+def _leave_check(inst: InstanceState) -> None:
+    if not inst.may_leave:
+        trap("cannot leave component instance")
+
+
+class ThreadBuiltins:
+    """The ``thread.*`` built-ins of one component instance (CanonicalABI.md "canon thread.*")."""
+
+    def __init__(self, rt: StoreRuntime, inst: InstanceState) -> None:
+        self.rt = rt
+        self.inst = inst
+
+    def _current(self) -> GuestThread:
+        task = self.rt.current_task()
+        _leave_check(self.inst)
+        return current_thread(task)
+
+    def _other(self, i: int) -> GuestThread:
+        return thread_table(self.inst).get(i)
+
+    # -- starting and waking -------------------------------------------------------
+
+    def _start(self, thread: GuestThread) -> None:
+        """Queue the first run of a thread made by thread.new-indirect on an agent of its own."""
+        rt = self.rt
+        ex = rt.executor
+        task = thread.task
+        entry = thread.entry
+        assert entry is not None and ex.threaded
+        thread.started = True
+        agent = thread.agent = ex.new_agent(f"trio_wasi guest thread {thread.index}")
+        table = thread_table(self.inst)
+
+        def run() -> None:
+            key = threading.get_ident()
+            _running[key] = thread
+            current = rt.current
+            current.append(task)
+            try:
+                entry()
+            finally:
+                current.pop()
+                del _running[key]
+            # CanonicalABI.md "canon thread.new-indirect": the thread function
+            # returned, so the thread leaves its task and the thread table.
+            table.remove(thread.index)
+
+        ex.post(run, agent)
+
+    def _wake(self, thread: GuestThread, *, now: bool) -> None:
+        """Resume ``thread``: ``now`` hands it the baton next, else it runs in turn."""
+        thread.suspended = False
+        thread.woken = True
+        if not thread.started:
+            self._start(thread)
+        if now and thread.agent is not None:
+            self.rt.executor.hand_off_to(thread.agent)
+
+    def _park(self, me: GuestThread, cancellable: bool, what: str) -> bool:
+        """Park the calling thread until woken (or cancelled); True when cancelled."""
+        task = me.task
+        rt = self.rt
+        me.agent = rt.executor.current_agent()
+        task.cancellable = cancellable
+        task.cancel_now = False
+        try:
+            rt.block_until(
+                lambda: me.woken or task.cancel_now, lambda: f"{task!r} {what}"
+            )
+        finally:
+            task.cancellable = False
+            me.woken = False
+        me.suspended = False
+        if task.cancel_now:
+            task.cancel_now = False
+            return True
+        return False
+
+    # -- the built-ins -------------------------------------------------------------
+
+    def new_indirect(self, handle: Any, table: Any) -> Callable[[int, int], int]:
+        inst = self.inst
+
+        def body(fi: int, c: int) -> int:
+            task = self.rt.current_task()
+            _leave_check(inst)
+            store = handle.store
+            try:
+                f = store.wrap(table).get(store.wasmtime, fi)
+            except Exception:  # out of bounds: wasmtime's own error type
+                f = None
+            trap_if(f is None, f"thread.new-indirect: no function at table index {fi}")
+            try:
+                raw = store.raw_func(f, ["i32"], [])
+            except TypeError:
+                trap("thread.new-indirect: indirect call type mismatch")
+            thread = GuestThread(task, 0)
+            thread.storage = [0, 0]
+            thread.started = False
+            thread.suspended = True
+            thread.entry = lambda: raw(c)
+            thread.index = thread_table(inst).add(thread)
+            return thread.index
+
+        return body
+
+    def resume_later(self) -> Callable[[int], None]:
+        def body(i: int) -> None:
+            self.rt.current_task()
+            _leave_check(self.inst)
+            other = self._other(i)
+            trap_if(not other.suspended, "thread is not suspended")
+            self._wake(other, now=False)
+
+        return body
+
+    def suspend(self, cancellable: bool) -> Callable[[], int]:
+        def body() -> int:
+            me = self._current()
+            task = me.task
+            if task.deliver_pending_cancel(cancellable):
+                return 1
+            # Nothing resumes a plain suspend but other threads: a task that
+            # may not block must not wait for them.
+            trap_if(not task.may_block, "cannot block a synchronous task before returning")
+            me.suspended = True
+            return int(self._park(me, cancellable, "is suspended"))
+
+        return body
+
+    def switch(self, cancellable: bool, *, stay_ready: bool) -> Callable[[int], int]:
+        """thread.suspend-then-resume (``stay_ready`` False) and thread.yield-then-resume."""
+
+        def body(i: int) -> int:
+            me = self._current()
+            other = self._other(i)
+            trap_if(not other.suspended, "thread is not suspended")
+            if me.task.deliver_pending_cancel(cancellable):
+                return 1
+            return self._switch(me, other, cancellable, stay_ready=stay_ready)
+
+        return body
+
+    def _switch(
+        self, me: GuestThread, other: GuestThread, cancellable: bool, *, stay_ready: bool
+    ) -> int:
+        if stay_ready:
+            me.woken = True
+        else:
+            me.suspended = True
+        self._wake(other, now=True)
+        what = "yields to another thread" if stay_ready else "switched to another thread"
+        return int(self._park(me, cancellable, what))
+
+    def promote(self, cancellable: bool, *, stay_ready: bool) -> Callable[[int], int]:
+        """thread.suspend-then-promote (``stay_ready`` False) and thread.yield-then-promote."""
+
+        def body(i: int) -> int:
+            me = self._current()
+            other = self._other(i)
+            task = me.task
+            if task.deliver_pending_cancel(cancellable):
+                return 1
+            if other.woken and other is not me:
+                # Ready and waiting: it goes next, directly.
+                other.woken = False
+                other.suspended = True
+                return self._switch(me, other, cancellable, stay_ready=stay_ready)
+            if stay_ready:
+                self.rt.yield_now(task)
+                return int(task.deliver_pending_cancel(cancellable))
+            trap_if(not task.may_block, "cannot block a synchronous task before returning")
+            me.suspended = True
+            return int(self._park(me, cancellable, "is suspended"))
+
+        return body
