@@ -212,7 +212,7 @@ class BuiltinFactory:
             trap_if(not isinstance(w, Waitable), f"handle index {wi} is not a waitable")
             trap_if(
                 w.has_sync_waiter,
-                "waitable cannot be joined while a synchronous wait is in progress",
+                "waitable cannot be used synchronously while added to a waitable set",
             )
             w.join(None if si == 0 else self._wset(si))
 

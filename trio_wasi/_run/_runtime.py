@@ -192,6 +192,10 @@ class StoreRuntime:
         self.note_step(True)
         self._parked(lambda: self.executor.yield_park(lambda: f"{task!r} yields", self.stalled))
 
+    def park_yielding(self, describe: Callable[[], str]) -> None:
+        """Park the current frame, ready at once, behind other ready work (``_threads``)."""
+        self._parked(lambda: self.executor.yield_park(describe, self.stalled))
+
     # -- instance-level wakeups ------------------------------------------------
 
     def hold_back(self, inst: InstanceState, driver: _Driver) -> None:

@@ -45,7 +45,9 @@ __all__ = [
     "ThreadBuiltins",
     "ThreadTable",
     "current_storage",
+    "current_thread",
     "implicit_thread",
+    "others_ready",
     "release",
     "thread_table",
 ]
@@ -143,6 +145,15 @@ def current_storage(task: Task) -> list[int]:
     return task.storage
 
 
+def others_ready(task: Task) -> bool:
+    """Whether a thread of ``task``'s instance other than the caller is ready to run."""
+    table = _tables.get(task.inst)
+    if table is None:
+        return False
+    me = current_thread(task)
+    return any(t is not None and t is not me and t.woken for t in table._array)
+
+
 def implicit_thread(task: Task) -> GuestThread:
     """The implicit thread of ``task`` (CanonicalABI.md "Task.enter_implicit_thread")."""
     thread = task.thread
@@ -228,9 +239,12 @@ class ThreadBuiltins:
         task.cancellable = cancellable
         task.cancel_now = False
         try:
-            rt.block_until(
-                lambda: me.woken or task.cancel_now, lambda: f"{task!r} {what}"
-            )
+            if me.woken:
+                # Still ready (a yield to another thread): it runs again after
+                # the thread it handed the baton to, behind older ready work.
+                rt.park_yielding(lambda: f"{task!r} {what}")
+            else:
+                rt.block_until(lambda: me.woken or task.cancel_now, lambda: f"{task!r} {what}")
         finally:
             task.cancellable = False
             me.woken = False
@@ -286,7 +300,10 @@ class ThreadBuiltins:
                 return 1
             # Nothing resumes a plain suspend but other threads: a task that
             # may not block must not wait for them.
-            trap_if(not task.may_block, "cannot block a synchronous task before returning")
+            trap_if(
+                not task.may_block and not others_ready(task),
+                "cannot block a synchronous task before returning",
+            )
             me.suspended = True
             return int(self._park(me, cancellable, "is suspended"))
 
@@ -333,7 +350,10 @@ class ThreadBuiltins:
             if stay_ready:
                 self.rt.yield_now(task)
                 return int(task.deliver_pending_cancel(cancellable))
-            trap_if(not task.may_block, "cannot block a synchronous task before returning")
+            trap_if(
+                not task.may_block and not others_ready(task),
+                "cannot block a synchronous task before returning",
+            )
             me.suspended = True
             return int(self._park(me, cancellable, "is suspended"))
 
