@@ -24,6 +24,7 @@ from ._run._executor import InlineExecutor, ThreadedExecutor
 from ._run._runtime import StoreRuntime
 from ._run._stackroot import StackRoot
 from ._run._tasks import ComponentFunc, LiftedFunc, OnCancel
+from ._run._threads import register_store
 
 __all__ = ["Instance", "Instantiation"]
 
@@ -114,6 +115,7 @@ class Instance:
             for n, handle in enumerate(rt.stores):
                 handle.agent = executor.new_agent(f"trio_wasi store {n}")
                 if handle.threads:
+                    register_store(handle)
                     try:
                         handle.root = StackRoot(handle.store)
                     except BaseException:

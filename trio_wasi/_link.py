@@ -59,7 +59,7 @@ from ._run._builtins import BuiltinFactory
 from ._run._executor import InlineExecutor
 from ._run._runtime import StoreHandle, StoreRuntime
 from ._run._tasks import ComponentFunc, HostFunc, LiftedFunc, make_async_lower, make_sync_lower
-from ._run._threads import ThreadBuiltins
+from ._run._threads import ThreadBuiltins, entries_of
 from ._typecheck import check_extern, check_func_type
 
 __all__ = [
@@ -248,8 +248,13 @@ class _Linker:
         def call(*args: Any) -> Any:
             agent = handle.agent
             if agent is None or executor_of.executor.on_agent(agent):
+                if handle.threads:
+                    # Several OS threads enter this store: track the entries.
+                    entries = entries_of(handle)
+                    if entries is not None:
+                        return entries.call(agent, raw, args) if agent else raw(*args)
                 return raw(*args)
-            return executor_of.executor.call_on(agent, lambda: raw(*args))
+            return executor_of.executor.call_on(agent, lambda: call(*args))
 
         return call
 

@@ -74,7 +74,7 @@ _seq = itertools.count()
 class _Wait:
     """A frame of an agent waiting for the baton: to resume, or to run jobs."""
 
-    __slots__ = ("describe", "park", "ready", "seq", "stalled")
+    __slots__ = ("describe", "park", "ready", "seq", "stalled", "unwindable")
 
     def __init__(
         self,
@@ -82,8 +82,12 @@ class _Wait:
         park: bool,
         describe: Callable[[], str] | None = None,
         stalled: Callable[[], bool] | None = None,
+        unwindable: Callable[[], bool] | None = None,
     ) -> None:
         self.ready = ready
+        # False while the frame may not trap (a deadlock): a later wasm
+        # entry of its store is still active (guest threads, see _threads).
+        self.unwindable = unwindable
         # A parked frame lets its caller go on; a hop wait (park=False) is
         # part of the running call chain.
         self.park = park
@@ -221,6 +225,7 @@ class Executor:
         ready: Callable[[], bool],
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
+        unwindable: Callable[[], bool] | None = None,
     ) -> None:
         raise NotImplementedError
 
@@ -234,7 +239,13 @@ class Executor:
         """Nothing is running or queued, and no trio-side work will post."""
         raise NotImplementedError
 
-    def yield_park(self, describe: Callable[[], str], stalled: Callable[[], bool]) -> None:
+    def yield_park(
+        self,
+        describe: Callable[[], str],
+        stalled: Callable[[], bool],
+        ready: Callable[[], bool] | None = None,
+        unwindable: Callable[[], bool] | None = None,
+    ) -> None:
         """Wasm side: park the current frame until other ready work had a turn."""
 
     def hand_off_to(self, agent: Agent) -> None:
@@ -272,6 +283,7 @@ class InlineExecutor(Executor):
         ready: Callable[[], bool],
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
+        unwindable: Callable[[], bool] | None = None,
     ) -> None:
         if not ready():
             # The linker runs a store inline only when nothing in it can
@@ -405,12 +417,13 @@ class ThreadedExecutor(Executor):
             # Only tasks that keep yielding run, and what a parked frame
             # waits for lies below them; or nothing at all can run: the
             # oldest parked frame traps (it cannot make progress).
-            for agent, top in parked:
+            unwindable = [p for p in parked if p[1].unwindable is None or p[1].unwindable()]
+            for agent, top in unwindable:
                 if top.stalled is not None and top.stalled():
                     self._give(agent, "deadlock")
                     return
             if best is None:
-                agent, _ = min(parked, key=lambda p: p[1].seq)
+                agent, _ = min(unwindable or parked, key=lambda p: p[1].seq)
                 self._give(agent, "deadlock")
                 return
         if best_agent is not None:
@@ -528,6 +541,7 @@ class ThreadedExecutor(Executor):
         ready: Callable[[], bool],
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
+        unwindable: Callable[[], bool] | None = None,
     ) -> None:
         me = self.current_agent()
         assert me is not None and self.owner is me, "block_until outside the wasm side"
@@ -537,7 +551,9 @@ class ThreadedExecutor(Executor):
         if me.jobs:
             me.jobs[-1].finish(done=False)
         with self.lock:
-            self._wait_locked(me, _Wait(ready, park=True, describe=describe, stalled=stalled))
+            self._wait_locked(
+                me, _Wait(ready, True, describe, stalled=stalled, unwindable=unwindable)
+            )
 
     def _wait_locked(self, me: Agent, wait: _Wait) -> None:
         """Give up the baton until ``wait.ready()``; run this agent's jobs meanwhile.
@@ -573,7 +589,13 @@ class ThreadedExecutor(Executor):
         finally:
             me.waits.pop()
 
-    def yield_park(self, describe: Callable[[], str], stalled: Callable[[], bool]) -> None:
+    def yield_park(
+        self,
+        describe: Callable[[], str],
+        stalled: Callable[[], bool],
+        ready: Callable[[], bool] | None = None,
+        unwindable: Callable[[], bool] | None = None,
+    ) -> None:
         me = self.current_agent()
         assert me is not None and self.owner is me, "yield outside the wasm side"
         # A yielding frame is ready again at once, but it waits behind every
@@ -583,9 +605,10 @@ class ThreadedExecutor(Executor):
         if me.jobs:
             me.jobs[-1].finish(done=False)
         with self.lock:
-            self._wait_locked(
-                me, _Wait(lambda: True, park=True, describe=describe, stalled=stalled)
+            wait = _Wait(
+                ready or (lambda: True), True, describe, stalled=stalled, unwindable=unwindable
             )
+            self._wait_locked(me, wait)
 
     def hand_off_to(self, agent: Agent) -> None:
         assert self.owner is not None, "hand_off_to outside the wasm side"

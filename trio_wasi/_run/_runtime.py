@@ -25,6 +25,7 @@ from .._abi._trap import trap
 from .._engine import Deadline
 from .._limits import Limits
 from ._executor import Agent, Executor
+from ._threads import stack_guard
 
 if TYPE_CHECKING:
     from ._tasks import Task, _Driver
@@ -190,11 +191,15 @@ class StoreRuntime:
         if not self.executor.threaded or not task.may_block:
             return
         self.note_step(True)
-        self._parked(lambda: self.executor.yield_park(lambda: f"{task!r} yields", self.stalled))
+        guard = stack_guard(self.executor.current_agent())
+        self._parked(
+            lambda: self.executor.yield_park(lambda: f"{task!r} yields", self.stalled, guard, guard)
+        )
 
     def park_yielding(self, describe: Callable[[], str]) -> None:
         """Park the current frame, ready at once, behind other ready work (``_threads``)."""
-        self._parked(lambda: self.executor.yield_park(describe, self.stalled))
+        guard = stack_guard(self.executor.current_agent())
+        self._parked(lambda: self.executor.yield_park(describe, self.stalled, guard, guard))
 
     # -- instance-level wakeups ------------------------------------------------
 
@@ -403,7 +408,15 @@ class StoreRuntime:
         """
         if ready():
             return
-        self._parked(lambda: self.executor.block_until(ready, describe, self.stalled))
+        guard = stack_guard(self.executor.current_agent())
+        if guard is not None:
+            # A store with guest threads: resume only as its latest entry (_threads).
+            inner = ready
+
+            def ready() -> bool:
+                return inner() and guard()
+
+        self._parked(lambda: self.executor.block_until(ready, describe, self.stalled, guard))
 
     def _parked(self, wait: Callable[[], None]) -> None:
         """Run ``wait`` with this thread's entered instances released."""

@@ -37,7 +37,7 @@ from .._abi._trap import trap, trap_if
 
 if TYPE_CHECKING:
     from ._executor import Agent
-    from ._runtime import StoreRuntime
+    from ._runtime import StoreHandle, StoreRuntime
     from ._tasks import Task
 
 __all__ = [
@@ -46,8 +46,11 @@ __all__ = [
     "ThreadTable",
     "current_storage",
     "current_thread",
+    "entries_of",
     "implicit_thread",
     "others_ready",
+    "register_store",
+    "stack_guard",
     "release",
     "thread_table",
 ]
@@ -98,7 +101,17 @@ class GuestThread:
     again. ``agent`` is the agent whose thread runs (or last ran) it.
     """
 
-    __slots__ = ("agent", "entry", "index", "started", "storage", "suspended", "task", "woken")
+    __slots__ = (
+        "agent",
+        "entry",
+        "handle",
+        "index",
+        "started",
+        "storage",
+        "suspended",
+        "task",
+        "woken",
+    )
 
     def __init__(self, task: Task, index: int) -> None:
         self.task = task
@@ -106,6 +119,8 @@ class GuestThread:
         self.agent: Agent | None = None
         # The thread function, for threads made by thread.new-indirect.
         self.entry: Callable[[], None] | None = None
+        # The store handle it runs in (threads made by thread.new-indirect).
+        self.handle: StoreHandle | None = None
         self.started = True
         self.suspended = False
         self.woken = False
@@ -121,6 +136,68 @@ def thread_table(inst: InstanceState) -> ThreadTable:
     if table is None:
         table = _tables[inst] = ThreadTable()
     return table
+
+
+@final
+class StoreEntries:
+    """The wasm activations of one store with guest threads, oldest first.
+
+    Agents of such a store enter it from several OS threads. wasmtime keeps
+    the store's record of the latest entry (for walking the stack when a trap
+    unwinds) in the store itself and restores it on exit, so the entries must
+    still end in LIFO order: a trap in a frame whose entry is not the latest
+    aborts the process (measured with wasmtime 50: its stack walker panics).
+    So a parked frame of an agent resumes, or traps, only while that agent's
+    entry is the latest (``on_top``); guest threads that interleave
+    otherwise wait.
+    """
+
+    __slots__ = ("active",)
+
+    def __init__(self) -> None:
+        self.active: list[Agent] = []
+
+    def on_top(self, agent: Agent) -> bool:
+        active = self.active
+        return not active or active[-1] is agent
+
+    def call(self, agent: Agent, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Call ``fn`` (which enters the store) as an activation of ``agent``."""
+        active = self.active
+        active.append(agent)
+        try:
+            return fn(*args)
+        finally:
+            # The innermost activation of this agent: the last occurrence.
+            for i in range(len(active) - 1, -1, -1):
+                if active[i] is agent:
+                    del active[i]
+                    break
+
+
+_entries_by_handle: weakref.WeakKeyDictionary[Any, StoreEntries] = weakref.WeakKeyDictionary()
+_entries_by_agent: weakref.WeakKeyDictionary[Any, StoreEntries] = weakref.WeakKeyDictionary()
+
+
+def register_store(handle: StoreHandle) -> None:
+    """Track the activations of a store with guest threads (its agent is made)."""
+    entries = _entries_by_handle[handle] = StoreEntries()
+    assert handle.agent is not None
+    _entries_by_agent[handle.agent] = entries
+
+
+def entries_of(handle: StoreHandle) -> StoreEntries | None:
+    return _entries_by_handle.get(handle)
+
+
+def stack_guard(agent: Agent | None) -> Callable[[], bool] | None:
+    """For a parked frame of ``agent``: whether it may resume or trap now (None: always)."""
+    if not _entries_by_agent or agent is None:
+        return None
+    entries = _entries_by_agent.get(agent)
+    if entries is None:
+        return None
+    return lambda: entries.on_top(agent)
 
 
 # Explicit guest threads running now, by the OS thread of their agent.
@@ -203,8 +280,13 @@ class ThreadBuiltins:
         entry = thread.entry
         assert entry is not None and ex.threaded
         thread.started = True
-        agent = thread.agent = ex.new_agent(f"trio_wasi guest thread {thread.index}")
+        agent = ex.new_agent(f"trio_wasi guest thread {thread.index}")
+        assert agent is not None
+        thread.agent = agent
         table = thread_table(self.inst)
+        assert thread.handle is not None
+        entries = _entries_by_handle[thread.handle]
+        _entries_by_agent[agent] = entries
 
         def run() -> None:
             key = threading.get_ident()
@@ -212,7 +294,7 @@ class ThreadBuiltins:
             current = rt.current
             current.append(task)
             try:
-                entry()
+                entries.call(agent, entry, ())
             finally:
                 current.pop()
                 del _running[key]
@@ -277,6 +359,7 @@ class ThreadBuiltins:
             thread.started = False
             thread.suspended = True
             thread.entry = lambda: raw(c)
+            thread.handle = handle
             thread.index = thread_table(inst).add(thread)
             return thread.index
 
