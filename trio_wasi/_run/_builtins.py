@@ -32,7 +32,7 @@ from .._abi._waitables import (
 )
 from ._runtime import StoreRuntime
 from ._tasks import Task
-from ._threads import current_storage, implicit_thread
+from ._threads import current_storage, current_thread
 
 __all__ = ["BuiltinFactory"]
 
@@ -298,6 +298,6 @@ class BuiltinFactory:
             # CanonicalABI.md "canon thread.index".
             task = self._task()
             _leave_check(inst)
-            return implicit_thread(task).index
+            return current_thread(task).index
 
         return body

@@ -226,6 +226,7 @@ class Executor:
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
         unwindable: Callable[[], bool] | None = None,
+        deadlock: bool = True,
     ) -> None:
         raise NotImplementedError
 
@@ -284,6 +285,7 @@ class InlineExecutor(Executor):
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
         unwindable: Callable[[], bool] | None = None,
+        deadlock: bool = True,
     ) -> None:
         if not ready():
             # The linker runs a store inline only when nothing in it can
@@ -542,6 +544,7 @@ class ThreadedExecutor(Executor):
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
         unwindable: Callable[[], bool] | None = None,
+        deadlock: bool = True,
     ) -> None:
         me = self.current_agent()
         assert me is not None and self.owner is me, "block_until outside the wasm side"
@@ -551,9 +554,10 @@ class ThreadedExecutor(Executor):
         if me.jobs:
             me.jobs[-1].finish(done=False)
         with self.lock:
-            self._wait_locked(
-                me, _Wait(ready, True, describe, stalled=stalled, unwindable=unwindable)
-            )
+            # A frame that waits for other wasm only (a suspended guest
+            # thread) is never a deadlock: a later call may resume it.
+            shown = describe if deadlock else None
+            self._wait_locked(me, _Wait(ready, True, shown, stalled=stalled, unwindable=unwindable))
 
     def _wait_locked(self, me: Agent, wait: _Wait) -> None:
         """Give up the baton until ``wait.ready()``; run this agent's jobs meanwhile.

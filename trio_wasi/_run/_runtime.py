@@ -398,7 +398,9 @@ class StoreRuntime:
 
     # -- blocking on the wasm side ---------------------------------------------
 
-    def block_until(self, ready: Callable[[], bool], describe: Callable[[], str]) -> None:
+    def block_until(
+        self, ready: Callable[[], bool], describe: Callable[[], str], *, deadlock: bool = True
+    ) -> None:
         """Park the current wasm frame until ``ready()`` (see ``_executor``).
 
         While the frame is parked, the instances its thread's active frames
@@ -416,7 +418,9 @@ class StoreRuntime:
             def ready() -> bool:
                 return inner() and guard()
 
-        self._parked(lambda: self.executor.block_until(ready, describe, self.stalled, guard))
+        self._parked(
+            lambda: self.executor.block_until(ready, describe, self.stalled, guard, deadlock)
+        )
 
     def _parked(self, wait: Callable[[], None]) -> None:
         """Run ``wait`` with this thread's entered instances released."""

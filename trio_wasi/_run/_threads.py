@@ -291,6 +291,7 @@ class ThreadBuiltins:
         def run() -> None:
             key = threading.get_ident()
             _running[key] = thread
+            thread.woken = False  # running now, no longer waiting to run
             current = rt.current
             current.append(task)
             try:
@@ -326,7 +327,12 @@ class ThreadBuiltins:
                 # the thread it handed the baton to, behind older ready work.
                 rt.park_yielding(lambda: f"{task!r} {what}")
             else:
-                rt.block_until(lambda: me.woken or task.cancel_now, lambda: f"{task!r} {what}")
+                # Only another thread resumes it: never a deadlock by itself.
+                rt.block_until(
+                    lambda: me.woken or task.cancel_now,
+                    lambda: f"{task!r} {what}",
+                    deadlock=False,
+                )
         finally:
             task.cancellable = False
             me.woken = False
@@ -345,11 +351,9 @@ class ThreadBuiltins:
             task = self.rt.current_task()
             _leave_check(inst)
             store = handle.store
-            try:
-                f = store.wrap(table).get(store.wasmtime, fi)
-            except Exception:  # out of bounds: wasmtime's own error type
-                f = None
-            trap_if(f is None, f"thread.new-indirect: no function at table index {fi}")
+            f = store.table_func(table, fi)
+            if f is None:
+                trap(f"thread.new-indirect: no function at table index {fi}")
             try:
                 raw = store.raw_func(f, ["i32"], [])
             except TypeError:
