@@ -365,6 +365,10 @@ class ThreadedExecutor(Executor):
         """Give the baton up and hand it to whoever goes next (lock held)."""
         previous = self.owner
         self.owner = None
+        if self.stopping:
+            # Frames still parked unwind in turn (``_wait_locked``).
+            for agent in self.agents:
+                agent.cv.notify()
         self._grant_locked()
         if self.owner is not previous and self._to_trio:
             self._flush_trio()
@@ -572,6 +576,13 @@ class ThreadedExecutor(Executor):
                 while self.owner is not me and not self.stopping:
                     me.cv.wait()
                 if self.stopping:
+                    # Parked frames unwind one at a time, and a store's latest
+                    # entry first (guest threads, see _threads): wasmtime
+                    # allows neither two threads in a store nor other orders.
+                    while (self.owner is not None and self.owner is not me) or (
+                        wait.unwindable is not None and not wait.unwindable()
+                    ):
+                        me.cv.wait()
                     self.owner = me
                     trap("the store was closed while a call was blocked")
                 kind, me.granted = me.granted, None
