@@ -8,7 +8,8 @@ prescribes, so every ordering is proved by construction, never by timing.
 Thread functions in the core table: 0 logs its argument and its own index;
 1 logs 20, makes the thread whose index it was given ready again
 (``thread.resume-later``) and logs 21; 2 reads, writes and reads its context
-slots; 3 does nothing; 4 notes the host, then suspends for good.
+slots; 3 does nothing; 4 notes the host, then suspends for good; 5 switches
+back to the thread whose index it was given.
 """
 
 from __future__ import annotations
@@ -87,7 +88,12 @@ WAT = r"""
       (call $note)
       (drop (call $suspend))
       (call $log (i32.const 31)))
-    (elem (table 0) (i32.const 0) func $t-log $t-wake $t-context $t-nop $t-suspend-for-good)
+    (func $t-switch-back (param i32)
+      (call $log (i32.const 50))
+      (drop (call $suspend-then-resume (local.get 0)))
+      (call $log (i32.const 51)))
+    (elem (table 0) (i32.const 0)
+      func $t-log $t-wake $t-context $t-nop $t-suspend-for-good $t-switch-back)
 
     (func (export "yield-to") (result i32)
       (local $t i32)
@@ -114,6 +120,9 @@ WAT = r"""
       (drop (call $yield-then-resume (call $new (i32.const 2) (i32.const 0))))
       (call $log (call $get0))
       (call $log (call $get1))
+      (i32.const 0))
+    (func (export "switch-back") (result i32)
+      (drop (call $suspend-then-resume (call $new (i32.const 5) (call $index))))
       (i32.const 0))
     (func (export "resume-running") (result i32)
       (call $resume-later (call $index))
@@ -169,6 +178,7 @@ WAT = r"""
   (func (export "suspend-resume-later") async
     (canon lift (core func $i "suspend-resume-later") async))
   (func (export "context") (result u32) (canon lift (core func $i "context")))
+  (func (export "switch-back") (result u32) (canon lift (core func $i "switch-back")))
   (func (export "resume-running") (result u32) (canon lift (core func $i "resume-running")))
   (func (export "resume-twice") (result u32) (canon lift (core func $i "resume-twice")))
   (func (export "switch-to-finished") (result u32)
@@ -241,6 +251,10 @@ async def test_context_slots_belong_to_each_thread(component: trio_wasi.Componen
         ("switch-to-finished", "is not a thread of this instance"),
         ("suspend-in-sync", "cannot block a synchronous task before returning"),
         ("new-bad-index", "no function at table index 6"),
+        # Wasm frames of one store must end in LIFO order (see _threads.StoreEntries):
+        # the main thread, made ready by the new thread's switch back, cannot run
+        # while the new thread's frames are still suspended above it.
+        ("switch-back", "a thread it made ready cannot run before it"),
     ],
 )
 async def test_traps(component: trio_wasi.Component, name: str, message: str) -> None:

@@ -226,7 +226,6 @@ class Executor:
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
         unwindable: Callable[[], bool] | None = None,
-        deadlock: bool = True,
     ) -> None:
         raise NotImplementedError
 
@@ -285,7 +284,6 @@ class InlineExecutor(Executor):
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
         unwindable: Callable[[], bool] | None = None,
-        deadlock: bool = True,
     ) -> None:
         if not ready():
             # The linker runs a store inline only when nothing in it can
@@ -428,8 +426,10 @@ class ThreadedExecutor(Executor):
                 if top.stalled is not None and top.stalled():
                     self._give(agent, "deadlock")
                     return
-            if best is None:
-                agent, _ = min(unwindable or parked, key=lambda p: p[1].seq)
+            if best is None and unwindable:
+                # (A frame that may not trap now waits: a suspended guest
+                # thread, which a later call may still resume.)
+                agent, _ = min(unwindable, key=lambda p: p[1].seq)
                 self._give(agent, "deadlock")
                 return
         if best_agent is not None:
@@ -548,7 +548,6 @@ class ThreadedExecutor(Executor):
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
         unwindable: Callable[[], bool] | None = None,
-        deadlock: bool = True,
     ) -> None:
         me = self.current_agent()
         assert me is not None and self.owner is me, "block_until outside the wasm side"
@@ -558,10 +557,8 @@ class ThreadedExecutor(Executor):
         if me.jobs:
             me.jobs[-1].finish(done=False)
         with self.lock:
-            # A frame that waits for other wasm only (a suspended guest
-            # thread) is never a deadlock: a later call may resume it.
-            shown = describe if deadlock else None
-            self._wait_locked(me, _Wait(ready, True, shown, stalled=stalled, unwindable=unwindable))
+            wait = _Wait(ready, True, describe, stalled=stalled, unwindable=unwindable)
+            self._wait_locked(me, wait)
 
     def _wait_locked(self, me: Agent, wait: _Wait) -> None:
         """Give up the baton until ``wait.ready()``; run this agent's jobs meanwhile.

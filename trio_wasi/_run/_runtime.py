@@ -399,7 +399,11 @@ class StoreRuntime:
     # -- blocking on the wasm side ---------------------------------------------
 
     def block_until(
-        self, ready: Callable[[], bool], describe: Callable[[], str], *, deadlock: bool = True
+        self,
+        ready: Callable[[], bool],
+        describe: Callable[[], str],
+        *,
+        trap_when: Callable[[], bool] | None = None,
     ) -> None:
         """Park the current wasm frame until ``ready()`` (see ``_executor``).
 
@@ -418,9 +422,12 @@ class StoreRuntime:
             def ready() -> bool:
                 return inner() and guard()
 
-        self._parked(
-            lambda: self.executor.block_until(ready, describe, self.stalled, guard, deadlock)
-        )
+        unwindable = guard
+        if trap_when is not None:
+            # Only then may it end as a deadlock (a suspended guest thread).
+            when = trap_when
+            unwindable = (lambda: when() and guard()) if guard is not None else when
+        self._parked(lambda: self.executor.block_until(ready, describe, self.stalled, unwindable))
 
     def _parked(self, wait: Callable[[], None]) -> None:
         """Run ``wait`` with this thread's entered instances released."""

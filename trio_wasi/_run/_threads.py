@@ -327,11 +327,13 @@ class ThreadBuiltins:
                 # the thread it handed the baton to, behind older ready work.
                 rt.park_yielding(lambda: f"{task!r} {what}")
             else:
-                # Only another thread resumes it: never a deadlock by itself.
+                # Only another thread resumes it, maybe in a later call: it
+                # is a deadlock only while another thread is ready but
+                # cannot run before this one (_threads.StoreEntries).
                 rt.block_until(
                     lambda: me.woken or task.cancel_now,
-                    lambda: f"{task!r} {what}",
-                    deadlock=False,
+                    lambda: f"{task!r} {what}, and a thread it made ready cannot run before it",
+                    trap_when=lambda: others_ready(task),
                 )
         finally:
             task.cancellable = False
