@@ -192,6 +192,8 @@ class Executor:
     threaded = False
     # Moves whenever work is queued or the baton changes hands.
     activity = 0
+    # Set once the executor closes.
+    stopping = False
 
     def new_agent(self, name: str) -> Agent | None:
         """A thread for one store (threaded mode), or None (inline)."""

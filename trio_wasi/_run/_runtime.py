@@ -425,8 +425,13 @@ class StoreRuntime:
         unwindable = guard
         if trap_when is not None:
             # Only then may it end as a deadlock (a suspended guest thread).
+            # When the store closes, every frame unwinds (in LIFO order).
             when = trap_when
-            unwindable = (lambda: when() and guard()) if guard is not None else when
+            ex = self.executor
+
+            def unwindable() -> bool:
+                return (ex.stopping or when()) and (guard is None or guard())
+
         self._parked(lambda: self.executor.block_until(ready, describe, self.stalled, unwindable))
 
     def _parked(self, wait: Callable[[], None]) -> None:
