@@ -41,6 +41,7 @@ from ._abi._handles import InstanceState
 from ._abi._layout import flatten_functype, task_return_sig
 from ._abi._options import CanonOptions
 from ._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
+from ._abi._trap import trap
 from ._binary import _model as M
 from ._component import Component, CoreModuleInfo, core_module_info
 from ._engine import Engine, ExportRef, Store
@@ -59,7 +60,7 @@ from ._run._builtins import BuiltinFactory
 from ._run._executor import InlineExecutor
 from ._run._runtime import StoreHandle, StoreRuntime
 from ._run._tasks import ComponentFunc, HostFunc, LiftedFunc, make_async_lower, make_sync_lower
-from ._run._threads import ThreadBuiltins, entries_of
+from ._run._threads import ThreadBuiltins, entries_of, others_ready
 from ._typecheck import check_extern, check_func_type
 
 __all__ = [
@@ -578,6 +579,20 @@ class _Linker:
             task = rt.current_task()
             task.block_until(end.has_pending_event, False, f"{name} to finish")
 
+        def may_wait(body: Callable[..., int]) -> Callable[..., int]:
+            # A synchronous copy or cancel may block: a task that may not
+            # block traps on the call, before its operands are looked at
+            # (the suite's trap-if-block-and-sync.wast).
+            def checked(*args: Any) -> int:
+                if not inst.may_leave:
+                    trap("cannot leave component instance")
+                task = rt.maybe_current_task()
+                if task is not None and not task.may_block and not others_ready(task):
+                    trap("cannot block a synchronous task before returning")
+                return body(*args)
+
+            return checked
+
         if name.startswith("error-context."):
             options = self._options(scope, d.options, [])
             if name == "error-context.new":
@@ -610,6 +625,7 @@ class _Linker:
         if op in ("read", "write"):
             options = self._options(scope, d.options, [])
             is_async = d.options.is_async
+            guard = (lambda body: body) if is_async else may_wait
             if not is_async:
                 self.may_block.append(f"a synchronous {name}")
             if kind == "stream":
@@ -618,8 +634,10 @@ class _Linker:
                 return host_func(
                     ["i32", "i32", "i32"],
                     ["i32"],
-                    lambda i, ptr, n: copy(
-                        inst, t, options, i, ptr, n, is_async=is_async, wait=wait, hooks=HOOKS
+                    guard(
+                        lambda i, ptr, n: copy(
+                            inst, t, options, i, ptr, n, is_async=is_async, wait=wait, hooks=HOOKS
+                        )
                     ),
                 )
             assert isinstance(t, T.FutureType)
@@ -627,8 +645,10 @@ class _Linker:
             return host_func(
                 ["i32", "i32"],
                 ["i32"],
-                lambda i, ptr: fcopy(
-                    inst, t, options, i, ptr, is_async=is_async, wait=wait, hooks=HOOKS
+                guard(
+                    lambda i, ptr: fcopy(
+                        inst, t, options, i, ptr, is_async=is_async, wait=wait, hooks=HOOKS
+                    )
                 ),
             )
         if op in ("cancel-read", "cancel-write"):
@@ -642,9 +662,8 @@ class _Linker:
                 "future.cancel-write": SB.future_cancel_write,
             }
             cancel = cancels[name]
-            return host_func(
-                ["i32"], ["i32"], lambda i: cancel(inst, t, i, is_async=is_async, wait=wait)
-            )
+            body = lambda i: cancel(inst, t, i, is_async=is_async, wait=wait)  # noqa: E731
+            return host_func(["i32"], ["i32"], body if is_async else may_wait(body))
         drops: dict[str, Callable[[InstanceState, Any, int], None]] = {
             "stream.drop-readable": SB.stream_drop_readable,
             "stream.drop-writable": SB.stream_drop_writable,

@@ -32,7 +32,7 @@ from .._abi._waitables import (
 )
 from ._runtime import StoreRuntime
 from ._tasks import Task
-from ._threads import current_storage, current_thread
+from ._threads import current_storage, current_thread, others_ready
 
 __all__ = ["BuiltinFactory"]
 
@@ -226,6 +226,9 @@ class BuiltinFactory:
         def body(i: int) -> int:
             task = self._task()
             _leave_check(inst)
+            if not is_async and not task.may_block and not others_ready(task):
+                # It may block: checked before the operand (trap-if-block-and-sync.wast).
+                trap("cannot block a synchronous task before returning")
             subtask = inst.table.get(i)
             trap_if(not isinstance(subtask, Subtask), f"handle index {i} is not a subtask")
             assert isinstance(subtask, Subtask)
