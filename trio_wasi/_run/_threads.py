@@ -20,9 +20,22 @@ condition, so the executor runs the thread again in its usual order;
 agent that must get the baton next (``ThreadedExecutor.hand_off``), so the
 switch is a direct hand-off with no other work in between. Nothing polls.
 
-Frames of one store on several OS threads unwind in any order, which wasmtime
-only allows under a permanent outermost activation (``_stackroot``): the
-linker gives every store with guest threads one.
+Two limits of wasmtime's C API shape this (measured with wasmtime 50):
+
+- its stack limit is per store and set by the outermost entry, so a store
+  whose wasm runs on several OS threads gets a permanent outermost
+  activation on a low stack (``_stackroot``);
+- it records the latest entry into a store in the store and walks the stack
+  from there when a trap unwinds; a trap in a frame of an older entry makes
+  that walk panic and abort the process. So the entries of such a store end
+  in LIFO order (``StoreEntries``): a parked thread resumes only while its
+  entry is the store's latest. A guest that needs another order (a thread
+  switches back to one it left, and stays suspended) ends in a deadlock trap
+  instead of hanging. Lifting this needs wasm-level stack switching.
+
+A thread function that returns leaves the thread table; the specification's
+check that the last thread of a task to exit finds the task resolved is not
+made (a task ends with its implicit thread, see ``Task.exit``).
 """
 
 from __future__ import annotations
@@ -50,8 +63,8 @@ __all__ = [
     "implicit_thread",
     "others_ready",
     "register_store",
-    "stack_guard",
     "release",
+    "stack_guard",
     "thread_table",
 ]
 
