@@ -70,6 +70,10 @@ PARKED: Any = _Parked()
 
 _seq = itertools.count()
 
+#: How many jobs in a row one agent may run before callbacks it made for the
+#: trio side are sent anyway (they are otherwise sent when the baton leaves it).
+_MAX_HELD = 32
+
 
 class _Wait:
     """A frame of an agent waiting for the baton: to resume, or to run jobs."""
@@ -335,6 +339,10 @@ class ThreadedExecutor(Executor):
         # Trio-side callbacks made by the baton holder, sent together when
         # the baton leaves it.
         self._to_trio: list[Callable[[], None]] = []
+        # Jobs the same agent ran in a row while callbacks waited in
+        # ``_to_trio``: bounded, so a task that yields forever cannot keep
+        # the trio side from ever hearing of a finished call.
+        self._held = 0
         # Jobs that name no store (results for host stream ends, say) run
         # on a thread of their own, which owns no wasm; made on first use.
         self._home: Agent | None = None
@@ -370,8 +378,13 @@ class ThreadedExecutor(Executor):
             for agent in self.agents:
                 agent.cv.notify()
         self._grant_locked()
-        if self.owner is not previous and self._to_trio:
-            self._flush_trio()
+        if self._to_trio:
+            if self.owner is not previous:
+                self._flush_trio()
+            else:
+                self._held += 1
+                if self._held >= _MAX_HELD:
+                    self._flush_trio()
 
     def _grant_locked(self) -> None:
         if self.owner is not None or self.stopping:
@@ -454,6 +467,7 @@ class ThreadedExecutor(Executor):
     def _flush_trio(self) -> None:
         batch = self._to_trio
         self._to_trio = []
+        self._held = 0
 
         def run_batch() -> None:
             for fn in batch:
