@@ -236,13 +236,19 @@ class Task:
 
     # -- waiting with a parked frame (stackful, sync lowers, built-ins) --------
 
-    def block_until(self, ready: Callable[[], bool], cancellable: bool, what: str) -> bool:
-        """Park the current frame until ``ready()``; True when cancelled instead."""
+    def block_until(
+        self, ready: Callable[[], bool], cancellable: bool, what: str, *, nested: bool = False
+    ) -> bool:
+        """Park the current frame until ``ready()``; True when cancelled instead.
+
+        ``nested``: the wait is for a synchronous callee that is still running
+        (its guest threads switched), not a block of this task.
+        """
         if self.deliver_pending_cancel(cancellable):
             return True
         if ready():
             return False
-        if not self.may_block and not others_ready(self):
+        if not self.may_block and not nested and not others_ready(self):
             # Another ready thread of the instance can use the stack meanwhile
             # (the suite's trap-if-sync-and-waitable-set.wast); otherwise a
             # synchronous task that blocks could never go on.
@@ -931,8 +937,10 @@ def make_sync_lower(
         task = rt.maybe_current_task()
         if callee_async and (task is None or not task.may_block):
             # Calling an async-typed function synchronously may block, which a
-            # synchronous task may not do.
-            trap("cannot block a synchronous task before returning")
+            # synchronous task may not do, unless another of its instance's
+            # threads is ready to run meanwhile (guest threads, _threads).
+            if task is None or not others_ready(task):
+                trap("cannot block a synchronous task before returning")
         subtask = Subtask()
         cx = LiftLowerContext(options, state, subtask.scope, hooks=hooks)
         vi = CoreValueIter(list(flat))
@@ -954,7 +962,14 @@ def make_sync_lower(
         subtask.on_cancel = callee.invoke(state, on_start, on_resolve, options.string_encoding)
         if not subtask.resolved():
             assert task is not None
-            task.block_until(subtask.resolved, False, f"a synchronous call to {_name(callee)}")
+            # A synchronous callee parks only when its guest threads switch:
+            # it still runs on top of this call, which does not block.
+            task.block_until(
+                subtask.resolved,
+                False,
+                f"a synchronous call to {_name(callee)}",
+                nested=not callee_async,
+            )
         subtask.deliver_resolve()
         out = subtask.flat_results
         if not out:
