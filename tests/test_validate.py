@@ -68,10 +68,15 @@ def test_async_and_fixed_length_list_features_are_enabled(tmp_path: Path) -> Non
     _validate.validate_component(data, cache_dir=None)
 
 
-def test_threading_builtins_are_rejected(tmp_path: Path) -> None:
-    data = wat("(component (core func (canon thread.index)))", tmp_path)
-    with pytest.raises(ValidationError, match="threading"):
+def test_shared_everything_threads_are_rejected(tmp_path: Path) -> None:
+    data = wat("(component (core func (canon thread.available_parallelism)))", tmp_path)
+    with pytest.raises(ValidationError, match="shared-everything-threads"):
         _validate.validate_component(data, cache_dir=None)
+
+
+def test_cooperative_thread_builtins_validate(tmp_path: Path) -> None:
+    data = wat("(component (core func (canon thread.index)))", tmp_path)
+    _validate.validate_component(data, cache_dir=None)
 
 
 def test_text_input_is_not_accepted_as_a_component() -> None:

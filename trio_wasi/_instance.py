@@ -21,7 +21,9 @@ from ._link import HostDefinitions, InstanceItems, LinkedComponent, prelink
 from ._resolve import describe
 from ._run._executor import InlineExecutor, ThreadedExecutor
 from ._run._runtime import StoreRuntime
+from ._run._stackroot import StackRoot
 from ._run._tasks import ComponentFunc, LiftedFunc, OnCancel
+from ._run._threads import register_store
 
 __all__ = ["Instance", "Instantiation"]
 
@@ -116,6 +118,15 @@ class Instance:
             rt.executor = executor
             for n, handle in enumerate(rt.stores):
                 handle.agent = executor.new_agent(f"trio_wasi store {n}")
+                if handle.threads:
+                    register_store(handle)
+                    try:
+                        handle.root = StackRoot(handle.store)
+                    except BaseException:
+                        executor.close()
+                        _close_stores(rt)
+                        deadline.release()
+                        raise
         return cls(exports, rt)
 
     # -- lookup --------------------------------------------------------------
@@ -519,6 +530,11 @@ class _ExportCall:
                 self.cancel = func.invoke(None, self.on_start, self.on_resolve, None)
         except Trap as exc:
             rt.poison(exc)
+            if rt.unreported is exc:
+                # A trap after the value was delivered (in a post-return
+                # function, say) still ends this very call: raised here, it
+                # is reported, not left for closing the instance.
+                rt.unreported = None
             raise
         finally:
             current.pop()
@@ -593,6 +609,9 @@ def _armed(deadline: Deadline, seconds: float | None) -> Iterator[None]:
 
 def _close_stores(rt: StoreRuntime) -> None:
     for handle in rt.stores:
+        if handle.root is not None:
+            # No other wasm of the store runs any more: the root may leave it.
+            handle.root.release()
         handle.store.close()
 
 

@@ -41,6 +41,7 @@ from ._abi._handles import InstanceState
 from ._abi._layout import flatten_functype, task_return_sig
 from ._abi._options import CanonOptions
 from ._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
+from ._abi._trap import trap
 from ._binary import _model as M
 from ._component import Component, CoreModuleInfo, core_module_info
 from ._engine import Engine, ExportRef, Store
@@ -59,6 +60,7 @@ from ._run._builtins import BuiltinFactory
 from ._run._executor import InlineExecutor
 from ._run._runtime import StoreHandle, StoreRuntime
 from ._run._tasks import ComponentFunc, HostFunc, LiftedFunc, make_async_lower, make_sync_lower
+from ._run._threads import ThreadBuiltins, entries_of, others_ready
 from ._typecheck import check_extern, check_func_type
 
 __all__ = [
@@ -150,6 +152,19 @@ class _Scope:
         return items[index]
 
 
+# The thread built-ins beyond thread.index and thread.yield (CanonicalABI.md "canon thread.*").
+_THREAD_SWITCHING = frozenset(
+    {
+        "thread.new-indirect",
+        "thread.resume-later",
+        "thread.suspend",
+        "thread.suspend-then-resume",
+        "thread.yield-then-resume",
+        "thread.suspend-then-promote",
+        "thread.yield-then-promote",
+    }
+)
+
 _CORE_SORT_KIND = {
     "Func": M.Sort.CORE_FUNC,
     "Table": M.Sort.CORE_TABLE,
@@ -234,8 +249,13 @@ class _Linker:
         def call(*args: Any) -> Any:
             agent = handle.agent
             if agent is None or executor_of.executor.on_agent(agent):
+                if handle.threads:
+                    # Several OS threads enter this store: track the entries.
+                    entries = entries_of(handle)
+                    if entries is not None:
+                        return entries.call(agent, raw, args) if agent else raw(*args)
                 return raw(*args)
-            return executor_of.executor.call_on(agent, lambda: raw(*args))
+            return executor_of.executor.call_on(agent, lambda: call(*args))
 
         return call
 
@@ -514,9 +534,39 @@ class _Linker:
         if name == "thread.yield":
             self.may_block.append("thread.yield")
             return host_func([], ["i32"], f.thread_yield(d.cancellable))
+        if name == "thread.index":
+            return host_func([], ["i32"], f.thread_index())
+        if name in _THREAD_SWITCHING:
+            return self._thread_builtin(scope, d)
         if name.startswith(("stream.", "future.", "error-context.")):
             return self._async_value_builtin(scope, d)
         raise LinkError(f"canon {name} is not supported by this runtime")
+
+    def _thread_builtin(self, scope: _Scope, d: M.CanonBuiltin) -> Any:
+        """Guest threads (CanonicalABI.md "canon thread.*"; design in _run/_threads.py)."""
+        name = d.name
+        host_func = self._store(scope).host_func
+        t = ThreadBuiltins(self.rt, scope.state)
+        # A thread that switches parks its frame: only store threads can.
+        self.may_block.append(name)
+        if name == "thread.new-indirect":
+            assert d.table is not None and d.type_index is not None
+            ft = scope.space.core_types[d.type_index]
+            if not isinstance(ft, M.CoreFuncType) or ft.params != (M.CoreValType.I32,):
+                raise LinkError("canon thread.new-indirect: only (param i32) thread functions")
+            handle = self._handle(scope)
+            # Several OS threads of this store run wasm, in any order.
+            handle.threads = True
+            table = scope.get(M.Sort.CORE_TABLE, d.table)
+            return host_func(["i32", "i32"], ["i32"], t.new_indirect(handle, table))
+        if name == "thread.resume-later":
+            return host_func(["i32"], [], t.resume_later())
+        if name == "thread.suspend":
+            return host_func([], ["i32"], t.suspend(d.cancellable))
+        stay_ready = name.startswith("thread.yield")
+        if name.endswith("-resume"):
+            return host_func(["i32"], ["i32"], t.switch(d.cancellable, stay_ready=stay_ready))
+        return host_func(["i32"], ["i32"], t.promote(d.cancellable, stay_ready=stay_ready))
 
     def _async_value_builtin(self, scope: _Scope, d: M.CanonBuiltin) -> Any:
         """Stream, future and error-context built-ins (CanonicalABI.md "canon stream.*")."""
@@ -528,6 +578,20 @@ class _Linker:
         def wait(end: Any) -> None:
             task = rt.current_task()
             task.block_until(end.has_pending_event, False, f"{name} to finish")
+
+        def may_wait(body: Callable[..., int]) -> Callable[..., int]:
+            # A synchronous copy or cancel may block: a task that may not
+            # block traps on the call, before its operands are looked at
+            # (the suite's trap-if-block-and-sync.wast).
+            def checked(*args: Any) -> int:
+                if not inst.may_leave:
+                    trap("cannot leave component instance")
+                task = rt.maybe_current_task()
+                if task is not None and not task.may_block and not others_ready(task):
+                    trap("cannot block a synchronous task before returning")
+                return body(*args)
+
+            return checked
 
         if name.startswith("error-context."):
             options = self._options(scope, d.options, [])
@@ -561,6 +625,7 @@ class _Linker:
         if op in ("read", "write"):
             options = self._options(scope, d.options, [])
             is_async = d.options.is_async
+            guard = (lambda body: body) if is_async else may_wait
             if not is_async:
                 self.may_block.append(f"a synchronous {name}")
             if kind == "stream":
@@ -569,8 +634,10 @@ class _Linker:
                 return host_func(
                     ["i32", "i32", "i32"],
                     ["i32"],
-                    lambda i, ptr, n: copy(
-                        inst, t, options, i, ptr, n, is_async=is_async, wait=wait, hooks=HOOKS
+                    guard(
+                        lambda i, ptr, n: copy(
+                            inst, t, options, i, ptr, n, is_async=is_async, wait=wait, hooks=HOOKS
+                        )
                     ),
                 )
             assert isinstance(t, T.FutureType)
@@ -578,8 +645,10 @@ class _Linker:
             return host_func(
                 ["i32", "i32"],
                 ["i32"],
-                lambda i, ptr: fcopy(
-                    inst, t, options, i, ptr, is_async=is_async, wait=wait, hooks=HOOKS
+                guard(
+                    lambda i, ptr: fcopy(
+                        inst, t, options, i, ptr, is_async=is_async, wait=wait, hooks=HOOKS
+                    )
                 ),
             )
         if op in ("cancel-read", "cancel-write"):
@@ -593,9 +662,8 @@ class _Linker:
                 "future.cancel-write": SB.future_cancel_write,
             }
             cancel = cancels[name]
-            return host_func(
-                ["i32"], ["i32"], lambda i: cancel(inst, t, i, is_async=is_async, wait=wait)
-            )
+            body = lambda i: cancel(inst, t, i, is_async=is_async, wait=wait)  # noqa: E731
+            return host_func(["i32"], ["i32"], body if is_async else may_wait(body))
         drops: dict[str, Callable[[InstanceState, Any, int], None]] = {
             "stream.drop-readable": SB.stream_drop_readable,
             "stream.drop-writable": SB.stream_drop_writable,

@@ -36,15 +36,18 @@ logger = logging.getLogger("trio_wasi.validate")
 #: The proposals this runtime accepts, on top of wasm-tools' default set (every
 #: proposal at phase 4 or later). Chosen so that every valid component of the
 #: Component Model conformance suite validates and every ``assert_invalid`` one
-#: is rejected. Threading built-ins (both variants) and GC-based component
-#: features are deliberately absent: the runtime does not implement them, so a
-#: component using them is refused at load time rather than at the first call.
+#: is rejected. ``cm-threading`` is on so that ``thread.index`` validates;
+#: the linker refuses the threading built-ins the runtime does not implement
+#: (``thread.new-indirect`` and the switching ones) when the component is
+#: loaded, before any call. Shared-everything threads and GC-based component
+#: features are absent: a component using them is refused by validation.
 FEATURES: Final[tuple[str, ...]] = (
     "cm-async",
     "cm-async-stackful",
     "cm-more-async-builtins",
     "cm-error-context",
     "cm-fixed-length-lists",
+    "cm-threading",
 )
 
 #: Upper bound for one validator run; a validator that hangs must not hang a load.

@@ -338,6 +338,12 @@ class Store:
             return _capi.extern_from_struct(extern)
         return extern
 
+    def table_func(self, table: Any, index: int) -> wasmtime.Func | None:
+        """The function at ``index`` of a funcref ``table``; None when out of bounds or null."""
+        self._check_open()
+        found = self.wrap(table).get(self.wasmtime, index)
+        return found if isinstance(found, wasmtime.Func) else None
+
     def raw_func(
         self, func: wasmtime.Func, params: Sequence[str], results: Sequence[str]
     ) -> RawFunc:

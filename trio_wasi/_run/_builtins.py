@@ -32,6 +32,7 @@ from .._abi._waitables import (
 )
 from ._runtime import StoreRuntime
 from ._tasks import Task
+from ._threads import current_storage, current_thread, others_ready
 
 __all__ = ["BuiltinFactory"]
 
@@ -122,14 +123,14 @@ class BuiltinFactory:
     def context_get(self, index: int) -> Body:
         def body() -> int:
             task = self._task()
-            return task.storage[index]
+            return current_storage(task)[index]
 
         return body
 
     def context_set(self, index: int) -> Body:
         def body(value: int) -> None:
             task = self._task()
-            task.storage[index] = value
+            current_storage(task)[index] = value
 
         return body
 
@@ -218,7 +219,7 @@ class BuiltinFactory:
             if not isinstance(w, Waitable):
                 trap(f"handle index {wi} is not a waitable")
             if w.has_sync_waiter:
-                trap("waitable cannot be joined while a synchronous wait is in progress")
+                trap("waitable cannot be used synchronously while added to a waitable set")
             w.join(None if si == 0 else self._wset(si))
 
         return body
@@ -231,6 +232,9 @@ class BuiltinFactory:
         def body(i: int) -> int:
             task = self._task()
             _leave_check(inst)
+            if not is_async and not task.may_block and not others_ready(task):
+                # It may block: checked before the operand (trap-if-block-and-sync.wast).
+                trap("cannot block a synchronous task before returning")
             subtask = inst.table.get(i)
             trap_if(not isinstance(subtask, Subtask), f"handle index {i} is not a subtask")
             assert isinstance(subtask, Subtask)
@@ -295,5 +299,16 @@ class BuiltinFactory:
             if task.deliver_pending_cancel(cancellable):
                 return 1
             return 0
+
+        return body
+
+    def thread_index(self) -> Body:
+        inst = self.inst
+
+        def body() -> int:
+            # CanonicalABI.md "canon thread.index".
+            task = self._task()
+            _leave_check(inst)
+            return current_thread(task).index
 
         return body

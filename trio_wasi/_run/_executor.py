@@ -70,11 +70,15 @@ PARKED: Any = _Parked()
 
 _seq = itertools.count()
 
+#: How many jobs in a row one agent may run before callbacks it made for the
+#: trio side are sent anyway (they are otherwise sent when the baton leaves it).
+_MAX_HELD = 32
+
 
 class _Wait:
     """A frame of an agent waiting for the baton: to resume, or to run jobs."""
 
-    __slots__ = ("describe", "park", "ready", "seq", "stalled")
+    __slots__ = ("describe", "park", "ready", "seq", "stalled", "unwindable")
 
     def __init__(
         self,
@@ -82,8 +86,12 @@ class _Wait:
         park: bool,
         describe: Callable[[], str] | None = None,
         stalled: Callable[[], bool] | None = None,
+        unwindable: Callable[[], bool] | None = None,
     ) -> None:
         self.ready = ready
+        # False while the frame may not trap (a deadlock): a later wasm
+        # entry of its store is still active (guest threads, see _threads).
+        self.unwindable = unwindable
         # A parked frame lets its caller go on; a hop wait (park=False) is
         # part of the running call chain.
         self.park = park
@@ -224,6 +232,8 @@ class Executor:
     threaded = False
     # Moves whenever work is queued or the baton changes hands.
     activity = 0
+    # Set once the executor closes.
+    stopping = False
 
     def new_agent(self, name: str) -> Agent | None:
         """A thread for one store (threaded mode), or None (inline)."""
@@ -257,6 +267,7 @@ class Executor:
         ready: Callable[[], bool],
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
+        unwindable: Callable[[], bool] | None = None,
     ) -> None:
         raise NotImplementedError
 
@@ -270,8 +281,17 @@ class Executor:
         """Nothing is running or queued, and no trio-side work will post."""
         raise NotImplementedError
 
-    def yield_park(self, describe: Callable[[], str], stalled: Callable[[], bool]) -> None:
+    def yield_park(
+        self,
+        describe: Callable[[], str],
+        stalled: Callable[[], bool],
+        ready: Callable[[], bool] | None = None,
+        unwindable: Callable[[], bool] | None = None,
+    ) -> None:
         """Wasm side: park the current frame until other ready work had a turn."""
+
+    def hand_off_to(self, agent: Agent) -> None:
+        """Wasm side: the next time the baton is free, it goes to ``agent`` if it can run."""
 
     def on_error(self, exc: BaseException) -> None:
         """An exception escaped a job nobody waits for (replaced by the runtime)."""
@@ -305,6 +325,7 @@ class InlineExecutor(Executor):
         ready: Callable[[], bool],
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
+        unwindable: Callable[[], bool] | None = None,
     ) -> None:
         if not ready():
             # The linker runs a store inline only when nothing in it can
@@ -357,9 +378,16 @@ class ThreadedExecutor(Executor):
         # Batches of them waiting to be sent, oldest first (see send_outbox).
         self.outbox: collections.deque[list[Callable[[], None]]] = collections.deque()
         self._send_lock = threading.Lock()
+        # Jobs the same agent ran in a row while callbacks waited in
+        # ``_to_trio``: bounded, so a task that yields forever cannot keep
+        # the trio side from ever hearing of a finished call.
+        self._held = 0
         # Jobs that name no store (results for host stream ends, say) run
         # on a thread of their own, which owns no wasm; made on first use.
         self._home: Agent | None = None
+        # Set by the baton holder: who gets the baton next (a guest thread
+        # switch, see _threads), ahead of every other rule.
+        self.hand_off: Agent | None = None
 
     def new_agent(self, name: str) -> Agent:
         agent = Agent(self, name)
@@ -384,13 +412,34 @@ class ThreadedExecutor(Executor):
         """Give the baton up and hand it to whoever goes next (lock held)."""
         previous = self.owner
         self.owner = None
+        if self.stopping:
+            # Frames still parked unwind in turn (``_wait_locked``).
+            for agent in self.agents:
+                agent.wake()
         self._grant_locked()
-        if self.owner is not previous and self._to_trio:
-            self._flush_trio()
+        if self._to_trio:
+            if self.owner is not previous:
+                self._flush_trio()
+            else:
+                self._held += 1
+                if self._held >= _MAX_HELD:
+                    self._flush_trio()
+                    # The baton stays with this agent, which is not about to
+                    # sleep (where queued batches are sent): send them now.
+                    self.send_outbox()
 
     def _grant_locked(self) -> None:
         if self.owner is not None or self.stopping:
             return
+        target = self.hand_off
+        if target is not None:
+            self.hand_off = None
+            if target.chain or target.fresh:
+                self._give(target, "job")
+                return
+            if target.waits and target.waits[-1].ready():
+                self._give(target, "resume")
+                return
         agents = self.agents
         # 1. The running call chain: a chain job, or the frame whose hop ended.
         for agent in agents:
@@ -429,12 +478,15 @@ class ThreadedExecutor(Executor):
             # Only tasks that keep yielding run, and what a parked frame
             # waits for lies below them; or nothing at all can run: the
             # oldest parked frame traps (it cannot make progress).
-            for agent, top in parked:
+            unwindable = [p for p in parked if p[1].unwindable is None or p[1].unwindable()]
+            for agent, top in unwindable:
                 if top.stalled is not None and top.stalled():
                     self._give(agent, "deadlock")
                     return
-            if best is None:
-                agent, _ = min(parked, key=lambda p: p[1].seq)
+            if best is None and unwindable:
+                # (A frame that may not trap now waits: a suspended guest
+                # thread, which a later call may still resume.)
+                agent, _ = min(unwindable, key=lambda p: p[1].seq)
                 self._give(agent, "deadlock")
                 return
         if best_agent is not None:
@@ -464,6 +516,7 @@ class ThreadedExecutor(Executor):
         # a thread that is itself waiting for the GIL.
         self.outbox.append(self._to_trio)
         self._to_trio = []
+        self._held = 0
 
     def send_outbox(self) -> None:
         """Send the queued batches to trio, oldest first (any thread, lock not held)."""
@@ -567,6 +620,7 @@ class ThreadedExecutor(Executor):
         ready: Callable[[], bool],
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
+        unwindable: Callable[[], bool] | None = None,
     ) -> None:
         me = self.current_agent()
         assert me is not None and self.owner is me, "block_until outside the wasm side"
@@ -576,7 +630,8 @@ class ThreadedExecutor(Executor):
         if me.jobs:
             me.jobs[-1].finish(done=False)
         with self.lock:
-            self._wait_locked(me, _Wait(ready, park=True, describe=describe, stalled=stalled))
+            wait = _Wait(ready, True, describe, stalled=stalled, unwindable=unwindable)
+            self._wait_locked(me, wait)
 
     def _wait_locked(self, me: Agent, wait: _Wait) -> None:
         """Give up the baton until ``wait.ready()``; run this agent's jobs meanwhile.
@@ -591,6 +646,13 @@ class ThreadedExecutor(Executor):
                 while self.owner is not me and not self.stopping:
                     me.sleep()
                 if self.stopping:
+                    # Parked frames unwind one at a time, and a store's latest
+                    # entry first (guest threads, see _threads): wasmtime
+                    # allows neither two threads in a store nor other orders.
+                    while (self.owner is not None and self.owner is not me) or (
+                        wait.unwindable is not None and not wait.unwindable()
+                    ):
+                        me.sleep()
                     self.owner = me
                     trap("the store was closed while a call was blocked")
                 kind, me.granted = me.granted, None
@@ -612,7 +674,13 @@ class ThreadedExecutor(Executor):
         finally:
             me.waits.pop()
 
-    def yield_park(self, describe: Callable[[], str], stalled: Callable[[], bool]) -> None:
+    def yield_park(
+        self,
+        describe: Callable[[], str],
+        stalled: Callable[[], bool],
+        ready: Callable[[], bool] | None = None,
+        unwindable: Callable[[], bool] | None = None,
+    ) -> None:
         me = self.current_agent()
         assert me is not None and self.owner is me, "yield outside the wasm side"
         # A yielding frame is ready again at once, but it waits behind every
@@ -622,9 +690,14 @@ class ThreadedExecutor(Executor):
         if me.jobs:
             me.jobs[-1].finish(done=False)
         with self.lock:
-            self._wait_locked(
-                me, _Wait(lambda: True, park=True, describe=describe, stalled=stalled)
+            wait = _Wait(
+                ready or (lambda: True), True, describe, stalled=stalled, unwindable=unwindable
             )
+            self._wait_locked(me, wait)
+
+    def hand_off_to(self, agent: Agent) -> None:
+        assert self.owner is not None, "hand_off_to outside the wasm side"
+        self.hand_off = agent
 
     def close(self) -> None:
         with self.lock:

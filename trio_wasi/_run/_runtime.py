@@ -27,6 +27,7 @@ from .._abi._trap import trap
 from .._engine import Deadline
 from .._limits import Limits
 from ._executor import Agent, Executor
+from ._threads import stack_guard
 
 if TYPE_CHECKING:
     from ._tasks import Task, _Driver
@@ -40,6 +41,10 @@ class StoreHandle:
 
     store: Any
     agent: Agent | None = None
+    # Guest threads (thread.new-indirect) run wasm of this store on several
+    # OS threads; ``root`` is then its permanent outermost activation (_stackroot).
+    threads: bool = False
+    root: Any = None
 
 
 class _ThreadState(threading.local):
@@ -194,7 +199,15 @@ class StoreRuntime:
         if not self.executor.threaded or not task.may_block:
             return
         self.note_step(True)
-        self._parked(lambda: self.executor.yield_park(lambda: f"{task!r} yields", self.stalled))
+        guard = stack_guard(self.executor.current_agent())
+        self._parked(
+            lambda: self.executor.yield_park(lambda: f"{task!r} yields", self.stalled, guard, guard)
+        )
+
+    def park_yielding(self, describe: Callable[[], str]) -> None:
+        """Park the current frame, ready at once, behind other ready work (``_threads``)."""
+        guard = stack_guard(self.executor.current_agent())
+        self._parked(lambda: self.executor.yield_park(describe, self.stalled, guard, guard))
 
     # -- instance-level wakeups ------------------------------------------------
 
@@ -448,7 +461,13 @@ class StoreRuntime:
 
     # -- blocking on the wasm side ---------------------------------------------
 
-    def block_until(self, ready: Callable[[], bool], describe: Callable[[], str]) -> None:
+    def block_until(
+        self,
+        ready: Callable[[], bool],
+        describe: Callable[[], str],
+        *,
+        trap_when: Callable[[], bool] | None = None,
+    ) -> None:
         """Park the current wasm frame until ``ready()`` (see ``_executor``).
 
         While the frame is parked, the instances its thread's active frames
@@ -458,7 +477,25 @@ class StoreRuntime:
         """
         if ready():
             return
-        self._parked(lambda: self.executor.block_until(ready, describe, self.stalled))
+        guard = stack_guard(self.executor.current_agent())
+        if guard is not None:
+            # A store with guest threads: resume only as its latest entry (_threads).
+            inner = ready
+
+            def ready() -> bool:
+                return inner() and guard()
+
+        unwindable = guard
+        if trap_when is not None:
+            # Only then may it end as a deadlock (a suspended guest thread).
+            # When the store closes, every frame unwinds (in LIFO order).
+            when = trap_when
+            ex = self.executor
+
+            def unwindable() -> bool:
+                return (ex.stopping or when()) and (guard is None or guard())
+
+        self._parked(lambda: self.executor.block_until(ready, describe, self.stalled, unwindable))
 
     def _parked(self, wait: Callable[[], None]) -> None:
         """Run ``wait`` with this thread's entered instances released."""

@@ -49,6 +49,8 @@ from .._errors import LinkError, Trap
 from ._executor import Agent
 from ._hostvalues import host_values
 from ._runtime import StoreHandle, StoreRuntime
+from ._threads import GuestThread, others_ready
+from ._threads import release as release_thread
 
 __all__ = [
     "ComponentFunc",
@@ -140,6 +142,7 @@ class Task:
         "source_encoding",
         "state",
         "storage",
+        "thread",
         "wait",
     )
 
@@ -163,6 +166,8 @@ class Task:
         self.state = TaskState.INITIAL
         self.scope = BorrowScope()
         self.storage = [0, 0]
+        # The implicit thread's record, made when a built-in first needs it (_threads).
+        self.thread: GuestThread | None = None
         # A frame of this task parked in a cancellable wait.
         self.cancellable = False
         self.cancel_now = False
@@ -220,6 +225,8 @@ class Task:
             trap("task exited without returning a value")
         self.scope.check_borrows_dropped()
         self.scope.release_host_objects()
+        if self.thread is not None:
+            release_thread(self)
         if self.ft.is_async and self.needs_exclusive() and self.inst.exclusive is self:
             self.inst.exclusive = None
         self.exited = True
@@ -232,13 +239,23 @@ class Task:
 
     # -- waiting with a parked frame (stackful, sync lowers, built-ins) --------
 
-    def block_until(self, ready: Callable[[], bool], cancellable: bool, what: str) -> bool:
-        """Park the current frame until ``ready()``; True when cancelled instead."""
+    def block_until(
+        self, ready: Callable[[], bool], cancellable: bool, what: str, *, nested: bool = False
+    ) -> bool:
+        """Park the current frame until ``ready()``; True when cancelled instead.
+
+        ``nested``: the wait is for a synchronous callee that is still running
+        (its guest threads switched), not a block of this task.
+        """
         if self.deliver_pending_cancel(cancellable):
             return True
         if ready():
             return False
-        trap_if(not self.may_block, "cannot block a synchronous task before returning")
+        if not self.may_block and not nested and not others_ready(self):
+            # Another ready thread of the instance can use the stack meanwhile
+            # (the suite's trap-if-sync-and-waitable-set.wast); otherwise a
+            # synchronous task that blocks could never go on.
+            trap("cannot block a synchronous task before returning")
         self.cancellable = cancellable
         self.cancel_now = False
         inst = self.inst
@@ -946,8 +963,10 @@ def make_sync_lower(
         task = rt.maybe_current_task()
         if callee_async and (task is None or not task.may_block):
             # Calling an async-typed function synchronously may block, which a
-            # synchronous task may not do.
-            trap("cannot block a synchronous task before returning")
+            # synchronous task may not do, unless another of its instance's
+            # threads is ready to run meanwhile (guest threads, _threads).
+            if task is None or not others_ready(task):
+                trap("cannot block a synchronous task before returning")
         subtask = Subtask()
         cx = LiftLowerContext(options, state, subtask.scope, hooks=hooks)
         vi = CoreValueIter(list(flat))
@@ -969,7 +988,14 @@ def make_sync_lower(
         subtask.on_cancel = callee.invoke(state, on_start, on_resolve, options.string_encoding)
         if not subtask.resolved():
             assert task is not None
-            task.block_until(subtask.resolved, False, f"a synchronous call to {_name(callee)}")
+            # A synchronous callee parks only when its guest threads switch:
+            # it still runs on top of this call, which does not block.
+            task.block_until(
+                subtask.resolved,
+                False,
+                f"a synchronous call to {_name(callee)}",
+                nested=not callee_async,
+            )
         subtask.deliver_resolve()
         out = subtask.flat_results
         if not out:
