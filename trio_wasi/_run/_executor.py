@@ -75,7 +75,7 @@ _seq = itertools.count()
 _MAX_HELD = 32
 
 
-class _Wait:
+class _FrameWait:
     """A frame of an agent waiting for the baton: to resume, or to run jobs."""
 
     __slots__ = ("describe", "park", "ready", "seq", "stalled", "unwindable")
@@ -118,7 +118,7 @@ class Agent:
         self.chain: collections.deque[_Job] = collections.deque()
         self.fresh: collections.deque[_Job] = collections.deque()
         self.jobs: list[_Job] = []  # jobs running on this thread, innermost last
-        self.waits: list[_Wait] = []  # frames of this thread waiting, innermost last
+        self.waits: list[_FrameWait] = []  # frames of this thread waiting, innermost last
         # What the baton was handed to this agent for: "job", "resume" or "deadlock".
         self.granted: str | None = None
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
@@ -455,11 +455,11 @@ class ThreadedExecutor(Executor):
         if self.active_chains:
             return
         # 2. The oldest fresh job or ready parked frame.
-        best: _Wait | _Job | None = None
+        best: _FrameWait | _Job | None = None
         best_agent: Agent | None = None
         kind = ""
         queued = False
-        parked: list[tuple[Agent, _Wait]] = []
+        parked: list[tuple[Agent, _FrameWait]] = []
         for agent in agents:
             top = agent.waits[-1] if agent.waits else None
             if top is not None and not top.park:
@@ -606,7 +606,7 @@ class ThreadedExecutor(Executor):
             agent.chain.append(job)
             self.active_chains += 1
             try:
-                self._wait_locked(me, _Wait(lambda: job.state != _Job.PENDING, park=False))
+                self._wait_locked(me, _FrameWait(lambda: job.state != _Job.PENDING, park=False))
             finally:
                 self.active_chains -= 1
         if job.state == _Job.PARKED:
@@ -630,10 +630,10 @@ class ThreadedExecutor(Executor):
         if me.jobs:
             me.jobs[-1].finish(done=False)
         with self.lock:
-            wait = _Wait(ready, True, describe, stalled=stalled, unwindable=unwindable)
+            wait = _FrameWait(ready, True, describe, stalled=stalled, unwindable=unwindable)
             self._wait_locked(me, wait)
 
-    def _wait_locked(self, me: Agent, wait: _Wait) -> None:
+    def _wait_locked(self, me: Agent, wait: _FrameWait) -> None:
         """Give up the baton until ``wait.ready()``; run this agent's jobs meanwhile.
 
         Called with ``self.lock`` held and the baton owned by ``me``; returns
@@ -690,7 +690,7 @@ class ThreadedExecutor(Executor):
         if me.jobs:
             me.jobs[-1].finish(done=False)
         with self.lock:
-            wait = _Wait(
+            wait = _FrameWait(
                 ready or (lambda: True), True, describe, stalled=stalled, unwindable=unwindable
             )
             self._wait_locked(me, wait)
