@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any
 
 from trio_wasi._arity import _verdicts, arity_error
@@ -53,3 +54,25 @@ def test_uncheckable_and_unhashable_callables_pass_through() -> None:
     assert arity_error(Unhashable(), 1) is None
     assert arity_error(Unhashable(), 2) is not None
     assert arity_error(min, 5) is None  # min has no signature to check
+
+
+class Caller:
+    __slots__ = ()  # no weak references: the verdict is kept for the class's __call__
+
+    def __call__(self, a: int, *rest: int) -> None:
+        pass
+
+
+def test_callable_objects_share_the_verdict_of_their_class() -> None:
+    assert arity_error(Caller(), 3) is None
+    assert arity_error(Caller(), 0) is not None
+    assert set(_verdicts[Caller.__call__]) == {4, 1}
+
+    class Signed(Caller):
+        __slots__ = ("__signature__",)
+
+    # An object with its own signature is checked by it.
+    signed = Signed()
+    signed.__signature__ = inspect.Signature()  # type: ignore[attr-defined]
+    assert arity_error(signed, 0) is None
+    assert arity_error(signed, 1) is not None

@@ -3,8 +3,9 @@
 Host functions are checked when they are defined and again when each instance
 binds them, and ``inspect.signature`` costs some 20 microseconds a call (a few
 milliseconds for the WASI host of a real component, every instance). A bound
-method and a ``functools.partial`` of positional arguments are checked as the
-function underneath with the bound arguments counted, so the per-instance
+method, a ``functools.partial`` of positional arguments and an object with a
+``__call__`` method are checked as the function underneath with the bound
+arguments counted, so the per-instance
 objects share the verdicts of the functions they wrap, kept per function.
 """
 
@@ -38,6 +39,10 @@ def arity_error(fn: Callable[..., Any], count: int) -> str | None:
         elif type(target) is functools.partial and not target.keywords:
             count += len(target.args)
             target = target.func
+        elif _plain_instance(target):
+            # An object called through its class's ``__call__`` (``self`` first).
+            count += 1
+            target = type(target).__call__
         else:
             break
     try:
@@ -53,6 +58,16 @@ def arity_error(fn: Callable[..., Any], count: int) -> str | None:
     if count not in known:
         known[count] = _check(target, count)
     return known[count]
+
+
+def _plain_instance(obj: Any) -> bool:
+    """Whether ``inspect.signature(obj)`` is that of its class's Python ``__call__``."""
+    if isinstance(obj, type | types.FunctionType | types.BuiltinFunctionType):
+        return False
+    # The class's method itself is wanted here, not whether obj is callable.
+    if not isinstance(getattr(type(obj), "__call__", None), types.FunctionType):  # noqa: B004
+        return False
+    return not (hasattr(obj, "__signature__") or hasattr(obj, "__wrapped__"))
 
 
 def _check(fn: Any, count: int) -> str | None:
