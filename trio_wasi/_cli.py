@@ -131,6 +131,7 @@ def _with_progress(label: str, load: Callable[[], Component]) -> Component:
 def _load(path: Path, engine: Engine | None = None) -> Component:
     """The component at ``path`` (binary or text); ``engine`` as for ``Component.from_bytes``."""
     from ._component import Component
+    from ._digests import read_with_digest
 
     try:
         size = path.stat().st_size
@@ -138,9 +139,15 @@ def _load(path: Path, engine: Engine | None = None) -> Component:
         raise Error(f"cannot read {path}: {exc.strerror or exc}") from exc
     label = f"{path.name}, {size / 1e6:.1f} MB" if size >= 1e6 else path.name
     try:
-        data = path.read_bytes()
+        if engine is None:
+            from ._component import default_engine
+
+            engine = default_engine()
+        data, sha256 = read_with_digest(path, engine.cache_dir)
         if data.startswith(_WASM_MAGIC):
-            return _with_progress(label, lambda: Component.from_bytes(data, engine=engine))
+            return _with_progress(
+                label, lambda: Component._from_binary(data, engine=engine, sha256=sha256)
+            )
         text = data.decode("utf-8", errors="replace")
         return _with_progress(label, lambda: Component.from_wat(text, engine=engine))
     except OSError as exc:
