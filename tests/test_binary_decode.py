@@ -21,8 +21,7 @@ from trio_wasi._binary._model import (
     CanonBuiltin,
     CanonLift,
     CanonLower,
-    CanonOptions,
-    Component,
+    CanonOptionList,
     ComponentType,
     CoreAliasDecl,
     CoreExportDecl,
@@ -39,11 +38,12 @@ from trio_wasi._binary._model import (
     CoreTypeDef,
     CoreValType,
     CustomSection,
+    DecodedComponent,
     Enum,
     Export,
     ExportDecl,
     Flags,
-    FuncType,
+    FuncTypeDef,
     Future,
     Import,
     ImportDecl,
@@ -60,7 +60,7 @@ from trio_wasi._binary._model import (
     Own,
     Prim,
     Record,
-    ResourceType,
+    ResourceTypeDef,
     Result,
     Sort,
     SortType,
@@ -72,7 +72,7 @@ from trio_wasi._binary._model import (
     TypeDef,
     TypeIndex,
     Value,
-    Variant,
+    VariantDef,
 )
 from trio_wasi._binary._reader import Reader
 
@@ -200,9 +200,9 @@ def test_vector_count_is_checked_against_the_input() -> None:
 
 
 def test_empty_component() -> None:
-    assert decode_component(PREAMBLE) == Component((), 0)
-    assert decode_component(memoryview(PREAMBLE)) == Component((), 0)
-    assert decode_component(bytearray(PREAMBLE)) == Component((), 0)
+    assert decode_component(PREAMBLE) == DecodedComponent((), 0)
+    assert decode_component(memoryview(PREAMBLE)) == DecodedComponent((), 0)
+    assert decode_component(bytearray(PREAMBLE)) == DecodedComponent((), 0)
 
 
 def test_core_module_where_a_component_is_expected() -> None:
@@ -380,7 +380,7 @@ def test_defined_value_types() -> None:
     )
     assert [d.type for d in defs if isinstance(d, TypeDef)] == [
         Record((("a", Prim.U8), ("b", Prim.STRING))),
-        Variant((("x", Prim.S64), ("y", None))),
+        VariantDef((("x", Prim.S64), ("y", None))),
         List(TypeIndex(0)),
         List(Prim.U8, 4),
         Tuple((Prim.BOOL, Prim.CHAR)),
@@ -419,8 +419,8 @@ def test_resources_and_handles() -> None:
         )
     )
     assert defs[3:] == (
-        TypeDef(ResourceType(CoreValType.I32, 0)),
-        TypeDef(ResourceType(CoreValType.I32, None)),
+        TypeDef(ResourceTypeDef(CoreValType.I32, 0)),
+        TypeDef(ResourceTypeDef(CoreValType.I32, None)),
         TypeDef(Own(0)),
         TypeDef(Borrow(1)),
         CanonBuiltin("resource.new", type_index=0),
@@ -455,8 +455,8 @@ def test_function_component_and_instance_types() -> None:
             """
         )
     )
-    assert defs[0] == TypeDef(FuncType((("a", Prim.U32), ("b", Prim.STRING)), Prim.BOOL))
-    assert defs[1] == TypeDef(FuncType((), None, is_async=True))
+    assert defs[0] == TypeDef(FuncTypeDef((("a", Prim.U32), ("b", Prim.STRING)), Prim.BOOL))
+    assert defs[1] == TypeDef(FuncTypeDef((), None, is_async=True))
     instance_type = defs[2]
     assert isinstance(instance_type, TypeDef)
     assert instance_type.type == InstanceType(
@@ -464,7 +464,7 @@ def test_function_component_and_instance_types() -> None:
             TypeDecl(Record((("x", Prim.U8),))),
             ExportDecl(Name("t"), TypeBound(0)),
             ExportDecl(Name("res"), TypeBound(None)),
-            TypeDecl(FuncType((("v", TypeIndex(0)),), None)),
+            TypeDecl(FuncTypeDef((("v", TypeIndex(0)),), None)),
             ExportDecl(Name("f"), SortType(Sort.FUNC, 3)),
         )
     )
@@ -559,14 +559,14 @@ def test_instances_and_nested_components() -> None:
         )
     )
     assert defs[:2] == (
-        TypeDef(FuncType((), None)),
+        TypeDef(FuncTypeDef((), None)),
         Import(Name("f"), SortType(Sort.FUNC, 0)),
     )
     nested = defs[2]
     assert isinstance(nested, NestedComponent)
     inner = tuple(d for d in nested.component.definitions if not isinstance(d, CustomSection))
     assert inner == (
-        TypeDef(FuncType((), None)),
+        TypeDef(FuncTypeDef((), None)),
         Import(Name("x"), SortType(Sort.FUNC, 0)),
         Export(Name("y"), Sort.FUNC, 0, None),
     )
@@ -636,12 +636,12 @@ def test_canon_lift_lower_and_builtins() -> None:
         )
     )
     canons = [d for d in defs if isinstance(d, CanonLift | CanonLower | CanonBuiltin)]
-    memory0 = CanonOptions(memory=0)
+    memory0 = CanonOptionList(memory=0)
     assert canons == [
-        CanonLift(0, CanonOptions(memory=0, realloc=2, is_async=True, callback=1), 2),
+        CanonLift(0, CanonOptionList(memory=0, realloc=2, is_async=True, callback=1), 2),
         CanonLift(
             0,
-            CanonOptions(
+            CanonOptionList(
                 string_encoding="utf16",
                 string_encoding_given=True,
                 memory=0,
@@ -650,7 +650,7 @@ def test_canon_lift_lower_and_builtins() -> None:
             ),
             3,
         ),
-        CanonLower(0, CanonOptions(memory=0, is_async=True)),
+        CanonLower(0, CanonOptionList(memory=0, is_async=True)),
         CanonBuiltin("task.return", result=Prim.U32, options=memory0),
         CanonBuiltin("task.cancel"),
         CanonBuiltin("context.get", core_valtype=CoreValType.I32, index=0),
@@ -660,7 +660,7 @@ def test_canon_lift_lower_and_builtins() -> None:
         CanonBuiltin("waitable-set.wait", memory=0),
         CanonBuiltin("waitable.join"),
         CanonBuiltin("stream.new", type_index=0),
-        CanonBuiltin("stream.read", type_index=0, options=CanonOptions(memory=0, is_async=True)),
+        CanonBuiltin("stream.read", type_index=0, options=CanonOptionList(memory=0, is_async=True)),
         CanonBuiltin("stream.cancel-write", type_index=0, is_async=True),
         CanonBuiltin("future.drop-readable", type_index=1),
         CanonBuiltin("subtask.cancel", is_async=True),
@@ -670,7 +670,7 @@ def test_canon_lift_lower_and_builtins() -> None:
         CanonBuiltin("thread.new-indirect", type_index=0, table=0),
         CanonBuiltin(
             "error-context.new",
-            options=CanonOptions(
+            options=CanonOptionList(
                 string_encoding="latin1+utf16", string_encoding_given=True, memory=0
             ),
         ),
@@ -706,7 +706,7 @@ def test_repeated_canon_options_are_recorded() -> None:
     (lower,) = decode_component(PREAMBLE + section(8, body)).definitions
     assert lower == CanonLower(
         0,
-        CanonOptions(
+        CanonOptionList(
             string_encoding="utf16",
             string_encoding_given=True,
             memory=1,
@@ -853,7 +853,7 @@ def test_conformance_binaries(wast: Path, tmp_path: Path) -> None:
         data = (tmp_path / filename).read_bytes()
         kind = command["type"]
         if kind in ("module", "module_definition", "assert_uninstantiable"):
-            assert isinstance(decode_component(data), Component)
+            assert isinstance(decode_component(data), DecodedComponent)
         elif kind == "assert_malformed" and command["text"] not in CORE_MODULE_LEVEL:
             with pytest.raises(DecodeError):
                 decode_component(data)

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from trio_wasi._binary import DecodeError, decode_component
 from trio_wasi._binary import _model as M
-from trio_wasi._binary._model import Component
+from trio_wasi._binary._model import DecodedComponent
 
 FUZZ_DIR = Path(__file__).resolve().parent / "fuzz"
 CRASHERS = FUZZ_DIR / "crashers"
@@ -92,7 +92,7 @@ def cpu_budget(what: str) -> Iterator[None]:
 def check(data: bytes) -> None:
     with cpu_budget(f"decoding {len(data)} bytes"):
         try:
-            assert isinstance(decode_component(data), Component)
+            assert isinstance(decode_component(data), DecodedComponent)
         except DecodeError as exc:
             assert 0 <= exc.offset <= len(data)
 

@@ -94,7 +94,7 @@ def test_run_takes_limits_as_w_options(capfd: pytest.CaptureFixture[str]) -> Non
 async def test_poll_reports_pollables_in_deadline_order() -> None:
     now = time.monotonic_ns()
     ms = 1_000_000
-    pollables = [_io.Pollable(_io.Deadline(now + d * ms)) for d in (60, 20, 40)]
+    pollables = [_io.Pollable(_io.ClockReadiness(now + d * ms)) for d in (60, 20, 40)]
     order = []
     pending = [0, 1, 2]
     with trio.fail_after(10):
@@ -113,7 +113,7 @@ async def test_poll_reports_pollables_in_deadline_order() -> None:
 
 
 async def test_poll_returns_at_once_when_something_is_ready() -> None:
-    never = _io.Pollable(_io.Deadline(time.monotonic_ns() + 10**15))
+    never = _io.Pollable(_io.ClockReadiness(time.monotonic_ns() + 10**15))
     assert await _io.poll([never, _io.Pollable(_io.AlwaysReady())]) == [1]
 
 

@@ -38,7 +38,7 @@ def fuel_engine() -> Engine:
     return _fuel_engine
 
 
-def _core_modules(component: M.Component) -> Iterator[M.CoreModule]:
+def _core_modules(component: M.DecodedComponent) -> Iterator[M.CoreModule]:
     for d in component.definitions:
         if isinstance(d, M.CoreModule):
             yield d
@@ -75,7 +75,7 @@ class Component:
     immutable and may be instantiated any number of times.
     """
 
-    def __init__(self, model: M.Component, modules: dict[int, Any], engine: Engine) -> None:
+    def __init__(self, model: M.DecodedComponent, modules: dict[int, Any], engine: Engine) -> None:
         self._model = model
         # Compiled core modules keyed by their offset in the binary, which is
         # unique across nested components.
@@ -153,7 +153,7 @@ class Component:
         return cls.from_bytes(wat_to_wasm(text), engine=engine)
 
     @property
-    def model(self) -> M.Component:
+    def model(self) -> M.DecodedComponent:
         """The decoded definitions (read-only data)."""
         return self._model
 

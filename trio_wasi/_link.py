@@ -93,7 +93,7 @@ class HostDefinitions:
 class _ComponentDef:
     """A component definition and the scope its outer aliases refer to."""
 
-    model: M.Component
+    model: M.DecodedComponent
     outer: _Scope | None
 
 
@@ -241,14 +241,17 @@ class _Linker:
 
     # -- entry ---------------------------------------------------------------
 
-    def instantiate_root(self, component: M.Component) -> InstanceItems:
+    def instantiate_root(self, component: M.DecodedComponent) -> InstanceItems:
         scope = _Scope(self.root_state, TypeSpace(), None)
         return self._run(component, scope, args=None)
 
     # -- the walk ------------------------------------------------------------
 
     def _run(
-        self, component: M.Component, scope: _Scope, args: Mapping[str, tuple[M.Sort, Any]] | None
+        self,
+        component: M.DecodedComponent,
+        scope: _Scope,
+        args: Mapping[str, tuple[M.Sort, Any]] | None,
     ) -> InstanceItems:
         exports: InstanceItems = {}
         spaces = scope._spaces
@@ -387,7 +390,7 @@ class _Linker:
     # -- types ---------------------------------------------------------------
 
     def _define_type(self, scope: _Scope, d: M.DefType) -> Any:
-        if isinstance(d, M.ResourceType):
+        if isinstance(d, M.ResourceTypeDef):
             rt = T.ResourceType(name="", instance=scope.state)
             if d.dtor is not None:
                 dtor_core = scope.get(M.Sort.CORE_FUNC, d.dtor)
@@ -397,7 +400,7 @@ class _Linker:
 
     # -- canon ---------------------------------------------------------------
 
-    def _options(self, scope: _Scope, opts: M.CanonOptions, results: list[str]) -> CanonOptions:
+    def _options(self, scope: _Scope, opts: M.CanonOptionList, results: list[str]) -> CanonOptions:
         memory = None
         if opts.memory is not None:
             memory = self._store(scope).memory(scope.get(M.Sort.CORE_MEMORY, opts.memory))
@@ -855,7 +858,7 @@ class LinkedComponent:
 
     def __init__(
         self,
-        component: M.Component,
+        component: M.DecodedComponent,
         engine: Engine,
         modules: Mapping[int, CoreModuleInfo],
         host: HostDefinitions,

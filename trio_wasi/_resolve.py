@@ -115,7 +115,7 @@ def _resource_at(space: TypeSpace, index: int) -> T.ResourceType:
     return item
 
 
-def resolve_functype(space: TypeSpace, ft: M.FuncType) -> T.FuncType:
+def resolve_functype(space: TypeSpace, ft: M.FuncTypeDef) -> T.FuncType:
     params = tuple((name, resolve_valtype(space, t)) for name, t in ft.params)
     return T.FuncType(params, _opt(space, ft.result), ft.is_async)
 
@@ -126,7 +126,7 @@ def resolve_deftype(space: TypeSpace, d: M.DefType, *, owner: object | None = No
         return _PRIMS[d]
     if isinstance(d, M.Record):
         return T.RecordType(tuple((n, resolve_valtype(space, t)) for n, t in d.fields))
-    if isinstance(d, M.Variant):
+    if isinstance(d, M.VariantDef):
         return T.VariantType(tuple((n, _opt(space, t)) for n, t in d.cases))
     if isinstance(d, M.List):
         return T.ListType(resolve_valtype(space, d.element), d.length)
@@ -153,11 +153,11 @@ def resolve_deftype(space: TypeSpace, d: M.DefType, *, owner: object | None = No
         if type(key) not in T.KEY_TYPES:
             raise LinkError(f"{describe(key)} cannot be a map key")
         return T.MapType(key, resolve_valtype(space, d.value))
-    if isinstance(d, M.FuncType):
+    if isinstance(d, M.FuncTypeDef):
         return resolve_functype(space, d)
     if isinstance(d, (M.ComponentType, M.InstanceType)):
         return DeclaredType(d, space)
-    if isinstance(d, M.ResourceType):
+    if isinstance(d, M.ResourceTypeDef):
         raise LinkError("resource type definitions are resolved by the linker")
     raise LinkError(f"unknown type definition {d!r}")
 

@@ -84,7 +84,7 @@ def has_stackful_lift(component: Component) -> bool:
             if isinstance(d, M.CanonLift) and d.options.is_async and d.options.callback is None:
                 return True
             nested = getattr(d, "component", None)
-            if isinstance(nested, M.Component) and walk(nested.definitions):
+            if isinstance(nested, M.DecodedComponent) and walk(nested.definitions):
                 return True
         return False
 

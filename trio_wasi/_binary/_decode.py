@@ -35,8 +35,7 @@ from trio_wasi._binary._model import (
     CanonBuiltin,
     CanonLift,
     CanonLower,
-    CanonOptions,
-    Component,
+    CanonOptionList,
     ComponentType,
     CoreInlineExport,
     CoreInlineInstance,
@@ -46,6 +45,7 @@ from trio_wasi._binary._model import (
     CoreTypeDef,
     CustomSection,
     Decl,
+    DecodedComponent,
     Definition,
     DefType,
     Enum,
@@ -53,7 +53,7 @@ from trio_wasi._binary._model import (
     ExportDecl,
     ExternType,
     Flags,
-    FuncType,
+    FuncTypeDef,
     Future,
     Import,
     ImportDecl,
@@ -70,7 +70,7 @@ from trio_wasi._binary._model import (
     Own,
     Prim,
     Record,
-    ResourceType,
+    ResourceTypeDef,
     Result,
     Sort,
     SortType,
@@ -85,7 +85,7 @@ from trio_wasi._binary._model import (
     ValType,
     Value,
     ValueBound,
-    Variant,
+    VariantDef,
 )
 from trio_wasi._binary._reader import EOF, Reader
 from trio_wasi._errors import DecodeError
@@ -103,7 +103,7 @@ CORE_MODULE_PREAMBLE: Final = b"\x00asm\x01\x00\x00\x00"
 MAX_NESTING: Final = 100
 
 
-def decode_component(data: bytes | bytearray | memoryview) -> Component:
+def decode_component(data: bytes | bytearray | memoryview) -> DecodedComponent:
     """Decode a component binary (Binary.md, Component Definitions).
 
     Raises :class:`~trio_wasi.DecodeError` with the byte offset of the first
@@ -154,7 +154,7 @@ def _preamble(r: Reader) -> None:
     r.pos = start + 8
 
 
-def _component(r: Reader, depth: int) -> Component:
+def _component(r: Reader, depth: int) -> DecodedComponent:
     if depth > MAX_NESTING:
         raise r.error("components nested too deeply")
     offset = r.pos
@@ -168,7 +168,7 @@ def _component(r: Reader, depth: int) -> Component:
         body = r.sub(r.u32())
         handler(body, defs, depth)
         body.expect_end("section")
-    return Component(tuple(defs), offset)
+    return DecodedComponent(tuple(defs), offset)
 
 
 def _custom_section(r: Reader, defs: list[Definition], depth: int) -> None:
@@ -458,7 +458,7 @@ def _defvaltype(r: Reader, b: int, start: int) -> DefType:
     if b == 0x72:
         return Record(r.vec(_label_valtype))
     if b == 0x71:
-        return Variant(r.vec(_case))
+        return VariantDef(r.vec(_case))
     if b == 0x70:
         return List(_valtype(r))
     if b == 0x67:
@@ -515,13 +515,13 @@ def _deftype(r: Reader, depth: int) -> DefType:
         at = r.pos
         flag = r.u8()
         if flag == 0x00:
-            return ResourceType(rep, None)
+            return ResourceTypeDef(rep, None)
         if flag == 0x01:
-            return ResourceType(rep, r.u32())
+            return ResourceTypeDef(rep, r.u32())
         raise r.invalid_byte(flag, "resource destructor", at)
     if b == 0x40 or b == 0x43:
         params = r.vec(_label_valtype)
-        return FuncType(params, _resultlist(r), is_async=b == 0x43)
+        return FuncTypeDef(params, _resultlist(r), is_async=b == 0x43)
     if b == 0x41 or b == 0x42:
         if depth >= MAX_NESTING:
             raise r.error("component types nested too deeply", start)
@@ -603,7 +603,7 @@ _OPTION_NAMES: Final = {
 }
 
 
-def _opts(r: Reader) -> CanonOptions:
+def _opts(r: Reader) -> CanonOptionList:
     """``opts ::= vec(canonopt)``, folded into one record."""
     encoding: StringEncoding = "utf8"
     encoding_given = False
@@ -625,7 +625,7 @@ def _opts(r: Reader) -> CanonOptions:
         values[option] = r.u32() if b in (0x03, 0x04, 0x05, 0x07, 0x08) else None
     if not values and not encoding_given:
         return _NO_OPTIONS
-    return CanonOptions(
+    return CanonOptionList(
         string_encoding=encoding,
         memory=values.get("memory"),
         realloc=values.get("realloc"),
@@ -639,7 +639,7 @@ def _opts(r: Reader) -> CanonOptions:
     )
 
 
-_NO_OPTIONS: Final = CanonOptions()
+_NO_OPTIONS: Final = CanonOptionList()
 
 # Built-ins whose only immediate is a type index (resource, stream, future).
 _TYPED: Final = {

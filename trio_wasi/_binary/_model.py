@@ -5,7 +5,7 @@ Every class here mirrors one production of the Component Model binary format
 spaces is the linker's job, so the decoder never needs to know what an index
 points at and a decoded component can be inspected, compared and cached.
 
-A :class:`Component` is the flat, ordered list of its definitions, exactly as
+A :class:`DecodedComponent` is the flat, ordered list of its definitions, exactly as
 the binary's sections give them; the order matters because index spaces are
 built incrementally.
 """
@@ -102,7 +102,7 @@ class Record(_Data):
 
 
 @attrs.frozen(repr=False)
-class Variant(_Data):
+class VariantDef(_Data):
     cases: tuple[tuple[str, ValType | None], ...]
 
 
@@ -170,7 +170,7 @@ class Map(_Data):
 DefValType = (
     Prim
     | Record
-    | Variant
+    | VariantDef
     | List
     | Tuple
     | Flags
@@ -190,7 +190,7 @@ DefValType = (
 
 
 @attrs.frozen(repr=False)
-class FuncType(_Data):
+class FuncTypeDef(_Data):
     """``functype``: named params, at most one result, and the async flag (0x43)."""
 
     params: tuple[tuple[str, ValType], ...]
@@ -199,7 +199,7 @@ class FuncType(_Data):
 
 
 @attrs.frozen(repr=False)
-class ResourceType(_Data):
+class ResourceTypeDef(_Data):
     """``resourcetype``: representation (always i32 today) and optional destructor.
 
     ``dtor`` is a core func index. ``callback`` is set by the async destructor
@@ -226,7 +226,7 @@ class InstanceType(_Data):
     decls: tuple[Decl, ...]
 
 
-DefType = DefValType | FuncType | ComponentType | InstanceType | ResourceType
+DefType = DefValType | FuncTypeDef | ComponentType | InstanceType | ResourceTypeDef
 
 
 # ---------------------------------------------------------------------------
@@ -442,7 +442,7 @@ StringEncoding = Literal["utf8", "utf16", "latin1+utf16"]
 
 
 @attrs.frozen(repr=False)
-class CanonOptions(_Data):
+class CanonOptionList(_Data):
     """``canonopt*``. ``string_encoding`` is ``utf8``, ``utf16`` or ``latin1+utf16``.
 
     ``string_encoding_given`` tells whether the option was written (validation
@@ -469,7 +469,7 @@ class CanonLift(_Data):
     """``(canon lift f opts (type ft))``: makes a component function."""
 
     core_func: int
-    options: CanonOptions
+    options: CanonOptionList
     type_index: int
 
 
@@ -478,7 +478,7 @@ class CanonLower(_Data):
     """``(canon lower f opts)``: makes a core function."""
 
     func: int
-    options: CanonOptions
+    options: CanonOptionList
 
 
 @attrs.frozen(repr=False)
@@ -504,7 +504,7 @@ class CanonBuiltin(_Data):
 
     name: str
     type_index: int | None = None
-    options: CanonOptions = CanonOptions()
+    options: CanonOptionList = CanonOptionList()
     result: ValType | None = None
     is_async: bool = False
     cancellable: bool = False
@@ -563,7 +563,7 @@ class CoreTypeDef(_Data):
 
 @attrs.frozen(repr=False)
 class NestedComponent(_Data):
-    component: Component
+    component: DecodedComponent
 
 
 @attrs.frozen(repr=False)
@@ -661,7 +661,7 @@ Definition = (
 
 
 @attrs.frozen(repr=False)
-class Component(_Data):
+class DecodedComponent(_Data):
     """A decoded component: its definitions in binary order.
 
     ``offset`` is where the component starts in the outermost binary (0 for the

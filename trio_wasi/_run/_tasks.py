@@ -98,7 +98,7 @@ class TaskState(enum.IntEnum):
     RESOLVED = 5
 
 
-class _Wait:
+class _TaskWait:
     """What a waiting task waits for (between callback steps, or to enter).
 
     ``kind`` is "enter" (its instance's backpressure or exclusive lock holds
@@ -167,7 +167,7 @@ class Task:
         # A frame of this task parked in a cancellable wait.
         self.cancellable = False
         self.cancel_now = False
-        self.wait: _Wait | None = None
+        self.wait: _TaskWait | None = None
         self.driver: _Driver | None = None
         self.exited = False
 
@@ -372,7 +372,7 @@ class _Driver:
         if self._own_wait_over(wait):
             self.poke()
 
-    def _own_wait_over(self, wait: _Wait) -> bool:
+    def _own_wait_over(self, wait: _TaskWait) -> bool:
         task = self.task
         if task.state is TaskState.PENDING_CANCEL and wait.cancellable:
             return True
@@ -630,7 +630,7 @@ class LiftedFunc(ComponentFunc):
 
     def _wait_to_enter(self, task: Task) -> None:
         self.state.num_waiting_to_enter += 1
-        task.wait = _Wait("enter", cancellable=True)
+        task.wait = _TaskWait("enter", cancellable=True)
         driver = _Driver(task)
         driver.attach()
 
@@ -747,13 +747,13 @@ class LiftedFunc(ComponentFunc):
             inst.exclusive = None
         self.rt.instance_changed(inst)
         if code == _CALLBACK_YIELD:
-            task.wait = _Wait("yield", cancellable=True)
+            task.wait = _TaskWait("yield", cancellable=True)
         else:
             wset = inst.table.get(packed >> 4)
             trap_if(not isinstance(wset, WaitableSet), "invalid waitable set handle")
             assert isinstance(wset, WaitableSet)
             wset.num_waiting += 1
-            task.wait = _Wait("wait", cancellable=True, wset=wset)
+            task.wait = _TaskWait("wait", cancellable=True, wset=wset)
         if task.driver is None:
             _Driver(task).attach()
         # An attached driver re-arms after the step that got us here.

@@ -2,7 +2,7 @@
 
 The monotonic clock is ``time.monotonic_ns``. 0.3 waits are ``async``
 functions that sleep on trio, so a guest's concurrent waits overlap; 0.2
-subscriptions are pollables (a :class:`Deadline`). Every wait is counted in
+subscriptions are pollables (a :class:`ClockReadiness`). Every wait is counted in
 the instance's state (``clock_waiters``, ``max_clock_waiters``).
 """
 
@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ._config import WasiConfig
-from ._io import Deadline, Pollable
+from ._io import ClockReadiness, Pollable
 from ._state import WasiState
 
 if TYPE_CHECKING:
@@ -39,10 +39,10 @@ class Monotonic03(_PerInstance):
         return RESOLUTION_NS
 
     async def wait_until(self, when: int) -> None:
-        await Deadline(when, self.state.note_clock_wait).wait()
+        await ClockReadiness(when, self.state.note_clock_wait).wait()
 
     async def wait_for(self, how_long: int) -> None:
-        await Deadline(time.monotonic_ns() + how_long, self.state.note_clock_wait).wait()
+        await ClockReadiness(time.monotonic_ns() + how_long, self.state.note_clock_wait).wait()
 
 
 class Monotonic02(_PerInstance):
@@ -53,10 +53,10 @@ class Monotonic02(_PerInstance):
         return RESOLUTION_NS
 
     def subscribe_instant(self, when: int) -> Pollable:
-        return Pollable(Deadline(when, self.state.note_clock_wait))
+        return Pollable(ClockReadiness(when, self.state.note_clock_wait))
 
     def subscribe_duration(self, when: int) -> Pollable:
-        return Pollable(Deadline(time.monotonic_ns() + when, self.state.note_clock_wait))
+        return Pollable(ClockReadiness(time.monotonic_ns() + when, self.state.note_clock_wait))
 
 
 def _split(ns: int) -> tuple[int, int]:

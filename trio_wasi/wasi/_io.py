@@ -153,7 +153,7 @@ class AlwaysReady(Readiness):
         await trio.lowlevel.checkpoint()
 
 
-class Deadline(Readiness):
+class ClockReadiness(Readiness):
     """Ready once ``time.monotonic_ns()`` reaches ``when`` (nanoseconds)."""
 
     def __init__(self, when_ns: int, on_wait: Callable[[int], None] | None = None) -> None:
