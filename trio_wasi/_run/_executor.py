@@ -71,7 +71,7 @@ PARKED: Any = _Parked()
 _seq = itertools.count()
 
 
-class _FrameWait:
+class _Wait:
     """A frame of an agent waiting for the baton: to resume, or to run jobs."""
 
     __slots__ = ("describe", "park", "ready", "seq", "stalled")
@@ -105,7 +105,7 @@ class Agent:
         self.chain: collections.deque[_Job] = collections.deque()
         self.fresh: collections.deque[_Job] = collections.deque()
         self.jobs: list[_Job] = []  # jobs running on this thread, innermost last
-        self.waits: list[_FrameWait] = []  # frames of this thread waiting, innermost last
+        self.waits: list[_Wait] = []  # frames of this thread waiting, innermost last
         # What the baton was handed to this agent for: "job", "resume" or "deadlock".
         self.granted: str | None = None
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
@@ -367,11 +367,11 @@ class ThreadedExecutor(Executor):
         if self.active_chains:
             return
         # 2. The oldest fresh job or ready parked frame.
-        best: _FrameWait | _Job | None = None
+        best: _Wait | _Job | None = None
         best_agent: Agent | None = None
         kind = ""
         queued = False
-        parked: list[tuple[Agent, _FrameWait]] = []
+        parked: list[tuple[Agent, _Wait]] = []
         for agent in agents:
             top = agent.waits[-1] if agent.waits else None
             if top is not None and not top.park:
@@ -499,7 +499,7 @@ class ThreadedExecutor(Executor):
             agent.chain.append(job)
             self.active_chains += 1
             try:
-                self._wait_locked(me, _FrameWait(lambda: job.state != _Job.PENDING, park=False))
+                self._wait_locked(me, _Wait(lambda: job.state != _Job.PENDING, park=False))
             finally:
                 self.active_chains -= 1
         if job.state == _Job.PARKED:
@@ -522,9 +522,9 @@ class ThreadedExecutor(Executor):
         if me.jobs:
             me.jobs[-1].finish(done=False)
         with self.lock:
-            self._wait_locked(me, _FrameWait(ready, park=True, describe=describe, stalled=stalled))
+            self._wait_locked(me, _Wait(ready, park=True, describe=describe, stalled=stalled))
 
-    def _wait_locked(self, me: Agent, wait: _FrameWait) -> None:
+    def _wait_locked(self, me: Agent, wait: _Wait) -> None:
         """Give up the baton until ``wait.ready()``; run this agent's jobs meanwhile.
 
         Called with ``self.lock`` held and the baton owned by ``me``; returns
@@ -569,7 +569,7 @@ class ThreadedExecutor(Executor):
             me.jobs[-1].finish(done=False)
         with self.lock:
             self._wait_locked(
-                me, _FrameWait(lambda: True, park=True, describe=describe, stalled=stalled)
+                me, _Wait(lambda: True, park=True, describe=describe, stalled=stalled)
             )
 
     def close(self) -> None:
