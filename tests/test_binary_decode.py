@@ -272,6 +272,23 @@ def test_start_and_value_sections() -> None:
 # Definitions built from WAT
 
 
+def test_core_modules_are_views_of_the_binary_not_copies() -> None:
+    data = wat('(component (core module (func (export "f"))))')
+    (module,) = [d for d in decode_component(data).definitions if isinstance(d, CoreModule)]
+    assert module.data.readonly
+    assert module.data.obj is data  # a view of the caller's bytes
+    assert module.data == data[module.offset : module.offset + len(module.data)]
+    # A writable buffer is copied: changing it later leaves the model alone.
+    buffer = bytearray(data)
+    (copied,) = [
+        d for d in decode_component(memoryview(buffer)).definitions if isinstance(d, CoreModule)
+    ]
+    before = bytes(copied.data)
+    buffer[copied.offset + 8 :] = bytes(len(buffer) - copied.offset - 8)
+    assert copied.data.readonly
+    assert bytes(copied.data) == before
+
+
 def test_core_modules_are_slices_with_absolute_offsets() -> None:
     data = wat(
         """
@@ -291,7 +308,7 @@ def test_core_modules_are_slices_with_absolute_offsets() -> None:
     inner_modules = [d for d in nested[0].component.definitions if isinstance(d, CoreModule)]
     assert len(inner_modules) == 1
     for module in outer + inner_modules:
-        assert module.data.startswith(CORE_PREAMBLE)
+        assert bytes(module.data).startswith(CORE_PREAMBLE)
         assert data[module.offset : module.offset + len(module.data)] == module.data
     assert nested[0].component.offset > 0
     assert data[nested[0].component.offset :].startswith(PREAMBLE)

@@ -10,6 +10,8 @@ in ``trio_wasi/demo/``. Every error is one line from a :class:`trio_wasi.Error`.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import functools
 import gc
 import json
@@ -131,6 +133,7 @@ def _with_progress(label: str, load: Callable[[], Component]) -> Component:
 def _load(path: Path, engine: Engine | None = None) -> Component:
     """The component at ``path`` (binary or text); ``engine`` as for ``Component.from_bytes``."""
     from ._component import Component
+    from ._digests import read_with_digest
 
     try:
         size = path.stat().st_size
@@ -138,9 +141,15 @@ def _load(path: Path, engine: Engine | None = None) -> Component:
         raise Error(f"cannot read {path}: {exc.strerror or exc}") from exc
     label = f"{path.name}, {size / 1e6:.1f} MB" if size >= 1e6 else path.name
     try:
-        data = path.read_bytes()
+        if engine is None:
+            from ._component import default_engine
+
+            engine = default_engine()
+        data, sha256 = read_with_digest(path, engine.cache_dir)
         if data.startswith(_WASM_MAGIC):
-            return _with_progress(label, lambda: Component.from_bytes(data, engine=engine))
+            return _with_progress(
+                label, lambda: Component._from_binary(data, engine=engine, sha256=sha256)
+            )
         text = data.decode("utf-8", errors="replace")
         return _with_progress(label, lambda: Component.from_wat(text, engine=engine))
     except OSError as exc:
@@ -510,6 +519,37 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def exit_process(code: int) -> None:
+    """End the process with ``code`` now, skipping the interpreter's teardown, when that is safe.
+
+    After a run the interpreter would free every object of the loaded
+    component one by one (hundreds of thousands for a componentize-py guest)
+    and unload every module: tens of milliseconds spent on memory the
+    process is about to return anyway. This does what that teardown does that
+    anyone can see (``atexit`` handlers, flushing stdout and stderr, with
+    exit status 120 when stdout cannot be flushed, as Python does) and then
+    ends the process. It returns, leaving the ordinary exit to happen, while
+    any non-daemon thread is alive (the interpreter would wait for it) or when
+    flushing fails before the handlers ran.
+    """
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:
+        return  # the ordinary exit reports it
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+    except Exception:
+        code = 120
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    os._exit(code & 0xFF)
 
 
 def _one_line(exc: BaseException) -> str:

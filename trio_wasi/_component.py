@@ -12,6 +12,7 @@ import attrs
 
 from ._binary import _model as M
 from ._binary._decode import decode_component
+from ._digests import read_with_digest
 from ._engine import Engine, module_names, wat_to_wasm
 from ._validate import validate_component
 
@@ -111,12 +112,24 @@ class Component:
         accepts a component that only decodes (its imports and types are still
         checked when linking).
         """
+        return cls._from_binary(bytes(data), engine=engine, validate=validate)
+
+    @classmethod
+    def _from_binary(
+        cls,
+        data: bytes,
+        *,
+        engine: Engine | None = None,
+        validate: bool = True,
+        sha256: bytes | None = None,
+    ) -> Component:
+        """:meth:`from_bytes` of ``data`` whose sha256 the caller may know already."""
         engine = engine or default_engine()
-        data = bytes(data)
         model = decode_component(data)
         # Hashed once: the validation verdict and the compiled modules are
         # both found in the cache by it.
-        sha256 = hashlib.sha256(data).digest()
+        if sha256 is None:
+            sha256 = hashlib.sha256(data).digest()
         if validate:
             validate_component(data, cache_dir=engine.cache_dir, sha256=sha256)
         blobs = list(_core_modules(model))
@@ -128,10 +141,11 @@ class Component:
     def from_file(cls, path: str | os.PathLike[str], *, engine: Engine | None = None) -> Component:
         """Load a component from a ``.wasm`` file (or a ``.wat`` text file)."""
         p = Path(path)
-        data = p.read_bytes()
         if p.suffix == ".wat":
-            return cls.from_wat(data.decode("utf-8"), engine=engine)
-        return cls.from_bytes(data, engine=engine)
+            return cls.from_wat(p.read_text("utf-8"), engine=engine)
+        engine = engine or default_engine()
+        data, sha256 = read_with_digest(p, engine.cache_dir)
+        return cls._from_binary(data, engine=engine, sha256=sha256)
 
     @classmethod
     def from_wat(cls, text: str, *, engine: Engine | None = None) -> Component:

@@ -44,6 +44,7 @@ import attrs
 import trio
 
 from ._abi import _types as T
+from ._arity import arity_error
 from ._errors import Error, LinkError
 from ._names import compatibility_key
 from ._wit import WitInterface, load_encoded, load_wit, resolve_interface
@@ -483,11 +484,6 @@ def _missing_message(wit_name: str, attr: str, where: object) -> str:
 
 
 def _check_signature(fn: Callable[..., Any], count: int, wit_name: str, attr: str) -> None:
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return  # builtins and C callables: nothing to check
-    try:
-        sig.bind(*range(count))
-    except TypeError as exc:
-        raise _Missing(f"`{wit_name}` ({attr}) does not accept {count} arguments: {exc}") from None
+    error = arity_error(fn, count)
+    if error is not None:
+        raise _Missing(f"`{wit_name}` ({attr}) does not accept {count} arguments: {error}")

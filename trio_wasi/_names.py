@@ -11,6 +11,7 @@ non-zero component: ``1.x.y`` matches ``1.*``; ``0.2.x`` matches ``0.2.*``;
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -50,6 +51,9 @@ def parse_interface_name(name: str) -> InterfaceName | None:
     return InterfaceName(m["package"], m["interface"], m["version"])
 
 
+# A pure function of its argument, asked again for the same few hundred names
+# by every definition and every link of a WASI component.
+@functools.lru_cache(maxsize=4096)
 def compatibility_key(name: str) -> str:
     """The key under which semver-compatible names collide.
 

@@ -185,7 +185,7 @@ def _module_section(r: Reader, defs: list[Definition], depth: int) -> None:
             raise DecodeError(EOF, r.end)
         raise DecodeError("expected a version header for a module", start)
     _core_section_order(Reader(r.data, start + len(CORE_MODULE_PREAMBLE), r.end))
-    defs.append(CoreModule(r.read_bytes(r.remaining), start))
+    defs.append(CoreModule(r.read_view(r.remaining), start))
 
 
 # The rank of each known core section id in the order a module must list them

@@ -526,10 +526,11 @@ Canon = CanonLift | CanonLower | CanonBuiltin
 class CoreModule(_Data):
     """An embedded core module, kept as its bytes; wasmtime parses it.
 
-    ``offset`` is where the module starts in the outermost binary.
+    ``data`` is a read-only view of the module's bytes in the binary (not a
+    copy); ``offset`` is where the module starts in the outermost binary.
     """
 
-    data: bytes
+    data: memoryview
     offset: int
 
 

@@ -75,6 +75,21 @@ class Reader:
         self.pos = pos + n
         return bytes(self.data[pos : pos + n])
 
+    def read_view(self, n: int) -> memoryview:
+        """The next ``n`` bytes as a read-only view of the buffer, without a copy.
+
+        A core module is most of a component's bytes (19 MB for a
+        componentize-py guest) and is only read again to compile it, so it
+        is kept as a view; a writable buffer is copied first, so the view
+        cannot change.
+        """
+        pos = self.pos
+        if n > self.end - pos:
+            raise DecodeError(EOF, self.end)
+        self.pos = pos + n
+        view = memoryview(self.data)[pos : pos + n]
+        return view if view.readonly else memoryview(view.tobytes())
+
     def skip(self, n: int) -> int:
         """Advance over ``n`` bytes; returns where they started."""
         pos = self.pos

@@ -89,7 +89,7 @@ class Engine:
             return None
         return self._cache_dir / f"{self._key(data)}.cwasm"
 
-    def compile(self, data: bytes) -> wasmtime.Module:
+    def compile(self, data: bytes | memoryview) -> wasmtime.Module:
         """Compile a core module, through the in-process memo and the disk cache.
 
         Raises ValidationError (with wasmtime's message) for invalid modules.
@@ -104,7 +104,7 @@ class Engine:
         return module
 
     def compile_many(
-        self, modules: Sequence[bytes], *, source: bytes | None = None
+        self, modules: Sequence[bytes | memoryview], *, source: bytes | None = None
     ) -> list[wasmtime.Module]:
         """Compile several core modules, compiling cache misses on a thread pool.
 
@@ -180,7 +180,7 @@ class Engine:
 
     # -- internals -------------------------------------------------------------
 
-    def _key(self, data: bytes) -> str:
+    def _key(self, data: bytes | memoryview) -> str:
         digest = hashlib.sha256(data).hexdigest()
         return f"{digest}-{self._fingerprint}"
 
@@ -244,7 +244,7 @@ class Engine:
             return None
         return module
 
-    def _compile_and_store(self, key: str, data: bytes) -> wasmtime.Module:
+    def _compile_and_store(self, key: str, data: bytes | memoryview) -> wasmtime.Module:
         module = self._compile_bytes(bytes(data))
         if self._cache_dir is not None:
             try:

@@ -45,6 +45,7 @@ from .._abi._resources import BorrowScope
 from .._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from .._abi._trap import trap, trap_if
 from .._abi._waitables import EventCode, EventTuple, Subtask, SubtaskState, WaitableSet
+from .._arity import arity_error
 from .._errors import LinkError, Trap
 from ._executor import Agent
 from ._hostvalues import host_values
@@ -931,16 +932,9 @@ _TRIO_MISUSE = re.compile(r"async context|created by Trio|trio_token|Trio", re.I
 
 
 def _check_arity(fn: Callable[..., Any], count: int, where: str) -> None:
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return  # builtins and C callables: nothing to check
-    try:
-        sig.bind(*range(count))
-    except TypeError as exc:
-        raise LinkError(
-            f"{where}: the host function does not accept {count} arguments: {exc}"
-        ) from exc
+    error = arity_error(fn, count)
+    if error is not None:
+        raise LinkError(f"{where}: the host function does not accept {count} arguments: {error}")
 
 
 # ---------------------------------------------------------------------------
