@@ -196,10 +196,32 @@ def component() -> trio_wasi.Component:
     return trio_wasi.Component.from_wat(WAT)
 
 
-def linker(note: Callable[[], None] = lambda: None) -> trio_wasi.Linker:
-    result = trio_wasi.Linker()
+def linker(
+    note: Callable[[], None] = lambda: None, *, guest_threads: bool = True
+) -> trio_wasi.Linker:
+    result = trio_wasi.Linker(limits=trio_wasi.Limits(guest_threads=guest_threads))
     result.define_function(None, "note", note)
     return result
+
+
+async def test_guest_threads_are_refused_unless_allowed(component: trio_wasi.Component) -> None:
+    with pytest.raises(trio_wasi.LinkError, match=r"guest threads.*-W guest-threads=y"):
+        async with linker(guest_threads=False).instantiate(component):
+            pass  # pragma: no cover - linking fails first
+    # Allowed per instance as well as per linker.
+    limits = trio_wasi.Limits(guest_threads=True)
+    async with linker(guest_threads=False).instantiate(component, limits=limits) as instance:
+        await instance.call("log")
+
+
+def test_w_guest_threads_parses_yes_and_no() -> None:
+    from trio_wasi._limits import parse_w_options
+
+    assert parse_w_options(["guest-threads=y"]).guest_threads is True
+    assert parse_w_options(["guest-threads=no"]).guest_threads is False
+    assert trio_wasi.Limits.serve().guest_threads is False
+    with pytest.raises(ValueError, match="expected y or n"):
+        parse_w_options(["guest-threads=maybe"])
 
 
 async def run(component: trio_wasi.Component, name: str) -> list[int]:

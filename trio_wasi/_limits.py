@@ -87,6 +87,12 @@ class Limits:
     max_stream_buffer: int | None = attrs.field(default=64 * 1024, validator=_positive_or_none)
     #: wasmtime fuel per store for the instance's life (needs ``Engine(consume_fuel=True)``).
     fuel: int | None = attrs.field(default=None, validator=_positive_or_none)
+    #: Whether a component may create guest threads (``thread.new-indirect``).
+    #: Off unless asked for: in a store with guest threads the wasm stack
+    #: limit no longer bounds each thread's own recursion (see _run/_stackroot),
+    #: so a guest recursing without bound there ends the process at its
+    #: thread's guard page instead of trapping.
+    guest_threads: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
     @classmethod
     def embedding(cls) -> Limits:
@@ -169,6 +175,19 @@ def _parse_count(text: str, what: str) -> int | None:
     return value
 
 
+_TRUE = {"y", "yes", "true", "on", "1"}
+_FALSE = {"n", "no", "false", "off", "0"}
+
+
+def _parse_bool(text: str, what: str) -> bool:
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(f"{what}: expected y or n, got {text!r}")
+
+
 def _parse_time(text: str, what: str) -> float | None:
     if text.strip().lower() in _UNBOUNDED:
         return None
@@ -192,6 +211,7 @@ _OPTIONS: dict[str, tuple[str, Any]] = {
     "hostcall-fuel": ("hostcall_budget", _parse_size),
     "max-stream-buffer": ("max_stream_buffer", _parse_count),
     "fuel": ("fuel", _parse_count),
+    "guest-threads": ("guest_threads", _parse_bool),
 }
 
 #: The ``-W`` option names :func:`parse_w_options` accepts.
@@ -229,6 +249,8 @@ def _show(attribute: str, value: Any) -> str:
     """``value`` of ``attribute`` as a ``-W`` value would spell it."""
     if value is None:
         return "none"
+    if isinstance(value, bool):
+        return "y" if value else "n"
     if attribute == "timeout":
         return f"{value:g}s"
     if _OPTIONS_BY_ATTRIBUTE[attribute][1] is _parse_size:

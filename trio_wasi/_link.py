@@ -545,6 +545,10 @@ class _Linker:
             return self._async_value_builtin(scope, d)
         raise LinkError(f"canon {name} is not supported by this runtime")
 
+    def _guest_threads_allowed(self) -> bool:
+        limits = self.rt.limits
+        return limits is not None and limits.guest_threads
+
     def _thread_builtin(self, scope: _Scope, d: M.CanonBuiltin) -> Any:
         """Guest threads (CanonicalABI.md "canon thread.*"; design in _run/_threads.py)."""
         name = d.name
@@ -553,6 +557,13 @@ class _Linker:
         # A thread that switches parks its frame: only store threads can.
         self.may_block.append(name)
         if name == "thread.new-indirect":
+            if not self._guest_threads_allowed():
+                raise LinkError(
+                    "canon thread.new-indirect: this component creates guest threads, which"
+                    " are off unless allowed (Limits(guest_threads=True), -W guest-threads=y):"
+                    " in a store with guest threads, unbounded recursion in wasm ends the"
+                    " process instead of trapping"
+                )
             assert d.table is not None and d.type_index is not None
             ft = scope.space.core_types[d.type_index]
             if not isinstance(ft, M.CoreFuncType) or ft.params != (M.CoreValType.I32,):
@@ -894,6 +905,10 @@ class _DryLinker(_Linker):
 
     def _raw(self, scope: _Scope, func: Any, params: list[str], results: list[str]) -> Any:
         return _Placeholder("a core function")
+
+    def _guest_threads_allowed(self) -> bool:
+        # The instance's limits decide, when there is an instance.
+        return True
 
     def _host_callable(self, definition: Any) -> Callable[..., Any]:
         # Binding may build host objects (interface factories): not before
