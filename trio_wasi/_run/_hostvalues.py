@@ -11,8 +11,10 @@ Rules:
   (:class:`HostSourceStream`, a :class:`ReadableStream`). A guest read takes
   what is buffered; with nothing buffered it parks and the stream asks a trio
   task (its *pump*, one per stream, started on first demand) for the next item.
-  Items are fetched only on demand, so the host's sender feels the guest's
-  backpressure. For ``stream<u8>`` an item is a bytes-like chunk, copied into
+  Items are fetched on demand, so the host's sender feels the guest's
+  backpressure; on store threads an answer also brings the item after it when
+  the channel holds one already (one item ahead at most, see
+  :meth:`_Pump._answer`). For ``stream<u8>`` an item is a bytes-like chunk, copied into
   guest memory with one copy; a partial read keeps the rest of the chunk for
   the next read. For other element types an item is one value;
 * the end of the channel (``EndOfChannel``, or the channel closed) is the
@@ -23,8 +25,11 @@ Rules:
   the wasm side and waits for the copy. A ``receive`` cancelled while its read
   is parked cancels the read (CanonicalABI.md ``cancel_copy``); whatever was
   copied before the cancellation took effect is kept for the next
-  ``receive``. ``aclose`` drops the host's readable end: the guest's writer
-  sees ``DROPPED``;
+  ``receive``. On store threads one read more is kept posted (see
+  :meth:`StreamReceiver._read_on` and :meth:`StreamReceiver._keep_reading`),
+  within ``Limits.max_stream_buffer``. ``aclose`` drops the host's readable
+  end: the guest's writer sees ``DROPPED`` (what a read ahead took is
+  discarded with it, as any reader's data is when it drops its end);
 * futures work the same way with exactly one value. A guest reader can never
   see ``DROPPED`` on a future (its writer must write), so a host channel that
   ends without a value while a guest reads it traps the instance, naming the
