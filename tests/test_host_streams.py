@@ -1090,8 +1090,12 @@ async def test_guest_cancelled_reads_lose_no_host_item(engine: Any, mode: str) -
                 assert n == 4  # host items are never split across reads of 4
                 got.extend((await inst.call("peek")).to_bytes(4, "little")[:n])
             await send.aclose()
+            # The end reaches a read, or the cancel of one (which then
+            # reports the end it raced with).
             while (code := await inst.call("read")) == BLOCKED:
-                assert await inst.call("cancel") == CANCELLED
+                code = await inst.call("cancel")
+                if code != CANCELLED:
+                    break
                 await trio.sleep(0.001)
             assert code == DROPPED
             await inst.call("drop")
