@@ -38,7 +38,10 @@ Rules:
   reaches it through ``executor.post`` and is answered through
   ``executor.call_soon_trio`` (see ``_executor``). A pump waiting for data the
   guest asked for is counted with ``outside_begin``/``outside_end``, so a
-  store waiting for it is not mistaken for a deadlock.
+  store waiting for it is not mistaken for a deadlock. One exception, a hint
+  only: the trio side marks a read ``wanted`` when a ``receive`` waits for it,
+  and the store thread looks at the mark when the copy completes (a mark set
+  just too late costs one read ahead, never the bound).
 
 Speed: with the inline executor the wasm side is the trio thread, so a guest
 read of a memory channel that already holds an item takes it with
