@@ -579,15 +579,18 @@ async def test_guest_bytes_reach_the_host(
         assert await inst.call("saw-drop") == 0
 
 
-async def test_host_aclose_is_seen_as_dropped(open_instance: Callable[..., Any]) -> None:
+async def test_host_aclose_is_seen_as_dropped(open_instance: Callable[..., Any], mode: str) -> None:
     async with open_instance() as inst:
         receiver = await inst.call("produce", 1_000_000, 4096)
         first = await receiver.receive()
         assert first == pattern(len(first))
         await receiver.aclose()
         await poll(lambda: inst.call("saw-drop"), 1)
-        # Only what the host received was taken from the guest.
-        assert await inst.call("written") == len(first)
+        # Only what the host received was taken from the guest, and on a
+        # store thread the one write that completed into the read posted
+        # behind it (discarded with the end, as a reader's data is).
+        ahead = 4096 if mode == "threaded" else 0
+        assert await inst.call("written") == len(first) + ahead
         with pytest.raises(trio.ClosedResourceError):
             await receiver.receive()
 
@@ -646,6 +649,124 @@ async def test_read_ahead_takes_the_guests_writes_on_the_store_thread(
             with pytest.raises(trio.EndOfChannel):
                 receiver.receive_nowait()
         assert await receive_all(receiver) == (b"" if mode == "threaded" else pattern(100))
+
+
+async def test_store_thread_reads_exactly_one_chunk_ahead(
+    open_instance: Callable[..., Any], mode: str
+) -> None:
+    async with open_instance() as inst:
+        receiver = await inst.call("produce", 100_000, 4096)
+        assert await receiver.receive() == pattern(4096)
+        if mode == "inline":
+            # Inline a read costs no hand-over: nothing is read ahead.
+            assert await inst.call("written") == 4096
+            with pytest.raises(trio.WouldBlock):
+                receiver.receive_nowait()
+        else:
+            # The store thread posted the next read the moment the one the
+            # receive waited for completed: the guest's second write went
+            # into it. Nothing asked for that one, so nothing follows it.
+            await poll(lambda: inst.call("written"), 8192)
+            for _ in range(5):
+                await trio.sleep(0)
+                assert await inst.call("written") == 8192
+            assert await poll(lambda: _nowait(receiver), pattern(4096, 4096))
+            with pytest.raises(trio.WouldBlock):
+                receiver.receive_nowait()
+        rest = 100_000 - (4096 if mode == "inline" else 8192)
+        start = 100_000 - rest
+        assert await receive_all(receiver) == pattern(rest, start)
+        assert await inst.call("saw-drop") == 0
+
+
+async def _nowait(receiver: Any) -> Any:
+    await trio.sleep(0)
+    try:
+        return receiver.receive_nowait()
+    except trio.WouldBlock:
+        return None
+
+
+async def test_read_ahead_stays_within_the_stream_buffer_limit() -> None:
+    component = trio_wasi.Component.from_wat(THREADED_WAT, engine=trio_wasi.Engine())
+    linker = trio_wasi.Linker()
+    linker.define_function(None, "transform", lambda s: s)
+    limits = trio_wasi.Limits(max_stream_buffer=1000)
+    async with linker.instantiate(component, limits=limits) as inst:
+        assert inst.threaded
+        receiver = await inst.call("produce", 100_000, 4096)
+        first = await receiver.receive()
+        assert first == pattern(1000)
+        # The read behind it holds at most the buffer bound: it took 1000
+        # bytes of the guest's write (the guest sees a partial write).
+        await poll(lambda: inst.call("written"), 2000)
+        assert await poll(lambda: _nowait(receiver), pattern(1000, 1000))
+        for _ in range(5):
+            await trio.sleep(0)
+            assert await inst.call("written") == 2000
+        sizes = [len(first), 1000]
+        async for chunk in receiver:
+            assert chunk == pattern(len(chunk), sum(sizes))
+            sizes.append(len(chunk))
+        assert max(sizes) <= 1000
+        assert sum(sizes) == 100_000
+
+
+async def test_host_items_fetched_ahead_are_one_at_most(
+    open_instance: Callable[..., Any], mode: str
+) -> None:
+    # Unbuffered channel: a send returns only once the guest's side took
+    # the item, so which sends returned says what was taken from the host.
+    send, recv = trio.open_memory_channel[bytes](0)
+    outcome: dict[bytes, str] = {}
+
+    async def sender(item: bytes) -> None:
+        try:
+            await send.send(item)
+            outcome[item] = "taken"
+        except trio.BrokenResourceError:
+            outcome[item] = "refused"
+
+    async with open_instance() as inst, trio.open_nursery() as nursery:
+        for item in (b"aaaaaaaa", b"bbbbbbbb", b"cccccccc"):
+            nursery.start_soon(sender, item)
+            await trio.testing.wait_all_tasks_blocked()
+        # The guest reads 4 bytes of the first item and drops the stream.
+        assert await inst.call("take-one", recv) == 4
+    # On a store thread the read that waited for the first item brought the
+    # second along (the guest's next read would not have waited); never more.
+    assert outcome == {
+        b"aaaaaaaa": "taken",
+        b"bbbbbbbb": "taken" if mode == "threaded" else "refused",
+        b"cccccccc": "refused",
+    }
+
+
+async def test_a_spare_item_is_read_by_the_guest_in_order(
+    open_instance: Callable[..., Any],
+) -> None:
+    # Items taken ahead (on store threads) reach the guest in order, after
+    # the rest of the item before them, whatever the guest's buffer size.
+    send, recv = trio.open_memory_channel[bytes](0)
+    items = [bytes([i]) * (i * 13 + 1) for i in range(40)]
+    data = b"".join(items)
+
+    async def sender(item: bytes) -> None:
+        await send.send(item)
+
+    async with open_instance() as inst, trio.open_nursery() as nursery:
+        for item in items:
+            nursery.start_soon(sender, item)
+            await trio.testing.wait_all_tasks_blocked()
+        # Every sender waits, so each request finds a spare ready.
+
+        async def close_when_taken() -> None:
+            while send.statistics().tasks_waiting_send:
+                await trio.sleep(0.001)
+            await send.aclose()
+
+        nursery.start_soon(close_when_taken)
+        assert await inst.call("consume", recv, 100) == (len(data), checksum(data))
 
 
 async def test_receive_if_ready_never_waits_for_the_writer(
@@ -889,3 +1010,93 @@ def test_error_contexts_lift_to_objects_and_lower_from_objects_or_strings() -> N
     assert hooks.lift_error_context(cx, j) is lifted
     with pytest.raises(TypeError):
         hooks.lower_error_context(cx, 42)
+
+
+# ---------------------------------------------------------------------------
+# A guest that cancels its reads of a host stream
+
+CANCEL_WAT = """
+(component
+  (core module $Mem (memory (export "mem") 1))
+  (core instance $mem (instantiate $Mem))
+  (type $S8 (stream u8))
+  (core module $M
+    (import "" "mem" (memory 1))
+    (import "" "s8_read" (func $s8_read (param i32 i32 i32) (result i32)))
+    (import "" "s8_cancel_r" (func $s8_cancel_r (param i32) (result i32)))
+    (import "" "s8_drop_r" (func $s8_drop_r (param i32)))
+    (global $s (mut i32) (i32.const 0))
+    (func (export "hold") (param i32) (global.set $s (local.get 0)))
+    (func (export "read") (result i32)
+      (call $s8_read (global.get $s) (i32.const 0x100) (i32.const 4)))
+    (func (export "cancel") (result i32) (call $s8_cancel_r (global.get $s)))
+    (func (export "peek") (result i32) (i32.load (i32.const 0x100)))
+    (func (export "drop") (call $s8_drop_r (global.get $s))))
+  (core func $s8_read (canon stream.read $S8 async (memory (core memory $mem "mem"))))
+  (core func $s8_cancel_r (canon stream.cancel-read $S8 async))
+  (core func $s8_drop_r (canon stream.drop-readable $S8))
+  (core instance $m (instantiate $M (with "" (instance
+    (export "mem" (memory $mem "mem"))
+    (export "s8_read" (func $s8_read))
+    (export "s8_cancel_r" (func $s8_cancel_r))
+    (export "s8_drop_r" (func $s8_drop_r))))))
+  (func (export "hold") (param "s" (stream u8)) (canon lift (core func $m "hold")))
+  (func (export "read") (result u32) (canon lift (core func $m "read")))
+  (func (export "cancel") (result u32) (canon lift (core func $m "cancel")))
+  (func (export "peek") (result u32) (canon lift (core func $m "peek")))
+  (func (export "drop") (canon lift (core func $m "drop")))
+)
+"""
+
+BLOCKED = 0xFFFF_FFFF
+COMPLETED, DROPPED, CANCELLED = 0, 1, 2
+
+
+async def test_guest_cancelled_reads_lose_no_host_item(engine: Any, mode: str) -> None:
+    # The guest reads 4 bytes at a time and cancels every read that blocks.
+    # A read cancelled while the host's item is on its way reports what it
+    # copied (nothing, or the whole item if it completed first); the item,
+    # and on a store thread the spare fetched with it, go to the next reads.
+    component = trio_wasi.Component.from_wat(CANCEL_WAT, engine=engine)
+    send, recv = trio.open_memory_channel[bytes](0)
+    items = [b"dddd", b"eeee", b"ffff"]
+
+    async def sender(item: bytes) -> None:
+        await send.send(item)
+
+    got = bytearray()
+    linker = trio_wasi.Linker(engine)
+    with trio.fail_after(30):  # a hang guard only
+        async with (
+            linker.instantiate(component, run_on_thread=mode == "threaded") as inst,
+            trio.open_nursery() as nursery,
+        ):
+            await inst.call("hold", recv)
+            # Nothing is sent yet: the read blocks and its cancel copies nothing.
+            assert await inst.call("read") == BLOCKED
+            assert await inst.call("cancel") == CANCELLED
+            for item in items:
+                nursery.start_soon(sender, item)
+                await trio.testing.wait_all_tasks_blocked()
+            while len(got) < 12:
+                code = await inst.call("read")
+                if code == BLOCKED:
+                    code = await inst.call("cancel")
+                    if code & 0xF == CANCELLED and code >> 4 == 0:
+                        await trio.sleep(0.001)
+                        continue
+                assert code & 0xF in (COMPLETED, CANCELLED)
+                n = code >> 4
+                assert n == 4  # host items are never split across reads of 4
+                got.extend((await inst.call("peek")).to_bytes(4, "little")[:n])
+            await send.aclose()
+            # The end reaches a read, or the cancel of one (which then
+            # reports the end it raced with).
+            while (code := await inst.call("read")) == BLOCKED:
+                code = await inst.call("cancel")
+                if code != CANCELLED:
+                    break
+                await trio.sleep(0.001)
+            assert code == DROPPED
+            await inst.call("drop")
+    assert bytes(got) == b"".join(items)

@@ -11,8 +11,10 @@ Rules:
   (:class:`HostSourceStream`, a :class:`ReadableStream`). A guest read takes
   what is buffered; with nothing buffered it parks and the stream asks a trio
   task (its *pump*, one per stream, started on first demand) for the next item.
-  Items are fetched only on demand, so the host's sender feels the guest's
-  backpressure. For ``stream<u8>`` an item is a bytes-like chunk, copied into
+  Items are fetched on demand, so the host's sender feels the guest's
+  backpressure; on store threads an answer also brings the item after it when
+  the channel holds one already (one item ahead at most, see
+  :meth:`_Pump._answer`). For ``stream<u8>`` an item is a bytes-like chunk, copied into
   guest memory with one copy; a partial read keeps the rest of the chunk for
   the next read. For other element types an item is one value;
 * the end of the channel (``EndOfChannel``, or the channel closed) is the
@@ -23,8 +25,11 @@ Rules:
   the wasm side and waits for the copy. A ``receive`` cancelled while its read
   is parked cancels the read (CanonicalABI.md ``cancel_copy``); whatever was
   copied before the cancellation took effect is kept for the next
-  ``receive``. ``aclose`` drops the host's readable end: the guest's writer
-  sees ``DROPPED``;
+  ``receive``. On store threads one read more is kept posted (see
+  :meth:`StreamReceiver._read_on` and :meth:`StreamReceiver._keep_reading`),
+  within ``Limits.max_stream_buffer``. ``aclose`` drops the host's readable
+  end: the guest's writer sees ``DROPPED`` (what a read ahead took is
+  discarded with it, as any reader's data is when it drops its end);
 * futures work the same way with exactly one value. A guest reader can never
   see ``DROPPED`` on a future (its writer must write), so a host channel that
   ends without a value while a guest reads it traps the instance, naming the
@@ -33,7 +38,10 @@ Rules:
   reaches it through ``executor.post`` and is answered through
   ``executor.call_soon_trio`` (see ``_executor``). A pump waiting for data the
   guest asked for is counted with ``outside_begin``/``outside_end``, so a
-  store waiting for it is not mistaken for a deadlock.
+  store waiting for it is not mistaken for a deadlock. One exception, a hint
+  only: the trio side marks a read ``wanted`` when a ``receive`` waits for it,
+  and the store thread looks at the mark when the copy completes (a mark set
+  just too late costs one read ahead, never the bound).
 
 Speed: with the inline executor the wasm side is the trio thread, so a guest
 read of a memory channel that already holds an item takes it with
@@ -88,6 +96,7 @@ VALUES_CAPACITY = 64
 """How many values of other element types one guest-to-host copy may move at most."""
 
 _EOF: Any = object()
+_NO_ITEM: Any = object()
 
 
 def _is_bytes(t: ValueType | None) -> bool:
@@ -125,7 +134,8 @@ class _Pump:
 
     Wasm side: :meth:`request` (at most one outstanding) and :meth:`close`.
     Trio side: the pump task, which answers each request with exactly one
-    ``deliver(item)`` posted to the wasm side (``_EOF`` when the channel ended).
+    ``deliver(item, spare)`` posted to the wasm side (``_EOF`` when the
+    channel ended; ``spare``: see :meth:`_answer`).
     """
 
     __slots__ = (
@@ -140,17 +150,21 @@ class _Pump:
         "channel",
         "deliver",
         "rt",
+        "spare",
     )
 
     def __init__(
         self,
         rt: StoreRuntime,
         channel: trio.abc.ReceiveChannel[Any],
-        deliver: Callable[[Any], None],
+        deliver: Callable[[Any, Any], None],
+        spare: Callable[[Any], bool] | None = None,
     ) -> None:
         self.rt = rt
         self.channel = channel
         self.deliver = deliver
+        # Whether an answer of ``item`` may bring a spare item along (None: never).
+        self.spare = spare
         # Wasm side.
         self._started = False
         # The store thread that asked (threaded): items go straight to it.
@@ -206,11 +220,35 @@ class _Pump:
         except (trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError):
             # Let the pump see the end itself (it closes the channel and stops).
             return False
-        ex = self.rt.executor
-        ex.post(functools.partial(self._deliver, item), self._agent)
-        self._owed -= 1
-        ex.outside_end()
+        self._answer(item)
         return True
+
+    def _answer(self, item: Any) -> None:
+        """Post the answer to the request to the wasm side (trio side).
+
+        A request is made for a guest read that waits. When the channel
+        holds another item already, that item goes along as the spare (on
+        store threads, see ``HostSourceStream``): the guest's next read then
+        completes at once, without a hand-over of its own.
+        """
+        spare = _NO_ITEM
+        if (
+            self.spare is not None
+            and item is not _EOF
+            and self.spare(item)
+            and isinstance(self.channel, trio.MemoryReceiveChannel)
+        ):
+            try:
+                spare = self.channel.receive_nowait()
+            except (
+                trio.WouldBlock,
+                trio.EndOfChannel,
+                trio.ClosedResourceError,
+                trio.BrokenResourceError,
+            ):
+                pass  # the end is left for the next request to see
+        self.rt.executor.post(functools.partial(self._deliver, item, spare), self._agent)
+        self._settle()
 
     def _settle(self) -> None:
         while self._owed:
@@ -240,16 +278,15 @@ class _Pump:
             self._channel_closed = True
             nursery.start_soon(trio.aclose_forcefully, channel)
 
-    def _deliver(self, item: Any) -> None:
+    def _deliver(self, item: Any, spare: Any) -> None:
         # Wasm side. Inline, this runs in the pump's trio task: a failure must
         # poison the store, as it would on a store thread, not crash the nursery.
         try:
-            self.deliver(item)
+            self.deliver(item, spare)
         except Exception as exc:
             self.rt.poison(exc)
 
     async def _run(self) -> None:
-        ex = self.rt.executor
         try:
             while not self._stop:
                 if not self._demand:
@@ -268,9 +305,7 @@ class _Pump:
                 self._scope = None
                 if scope.cancelled_caught:
                     break
-                ex.post(functools.partial(self._deliver, item), self._agent)
-                self._owed -= 1
-                ex.outside_end()
+                self._answer(item)
                 if item is _EOF:
                     self._channel_closed = True
                     break
@@ -297,6 +332,7 @@ class HostSourceStream(ReadableStream):
         "_nowait",
         "_pending",
         "_pump",
+        "_spare",
         "rt",
         "t",
     )
@@ -306,8 +342,11 @@ class HostSourceStream(ReadableStream):
     ) -> None:
         self.rt = rt
         self.t = t
-        self._pump = _Pump(rt, channel, self._deliver)
+        threaded = rt.executor.threaded
+        self._pump = _Pump(rt, channel, self._deliver, self._may_spare if threaded else None)
         self._chunk: HostReadableBuffer | None = None
+        # The item fetched ahead, next after _chunk (_NO_ITEM: none).
+        self._spare: Any = _NO_ITEM
         self._eof = False
         self._dropped = False
         self._fetching = False
@@ -329,6 +368,11 @@ class HostSourceStream(ReadableStream):
         else:
             buf = HostReadableBuffer(self.t, [_guest_value(self.rt, item, self.t)])
         return buf if buf.remain() else None
+
+    def _may_spare(self, item: Any) -> bool:
+        # Trio side: a spare goes only after an item that fills a read, so
+        # it is never the first item the next read sees behind an empty one.
+        return not _is_bytes(self.t) or len(item) > 0
 
     def _take_nowait(self) -> bool:
         """Fill the buffer from a memory channel without waiting; False when it is empty."""
@@ -381,9 +425,16 @@ class HostSourceStream(ReadableStream):
             dst.write_from(chunk, n)
             if not chunk.remain():
                 self._chunk = None
+                self._use_spare()
 
-    def _deliver(self, item: Any) -> None:
-        """The pump's answer to a request (wasm side)."""
+    def _use_spare(self) -> None:
+        spare = self._spare
+        if spare is not _NO_ITEM and self._chunk is None:
+            self._spare = _NO_ITEM
+            self._chunk = self._buffer(spare)
+
+    def _deliver(self, item: Any, spare: Any = _NO_ITEM) -> None:
+        """The pump's answer to a request, and the spare item with it (wasm side)."""
         self._fetching = False
         if self._dropped:
             return
@@ -391,6 +442,9 @@ class HostSourceStream(ReadableStream):
             self._eof = True
         else:
             self._chunk = self._buffer(item)
+        if spare is not _NO_ITEM:
+            self._spare = spare
+            self._use_spare()
         pending = self._pending
         if pending is None:
             return
@@ -418,6 +472,7 @@ class HostSourceStream(ReadableStream):
         if not self._dropped:
             self._dropped = True
             self._chunk = None
+            self._spare = _NO_ITEM
             self._pump.close()
 
 
@@ -463,7 +518,8 @@ class HostSourceFuture(ReadableFuture):
         # One value per future: nobody needs the channel any more.
         self._pump.close()
 
-    def _deliver(self, item: Any) -> None:
+    def _deliver(self, item: Any, spare: Any = _NO_ITEM) -> None:
+        # Futures take no spare (their pump is made without one).
         self._fetching = False
         if self._dropped:
             return
@@ -503,7 +559,17 @@ class HostSourceFuture(ReadableFuture):
 class _Read:
     """One copy from the wasm side into a host buffer, as the trio side sees it."""
 
-    __slots__ = ("absorbed", "ahead", "done", "error", "event", "result", "values")
+    __slots__ = (
+        "absorbed",
+        "ahead",
+        "done",
+        "error",
+        "event",
+        "next",
+        "result",
+        "values",
+        "wanted",
+    )
 
     def __init__(self) -> None:
         self.done = False
@@ -515,6 +581,13 @@ class _Read:
         # (it is absorbed right after it), and whether that happened.
         self.ahead: tuple[CopyResult, Any] | None = None
         self.absorbed = False
+        # Set on the trio side when a receive waits for this read; the wasm
+        # side reads it when the copy completes (a hint: a receive that
+        # starts waiting just after that is simply not seen).
+        self.wanted = False
+        # The read the wasm side started right after this one (see
+        # StreamReceiver._start), made before this one's outcome is sent.
+        self.next: _Read | None = None
 
     def finish(self, result: CopyResult, values: Any) -> None:
         """Record the outcome (trio side)."""
@@ -643,7 +716,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
     def _absorb_ahead(self, result: CopyResult, values: Any) -> None:
         raise NotImplementedError
 
-    def _begin_read(self) -> _Read:
+    def _begin_read(self, wanted: bool = False) -> _Read:
         """Post the next read to the wasm side (trio side; none is in flight)."""
         rt = self.rt
         if rt.poisoned is not None:
@@ -651,6 +724,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         if rt.closing:
             raise trio.BrokenResourceError("the instance is closed")
         rd = self._inflight = _Read()
+        rd.wanted = wanted
         try:
             rt.executor.post(functools.partial(self._start, rd), self._agent)
         except Trap as exc:
@@ -679,6 +753,9 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         except (Trap, trio.BrokenResourceError):
             pass
 
+    def _keep_reading(self) -> None:
+        """Trio side: the host took the last buffered value (see :class:`StreamReceiver`)."""
+
     async def _fill(self) -> None:
         """Wait until a value is buffered or the writer is known to be gone."""
         rt = self.rt
@@ -687,13 +764,14 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
             self._check_open()
             rd = self._inflight
             if rd is None:
-                rd = self._begin_read()
+                rd = self._begin_read(wanted=True)
             elif not rd.done and rt.poisoned is not None:
                 # A read posted earlier (a prefetch, a cancelled receive)
                 # whose store trapped while nobody waited for it.
                 self._inflight = None
                 raise Trap(f"the instance is poisoned by an earlier trap: {rt.poisoned}")
             if not rd.done:
+                rd.wanted = True
 
                 def on_trap(exc: BaseException, rd: _Read = rd) -> None:
                     ex.call_soon_trio(lambda: rd.fail(exc))
@@ -708,14 +786,14 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
                         ex.post(self._cancel_read, self._agent)
                     else:
                         if self._inflight is rd:
-                            self._inflight = None
+                            self._inflight = rd.next
                         if not rd.absorbed:
                             self._absorb_read(rd)
                     raise
                 finally:
                     rt.host_waiters.discard(on_trap)
             if self._inflight is rd:
-                self._inflight = None
+                self._inflight = rd.next
             if rd.error is not None:
                 raise Trap(str(rd.error)) from rd.error
             if not rd.absorbed:  # receive_nowait may have taken it meanwhile
@@ -725,13 +803,14 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         """The next value; ``trio.EndOfChannel`` once the guest's writer is gone."""
         await trio.lowlevel.checkpoint_if_cancelled()
         self._check_open()
+        if not self._items:
+            await self._fill()
         if self._items:
+            value = self._items.popleft()
+            if not self._items:
+                self._keep_reading()
             await trio.lowlevel.cancel_shielded_checkpoint()
-            return self._items.popleft()
-        await self._fill()
-        if self._items:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return self._items.popleft()
+            return value
         await trio.lowlevel.cancel_shielded_checkpoint()
         raise trio.EndOfChannel
 
@@ -746,7 +825,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         rd = self._inflight
         if not self._items and rd is not None and rd.done:
             # A read (a prefetch) finished with nobody waiting for it.
-            self._inflight = None
+            self._inflight = rd.next
             if rd.error is not None:
                 raise Trap(str(rd.error)) from rd.error
             self._absorb_read(rd)
@@ -826,10 +905,33 @@ class StreamReceiver(_Receiver):
         self.lookahead = False
         self._dropped_here = False  # wasm side: this end was dropped
 
+    def _keep_reading(self) -> None:
+        """Keep one read posted while the host works on what it received (threaded).
+
+        On a store thread each read costs a hand-over each way between the
+        trio thread and the store's. Posting the next read as soon as the
+        host takes the last buffered value lets the guest's next write
+        complete into it on the store thread, without waiting for the trio
+        side to ask. The guest sees what it would see of any reader that
+        keeps a read pending. Bounded: only with nothing buffered, no read
+        in flight and no look-ahead out, so the host holds at most one read's
+        worth (:attr:`capacity`, itself within ``Limits.max_stream_buffer``)
+        that it did not ask for. Inline a read costs no hand-over, so
+        nothing is read ahead there.
+        """
+        if (
+            self._inflight is None
+            and not self._ended
+            and not self._ahead_out
+            and self.rt.executor.threaded
+        ):
+            self.prefetch()
+
     def _start(self, rd: _Read) -> None:
         buf = HostWritableBuffer(self.t, self.capacity)
         on_copy_done = self._finisher(rd, buf)
         lookahead = self.lookahead
+        ex = self.rt.executor
 
         def on_copy(reclaim: ReclaimBuffer) -> None:
             # Take what was copied now rather than wait for more.
@@ -837,12 +939,41 @@ class StreamReceiver(_Receiver):
             done(CopyResult.COMPLETED)
 
         def done(result: CopyResult) -> None:
+            nxt = None
+            if (
+                rd.wanted
+                and ex.threaded
+                and not lookahead
+                and result is CopyResult.COMPLETED
+                and buf.progress
+            ):
+                # Linked before the outcome goes out: the trio side moves on
+                # to it as soon as it takes this one.
+                nxt = rd.next = _Read()
             on_copy_done(result)
-            if lookahead and result is CopyResult.COMPLETED and buf.progress:
+            if nxt is not None:
+                ex.post(functools.partial(self._read_on, nxt), self._agent)
+            elif lookahead and result is CopyResult.COMPLETED and buf.progress:
                 self._post_look_ahead(rd, chain=False)
 
         self._reading = True
         self.shared.read(None, buf, on_copy, done)
+
+    def _read_on(self, rd: _Read) -> None:
+        """Wasm side: the read that follows a read a receive waited for.
+
+        Started by the store thread the moment that read completes, so the
+        guest's next write completes into it without a round trip to the
+        trio side. It starts another one in turn only if a receive waits for
+        it by the time it completes: the host holds at most one read's worth
+        (:attr:`capacity`) that no receive asked for.
+        """
+        if self._dropped_here or self._reading or self._moved:
+            self.rt.executor.call_soon_trio(
+                functools.partial(rd.finish, CopyResult.CANCELLED, None)
+            )
+            return
+        self._start(rd)
 
     def _post_look_ahead(self, rd: _Read, *, chain: bool) -> None:
         # Wasm side: queued behind whatever the copy just woke (the writer's
