@@ -16,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import outcome
@@ -27,10 +27,12 @@ from .._abi._trap import trap
 from .._engine import Deadline
 from .._limits import Limits
 from ._executor import Agent, Executor
-from ._threads import stack_guard
+from ._threads import others_ready, stack_guard
+from ._threads import release as release_thread
 
 if TYPE_CHECKING:
-    from ._tasks import Task, _Driver
+    from .._abi._tasks import Task
+    from ._tasks import LiftedFunc, _Driver
 
 __all__ = ["StoreHandle", "StoreRuntime"]
 
@@ -55,7 +57,12 @@ class _ThreadState(threading.local):
 
 
 class StoreRuntime:
-    """Scheduling state of one top-level instance."""
+    """Scheduling state of one top-level instance.
+
+    It is the :class:`~trio_wasi._abi._scheduler.Scheduler` of the tasks of
+    its instances: the canonical ABI's task logic blocks, wakes and asks for
+    the current task through it.
+    """
 
     SPIN_LIMIT = 2000
 
@@ -190,6 +197,18 @@ class StoreRuntime:
         """Tell the idle listeners to look (trio thread)."""
         for listener in list(self.idle_listeners):
             listener()
+
+    def others_ready(self, task: Task) -> bool:
+        """Whether another guest thread of ``task``'s instance is ready to run."""
+        return others_ready(task)
+
+    def run_for(self, task: Task, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the agent that runs ``task``'s wasm (now when that is this one)."""
+        self.executor.call_on(cast("LiftedFunc", task.func).agent, fn)
+
+    def release_thread(self, task: Task) -> None:
+        """``task`` exited: free its implicit guest thread's index."""
+        release_thread(task)
 
     def yield_now(self, task: Task) -> None:
         """``thread.yield`` from a frame: let other ready work run first.

@@ -28,7 +28,6 @@ and cancellation follow trio's structured concurrency.
 
 from __future__ import annotations
 
-import enum
 import inspect
 import re
 from collections.abc import Callable, Sequence
@@ -41,8 +40,8 @@ from .._abi._flat import CoreValueIter, values_lifter_for, values_lowerer_for
 from .._abi._handles import InstanceState
 from .._abi._layout import MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
 from .._abi._options import AsyncValueHooks, CanonOptions, LiftLowerContext, StringEncoding
-from .._abi._resources import BorrowScope
 from .._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
+from .._abi._tasks import OnResolve, OnStart, Task, TaskState, TaskWait
 from .._abi._trap import trap, trap_if
 from .._abi._waitables import EventCode, EventTuple, Subtask, SubtaskState, WaitableSet
 from .._arity import arity_error
@@ -50,8 +49,6 @@ from .._errors import LinkError, Trap
 from ._executor import Agent
 from ._hostvalues import host_values
 from ._runtime import StoreHandle, StoreRuntime
-from ._threads import GuestThread, others_ready
-from ._threads import release as release_thread
 
 __all__ = [
     "ComponentFunc",
@@ -64,8 +61,6 @@ __all__ = [
     "make_sync_lower",
 ]
 
-OnStart = Callable[[], list[Any]]
-OnResolve = Callable[[list[Any] | None, StringEncoding | None], None]
 OnCancel = Callable[[InstanceState | None], None]
 
 
@@ -89,252 +84,6 @@ class ComponentFunc:
 
 
 # ---------------------------------------------------------------------------
-# Tasks
-
-
-class TaskState(enum.IntEnum):
-    INITIAL = 1
-    STARTED = 2
-    PENDING_CANCEL = 3
-    CANCEL_DELIVERED = 4
-    RESOLVED = 5
-
-
-class _TaskWait:
-    """What a waiting task waits for (between callback steps, or to enter).
-
-    ``kind`` is "enter" (its instance's backpressure or exclusive lock holds
-    the call back), "yield" (ready at once) or "wait" (an event of ``wset``).
-    Beyond its own event, a task that resumes needs its instance: free of
-    backpressure to enter, its exclusive lock free for a step, and no active
-    frame in it (``_Driver.can_go``).
-    """
-
-    __slots__ = ("cancellable", "kind", "wset")
-
-    def __init__(self, kind: str, cancellable: bool, wset: WaitableSet | None = None) -> None:
-        self.kind = kind
-        self.cancellable = cancellable
-        self.wset = wset
-
-    def has_event(self) -> bool:
-        wset = self.wset
-        return wset is None or wset.has_pending_event()
-
-
-@final
-class Task:
-    """One call into a lifted function (CanonicalABI.md "Task State")."""
-
-    __slots__ = (
-        "caller",
-        "cancel_now",
-        "cancellable",
-        "driver",
-        "exited",
-        "ft",
-        "func",
-        "inst",
-        "on_resolve",
-        "on_start",
-        "opts",
-        "rt",
-        "scope",
-        "source_encoding",
-        "state",
-        "storage",
-        "thread",
-        "wait",
-    )
-
-    def __init__(
-        self,
-        func: LiftedFunc,
-        caller: InstanceState | None,
-        on_start: OnStart,
-        on_resolve: OnResolve,
-        source_encoding: StringEncoding | None,
-    ) -> None:
-        self.func = func
-        self.rt = func.rt
-        self.ft = func.type
-        self.opts = func.options
-        self.inst = func.state
-        self.caller = caller
-        self.on_start = on_start
-        self.on_resolve = on_resolve
-        self.source_encoding = source_encoding
-        self.state = TaskState.INITIAL
-        self.scope = BorrowScope()
-        self.storage = [0, 0]
-        # The implicit thread's record, made when a built-in first needs it (_threads).
-        self.thread: GuestThread | None = None
-        # A frame of this task parked in a cancellable wait.
-        self.cancellable = False
-        self.cancel_now = False
-        self.wait: _TaskWait | None = None
-        self.driver: _Driver | None = None
-        self.exited = False
-
-    def __repr__(self) -> str:
-        return f"<Task {self.func.name} {self.state.name}>"
-
-    @property
-    def may_block(self) -> bool:
-        return self.ft.is_async
-
-    def value_hooks(self) -> AsyncValueHooks:
-        """Hooks for the arguments and result: host channels when the host is the caller."""
-        return self.func.host_hooks if self.caller is None else HOOKS
-
-    def needs_exclusive(self) -> bool:
-        # CanonicalABI.md "Task.needs_exclusive": stackful async lifts opt out.
-        return not self.opts.is_async or self.opts.callback is not None
-
-    def start(self) -> list[Any]:
-        assert self.state is TaskState.INITIAL
-        self.state = TaskState.STARTED
-        return self.on_start()
-
-    def return_(self, result: list[Any]) -> None:
-        # Plain ifs (not trap_if): this runs once per call.
-        if self.state is TaskState.RESOLVED:
-            trap("task already returned a value")
-        if self.scope.num_borrows > 0:
-            trap("borrow handles still remain at the end of the call")
-        self.state = TaskState.RESOLVED
-        self.on_resolve(result, self.opts.string_encoding)
-
-    def cancel(self) -> None:
-        trap_if(
-            self.state is not TaskState.CANCEL_DELIVERED,
-            "`task.cancel` called by task which has not been cancelled",
-        )
-        trap_if(self.scope.num_borrows > 0, "borrow handles still remain at the end of the call")
-        self.state = TaskState.RESOLVED
-        self.on_resolve(None, None)
-
-    def deliver_pending_cancel(self, cancellable: bool) -> bool:
-        if cancellable and self.state is TaskState.PENDING_CANCEL:
-            self.state = TaskState.CANCEL_DELIVERED
-            return True
-        return False
-
-    def exit(self) -> None:
-        """The task's implicit thread returned (CanonicalABI.md "exit_implicit_thread")."""
-        if self.state is not TaskState.RESOLVED:
-            trap("task exited without returning a value")
-        self.scope.check_borrows_dropped()
-        self.scope.release_host_objects()
-        if self.thread is not None:
-            release_thread(self)
-        if self.ft.is_async and self.needs_exclusive() and self.inst.exclusive is self:
-            self.inst.exclusive = None
-        self.exited = True
-        self.rt.instance_changed(self.inst)
-        driver = self.driver
-        if driver is not None:
-            driver.finished()
-            # The driver points back at the task: no cycle left behind.
-            self.driver = None
-
-    # -- waiting with a parked frame (stackful, sync lowers, built-ins) --------
-
-    def block_until(
-        self, ready: Callable[[], bool], cancellable: bool, what: str, *, nested: bool = False
-    ) -> bool:
-        """Park the current frame until ``ready()``; True when cancelled instead.
-
-        ``nested``: the wait is for a synchronous callee that is still running
-        (its guest threads switched), not a block of this task.
-        """
-        if self.deliver_pending_cancel(cancellable):
-            return True
-        if ready():
-            return False
-        if not self.may_block and not nested and not others_ready(self):
-            # Another ready thread of the instance can use the stack meanwhile
-            # (the suite's trap-if-sync-and-waitable-set.wast); otherwise a
-            # synchronous task that blocks could never go on.
-            trap("cannot block a synchronous task before returning")
-        self.cancellable = cancellable
-        self.cancel_now = False
-        inst = self.inst
-        # A callback-lifted task that already returned its value and then
-        # blocks in a synchronous built-in lets other tasks of its instance
-        # start meanwhile (the suite's sync-streams.wast; one that has not
-        # returned keeps them out, async-calls-sync.wast); it takes the
-        # exclusive lock back to resume.
-        release = (
-            self.opts.callback is not None
-            and inst.exclusive is self
-            and self.state is TaskState.RESOLVED
-        )
-        if release:
-            inst.exclusive = None
-            self.rt.instance_changed(inst)
-
-        def resumable() -> bool:
-            if not (ready() or self.cancel_now):
-                return False
-            return not release or inst.exclusive is None
-
-        try:
-            self.rt.block_until(resumable, lambda: f"{self!r} waits for {what}")
-        finally:
-            self.cancellable = False
-            if release:
-                inst.exclusive = self
-        if self.cancel_now:
-            self.cancel_now = False
-            return True
-        return False
-
-    # -- cancellation ------------------------------------------------------------
-
-    def request_cancellation(self, caller: InstanceState | None) -> None:
-        """CanonicalABI.md "Task.request_cancellation" (runs on the task's agent)."""
-        self.rt.executor.call_on(self.func.agent, lambda: self._request_cancellation(caller))
-
-    def _request_cancellation(self, caller: InstanceState | None) -> None:
-        if self.state is TaskState.RESOLVED or self.state is TaskState.CANCEL_DELIVERED:
-            return
-        if self.state is TaskState.PENDING_CANCEL:
-            return
-        if self.state is TaskState.INITIAL:
-            # Still waiting to enter: it never started, so it resolves at once
-            # (CANCELLED_BEFORE_STARTED), on this stack.
-            self.state = TaskState.CANCEL_DELIVERED
-            if self.driver is not None and self.wait is not None:
-                self.driver.resume(cancelled=True)
-            return
-        wait = self.wait
-        exclusive_ok = not (self.needs_exclusive() and self.inst.exclusive not in (None, self))
-        if (
-            wait is not None
-            and wait.cancellable
-            and exclusive_ok
-            and self.inst.may_enter_from(caller)
-        ):
-            # A callback task waiting between steps: deliver now, on this stack.
-            self.state = TaskState.CANCEL_DELIVERED
-            self.rt.enter(self.inst, caller)
-            try:
-                assert self.driver is not None
-                self.driver.resume(cancelled=True)
-            finally:
-                self.rt.leave(self.inst, caller)
-        elif self.cancellable:
-            # A parked frame: it sees the cancellation when it resumes.
-            self.state = TaskState.CANCEL_DELIVERED
-            self.cancel_now = True
-        else:
-            self.state = TaskState.PENDING_CANCEL
-            if self.driver is not None:
-                self.driver.poke()
-
-
-# ---------------------------------------------------------------------------
 # Driving tasks that wait between steps
 
 
@@ -353,10 +102,12 @@ class _Driver:
     thread.
     """
 
-    __slots__ = ("_queued", "held_by", "seen_blocked", "task")
+    __slots__ = ("_queued", "func", "held_by", "rt", "seen_blocked", "task")
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, func: LiftedFunc) -> None:
         self.task = task
+        self.func = func
+        self.rt = func.rt
         self._queued = False
         # The instance holding this driver back (see StoreRuntime.hold_back).
         self.held_by: InstanceState | None = None
@@ -366,7 +117,7 @@ class _Driver:
         """Register for wakeups and start the trio task (wasm side)."""
         task = self.task
         task.driver = self
-        task.rt.driver_started()
+        self.rt.driver_started()
         self.rearm()
 
     def _unregister(self) -> None:
@@ -377,7 +128,7 @@ class _Driver:
             if self.poke in wakers:
                 wakers.remove(self.poke)
         if self.held_by is not None:
-            task.rt.release_held(self.held_by, self)
+            self.rt.release_held(self.held_by, self)
             self.held_by = None
         self.seen_blocked = False
 
@@ -387,16 +138,8 @@ class _Driver:
         assert wait is not None
         if wait.wset is not None:
             wait.wset.wakers.append(self.poke)
-        if self._own_wait_over(wait):
+        if self.task.wait_over():
             self.poke()
-
-    def _own_wait_over(self, wait: _TaskWait) -> bool:
-        task = self.task
-        if task.state is TaskState.PENDING_CANCEL and wait.cancellable:
-            return True
-        if task.state is TaskState.CANCEL_DELIVERED and wait.kind == "enter":
-            return True
-        return wait.has_event()
 
     def _holder(self, cancelled: bool) -> InstanceState | None:
         """The instance that holds this task back now, or None (wasm side)."""
@@ -405,7 +148,7 @@ class _Driver:
         wait = task.wait
         if not cancelled and wait is not None:
             if wait.kind == "enter":
-                if task.func._has_backpressure(task):
+                if self.func._has_backpressure(task):
                     return inst
             elif inst.exclusive is not None:
                 return inst
@@ -416,29 +159,21 @@ class _Driver:
             holder = holder.parent
         return None
 
-    def _cancel_pending(self) -> bool:
-        task = self.task
-        wait = task.wait
-        assert wait is not None
-        if task.state is TaskState.CANCEL_DELIVERED and wait.kind == "enter":
-            return True
-        return task.state is TaskState.PENDING_CANCEL and wait.cancellable
-
     def can_go(self) -> bool:
         """Whether a held-back task may resume now (wasm side)."""
         task = self.task
         if task.exited or task.wait is None:
             return True  # stale: let try_resume drop it
-        return self._holder(self._cancel_pending()) is None
+        return self._holder(task.cancel_pending()) is None
 
     def poke(self) -> None:
         """The wait may be over: schedule :meth:`try_resume` (wasm side)."""
-        rt = self.task.rt
+        rt = self.rt
         ex = rt.executor
         if ex.threaded:
             if not self._queued:
                 self._queued = True
-                ex.post(self.step, self.task.func.agent)
+                ex.post(self.step, self.func.agent)
         elif not rt.current and not rt.stepping:
             # Inline, and no wasm is running on this thread (a host coroutine
             # finished, say): this is an event-loop turn, so run the step now
@@ -458,30 +193,30 @@ class _Driver:
 
     def finished(self) -> None:
         self._unregister()
-        self.task.rt.driver_finished()
+        self.rt.driver_finished()
 
     def try_resume(self) -> None:
         """Run the task's next step if its wait is over (wasm side)."""
         task = self.task
-        task.rt.steps += 1
-        if task.exited or task.wait is None or task.rt.poisoned is not None:
+        rt = self.rt
+        rt.steps += 1
+        if task.exited or task.wait is None or rt.poisoned is not None:
             return
         wait = task.wait
-        cancel = self._cancel_pending()
+        cancel = task.cancel_pending()
         if not cancel and not wait.has_event():
             return  # its waitable set's waker pokes again
         holder = self._holder(cancel)
         if holder is not None:
             # Its instance holds it back: a change there wakes it.
             if self.held_by is not None and self.held_by is not holder:
-                task.rt.release_held(self.held_by, self)
-            task.rt.hold_back(holder, self)
+                rt.release_held(self.held_by, self)
+            rt.hold_back(holder, self)
             self.seen_blocked = True
             return
         cancelled = task.state is TaskState.CANCEL_DELIVERED and wait.kind == "enter"
         if not cancelled:
             cancelled = task.deliver_pending_cancel(wait.cancellable)
-        rt = task.rt
         rt.stepping += 1
         try:
             self.resume(cancelled)
@@ -494,7 +229,7 @@ class _Driver:
         wait = task.wait
         assert wait is not None
         task.wait = None
-        rt = task.rt
+        rt = self.rt
         step_deadline = rt.arm_step()
         try:
             if wait.kind == "enter":
@@ -503,7 +238,7 @@ class _Driver:
                     task.cancel()
                     task.exit()
                     return
-                task.func.begin(task, from_driver=True)
+                self.func.begin(task, from_driver=True)
             else:
                 if wait.wset is not None:
                     wait.wset.num_waiting -= 1
@@ -514,7 +249,7 @@ class _Driver:
                     event = wait.wset.get_pending_event()
                 else:
                     event = (EventCode.NONE, 0, 0)
-                task.func.callback_step(task, event)
+                self.func.callback_step(task, event)
         except Trap as exc:
             rt.poison(exc)
             raise
@@ -652,8 +387,8 @@ class LiftedFunc(ComponentFunc):
 
     def _wait_to_enter(self, task: Task) -> None:
         self.state.num_waiting_to_enter += 1
-        task.wait = _TaskWait("enter", cancellable=True)
-        driver = _Driver(task)
+        task.wait = TaskWait("enter", cancellable=True)
+        driver = _Driver(task, self)
         driver.attach()
 
     def begin(self, task: Task, *, from_driver: bool) -> None:
@@ -766,15 +501,15 @@ class LiftedFunc(ComponentFunc):
             inst.exclusive = None
         self.rt.instance_changed(inst)
         if code == _CALLBACK_YIELD:
-            task.wait = _TaskWait("yield", cancellable=True)
+            task.wait = TaskWait("yield", cancellable=True)
         else:
             wset = inst.table.get(packed >> 4)
             trap_if(not isinstance(wset, WaitableSet), "invalid waitable set handle")
             assert isinstance(wset, WaitableSet)
             wset.num_waiting += 1
-            task.wait = _TaskWait("wait", cancellable=True, wset=wset)
+            task.wait = TaskWait("wait", cancellable=True, wset=wset)
         if task.driver is None:
-            _Driver(task).attach()
+            _Driver(task, self).attach()
         # An attached driver re-arms after the step that got us here.
 
 
@@ -959,7 +694,7 @@ def make_sync_lower(
             # Calling an async-typed function synchronously may block, which a
             # synchronous task may not do, unless another of its instance's
             # threads is ready to run meanwhile (guest threads, _threads).
-            if task is None or not others_ready(task):
+            if task is None or not rt.others_ready(task):
                 trap("cannot block a synchronous task before returning")
         subtask = Subtask()
         cx = LiftLowerContext(options, state, subtask.scope, hooks=hooks)
