@@ -60,7 +60,7 @@ from ._run._builtins import BuiltinFactory
 from ._run._executor import InlineExecutor
 from ._run._runtime import StoreHandle, StoreRuntime
 from ._run._tasks import ComponentFunc, HostFunc, LiftedFunc, make_async_lower, make_sync_lower
-from ._run._threads import ThreadBuiltins, entries_of, others_ready
+from ._run._threads import ThreadBuiltins
 from ._typecheck import check_extern, check_func_type
 
 __all__ = [
@@ -231,9 +231,7 @@ class _Linker:
 
     def _handle(self, scope: _Scope) -> StoreHandle:
         if scope.handle is None:
-            rt = self.rt
-            scope.handle = StoreHandle(Store(self.engine, limits=rt.limits, deadline=rt.deadline))
-            self.rt.stores.append(scope.handle)
+            scope.handle = self.rt.new_store(self.engine)
         return scope.handle
 
     def _store(self, scope: _Scope) -> Store:
@@ -242,22 +240,7 @@ class _Linker:
 
     def _raw(self, scope: _Scope, func: Any, params: list[str], results: list[str]) -> Any:
         """A core function of ``scope``'s store, callable from any agent thread."""
-        handle = self._handle(scope)
-        raw = handle.store.raw_func(func, params, results)
-        executor_of = self.rt
-
-        def call(*args: Any) -> Any:
-            agent = handle.agent
-            if agent is None or executor_of.executor.on_agent(agent):
-                if handle.threads:
-                    # Several OS threads enter this store: track the entries.
-                    entries = entries_of(handle)
-                    if entries is not None:
-                        return entries.call(agent, raw, args) if agent else raw(*args)
-                return raw(*args)
-            return executor_of.executor.call_on(agent, lambda: call(*args))
-
-        return call
+        return self.rt.core_func(self._handle(scope), func, params, results)
 
     # -- entry ---------------------------------------------------------------
 
@@ -590,7 +573,7 @@ class _Linker:
                 if not inst.may_leave:
                     trap("cannot leave component instance")
                 task = rt.maybe_current_task()
-                if task is not None and not task.may_block and not others_ready(task):
+                if task is not None and not task.may_block and not rt.others_ready(task):
                     trap("cannot block a synchronous task before returning")
                 return body(*args)
 

@@ -24,10 +24,10 @@ import trio
 
 from .._abi._handles import InstanceState
 from .._abi._trap import trap
-from .._engine import Deadline
+from .._engine import Deadline, Engine, Store
 from .._limits import Limits
 from ._executor import Agent, Executor
-from ._threads import others_ready, stack_guard
+from ._threads import entries_of, others_ready, stack_guard
 from ._threads import release as release_thread
 
 if TYPE_CHECKING:
@@ -129,6 +129,39 @@ class StoreRuntime:
     def executor(self, executor: Executor) -> None:
         self._executor = executor
         executor.on_idle = self._on_idle  # type: ignore[method-assign]
+
+    # -- stores and core functions ---------------------------------------------
+
+    def new_store(self, engine: Engine) -> StoreHandle:
+        """A wasmtime store for one more component instance, under this instance's limits."""
+        handle = StoreHandle(Store(engine, limits=self.limits, deadline=self.deadline))
+        self.stores.append(handle)
+        return handle
+
+    def core_func(
+        self, handle: StoreHandle, func: Any, params: list[str], results: list[str]
+    ) -> Callable[..., Any]:
+        """A core function of ``handle``'s store, callable from any agent thread.
+
+        Called on the agent that runs the store (or inline when it has none),
+        it calls straight into wasm; from elsewhere it hands the call over.
+        The agent is looked up per call: an instance moves to store threads
+        after linking.
+        """
+        raw = handle.store.raw_func(func, params, results)
+
+        def call(*args: Any) -> Any:
+            agent = handle.agent
+            if agent is None or self.executor.on_agent(agent):
+                if handle.threads:
+                    # Several OS threads enter this store: track the entries.
+                    entries = entries_of(handle)
+                    if entries is not None:
+                        return entries.call(agent, raw, args) if agent else raw(*args)
+                return raw(*args)
+            return self.executor.call_on(agent, lambda: call(*args))
+
+        return call
 
     # -- the current task ------------------------------------------------------
 
