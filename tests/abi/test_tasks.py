@@ -1,4 +1,4 @@
-"""Tasks and the task, waitable-set and subtask built-ins, driven by a scheduler in plain Python.
+"""Tasks, canon lower and the task/waitable-set/subtask built-ins, under a plain-Python scheduler.
 
 No trio and no wasmtime: the scheduler below runs "other work" (queued
 callables) when a task blocks, so every wait ends by construction.
@@ -17,11 +17,12 @@ import pytest
 import trio_wasi._abi
 from trio_wasi._abi import U32, BytesMemory, CanonOptions, InstanceState
 from trio_wasi._abi._handles import HandleTable
+from trio_wasi._abi._lower import ComponentFunc, OnCancel, async_lower, noop_cancel, sync_lower
 from trio_wasi._abi._options import AsyncValueHooks, StringEncoding
 from trio_wasi._abi._scheduler import Scheduler
 from trio_wasi._abi._stream_builtins import GUEST_ASYNC_VALUES
 from trio_wasi._abi._task_builtins import TaskBuiltins
-from trio_wasi._abi._tasks import Task, TaskState, TaskWait
+from trio_wasi._abi._tasks import OnResolve, OnStart, Task, TaskState, TaskWait
 from trio_wasi._abi._trap import trap
 from trio_wasi._abi._types import FuncType
 from trio_wasi._abi._waitables import (
@@ -502,7 +503,9 @@ def _imports(path: Path) -> set[str]:
 def test_the_abi_package_imports_no_runtime() -> None:
     abi = Path(trio_wasi._abi.__file__).parent
     modules = sorted(abi.glob("*.py"))
-    assert {"_tasks.py", "_task_builtins.py", "_scheduler.py"} <= {p.name for p in modules}
+    assert {"_tasks.py", "_task_builtins.py", "_scheduler.py", "_lower.py"} <= {
+        p.name for p in modules
+    }
     for path in modules:
         for name in _imports(path):
             root = name.lstrip(".").split(".")[0]
@@ -510,3 +513,95 @@ def test_the_abi_package_imports_no_runtime() -> None:
             if name.startswith(".."):
                 # Only the package's error types, outside _abi.
                 assert name == ".._errors", (path.name, name)
+
+
+# -- canon lower: the caller's side of a subtask --------------------------------------
+
+
+class Callee(ComponentFunc):
+    """A component function that starts and resolves only when told to."""
+
+    def __init__(self, ft: FuncType) -> None:
+        self.type = ft
+        self.name = "callee"
+        self.calls: list[tuple[OnStart, OnResolve]] = []
+        self.cancels: list[object] = []
+
+    def invoke(
+        self,
+        caller: InstanceState | None,
+        on_start: OnStart,
+        on_resolve: OnResolve,
+        source_encoding: StringEncoding | None,
+    ) -> OnCancel:
+        self.calls.append((on_start, on_resolve))
+        return self.cancels.append
+
+
+NO_VALUES = FuncType(params=(), result=None, is_async=True)
+
+
+def test_async_lower_subtask_states_in_order() -> None:
+    g = Guest()
+    callee = Callee(NO_VALUES)
+    lowered = async_lower(g.sched, callee, CanonOptions(is_async=True), g.inst, GUEST_ASYNC_VALUES)
+    packed = lowered()
+    assert packed & 0xF == int(SubtaskState.STARTING)
+    index = packed >> 4
+    sub = g.table.get(index)
+    assert isinstance(sub, Subtask)
+    si = g.b.waitable_set_new()()
+    g.b.waitable_join()(index, si)
+    poll = g.b.waitable_set_poll(False, g.memory)
+    assert poll(si, 16) == int(EventCode.NONE)
+    on_start, on_resolve = callee.calls[0]
+    assert on_start() == []
+    code = poll(si, 16)
+    assert g.event_at(code) == (int(EventCode.SUBTASK), index, int(SubtaskState.STARTED))
+    on_resolve([], None)
+    code = poll(si, 16)
+    assert g.event_at(code) == (int(EventCode.SUBTASK), index, int(SubtaskState.RETURNED))
+    assert sub.resolve_delivered()
+    g.b.waitable_join()(index, 0)
+    g.b.subtask_drop()(index)
+
+
+def test_async_lower_resolved_during_the_eager_start_has_no_handle() -> None:
+    g = Guest()
+
+    class Eager(Callee):
+        def invoke(
+            self,
+            caller: InstanceState | None,
+            on_start: OnStart,
+            on_resolve: OnResolve,
+            source_encoding: StringEncoding | None,
+        ) -> OnCancel:
+            on_start()
+            on_resolve([], None)
+            return noop_cancel
+
+    lowered = async_lower(g.sched, Eager(NO_VALUES), CanonOptions(), g.inst, GUEST_ASYNC_VALUES)
+    assert lowered() == int(SubtaskState.RETURNED)
+    assert len(g.table) == 0
+
+
+def test_sync_lower_blocks_until_the_callee_resolves() -> None:
+    g = Guest()
+    callee = Callee(FuncType(params=(), result=U32, is_async=True))
+    lowered = sync_lower(g.sched, callee, CanonOptions(), g.inst, GUEST_ASYNC_VALUES)
+
+    def finish() -> None:
+        on_start, on_resolve = callee.calls[0]
+        on_start()
+        on_resolve([5], None)
+
+    g.sched.work.append(finish)
+    assert lowered() == 5
+    assert len(g.sched.blocks) == 1
+    # A synchronous task may not make that call.
+    s = Guest(SYNC_FT, CanonOptions())
+    blocked = sync_lower(s.sched, callee, CanonOptions(), s.inst, GUEST_ASYNC_VALUES)
+    with pytest.raises(Trap, match="cannot block a synchronous task"):
+        blocked()
+    assert len(callee.calls) == 1

@@ -31,6 +31,8 @@ The modules follow the order of CanonicalABI.md:
                        needs from the runtime that runs it (block, wake, the
                        current task)
 ``_tasks``             Task, its states and rules (return, cancel, exit, block)
+``_lower``             canon lower (sync and async) and the caller's subtask;
+                       ComponentFunc, the FuncInst protocol
 ``_task_builtins``     backpressure, task.return/cancel, waitable-set, waitable,
                        subtask and thread.yield built-ins
 ``_trap``              the one place traps are raised

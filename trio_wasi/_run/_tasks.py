@@ -1,13 +1,10 @@
-"""Tasks, lifted and host functions, and the lower trampolines.
+"""Lifted and host functions, the drivers of waiting tasks, and the runtime's lowers.
 
-Every component function follows the specification's ``FuncInst`` protocol
-(CanonicalABI.md "Embedding API"): ``invoke(caller, on_start, on_resolve,
-source_encoding)`` starts a call and returns an ``on_cancel`` callable. The
-callee calls ``on_start()`` to receive its arguments when it actually starts
-(backpressure may delay that) and ``on_resolve(results, encoding)`` exactly
-once, with the result list or ``None`` when it acknowledged cancellation.
-``encoding`` is the string encoding the values were lifted from (None for the
-host), so the receiver can transcode the way the specification observes.
+The functions here implement the ``FuncInst`` protocol of ``_abi._lower``
+(``ComponentFunc``); the task state machine they run is ``_abi._tasks.Task``,
+and this module is the scheduling around it: on which agent a step runs, how a
+waiting task is woken (``_Driver``), how an ``async def`` host function runs
+on trio.
 
 A call starts *eagerly*: the callee runs on the caller's stack until it
 returns or has to wait. What happens next depends on how it was lifted:
@@ -38,12 +35,13 @@ import trio
 from .._abi import _types as T
 from .._abi._flat import CoreValueIter, values_lifter_for, values_lowerer_for
 from .._abi._handles import InstanceState
-from .._abi._layout import MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
+from .._abi._layout import MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
+from .._abi._lower import ComponentFunc, OnCancel, async_lower, noop_cancel, sync_lower
 from .._abi._options import AsyncValueHooks, CanonOptions, LiftLowerContext, StringEncoding
 from .._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
 from .._abi._tasks import OnResolve, OnStart, Task, TaskState, TaskWait
 from .._abi._trap import trap, trap_if
-from .._abi._waitables import EventCode, EventTuple, Subtask, SubtaskState, WaitableSet
+from .._abi._waitables import EventCode, EventTuple, WaitableSet
 from .._arity import arity_error
 from .._errors import LinkError, Trap
 from ._executor import Agent
@@ -54,34 +52,13 @@ __all__ = [
     "ComponentFunc",
     "HostFunc",
     "LiftedFunc",
+    "OnCancel",
     "OnResolve",
     "OnStart",
     "Task",
     "make_async_lower",
     "make_sync_lower",
 ]
-
-OnCancel = Callable[[InstanceState | None], None]
-
-
-def _noop_cancel(caller: InstanceState | None) -> None:
-    pass
-
-
-class ComponentFunc:
-    """A value of the component-level ``func`` index space."""
-
-    type: T.FuncType
-
-    def invoke(
-        self,
-        caller: InstanceState | None,
-        on_start: OnStart,
-        on_resolve: OnResolve,
-        source_encoding: StringEncoding | None,
-    ) -> OnCancel:
-        raise NotImplementedError
-
 
 # ---------------------------------------------------------------------------
 # Driving tasks that wait between steps
@@ -547,7 +524,7 @@ class HostFunc(ComponentFunc):
             except Exception as exc:
                 raise self._failure(exc) from exc
             self._resolve(on_resolve, [] if self.type.result is None else [result])
-            return _noop_cancel
+            return noop_cancel
         return self._start_coroutine(args, on_resolve)
 
     def _failure(self, exc: BaseException) -> Trap:
@@ -676,165 +653,20 @@ def _check_arity(fn: Callable[..., Any], count: int, where: str) -> None:
 # Lower trampolines
 
 
+def _hooks_for(rt: StoreRuntime, callee: ComponentFunc) -> AsyncValueHooks:
+    # A host callee takes and returns host values (channels for streams and futures).
+    return host_values(rt) if isinstance(callee, HostFunc) else HOOKS
+
+
 def make_sync_lower(
     rt: StoreRuntime, callee: ComponentFunc, options: CanonOptions, state: InstanceState
 ) -> Callable[..., Any]:
-    """``canon lower`` without ``async``: the call blocks until the callee resolves."""
-    ft = callee.type
-    lift_params = values_lifter_for(tuple(ft.param_types()), MAX_FLAT_PARAMS)
-    lower_results = values_lowerer_for(tuple(ft.result_types()), MAX_FLAT_RESULTS)
-    callee_async = ft.is_async
-    # A host callee takes and returns host values (channels for streams and futures).
-    hooks = host_values(rt) if isinstance(callee, HostFunc) else HOOKS
-
-    def lowered(*flat: Any) -> Any:
-        trap_if(not state.may_leave, "cannot leave component instance")
-        task = rt.maybe_current_task()
-        if callee_async and (task is None or not task.may_block):
-            # Calling an async-typed function synchronously may block, which a
-            # synchronous task may not do, unless another of its instance's
-            # threads is ready to run meanwhile (guest threads, _threads).
-            if task is None or not rt.others_ready(task):
-                trap("cannot block a synchronous task before returning")
-        subtask = Subtask()
-        cx = LiftLowerContext(options, state, subtask.scope, hooks=hooks)
-        vi = CoreValueIter(list(flat))
-
-        def on_start() -> list[Any]:
-            subtask.state = SubtaskState.STARTED
-            return lift_params(cx, vi)
-
-        def on_resolve(results: list[Any] | None, encoding: StringEncoding | None) -> None:
-            if results is None:
-                subtask.resolve_cancelled()
-                return
-            rcx = LiftLowerContext(
-                options, state, subtask.scope, source_encoding=encoding, hooks=hooks
-            )
-            flat_results = lower_results(rcx, results, vi)
-            subtask.resolve(SubtaskState.RETURNED, flat_results)
-
-        subtask.on_cancel = callee.invoke(state, on_start, on_resolve, options.string_encoding)
-        if not subtask.resolved():
-            assert task is not None
-            # A synchronous callee parks only when its guest threads switch:
-            # it still runs on top of this call, which does not block.
-            task.block_until(
-                subtask.resolved,
-                False,
-                f"a synchronous call to {_name(callee)}",
-                nested=not callee_async,
-            )
-        subtask.deliver_resolve()
-        out = subtask.flat_results
-        if not out:
-            return None
-        return out[0]
-
-    return lowered
+    """``canon lower`` without ``async`` (``_abi._lower.sync_lower``) for this runtime."""
+    return sync_lower(rt, callee, options, state, _hooks_for(rt, callee))
 
 
 def make_async_lower(
     rt: StoreRuntime, callee: ComponentFunc, options: CanonOptions, state: InstanceState
 ) -> Callable[..., Any]:
-    """``canon lower`` with ``async``: returns at once with a subtask handle if needed."""
-    ft = callee.type
-    plan = _AsyncLower(
-        options,
-        state,
-        # A host callee takes and returns host values (channels for streams and futures).
-        host_values(rt) if isinstance(callee, HostFunc) else HOOKS,
-        values_lifter_for(tuple(ft.param_types()), MAX_FLAT_ASYNC_PARAMS),
-        values_lowerer_for(tuple(ft.result_types()), 0),
-    )
-    invoke = callee.invoke
-    encoding = options.string_encoding
-
-    def lowered(*flat: Any) -> int:
-        if not state.may_leave:
-            trap("cannot leave component instance")
-        subtask = Subtask()
-        call = _AsyncLowering(plan, subtask, flat)
-        subtask.on_cancel = invoke(state, call.on_start, call.on_resolve, encoding)
-        if subtask.resolved():
-            subtask.deliver_resolve()
-            return int(SubtaskState.RETURNED)
-        index = call.index = state.table.add(subtask)
-        return int(subtask.state) | (index << 4)
-
-    return lowered
-
-
-@final
-class _AsyncLower:
-    """What every call through one ``async`` lower shares."""
-
-    __slots__ = ("hooks", "lift_params", "lower_results", "options", "state")
-
-    def __init__(
-        self,
-        options: CanonOptions,
-        state: InstanceState,
-        hooks: AsyncValueHooks,
-        lift_params: Callable[[LiftLowerContext, CoreValueIter], list[Any]],
-        lower_results: Callable[[LiftLowerContext, Sequence[Any], CoreValueIter | None], Any],
-    ) -> None:
-        self.options = options
-        self.state = state
-        self.hooks = hooks
-        self.lift_params = lift_params
-        self.lower_results = lower_results
-
-
-@final
-class _AsyncLowering:
-    """One call through an ``async`` lower: the caller's side of the subtask.
-
-    Once the subtask has a handle (``index``), each step of its progress
-    (started, resolved) becomes its pending event (CanonicalABI.md "canon
-    lower", ``on_progress``).
-    """
-
-    __slots__ = ("cx", "index", "plan", "subtask", "vi")
-
-    def __init__(self, plan: _AsyncLower, subtask: Subtask, flat: Sequence[Any]) -> None:
-        self.plan = plan
-        self.subtask = subtask
-        self.cx = LiftLowerContext(plan.options, plan.state, subtask.scope, hooks=plan.hooks)
-        self.vi = CoreValueIter(flat)
-        # The subtask's handle: 0 until the call outlives its eager start.
-        self.index = 0
-
-    def on_start(self) -> list[Any]:
-        subtask = self.subtask
-        assert subtask.state is SubtaskState.STARTING
-        subtask.state = SubtaskState.STARTED
-        args = self.plan.lift_params(self.cx, self.vi)
-        if self.index:
-            subtask.set_pending_event(self.event)
-        return args
-
-    def on_resolve(self, results: list[Any] | None, encoding: StringEncoding | None) -> None:
-        subtask = self.subtask
-        if results is None:
-            assert subtask.cancellation_requested
-            subtask.resolve_cancelled()
-        else:
-            plan = self.plan
-            rcx = LiftLowerContext(
-                plan.options, plan.state, subtask.scope, source_encoding=encoding, hooks=plan.hooks
-            )
-            plan.lower_results(rcx, results, self.vi)
-            subtask.resolve(SubtaskState.RETURNED, [])
-        if self.index:
-            subtask.set_pending_event(self.event)
-
-    def event(self) -> EventTuple:
-        subtask = self.subtask
-        if subtask.resolved() and not subtask.resolve_delivered():
-            subtask.deliver_resolve()
-        return (int(EventCode.SUBTASK), self.index, int(subtask.state))
-
-
-def _name(f: ComponentFunc) -> str:
-    return getattr(f, "name", "a function")
+    """``canon lower`` with ``async`` (``_abi._lower.async_lower``) for this runtime."""
+    return async_lower(rt, callee, options, state, _hooks_for(rt, callee))
