@@ -165,18 +165,6 @@ _THREAD_SWITCHING = frozenset(
     }
 )
 
-_CORE_SORT_KIND = {
-    "Func": M.Sort.CORE_FUNC,
-    "Table": M.Sort.CORE_TABLE,
-    "Memory": M.Sort.CORE_MEMORY,
-    "Global": M.Sort.CORE_GLOBAL,
-    "Tag": M.Sort.CORE_TAG,
-}
-
-
-def _core_sort_of(extern: Any) -> M.Sort | None:
-    return _CORE_SORT_KIND.get(type(extern).__name__)
-
 
 class _CoreExports:
     """The exports of a core instance, as references looked up where they are used.
