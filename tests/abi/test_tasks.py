@@ -22,7 +22,16 @@ from trio_wasi._abi._options import AsyncValueHooks, StringEncoding
 from trio_wasi._abi._scheduler import Scheduler
 from trio_wasi._abi._stream_builtins import GUEST_ASYNC_VALUES
 from trio_wasi._abi._task_builtins import TaskBuiltins
-from trio_wasi._abi._tasks import OnResolve, OnStart, Task, TaskState, TaskWait
+from trio_wasi._abi._tasks import (
+    CALLBACK_EXIT,
+    CALLBACK_WAIT,
+    CALLBACK_YIELD,
+    OnResolve,
+    OnStart,
+    Task,
+    TaskState,
+    TaskWait,
+)
 from trio_wasi._abi._trap import trap
 from trio_wasi._abi._types import FuncType
 from trio_wasi._abi._waitables import (
@@ -605,3 +614,70 @@ def test_sync_lower_blocks_until_the_callee_resolves() -> None:
     with pytest.raises(Trap, match="cannot block a synchronous task"):
         blocked()
     assert len(callee.calls) == 1
+
+
+# -- entering and the callback loop ---------------------------------------------------
+
+
+def test_entering_waits_behind_backpressure_and_the_lock() -> None:
+    call = Call()
+    task = call.task
+    inst = task.inst
+    assert not task.must_wait_to_enter()
+    inst.backpressure = 1
+    assert task.must_wait_to_enter()
+    task.wait = TaskWait("enter", cancellable=True)
+    assert task.held_back_by(False) is inst
+    # A task resumed to be cancelled needs only to enter.
+    assert task.held_back_by(True) is None
+    inst.backpressure = 0
+    assert task.held_back_by(False) is None
+    inst.exclusive = Call().task
+    assert task.must_wait_to_enter()
+    inst.exclusive = None
+    inst.num_waiting_to_enter = 1
+    assert task.must_wait_to_enter()
+    # Synchronous functions never queue; a stackful lift ignores the lock.
+    assert not Call(SYNC_FT, CanonOptions()).task.must_wait_to_enter()
+    stackful = Call(options=CanonOptions(is_async=True)).task
+    stackful.inst.exclusive = task
+    assert not stackful.must_wait_to_enter()
+
+
+def test_a_waiting_task_is_held_back_by_an_entered_ancestor() -> None:
+    call = Call()
+    task = call.task
+    parent = InstanceState()
+    child = InstanceState(parent=parent)
+    task.inst = child
+    task.wait = TaskWait("wait", cancellable=True)
+    assert task.held_back_by(False) is None
+    parent.enter_from(None)
+    assert task.held_back_by(False) is parent
+    parent.leave_to(None)
+    assert task.held_back_by(False) is None
+
+
+def test_callback_codes() -> None:
+    g = Guest()
+    task = g.task
+    g.inst.exclusive = task
+    assert task.callback_returned(CALLBACK_YIELD)
+    assert task.wait is not None and task.wait.kind == "yield"
+    assert g.inst.exclusive is None
+    assert g.sched.changed == [g.inst]
+    si = g.b.waitable_set_new()()
+    assert task.callback_returned(CALLBACK_WAIT | si << 4)
+    wait = task.wait
+    assert wait is not None and wait.kind == "wait" and wait.wset is g.table.get(si)
+    assert wait.wset.num_waiting == 1
+    with pytest.raises(Trap, match="unsupported callback code"):
+        task.callback_returned(3)
+    other = g.table.add(Waitable())
+    with pytest.raises(Trap, match="invalid waitable set handle"):
+        task.callback_returned(CALLBACK_WAIT | other << 4)
+    with pytest.raises(Trap, match="exited without returning"):
+        task.callback_returned(CALLBACK_EXIT)
+    task.return_([0])
+    assert not task.callback_returned(CALLBACK_EXIT)
+    assert task.exited

@@ -39,7 +39,22 @@ if TYPE_CHECKING:
     from ._scheduler import Scheduler, TaskDriver
     from ._types import FuncType
 
-__all__ = ["OnResolve", "OnStart", "Task", "TaskFunc", "TaskState", "TaskWait"]
+__all__ = [
+    "CALLBACK_EXIT",
+    "CALLBACK_WAIT",
+    "CALLBACK_YIELD",
+    "OnResolve",
+    "OnStart",
+    "Task",
+    "TaskFunc",
+    "TaskState",
+    "TaskWait",
+]
+
+# What a callback step returns in its low four bits (CanonicalABI.md "canon lift").
+CALLBACK_EXIT = 0
+CALLBACK_YIELD = 1
+CALLBACK_WAIT = 2
 
 OnStart = Callable[[], list[Any]]
 OnResolve = Callable[[list[Any] | None, StringEncoding | None], None]
@@ -321,7 +336,72 @@ class Task:
             if self.driver is not None:
                 self.driver.poke()
 
-    # -- a task that waits between steps -------------------------------------------
+    # -- entering, and waiting between steps -----------------------------------------
+
+    def has_backpressure(self) -> bool:
+        """Whether the instance's backpressure or exclusive lock keeps this task out."""
+        inst = self.inst
+        return inst.backpressure > 0 or (self.needs_exclusive() and inst.exclusive is not None)
+
+    def must_wait_to_enter(self) -> bool:
+        """CanonicalABI.md "Task.enter_implicit_thread": wait before starting?
+
+        Only ``async``-typed functions queue, behind backpressure, the
+        exclusive lock and any task already queued.
+        """
+        if not self.ft.is_async:
+            return False
+        return self.has_backpressure() or self.inst.num_waiting_to_enter > 0
+
+    def held_back_by(self, cancelled: bool) -> InstanceState | None:
+        """The instance that keeps this waiting task from its next step now, or None.
+
+        Beyond its own event, a task needs its instance free of backpressure
+        to enter, its exclusive lock free for a callback step, and no active
+        frame in it or an enclosing instance (``may_enter``). A task that
+        resumes to be cancelled needs only the last.
+        """
+        inst = self.inst
+        wait = self.wait
+        if not cancelled and wait is not None:
+            if wait.kind == "enter":
+                if self.has_backpressure():
+                    return inst
+            elif inst.exclusive is not None:
+                return inst
+        holder: InstanceState | None = inst
+        while holder is not None:
+            if not holder.may_enter:
+                return holder
+            holder = holder.parent
+        return None
+
+    def callback_returned(self, packed: int) -> bool:
+        """A callback step returned ``packed``: exit, or wait; True when it now waits.
+
+        CanonicalABI.md "canon lift", one iteration of the callback loop: EXIT
+        ends the task; YIELD and WAIT (on the waitable set in the upper bits)
+        release the exclusive lock until the next step.
+        """
+        code = packed & 0xF
+        if code > CALLBACK_WAIT:
+            trap("unsupported callback code")
+        if code == CALLBACK_EXIT:
+            self.exit()
+            return False
+        inst = self.inst
+        if inst.exclusive is self:
+            inst.exclusive = None
+        self.rt.instance_changed(inst)
+        if code == CALLBACK_YIELD:
+            self.wait = TaskWait("yield", cancellable=True)
+        else:
+            wset = inst.table.get(packed >> 4)
+            if type(wset) is not WaitableSet:
+                trap("invalid waitable set handle")
+            wset.num_waiting += 1
+            self.wait = TaskWait("wait", cancellable=True, wset=wset)
+        return True
 
     def cancel_pending(self) -> bool:
         """Whether the task's wait ends in a cancellation (it waits: ``wait`` is set)."""

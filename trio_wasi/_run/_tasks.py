@@ -39,9 +39,9 @@ from .._abi._layout import MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
 from .._abi._lower import ComponentFunc, OnCancel, async_lower, noop_cancel, sync_lower
 from .._abi._options import AsyncValueHooks, CanonOptions, LiftLowerContext, StringEncoding
 from .._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
-from .._abi._tasks import OnResolve, OnStart, Task, TaskState, TaskWait
+from .._abi._tasks import CALLBACK_YIELD, OnResolve, OnStart, Task, TaskState, TaskWait
 from .._abi._trap import trap, trap_if
-from .._abi._waitables import EventCode, EventTuple, WaitableSet
+from .._abi._waitables import EventCode, EventTuple
 from .._arity import arity_error
 from .._errors import LinkError, Trap
 from ._executor import Agent
@@ -118,30 +118,12 @@ class _Driver:
         if self.task.wait_over():
             self.poke()
 
-    def _holder(self, cancelled: bool) -> InstanceState | None:
-        """The instance that holds this task back now, or None (wasm side)."""
-        task = self.task
-        inst = task.inst
-        wait = task.wait
-        if not cancelled and wait is not None:
-            if wait.kind == "enter":
-                if self.func._has_backpressure(task):
-                    return inst
-            elif inst.exclusive is not None:
-                return inst
-        holder: InstanceState | None = inst
-        while holder is not None:
-            if not holder.may_enter:
-                return holder
-            holder = holder.parent
-        return None
-
     def can_go(self) -> bool:
         """Whether a held-back task may resume now (wasm side)."""
         task = self.task
         if task.exited or task.wait is None:
             return True  # stale: let try_resume drop it
-        return self._holder(task.cancel_pending()) is None
+        return task.held_back_by(task.cancel_pending()) is None
 
     def poke(self) -> None:
         """The wait may be over: schedule :meth:`try_resume` (wasm side)."""
@@ -183,7 +165,7 @@ class _Driver:
         cancel = task.cancel_pending()
         if not cancel and not wait.has_event():
             return  # its waitable set's waker pokes again
-        holder = self._holder(cancel)
+        holder = task.held_back_by(cancel)
         if holder is not None:
             # Its instance holds it back: a change there wakes it.
             if self.held_by is not None and self.held_by is not holder:
@@ -238,11 +220,6 @@ class _Driver:
 
 # ---------------------------------------------------------------------------
 # Lifted functions
-
-
-_CALLBACK_EXIT = 0
-_CALLBACK_YIELD = 1
-_CALLBACK_WAIT = 2
 
 
 @final
@@ -341,7 +318,7 @@ class LiftedFunc(ComponentFunc):
         caller = task.caller
         rt.enter(inst, caller)
         try:
-            if self._must_wait_to_enter(task):
+            if task.must_wait_to_enter():
                 self._wait_to_enter(task)
             else:
                 self.begin(task, from_driver=False)
@@ -350,17 +327,6 @@ class LiftedFunc(ComponentFunc):
             rt.leave(inst, caller)
 
     # -- entering ------------------------------------------------------------------
-
-    def _has_backpressure(self, task: Task) -> bool:
-        inst = self.state
-        return inst.backpressure > 0 or (task.needs_exclusive() and inst.exclusive is not None)
-
-    def _must_wait_to_enter(self, task: Task) -> bool:
-        # CanonicalABI.md "Task.enter_implicit_thread": only async-typed
-        # functions queue behind backpressure and the exclusive lock.
-        if not self.type.is_async:
-            return False
-        return self._has_backpressure(task) or self.state.num_waiting_to_enter > 0
 
     def _wait_to_enter(self, task: Task) -> None:
         self.state.num_waiting_to_enter += 1
@@ -459,33 +425,15 @@ class LiftedFunc(ComponentFunc):
             assert self._callback is not None
             code, p1, p2 = event
             packed = self._call(task, self._callback, (int(code), p1, p2))
-            self.rt.note_step(code == EventCode.NONE and packed & 0xF == _CALLBACK_YIELD)
+            self.rt.note_step(code == EventCode.NONE and packed & 0xF == CALLBACK_YIELD)
             self._handle_code(task, packed)
         finally:
             if entered_here:
                 self.rt.leave(inst, None)
 
     def _handle_code(self, task: Task, packed: int) -> None:
-        """CanonicalABI.md "canon lift", the callback loop, one iteration."""
-        code = packed & 0xF
-        if code > _CALLBACK_WAIT:
-            trap("unsupported callback code")
-        inst = self.state
-        if code == _CALLBACK_EXIT:
-            task.exit()
-            return
-        if inst.exclusive is task:
-            inst.exclusive = None
-        self.rt.instance_changed(inst)
-        if code == _CALLBACK_YIELD:
-            task.wait = TaskWait("yield", cancellable=True)
-        else:
-            wset = inst.table.get(packed >> 4)
-            trap_if(not isinstance(wset, WaitableSet), "invalid waitable set handle")
-            assert isinstance(wset, WaitableSet)
-            wset.num_waiting += 1
-            task.wait = TaskWait("wait", cancellable=True, wset=wset)
-        if task.driver is None:
+        """What a callback step returned: the task exited, or it waits (attach a driver)."""
+        if task.callback_returned(packed) and task.driver is None:
             _Driver(task, self).attach()
         # An attached driver re-arms after the step that got us here.
 
