@@ -410,7 +410,9 @@ class LiftedFunc(ComponentFunc):
         )
         flat_args = self._lower_args(task, cx)
         packed = self._call(task, self._core, flat_args)
-        self._handle_code(task, packed)
+        # CanonicalABI.md "canon lift": the callback loop's first iteration.
+        if task.callback_returned(packed) and task.driver is None:
+            _Driver(task, self).attach()
 
     def callback_step(self, task: Task, event: EventTuple) -> None:
         """Deliver ``event`` to the callback (wasm side; the instance is entered by the caller)."""
@@ -426,16 +428,11 @@ class LiftedFunc(ComponentFunc):
             code, p1, p2 = event
             packed = self._call(task, self._callback, (int(code), p1, p2))
             self.rt.note_step(code == EventCode.NONE and packed & 0xF == CALLBACK_YIELD)
-            self._handle_code(task, packed)
+            # The task exits or waits again; its driver re-arms after this step.
+            task.callback_returned(packed)
         finally:
             if entered_here:
                 self.rt.leave(inst, None)
-
-    def _handle_code(self, task: Task, packed: int) -> None:
-        """What a callback step returned: the task exited, or it waits (attach a driver)."""
-        if task.callback_returned(packed) and task.driver is None:
-            _Driver(task, self).attach()
-        # An attached driver re-arms after the step that got us here.
 
 
 # ---------------------------------------------------------------------------
