@@ -41,7 +41,6 @@ from ._abi._handles import InstanceState
 from ._abi._layout import flatten_functype, task_return_sig
 from ._abi._options import CanonOptions
 from ._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
-from ._abi._trap import trap
 from ._binary import _model as M
 from ._component import Component, CoreModuleInfo, core_module_info
 from ._engine import Engine, ExportRef, Store
@@ -547,25 +546,9 @@ class _Linker:
         inst = scope.state
         name = d.name
         host_func = self._store(scope).host_func
-        rt = self.rt
-
-        def wait(end: Any) -> None:
-            task = rt.current_task()
-            task.block_until(end.has_pending_event, False, f"{name} to finish")
-
-        def may_wait(body: Callable[..., int]) -> Callable[..., int]:
-            # A synchronous copy or cancel may block: a task that may not
-            # block traps on the call, before its operands are looked at
-            # (the suite's trap-if-block-and-sync.wast).
-            def checked(*args: Any) -> int:
-                if not inst.may_leave:
-                    trap("cannot leave component instance")
-                task = rt.maybe_current_task()
-                if task is not None and not task.may_block and not rt.others_ready(task):
-                    trap("cannot block a synchronous task before returning")
-                return body(*args)
-
-            return checked
+        f = BuiltinFactory(self.rt, inst)
+        wait = f.copy_wait(name)
+        may_wait = f.may_block
 
         if name.startswith("error-context."):
             options = self._options(scope, d.options, [])

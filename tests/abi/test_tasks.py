@@ -681,3 +681,23 @@ def test_callback_codes() -> None:
     task.return_([0])
     assert not task.callback_returned(CALLBACK_EXIT)
     assert task.exited
+
+
+def test_a_synchronous_copy_blocks_through_the_scheduler() -> None:
+    g = Guest()
+    end = Waitable()
+    g.sched.work.append(lambda: end.set_pending_event(lambda: (0, 0, 0)))
+    g.b.copy_wait("stream.read")(end)
+    assert g.sched.blocks == ["<Task f STARTED> waits for stream.read to finish"]
+    assert end.has_pending_event()
+    # The may-block checks come before the body looks at its operands.
+    ran: list[int] = []
+    body = g.b.may_block(lambda i: ran.append(i) or 0)
+    assert body(3) == 0
+    s = Guest(SYNC_FT, CanonOptions())
+    with pytest.raises(Trap, match="cannot block a synchronous task"):
+        s.b.may_block(lambda i: ran.append(i) or 0)(4)
+    g.inst.may_leave = False
+    with pytest.raises(Trap, match="cannot leave component instance"):
+        body(5)
+    assert ran == [3]

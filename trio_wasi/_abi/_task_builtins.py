@@ -65,6 +65,38 @@ class TaskBuiltins:
             return self.rt.current_task()  # traps
         return task
 
+    # -- for the stream and future built-ins -------------------------------------------
+
+    def copy_wait(self, name: str) -> Callable[[Waitable], None]:
+        """The ``wait`` a synchronous stream or future built-in blocks with (``_stream_builtins``).
+
+        It suspends the current task until ``end`` has its event.
+        """
+        rt = self.rt
+
+        def wait(end: Waitable) -> None:
+            rt.current_task().block_until(end.has_pending_event, False, f"{name} to finish")
+
+        return wait
+
+    def may_block(self, body: Callable[..., int]) -> Callable[..., int]:
+        """``body`` of a synchronous copy or cancel, after the checks of a call that may block.
+
+        A task that may not block traps on the call, before the operands are
+        looked at (the suite's trap-if-block-and-sync.wast).
+        """
+        inst, rt = self.inst, self.rt
+
+        def checked(*args: Any) -> int:
+            if not inst.may_leave:
+                trap("cannot leave component instance")
+            task = rt.maybe_current_task()
+            if task is not None and not task.may_block and not rt.others_ready(task):
+                trap("cannot block a synchronous task before returning")
+            return body(*args)
+
+        return checked
+
     # -- backpressure --------------------------------------------------------------
 
     def backpressure_inc(self) -> Body:
