@@ -1,4 +1,32 @@
-"""Component instances as seen by the embedding application."""
+"""Component instances as seen by the embedding application.
+
+"Instance" names six different things in this package; each has its own name:
+
+``Instance`` (here, public)
+    An instantiated top-level component as the application sees it: its
+    exports, callable from trio, and its nursery.
+``Instantiation`` (here, public)
+    What ``Linker.instantiate`` returns before it is entered: an ``async
+    with`` context manager that makes the ``Instance`` and closes it.
+``InstanceState`` (``_abi._handles``)
+    The canonical ABI's per-component-instance state (the specification's
+    ``ComponentInstance``): the handle table, ``may_leave``/``may_enter``,
+    backpressure and the exclusive lock. A top-level component with nested
+    components has one per component instance, linked by ``parent``.
+``StoreRuntime`` (``_run._runtime``)
+    The scheduler of one top-level ``Instance``: which executor runs its
+    wasm, the current task of each thread, the nursery, every
+    ``InstanceState`` and every wasmtime store of the instance (one store per
+    component instance, ``StoreHandle``). It implements ``_abi._scheduler``.
+``InlineInstance``, ``CoreInlineInstance``, ``Instantiate``, ``CoreInstantiate``
+(``_binary._model``)
+    Definitions in the decoded binary: instances built from exports
+    (inline) or by instantiating a component or core module. The link walk
+    (``_link``) turns them into ``InstanceItems`` (a component instance's
+    exports, by name) or core instances.
+core instances (``_link._CoreExports``, ``_engine.Store.instantiate``)
+    wasmtime's instantiations of core modules, seen through their exports.
+"""
 
 from __future__ import annotations
 

@@ -41,7 +41,6 @@ from ._abi._handles import InstanceState
 from ._abi._layout import flatten_functype, task_return_sig
 from ._abi._options import CanonOptions
 from ._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
-from ._abi._trap import trap
 from ._binary import _model as M
 from ._component import Component, CoreModuleInfo, core_module_info
 from ._engine import Engine, ExportRef, Store
@@ -60,7 +59,7 @@ from ._run._builtins import BuiltinFactory
 from ._run._executor import InlineExecutor
 from ._run._runtime import StoreHandle, StoreRuntime
 from ._run._tasks import ComponentFunc, HostFunc, LiftedFunc, make_async_lower, make_sync_lower
-from ._run._threads import ThreadBuiltins, entries_of, others_ready
+from ._run._threads import ThreadBuiltins
 from ._typecheck import check_extern, check_func_type
 
 __all__ = [
@@ -165,18 +164,6 @@ _THREAD_SWITCHING = frozenset(
     }
 )
 
-_CORE_SORT_KIND = {
-    "Func": M.Sort.CORE_FUNC,
-    "Table": M.Sort.CORE_TABLE,
-    "Memory": M.Sort.CORE_MEMORY,
-    "Global": M.Sort.CORE_GLOBAL,
-    "Tag": M.Sort.CORE_TAG,
-}
-
-
-def _core_sort_of(extern: Any) -> M.Sort | None:
-    return _CORE_SORT_KIND.get(type(extern).__name__)
-
 
 class _CoreExports:
     """The exports of a core instance, as references looked up where they are used.
@@ -231,9 +218,7 @@ class _Linker:
 
     def _handle(self, scope: _Scope) -> StoreHandle:
         if scope.handle is None:
-            rt = self.rt
-            scope.handle = StoreHandle(Store(self.engine, limits=rt.limits, deadline=rt.deadline))
-            self.rt.stores.append(scope.handle)
+            scope.handle = self.rt.new_store(self.engine)
         return scope.handle
 
     def _store(self, scope: _Scope) -> Store:
@@ -242,22 +227,7 @@ class _Linker:
 
     def _raw(self, scope: _Scope, func: Any, params: list[str], results: list[str]) -> Any:
         """A core function of ``scope``'s store, callable from any agent thread."""
-        handle = self._handle(scope)
-        raw = handle.store.raw_func(func, params, results)
-        executor_of = self.rt
-
-        def call(*args: Any) -> Any:
-            agent = handle.agent
-            if agent is None or executor_of.executor.on_agent(agent):
-                if handle.threads:
-                    # Several OS threads enter this store: track the entries.
-                    entries = entries_of(handle)
-                    if entries is not None:
-                        return entries.call(agent, raw, args) if agent else raw(*args)
-                return raw(*args)
-            return executor_of.executor.call_on(agent, lambda: call(*args))
-
-        return call
+        return self.rt.core_func(self._handle(scope), func, params, results)
 
     # -- entry ---------------------------------------------------------------
 
@@ -587,25 +557,9 @@ class _Linker:
         inst = scope.state
         name = d.name
         host_func = self._store(scope).host_func
-        rt = self.rt
-
-        def wait(end: Any) -> None:
-            task = rt.current_task()
-            task.block_until(end.has_pending_event, False, f"{name} to finish")
-
-        def may_wait(body: Callable[..., int]) -> Callable[..., int]:
-            # A synchronous copy or cancel may block: a task that may not
-            # block traps on the call, before its operands are looked at
-            # (the suite's trap-if-block-and-sync.wast).
-            def checked(*args: Any) -> int:
-                if not inst.may_leave:
-                    trap("cannot leave component instance")
-                task = rt.maybe_current_task()
-                if task is not None and not task.may_block and not others_ready(task):
-                    trap("cannot block a synchronous task before returning")
-                return body(*args)
-
-            return checked
+        f = BuiltinFactory(self.rt, inst)
+        wait = f.copy_wait(name)
+        may_wait = f.may_block
 
         if name.startswith("error-context."):
             options = self._options(scope, d.options, [])

@@ -27,6 +27,14 @@ The modules follow the order of CanonicalABI.md:
 ``_stream_builtins``   stream/future built-ins, lift/lower of their handles,
                        GuestAsyncValues hooks
 ``_errorctx``          error contexts and their built-ins
+``_scheduler``         the Scheduler and TaskDriver protocols: what task logic
+                       needs from the runtime that runs it (block, wake, the
+                       current task)
+``_tasks``             Task, its states and rules (return, cancel, exit, block)
+``_lower``             canon lower (sync and async) and the caller's subtask;
+                       ComponentFunc, the FuncInst protocol
+``_task_builtins``     backpressure, task.return/cancel, waitable-set, waitable,
+                       subtask and thread.yield built-ins
 ``_trap``              the one place traps are raised
 =====================  ========================================================
 

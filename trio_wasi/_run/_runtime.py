@@ -16,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import outcome
@@ -24,13 +24,15 @@ import trio
 
 from .._abi._handles import InstanceState
 from .._abi._trap import trap
-from .._engine import Deadline
+from .._engine import Deadline, Engine, Store
 from .._limits import Limits
 from ._executor import Agent, Executor
-from ._threads import stack_guard
+from ._threads import entries_of, others_ready, stack_guard
+from ._threads import release as release_thread
 
 if TYPE_CHECKING:
-    from ._tasks import Task, _Driver
+    from .._abi._tasks import Task
+    from ._tasks import LiftedFunc, _Driver
 
 __all__ = ["StoreHandle", "StoreRuntime"]
 
@@ -55,7 +57,12 @@ class _ThreadState(threading.local):
 
 
 class StoreRuntime:
-    """Scheduling state of one top-level instance."""
+    """Scheduling state of one top-level instance.
+
+    It is the :class:`~trio_wasi._abi._scheduler.Scheduler` of the tasks of
+    its instances: the canonical ABI's task logic blocks, wakes and asks for
+    the current task through it.
+    """
 
     SPIN_LIMIT = 2000
 
@@ -122,6 +129,39 @@ class StoreRuntime:
     def executor(self, executor: Executor) -> None:
         self._executor = executor
         executor.on_idle = self._on_idle  # type: ignore[method-assign]
+
+    # -- stores and core functions ---------------------------------------------
+
+    def new_store(self, engine: Engine) -> StoreHandle:
+        """A wasmtime store for one more component instance, under this instance's limits."""
+        handle = StoreHandle(Store(engine, limits=self.limits, deadline=self.deadline))
+        self.stores.append(handle)
+        return handle
+
+    def core_func(
+        self, handle: StoreHandle, func: Any, params: list[str], results: list[str]
+    ) -> Callable[..., Any]:
+        """A core function of ``handle``'s store, callable from any agent thread.
+
+        Called on the agent that runs the store (or inline when it has none),
+        it calls straight into wasm; from elsewhere it hands the call over.
+        The agent is looked up per call: an instance moves to store threads
+        after linking.
+        """
+        raw = handle.store.raw_func(func, params, results)
+
+        def call(*args: Any) -> Any:
+            agent = handle.agent
+            if agent is None or self.executor.on_agent(agent):
+                if handle.threads:
+                    # Several OS threads enter this store: track the entries.
+                    entries = entries_of(handle)
+                    if entries is not None:
+                        return entries.call(agent, raw, args) if agent else raw(*args)
+                return raw(*args)
+            return self.executor.call_on(agent, lambda: call(*args))
+
+        return call
 
     # -- the current task ------------------------------------------------------
 
@@ -190,6 +230,18 @@ class StoreRuntime:
         """Tell the idle listeners to look (trio thread)."""
         for listener in list(self.idle_listeners):
             listener()
+
+    def others_ready(self, task: Task) -> bool:
+        """Whether another guest thread of ``task``'s instance is ready to run."""
+        return others_ready(task)
+
+    def run_for(self, task: Task, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the agent that runs ``task``'s wasm (now when that is this one)."""
+        self.executor.call_on(cast("LiftedFunc", task.func).agent, fn)
+
+    def release_thread(self, task: Task) -> None:
+        """``task`` exited: free its implicit guest thread's index."""
+        release_thread(task)
 
     def yield_now(self, task: Task) -> None:
         """``thread.yield`` from a frame: let other ready work run first.

@@ -1,13 +1,10 @@
-"""Tasks, lifted and host functions, and the lower trampolines.
+"""Lifted and host functions, the drivers of waiting tasks, and the runtime's lowers.
 
-Every component function follows the specification's ``FuncInst`` protocol
-(CanonicalABI.md "Embedding API"): ``invoke(caller, on_start, on_resolve,
-source_encoding)`` starts a call and returns an ``on_cancel`` callable. The
-callee calls ``on_start()`` to receive its arguments when it actually starts
-(backpressure may delay that) and ``on_resolve(results, encoding)`` exactly
-once, with the result list or ``None`` when it acknowledged cancellation.
-``encoding`` is the string encoding the values were lifted from (None for the
-host), so the receiver can transcode the way the specification observes.
+The functions here implement the ``FuncInst`` protocol of ``_abi._lower``
+(``ComponentFunc``); the task state machine they run is ``_abi._tasks.Task``,
+and this module is the scheduling around it: on which agent a step runs, how a
+waiting task is woken (``_Driver``), how an ``async def`` host function runs
+on trio.
 
 A call starts *eagerly*: the callee runs on the caller's stack until it
 returns or has to wait. What happens next depends on how it was lifted:
@@ -28,7 +25,6 @@ and cancellation follow trio's structured concurrency.
 
 from __future__ import annotations
 
-import enum
 import inspect
 import re
 from collections.abc import Callable, Sequence
@@ -39,300 +35,30 @@ import trio
 from .._abi import _types as T
 from .._abi._flat import CoreValueIter, values_lifter_for, values_lowerer_for
 from .._abi._handles import InstanceState
-from .._abi._layout import MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
+from .._abi._layout import MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
+from .._abi._lower import ComponentFunc, OnCancel, async_lower, noop_cancel, sync_lower
 from .._abi._options import AsyncValueHooks, CanonOptions, LiftLowerContext, StringEncoding
-from .._abi._resources import BorrowScope
 from .._abi._stream_builtins import GUEST_ASYNC_VALUES as HOOKS
+from .._abi._tasks import CALLBACK_YIELD, OnResolve, OnStart, Task, TaskState, TaskWait
 from .._abi._trap import trap, trap_if
-from .._abi._waitables import EventCode, EventTuple, Subtask, SubtaskState, WaitableSet
+from .._abi._waitables import EventCode, EventTuple
 from .._arity import arity_error
 from .._errors import LinkError, Trap
 from ._executor import Agent
 from ._hostvalues import host_values
 from ._runtime import StoreHandle, StoreRuntime
-from ._threads import GuestThread, others_ready
-from ._threads import release as release_thread
 
 __all__ = [
     "ComponentFunc",
     "HostFunc",
     "LiftedFunc",
+    "OnCancel",
     "OnResolve",
     "OnStart",
     "Task",
     "make_async_lower",
     "make_sync_lower",
 ]
-
-OnStart = Callable[[], list[Any]]
-OnResolve = Callable[[list[Any] | None, StringEncoding | None], None]
-OnCancel = Callable[[InstanceState | None], None]
-
-
-def _noop_cancel(caller: InstanceState | None) -> None:
-    pass
-
-
-class ComponentFunc:
-    """A value of the component-level ``func`` index space."""
-
-    type: T.FuncType
-
-    def invoke(
-        self,
-        caller: InstanceState | None,
-        on_start: OnStart,
-        on_resolve: OnResolve,
-        source_encoding: StringEncoding | None,
-    ) -> OnCancel:
-        raise NotImplementedError
-
-
-# ---------------------------------------------------------------------------
-# Tasks
-
-
-class TaskState(enum.IntEnum):
-    INITIAL = 1
-    STARTED = 2
-    PENDING_CANCEL = 3
-    CANCEL_DELIVERED = 4
-    RESOLVED = 5
-
-
-class _TaskWait:
-    """What a waiting task waits for (between callback steps, or to enter).
-
-    ``kind`` is "enter" (its instance's backpressure or exclusive lock holds
-    the call back), "yield" (ready at once) or "wait" (an event of ``wset``).
-    Beyond its own event, a task that resumes needs its instance: free of
-    backpressure to enter, its exclusive lock free for a step, and no active
-    frame in it (``_Driver.can_go``).
-    """
-
-    __slots__ = ("cancellable", "kind", "wset")
-
-    def __init__(self, kind: str, cancellable: bool, wset: WaitableSet | None = None) -> None:
-        self.kind = kind
-        self.cancellable = cancellable
-        self.wset = wset
-
-    def has_event(self) -> bool:
-        wset = self.wset
-        return wset is None or wset.has_pending_event()
-
-
-@final
-class Task:
-    """One call into a lifted function (CanonicalABI.md "Task State")."""
-
-    __slots__ = (
-        "caller",
-        "cancel_now",
-        "cancellable",
-        "driver",
-        "exited",
-        "ft",
-        "func",
-        "inst",
-        "on_resolve",
-        "on_start",
-        "opts",
-        "rt",
-        "scope",
-        "source_encoding",
-        "state",
-        "storage",
-        "thread",
-        "wait",
-    )
-
-    def __init__(
-        self,
-        func: LiftedFunc,
-        caller: InstanceState | None,
-        on_start: OnStart,
-        on_resolve: OnResolve,
-        source_encoding: StringEncoding | None,
-    ) -> None:
-        self.func = func
-        self.rt = func.rt
-        self.ft = func.type
-        self.opts = func.options
-        self.inst = func.state
-        self.caller = caller
-        self.on_start = on_start
-        self.on_resolve = on_resolve
-        self.source_encoding = source_encoding
-        self.state = TaskState.INITIAL
-        self.scope = BorrowScope()
-        self.storage = [0, 0]
-        # The implicit thread's record, made when a built-in first needs it (_threads).
-        self.thread: GuestThread | None = None
-        # A frame of this task parked in a cancellable wait.
-        self.cancellable = False
-        self.cancel_now = False
-        self.wait: _TaskWait | None = None
-        self.driver: _Driver | None = None
-        self.exited = False
-
-    def __repr__(self) -> str:
-        return f"<Task {self.func.name} {self.state.name}>"
-
-    @property
-    def may_block(self) -> bool:
-        return self.ft.is_async
-
-    def value_hooks(self) -> AsyncValueHooks:
-        """Hooks for the arguments and result: host channels when the host is the caller."""
-        return self.func.host_hooks if self.caller is None else HOOKS
-
-    def needs_exclusive(self) -> bool:
-        # CanonicalABI.md "Task.needs_exclusive": stackful async lifts opt out.
-        return not self.opts.is_async or self.opts.callback is not None
-
-    def start(self) -> list[Any]:
-        assert self.state is TaskState.INITIAL
-        self.state = TaskState.STARTED
-        return self.on_start()
-
-    def return_(self, result: list[Any]) -> None:
-        # Plain ifs (not trap_if): this runs once per call.
-        if self.state is TaskState.RESOLVED:
-            trap("task already returned a value")
-        if self.scope.num_borrows > 0:
-            trap("borrow handles still remain at the end of the call")
-        self.state = TaskState.RESOLVED
-        self.on_resolve(result, self.opts.string_encoding)
-
-    def cancel(self) -> None:
-        trap_if(
-            self.state is not TaskState.CANCEL_DELIVERED,
-            "`task.cancel` called by task which has not been cancelled",
-        )
-        trap_if(self.scope.num_borrows > 0, "borrow handles still remain at the end of the call")
-        self.state = TaskState.RESOLVED
-        self.on_resolve(None, None)
-
-    def deliver_pending_cancel(self, cancellable: bool) -> bool:
-        if cancellable and self.state is TaskState.PENDING_CANCEL:
-            self.state = TaskState.CANCEL_DELIVERED
-            return True
-        return False
-
-    def exit(self) -> None:
-        """The task's implicit thread returned (CanonicalABI.md "exit_implicit_thread")."""
-        if self.state is not TaskState.RESOLVED:
-            trap("task exited without returning a value")
-        self.scope.check_borrows_dropped()
-        self.scope.release_host_objects()
-        if self.thread is not None:
-            release_thread(self)
-        if self.ft.is_async and self.needs_exclusive() and self.inst.exclusive is self:
-            self.inst.exclusive = None
-        self.exited = True
-        self.rt.instance_changed(self.inst)
-        driver = self.driver
-        if driver is not None:
-            driver.finished()
-            # The driver points back at the task: no cycle left behind.
-            self.driver = None
-
-    # -- waiting with a parked frame (stackful, sync lowers, built-ins) --------
-
-    def block_until(
-        self, ready: Callable[[], bool], cancellable: bool, what: str, *, nested: bool = False
-    ) -> bool:
-        """Park the current frame until ``ready()``; True when cancelled instead.
-
-        ``nested``: the wait is for a synchronous callee that is still running
-        (its guest threads switched), not a block of this task.
-        """
-        if self.deliver_pending_cancel(cancellable):
-            return True
-        if ready():
-            return False
-        if not self.may_block and not nested and not others_ready(self):
-            # Another ready thread of the instance can use the stack meanwhile
-            # (the suite's trap-if-sync-and-waitable-set.wast); otherwise a
-            # synchronous task that blocks could never go on.
-            trap("cannot block a synchronous task before returning")
-        self.cancellable = cancellable
-        self.cancel_now = False
-        inst = self.inst
-        # A callback-lifted task that already returned its value and then
-        # blocks in a synchronous built-in lets other tasks of its instance
-        # start meanwhile (the suite's sync-streams.wast; one that has not
-        # returned keeps them out, async-calls-sync.wast); it takes the
-        # exclusive lock back to resume.
-        release = (
-            self.opts.callback is not None
-            and inst.exclusive is self
-            and self.state is TaskState.RESOLVED
-        )
-        if release:
-            inst.exclusive = None
-            self.rt.instance_changed(inst)
-
-        def resumable() -> bool:
-            if not (ready() or self.cancel_now):
-                return False
-            return not release or inst.exclusive is None
-
-        try:
-            self.rt.block_until(resumable, lambda: f"{self!r} waits for {what}")
-        finally:
-            self.cancellable = False
-            if release:
-                inst.exclusive = self
-        if self.cancel_now:
-            self.cancel_now = False
-            return True
-        return False
-
-    # -- cancellation ------------------------------------------------------------
-
-    def request_cancellation(self, caller: InstanceState | None) -> None:
-        """CanonicalABI.md "Task.request_cancellation" (runs on the task's agent)."""
-        self.rt.executor.call_on(self.func.agent, lambda: self._request_cancellation(caller))
-
-    def _request_cancellation(self, caller: InstanceState | None) -> None:
-        if self.state is TaskState.RESOLVED or self.state is TaskState.CANCEL_DELIVERED:
-            return
-        if self.state is TaskState.PENDING_CANCEL:
-            return
-        if self.state is TaskState.INITIAL:
-            # Still waiting to enter: it never started, so it resolves at once
-            # (CANCELLED_BEFORE_STARTED), on this stack.
-            self.state = TaskState.CANCEL_DELIVERED
-            if self.driver is not None and self.wait is not None:
-                self.driver.resume(cancelled=True)
-            return
-        wait = self.wait
-        exclusive_ok = not (self.needs_exclusive() and self.inst.exclusive not in (None, self))
-        if (
-            wait is not None
-            and wait.cancellable
-            and exclusive_ok
-            and self.inst.may_enter_from(caller)
-        ):
-            # A callback task waiting between steps: deliver now, on this stack.
-            self.state = TaskState.CANCEL_DELIVERED
-            self.rt.enter(self.inst, caller)
-            try:
-                assert self.driver is not None
-                self.driver.resume(cancelled=True)
-            finally:
-                self.rt.leave(self.inst, caller)
-        elif self.cancellable:
-            # A parked frame: it sees the cancellation when it resumes.
-            self.state = TaskState.CANCEL_DELIVERED
-            self.cancel_now = True
-        else:
-            self.state = TaskState.PENDING_CANCEL
-            if self.driver is not None:
-                self.driver.poke()
-
 
 # ---------------------------------------------------------------------------
 # Driving tasks that wait between steps
@@ -353,10 +79,12 @@ class _Driver:
     thread.
     """
 
-    __slots__ = ("_queued", "held_by", "seen_blocked", "task")
+    __slots__ = ("_queued", "func", "held_by", "rt", "seen_blocked", "task")
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, func: LiftedFunc) -> None:
         self.task = task
+        self.func = func
+        self.rt = func.rt
         self._queued = False
         # The instance holding this driver back (see StoreRuntime.hold_back).
         self.held_by: InstanceState | None = None
@@ -366,7 +94,7 @@ class _Driver:
         """Register for wakeups and start the trio task (wasm side)."""
         task = self.task
         task.driver = self
-        task.rt.driver_started()
+        self.rt.driver_started()
         self.rearm()
 
     def _unregister(self) -> None:
@@ -377,7 +105,7 @@ class _Driver:
             if self.poke in wakers:
                 wakers.remove(self.poke)
         if self.held_by is not None:
-            task.rt.release_held(self.held_by, self)
+            self.rt.release_held(self.held_by, self)
             self.held_by = None
         self.seen_blocked = False
 
@@ -387,58 +115,24 @@ class _Driver:
         assert wait is not None
         if wait.wset is not None:
             wait.wset.wakers.append(self.poke)
-        if self._own_wait_over(wait):
+        if self.task.wait_over():
             self.poke()
-
-    def _own_wait_over(self, wait: _TaskWait) -> bool:
-        task = self.task
-        if task.state is TaskState.PENDING_CANCEL and wait.cancellable:
-            return True
-        if task.state is TaskState.CANCEL_DELIVERED and wait.kind == "enter":
-            return True
-        return wait.has_event()
-
-    def _holder(self, cancelled: bool) -> InstanceState | None:
-        """The instance that holds this task back now, or None (wasm side)."""
-        task = self.task
-        inst = task.inst
-        wait = task.wait
-        if not cancelled and wait is not None:
-            if wait.kind == "enter":
-                if task.func._has_backpressure(task):
-                    return inst
-            elif inst.exclusive is not None:
-                return inst
-        holder: InstanceState | None = inst
-        while holder is not None:
-            if not holder.may_enter:
-                return holder
-            holder = holder.parent
-        return None
-
-    def _cancel_pending(self) -> bool:
-        task = self.task
-        wait = task.wait
-        assert wait is not None
-        if task.state is TaskState.CANCEL_DELIVERED and wait.kind == "enter":
-            return True
-        return task.state is TaskState.PENDING_CANCEL and wait.cancellable
 
     def can_go(self) -> bool:
         """Whether a held-back task may resume now (wasm side)."""
         task = self.task
         if task.exited or task.wait is None:
             return True  # stale: let try_resume drop it
-        return self._holder(self._cancel_pending()) is None
+        return task.held_back_by(task.cancel_pending()) is None
 
     def poke(self) -> None:
         """The wait may be over: schedule :meth:`try_resume` (wasm side)."""
-        rt = self.task.rt
+        rt = self.rt
         ex = rt.executor
         if ex.threaded:
             if not self._queued:
                 self._queued = True
-                ex.post(self.step, self.task.func.agent)
+                ex.post(self.step, self.func.agent)
         elif not rt.current and not rt.stepping:
             # Inline, and no wasm is running on this thread (a host coroutine
             # finished, say): this is an event-loop turn, so run the step now
@@ -458,30 +152,30 @@ class _Driver:
 
     def finished(self) -> None:
         self._unregister()
-        self.task.rt.driver_finished()
+        self.rt.driver_finished()
 
     def try_resume(self) -> None:
         """Run the task's next step if its wait is over (wasm side)."""
         task = self.task
-        task.rt.steps += 1
-        if task.exited or task.wait is None or task.rt.poisoned is not None:
+        rt = self.rt
+        rt.steps += 1
+        if task.exited or task.wait is None or rt.poisoned is not None:
             return
         wait = task.wait
-        cancel = self._cancel_pending()
+        cancel = task.cancel_pending()
         if not cancel and not wait.has_event():
             return  # its waitable set's waker pokes again
-        holder = self._holder(cancel)
+        holder = task.held_back_by(cancel)
         if holder is not None:
             # Its instance holds it back: a change there wakes it.
             if self.held_by is not None and self.held_by is not holder:
-                task.rt.release_held(self.held_by, self)
-            task.rt.hold_back(holder, self)
+                rt.release_held(self.held_by, self)
+            rt.hold_back(holder, self)
             self.seen_blocked = True
             return
         cancelled = task.state is TaskState.CANCEL_DELIVERED and wait.kind == "enter"
         if not cancelled:
             cancelled = task.deliver_pending_cancel(wait.cancellable)
-        rt = task.rt
         rt.stepping += 1
         try:
             self.resume(cancelled)
@@ -494,7 +188,7 @@ class _Driver:
         wait = task.wait
         assert wait is not None
         task.wait = None
-        rt = task.rt
+        rt = self.rt
         step_deadline = rt.arm_step()
         try:
             if wait.kind == "enter":
@@ -503,7 +197,7 @@ class _Driver:
                     task.cancel()
                     task.exit()
                     return
-                task.func.begin(task, from_driver=True)
+                self.func.begin(task, from_driver=True)
             else:
                 if wait.wset is not None:
                     wait.wset.num_waiting -= 1
@@ -514,7 +208,7 @@ class _Driver:
                     event = wait.wset.get_pending_event()
                 else:
                     event = (EventCode.NONE, 0, 0)
-                task.func.callback_step(task, event)
+                self.func.callback_step(task, event)
         except Trap as exc:
             rt.poison(exc)
             raise
@@ -526,11 +220,6 @@ class _Driver:
 
 # ---------------------------------------------------------------------------
 # Lifted functions
-
-
-_CALLBACK_EXIT = 0
-_CALLBACK_YIELD = 1
-_CALLBACK_WAIT = 2
 
 
 @final
@@ -629,7 +318,7 @@ class LiftedFunc(ComponentFunc):
         caller = task.caller
         rt.enter(inst, caller)
         try:
-            if self._must_wait_to_enter(task):
+            if task.must_wait_to_enter():
                 self._wait_to_enter(task)
             else:
                 self.begin(task, from_driver=False)
@@ -639,21 +328,10 @@ class LiftedFunc(ComponentFunc):
 
     # -- entering ------------------------------------------------------------------
 
-    def _has_backpressure(self, task: Task) -> bool:
-        inst = self.state
-        return inst.backpressure > 0 or (task.needs_exclusive() and inst.exclusive is not None)
-
-    def _must_wait_to_enter(self, task: Task) -> bool:
-        # CanonicalABI.md "Task.enter_implicit_thread": only async-typed
-        # functions queue behind backpressure and the exclusive lock.
-        if not self.type.is_async:
-            return False
-        return self._has_backpressure(task) or self.state.num_waiting_to_enter > 0
-
     def _wait_to_enter(self, task: Task) -> None:
         self.state.num_waiting_to_enter += 1
-        task.wait = _TaskWait("enter", cancellable=True)
-        driver = _Driver(task)
+        task.wait = TaskWait("enter", cancellable=True)
+        driver = _Driver(task, self)
         driver.attach()
 
     def begin(self, task: Task, *, from_driver: bool) -> None:
@@ -732,7 +410,9 @@ class LiftedFunc(ComponentFunc):
         )
         flat_args = self._lower_args(task, cx)
         packed = self._call(task, self._core, flat_args)
-        self._handle_code(task, packed)
+        # CanonicalABI.md "canon lift": the callback loop's first iteration.
+        if task.callback_returned(packed) and task.driver is None:
+            _Driver(task, self).attach()
 
     def callback_step(self, task: Task, event: EventTuple) -> None:
         """Deliver ``event`` to the callback (wasm side; the instance is entered by the caller)."""
@@ -747,35 +427,12 @@ class LiftedFunc(ComponentFunc):
             assert self._callback is not None
             code, p1, p2 = event
             packed = self._call(task, self._callback, (int(code), p1, p2))
-            self.rt.note_step(code == EventCode.NONE and packed & 0xF == _CALLBACK_YIELD)
-            self._handle_code(task, packed)
+            self.rt.note_step(code == EventCode.NONE and packed & 0xF == CALLBACK_YIELD)
+            # The task exits or waits again; its driver re-arms after this step.
+            task.callback_returned(packed)
         finally:
             if entered_here:
                 self.rt.leave(inst, None)
-
-    def _handle_code(self, task: Task, packed: int) -> None:
-        """CanonicalABI.md "canon lift", the callback loop, one iteration."""
-        code = packed & 0xF
-        if code > _CALLBACK_WAIT:
-            trap("unsupported callback code")
-        inst = self.state
-        if code == _CALLBACK_EXIT:
-            task.exit()
-            return
-        if inst.exclusive is task:
-            inst.exclusive = None
-        self.rt.instance_changed(inst)
-        if code == _CALLBACK_YIELD:
-            task.wait = _TaskWait("yield", cancellable=True)
-        else:
-            wset = inst.table.get(packed >> 4)
-            trap_if(not isinstance(wset, WaitableSet), "invalid waitable set handle")
-            assert isinstance(wset, WaitableSet)
-            wset.num_waiting += 1
-            task.wait = _TaskWait("wait", cancellable=True, wset=wset)
-        if task.driver is None:
-            _Driver(task).attach()
-        # An attached driver re-arms after the step that got us here.
 
 
 # ---------------------------------------------------------------------------
@@ -812,7 +469,7 @@ class HostFunc(ComponentFunc):
             except Exception as exc:
                 raise self._failure(exc) from exc
             self._resolve(on_resolve, [] if self.type.result is None else [result])
-            return _noop_cancel
+            return noop_cancel
         return self._start_coroutine(args, on_resolve)
 
     def _failure(self, exc: BaseException) -> Trap:
@@ -941,165 +598,20 @@ def _check_arity(fn: Callable[..., Any], count: int, where: str) -> None:
 # Lower trampolines
 
 
+def _hooks_for(rt: StoreRuntime, callee: ComponentFunc) -> AsyncValueHooks:
+    # A host callee takes and returns host values (channels for streams and futures).
+    return host_values(rt) if isinstance(callee, HostFunc) else HOOKS
+
+
 def make_sync_lower(
     rt: StoreRuntime, callee: ComponentFunc, options: CanonOptions, state: InstanceState
 ) -> Callable[..., Any]:
-    """``canon lower`` without ``async``: the call blocks until the callee resolves."""
-    ft = callee.type
-    lift_params = values_lifter_for(tuple(ft.param_types()), MAX_FLAT_PARAMS)
-    lower_results = values_lowerer_for(tuple(ft.result_types()), MAX_FLAT_RESULTS)
-    callee_async = ft.is_async
-    # A host callee takes and returns host values (channels for streams and futures).
-    hooks = host_values(rt) if isinstance(callee, HostFunc) else HOOKS
-
-    def lowered(*flat: Any) -> Any:
-        trap_if(not state.may_leave, "cannot leave component instance")
-        task = rt.maybe_current_task()
-        if callee_async and (task is None or not task.may_block):
-            # Calling an async-typed function synchronously may block, which a
-            # synchronous task may not do, unless another of its instance's
-            # threads is ready to run meanwhile (guest threads, _threads).
-            if task is None or not others_ready(task):
-                trap("cannot block a synchronous task before returning")
-        subtask = Subtask()
-        cx = LiftLowerContext(options, state, subtask.scope, hooks=hooks)
-        vi = CoreValueIter(list(flat))
-
-        def on_start() -> list[Any]:
-            subtask.state = SubtaskState.STARTED
-            return lift_params(cx, vi)
-
-        def on_resolve(results: list[Any] | None, encoding: StringEncoding | None) -> None:
-            if results is None:
-                subtask.resolve_cancelled()
-                return
-            rcx = LiftLowerContext(
-                options, state, subtask.scope, source_encoding=encoding, hooks=hooks
-            )
-            flat_results = lower_results(rcx, results, vi)
-            subtask.resolve(SubtaskState.RETURNED, flat_results)
-
-        subtask.on_cancel = callee.invoke(state, on_start, on_resolve, options.string_encoding)
-        if not subtask.resolved():
-            assert task is not None
-            # A synchronous callee parks only when its guest threads switch:
-            # it still runs on top of this call, which does not block.
-            task.block_until(
-                subtask.resolved,
-                False,
-                f"a synchronous call to {_name(callee)}",
-                nested=not callee_async,
-            )
-        subtask.deliver_resolve()
-        out = subtask.flat_results
-        if not out:
-            return None
-        return out[0]
-
-    return lowered
+    """``canon lower`` without ``async`` (``_abi._lower.sync_lower``) for this runtime."""
+    return sync_lower(rt, callee, options, state, _hooks_for(rt, callee))
 
 
 def make_async_lower(
     rt: StoreRuntime, callee: ComponentFunc, options: CanonOptions, state: InstanceState
 ) -> Callable[..., Any]:
-    """``canon lower`` with ``async``: returns at once with a subtask handle if needed."""
-    ft = callee.type
-    plan = _AsyncLower(
-        options,
-        state,
-        # A host callee takes and returns host values (channels for streams and futures).
-        host_values(rt) if isinstance(callee, HostFunc) else HOOKS,
-        values_lifter_for(tuple(ft.param_types()), MAX_FLAT_ASYNC_PARAMS),
-        values_lowerer_for(tuple(ft.result_types()), 0),
-    )
-    invoke = callee.invoke
-    encoding = options.string_encoding
-
-    def lowered(*flat: Any) -> int:
-        if not state.may_leave:
-            trap("cannot leave component instance")
-        subtask = Subtask()
-        call = _AsyncLowering(plan, subtask, flat)
-        subtask.on_cancel = invoke(state, call.on_start, call.on_resolve, encoding)
-        if subtask.resolved():
-            subtask.deliver_resolve()
-            return int(SubtaskState.RETURNED)
-        index = call.index = state.table.add(subtask)
-        return int(subtask.state) | (index << 4)
-
-    return lowered
-
-
-@final
-class _AsyncLower:
-    """What every call through one ``async`` lower shares."""
-
-    __slots__ = ("hooks", "lift_params", "lower_results", "options", "state")
-
-    def __init__(
-        self,
-        options: CanonOptions,
-        state: InstanceState,
-        hooks: AsyncValueHooks,
-        lift_params: Callable[[LiftLowerContext, CoreValueIter], list[Any]],
-        lower_results: Callable[[LiftLowerContext, Sequence[Any], CoreValueIter | None], Any],
-    ) -> None:
-        self.options = options
-        self.state = state
-        self.hooks = hooks
-        self.lift_params = lift_params
-        self.lower_results = lower_results
-
-
-@final
-class _AsyncLowering:
-    """One call through an ``async`` lower: the caller's side of the subtask.
-
-    Once the subtask has a handle (``index``), each step of its progress
-    (started, resolved) becomes its pending event (CanonicalABI.md "canon
-    lower", ``on_progress``).
-    """
-
-    __slots__ = ("cx", "index", "plan", "subtask", "vi")
-
-    def __init__(self, plan: _AsyncLower, subtask: Subtask, flat: Sequence[Any]) -> None:
-        self.plan = plan
-        self.subtask = subtask
-        self.cx = LiftLowerContext(plan.options, plan.state, subtask.scope, hooks=plan.hooks)
-        self.vi = CoreValueIter(flat)
-        # The subtask's handle: 0 until the call outlives its eager start.
-        self.index = 0
-
-    def on_start(self) -> list[Any]:
-        subtask = self.subtask
-        assert subtask.state is SubtaskState.STARTING
-        subtask.state = SubtaskState.STARTED
-        args = self.plan.lift_params(self.cx, self.vi)
-        if self.index:
-            subtask.set_pending_event(self.event)
-        return args
-
-    def on_resolve(self, results: list[Any] | None, encoding: StringEncoding | None) -> None:
-        subtask = self.subtask
-        if results is None:
-            assert subtask.cancellation_requested
-            subtask.resolve_cancelled()
-        else:
-            plan = self.plan
-            rcx = LiftLowerContext(
-                plan.options, plan.state, subtask.scope, source_encoding=encoding, hooks=plan.hooks
-            )
-            plan.lower_results(rcx, results, self.vi)
-            subtask.resolve(SubtaskState.RETURNED, [])
-        if self.index:
-            subtask.set_pending_event(self.event)
-
-    def event(self) -> EventTuple:
-        subtask = self.subtask
-        if subtask.resolved() and not subtask.resolve_delivered():
-            subtask.deliver_resolve()
-        return (int(EventCode.SUBTASK), self.index, int(subtask.state))
-
-
-def _name(f: ComponentFunc) -> str:
-    return getattr(f, "name", "a function")
+    """``canon lower`` with ``async`` (``_abi._lower.async_lower``) for this runtime."""
+    return async_lower(rt, callee, options, state, _hooks_for(rt, callee))

@@ -49,9 +49,9 @@ from .._abi._handles import InstanceState
 from .._abi._trap import trap, trap_if
 
 if TYPE_CHECKING:
+    from .._abi._tasks import Task
     from ._executor import Agent
     from ._runtime import StoreHandle, StoreRuntime
-    from ._tasks import Task
 
 __all__ = [
     "GuestThread",
@@ -246,7 +246,7 @@ def others_ready(task: Task) -> bool:
 
 def implicit_thread(task: Task) -> GuestThread:
     """The implicit thread of ``task`` (CanonicalABI.md "Task.enter_implicit_thread")."""
-    thread = task.thread
+    thread: GuestThread | None = task.thread
     if thread is None:
         table = thread_table(task.inst)
         thread = GuestThread(task, 0)
@@ -257,7 +257,7 @@ def implicit_thread(task: Task) -> GuestThread:
 
 def release(task: Task) -> None:
     """Give the implicit thread's index back (CanonicalABI.md "Task.exit_implicit_thread")."""
-    thread = task.thread
+    thread: GuestThread | None = task.thread
     if thread is not None:
         task.thread = None
         thread_table(task.inst).remove(thread.index)
