@@ -282,6 +282,10 @@ class _Pump:
                     await trio.aclose_forcefully(self.channel)
 
 
+def _ignore(item: Any) -> None:
+    """What a dropped host source does with an item the pump still delivers."""
+
+
 @final
 class HostSourceStream(ReadableStream):
     """A host receive channel as the readable side of a ``stream<T>``.
@@ -419,6 +423,9 @@ class HostSourceStream(ReadableStream):
             self._dropped = True
             self._chunk = None
             self._pump.close()
+            # Items still on their way are ignored now: let go of this end, so
+            # the pump and it are not a cycle left for the garbage collector.
+            self._pump.deliver = _ignore
 
 
 @final
@@ -493,6 +500,7 @@ class HostSourceFuture(ReadableFuture):
             self._dropped = True
             self._value = None
             self._pump.close()
+            self._pump.deliver = _ignore  # as HostSourceStream.drop
 
 
 # ---------------------------------------------------------------------------
