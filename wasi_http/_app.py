@@ -580,7 +580,7 @@ def _has_body(scope: Scope) -> bool:
     framed = scope.get("http_version") in ("1.1", "1.0")
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
-            return value.strip() != b"0"
+            return bool(value.strip() != b"0")
         if name == b"transfer-encoding":
             return True
     return not framed

@@ -113,6 +113,7 @@ class Message:
     headers: Fields
     contents: trio.abc.ReceiveChannel[Any] | None
     trailers: trio.abc.ReceiveChannel[Any]
+    _result: trio.MemorySendChannel[Any] | None
 
     def _init_message(
         self,
@@ -138,7 +139,7 @@ class Message:
         self.contents = contents
         self.trailers = trailers
         self.consumed = False
-        self._result: trio.MemorySendChannel[Any] | None = None
+        self._result = None
 
     def finish(self, result: Ok | Err) -> None:
         """Resolve the future ``new`` returned: the message was sent, or why not."""

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 HERE = Path(__file__).resolve().parent
@@ -144,6 +145,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--conns", type=int, default=16)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--no-timeout", action="store_true", help="no per-call deadline (Limits.serve's timeout)"
+    )
     args = parser.parse_args()
 
     from trio_wasi import Component, Engine
@@ -158,7 +162,10 @@ def main() -> None:
         else:
             path = _hello_example()
         component = Component.from_file(path, engine=engine)
-    app = WasiHttpApp(component, ServeConfig())
+    config = ServeConfig()
+    if args.no_timeout:
+        config = attrs.evolve(config, limits=attrs.evolve(config.limits, timeout=None))
+    app = WasiHttpApp(component, config)
     profile = cProfile.Profile() if args.profile else None
     trio.run(_drive, app, args.requests, args.conns, profile)
     if profile is not None:

@@ -483,3 +483,23 @@ async def test_requests_leave_no_cycles_of_ours_for_the_garbage_collector(
             assert ours() == []
         finally:
             gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("version", "headers", "expected"),
+    [
+        ("1.1", [], False),
+        ("1.0", [(b"host", b"x")], False),
+        ("1.1", [(b"content-length", b"0")], False),
+        ("1.1", [(b"content-length", b"5")], True),
+        ("1.1", [(b"transfer-encoding", b"chunked")], True),
+        ("2", [], True),  # HTTP/2 may send a body without announcing it
+        ("2", [(b"content-length", b"0")], False),
+    ],
+)
+def test_which_requests_get_a_body_channel(
+    version: str, headers: list[tuple[bytes, bytes]], expected: bool
+) -> None:
+    from wasi_http._app import _has_body
+
+    assert _has_body({"http_version": version, "headers": headers}) is expected
