@@ -165,7 +165,9 @@ def main() -> None:
     config = ServeConfig()
     if args.no_timeout:
         config = attrs.evolve(config, limits=attrs.evolve(config.limits, timeout=None))
-    app = WasiHttpApp(component, config)
+    # As ``serve`` makes it: the first instance at startup (a burst of
+    # requests then shares it), long-lived objects frozen.
+    app = WasiHttpApp(component, config, freeze_gc=True)
     profile = cProfile.Profile() if args.profile else None
     trio.run(_drive, app, args.requests, args.conns, profile)
     if profile is not None:
