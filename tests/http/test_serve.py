@@ -503,3 +503,20 @@ def test_which_requests_get_a_body_channel(
     from wasi_http._app import _has_body
 
     assert _has_body({"http_version": version, "headers": headers}) is expected
+
+
+async def test_a_burst_at_startup_shares_the_first_instance(hello_component: Any) -> None:
+    # No instance before the first request (the application is not frozen,
+    # so nothing is made at startup): every request of the burst finds the
+    # first one still starting, with room for all of them.
+    async with serving(hello_component) as (url, app), httpx.AsyncClient() as client:
+        pool = app.pool
+        assert pool is not None and pool.created == 0
+
+        async def one() -> None:
+            assert (await client.get(url + "/")).content == GREETING
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(12):
+                nursery.start_soon(one)
+        assert pool.created == 1
