@@ -160,6 +160,8 @@ class WasiHttpApp:
         self.linker = make_linker(component, self.config, self.http)
         self.linked: LinkedComponent = self.linker.prelink(component)
         self.pool: InstancePool | None = None
+        # Where each request's reader runs (its body, then a disconnect).
+        self._watchers: trio.Nursery | None = None
         self._export = f"{self.handler}#handle"
 
     # -- ASGI -----------------------------------------------------------------
@@ -194,14 +196,19 @@ class WasiHttpApp:
                     if self.freeze_gc:
                         await pool.prestart()
                         gc.freeze()
-                    self.pool = pool
-                    try:
-                        await send({"type": "lifespan.startup.complete"})
-                        started = True
-                        message = await receive()
-                    finally:
-                        self.pool = None
-                    await pool.close(self.config.shutdown_timeout)
+                    async with trio.open_nursery() as watchers:
+                        self.pool = pool
+                        self._watchers = watchers
+                        try:
+                            await send({"type": "lifespan.startup.complete"})
+                            started = True
+                            message = await receive()
+                        finally:
+                            self.pool = None
+                        await pool.close(self.config.shutdown_timeout)
+                        self._watchers = None
+                        # Readers of requests still open (past the grace period).
+                        watchers.cancel_scope.cancel()
         except Exception as exc:
             if not started:
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -211,21 +218,30 @@ class WasiHttpApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         pool = self.pool
-        if pool is None:
+        watchers = self._watchers
+        if pool is None or watchers is None:
             await _plain(send, 503, b"the server is starting or stopping\n")
             return
         exchange = _Exchange(send)
-        async with trio.open_nursery() as nursery:
+        body: trio.MemoryReceiveChannel[bytes] | None = None
+        if _has_body(scope):
             body_send, body = trio.open_memory_channel[bytes](BODY_BUFFER)
-            nursery.start_soon(_pump_request, receive, body_send, exchange)
+            watchers.start_soon(_pump_request, receive, body_send, exchange)
+        else:
+            # No body to feed the guest (and no channel for it): only watch
+            # for a disconnect, until the exchange ends. Either task runs in
+            # the application's nursery: no nursery per request.
+            watchers.start_soon(_watch_disconnect, receive, exchange)
+        try:
             with exchange.scope:
                 if self.kind == "0.3":
                     await self._exchange03(scope, exchange.send, body, pool)
                 else:
                     from ._types02 import exchange02
 
-                    await exchange02(self, scope, exchange.send, body, pool)
-            nursery.cancel_scope.cancel()
+                    await exchange02(self, scope, exchange.send, body or _empty_body(), pool)
+        finally:
+            exchange.end()
         if exchange.scope.cancelled_caught:
             pool.cancelled += 1
             log.info(
@@ -235,7 +251,11 @@ class WasiHttpApp:
             )
 
     async def _exchange03(
-        self, scope: Scope, send: Send, body: trio.MemoryReceiveChannel[bytes], pool: InstancePool
+        self,
+        scope: Scope,
+        send: Send,
+        body: trio.MemoryReceiveChannel[bytes] | None,
+        pool: InstancePool,
     ) -> None:
         request = Request.incoming(
             scope["method"],
@@ -401,6 +421,12 @@ async def _first(channel: trio.abc.ReceiveChannel[Any]) -> Any:
             return None
 
 
+def _empty_body() -> trio.MemoryReceiveChannel[bytes]:
+    send, receive = trio.open_memory_channel[bytes](0)
+    send.close()
+    return receive
+
+
 def _resolved(value: Any) -> trio.MemoryReceiveChannel[Any]:
     send, receive = trio.open_memory_channel[Any](1)
     send.send_nowait(value)
@@ -409,16 +435,25 @@ def _resolved(value: Any) -> trio.MemoryReceiveChannel[Any]:
 
 
 class _Exchange:
-    """One request's exchange: its cancel scope, and whether the response is complete."""
+    """One request's exchange: its cancel scope, and whether the response is complete.
+
+    ``watch`` is the cancel scope of the task that reads the request (its
+    body, then a disconnect); :meth:`end` stops that task when the exchange
+    is over, whatever the server would still send.
+    """
+
+    __slots__ = ("_send", "complete", "scope", "watch")
 
     def __init__(self, send: Send) -> None:
         self._send = send
         self.scope = trio.CancelScope()
+        self.watch: trio.CancelScope | None = None
         self.complete = False
 
     async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.trailers" or (
-            message["type"] == "http.response.body" and not message.get("more_body", False)
+        kind = message["type"]
+        if kind == "http.response.trailers" or (
+            kind == "http.response.body" and not message.get("more_body", False)
         ):
             # A server may report the end of the exchange as a disconnect at once.
             self.complete = True
@@ -428,25 +463,65 @@ class _Exchange:
         if not self.complete:
             self.scope.cancel()
 
+    def end(self) -> None:
+        self.complete = True
+        if self.watch is not None:
+            self.watch.cancel()
+        else:
+            # The watcher has not started yet: it will see this and not wait.
+            self.watch = _ENDED
+
+
+# The watch scope of an exchange that ended before its watcher started.
+_ENDED = trio.CancelScope()
+
 
 async def _pump_request(
     receive: Receive, body: trio.MemorySendChannel[bytes], exchange: _Exchange
 ) -> None:
     """Feed the ASGI request body into the guest's stream, then watch for a disconnect."""
-    async with body:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                exchange.disconnected()
-                return
-            chunk = message.get("body", b"")
-            if chunk:
-                try:
-                    await body.send(chunk)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass  # the guest dropped the body: drain the rest
-            if not message.get("more_body", False):
-                break
+    if exchange.watch is not None:
+        body.close()
+        return
+    with trio.CancelScope() as exchange.watch:
+        try:
+            async with body:
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        exchange.disconnected()
+                        return
+                    chunk = message.get("body", b"")
+                    if chunk:
+                        try:
+                            await body.send(chunk)
+                        except (trio.BrokenResourceError, trio.ClosedResourceError):
+                            pass  # the guest dropped the body: drain the rest
+                    if not message.get("more_body", False):
+                        break
+            await _until_disconnect(receive, exchange)
+        except Exception:
+            # This task runs in the application's nursery, which must not
+            # end with it: the exchange ends instead.
+            log.exception("reading the request failed")
+            exchange.disconnected()
+
+
+async def _watch_disconnect(receive: Receive, exchange: _Exchange) -> None:
+    """Cancel the exchange if the client goes away before the response is complete."""
+    if exchange.watch is not None:
+        return
+    with trio.CancelScope() as exchange.watch:
+        try:
+            await _until_disconnect(receive, exchange)
+        except Exception:
+            log.exception("reading the request failed")
+            exchange.disconnected()
+
+
+async def _until_disconnect(receive: Receive, exchange: _Exchange) -> None:
+    # Body messages of a request declared without a body end it here (an
+    # empty one, as servers send).
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -493,6 +568,22 @@ def _target(scope: Scope) -> str:
     text = path.decode("latin-1") if isinstance(path, bytes) else str(path)
     query = scope.get("query_string", b"")
     return f"{text}?{query.decode('latin-1')}" if query else text
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request may have a body (else the guest gets an empty one at once).
+
+    HTTP/1.x frames a request body only with ``content-length`` or
+    ``transfer-encoding`` (RFC 9112 section 6.3); HTTP/2 and later may send
+    one without either, so there only ``content-length: 0`` rules it out.
+    """
+    framed = scope.get("http_version") in ("1.1", "1.0")
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return bool(value.strip() != b"0")
+        if name == b"transfer-encoding":
+            return True
+    return not framed
 
 
 def _wants_trailers(scope: Scope) -> bool:

@@ -146,6 +146,12 @@ def add_serve_parser(sub: Any, fmt: type[argparse.HelpFormatter], settings: dict
         "(default: only components that may block run on store threads)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    p.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="do not log each request (errors and warnings are still logged)",
+    )
     p.add_argument("file", nargs="?", metavar="FILE", help="the component (.wasm or .wat)")
 
 
@@ -200,11 +206,13 @@ def build(
     return component, config
 
 
-def _logging(verbose: bool) -> None:
+def _logging(verbose: bool, access_log: bool = True) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The access logger only logs at INFO: above that, a request costs it nothing.
+    logging.getLogger("wasi_http.access").setLevel(logging.INFO if access_log else logging.WARNING)
 
 
 def serve_command(
@@ -216,7 +224,7 @@ def serve_command(
     """Run ``serve`` as parsed into ``ns``; returns the exit status."""
     from ._app import handler_kind
 
-    _logging(ns.verbose)
+    _logging(ns.verbose, ns.access_log)
     component, config = build(ns, load, looks_like_component, wasi_config)
     handler_kind(component)  # a one-line error now, not in every worker
     if config.workers == 1:

@@ -67,6 +67,8 @@ class InstancePool:
         self.run_on_thread = run_on_thread
         self.slots: list[Slot] = []
         self._starting = 0
+        # Requests waiting for room on the instances being started.
+        self._promised = 0
         # Requests waiting for an instance to have room.
         self._changed = trio.lowlevel.ParkingLot()
         self._nursery: trio.Nursery | None = None
@@ -149,6 +151,16 @@ class InstancePool:
             # requests, and making one costs more than sharing.
             if best is not None:
                 break
+            if self._promised < self._starting * (self.max_concurrency - 1):
+                # An instance on its way has room for this request besides
+                # the one starting it: wait for it rather than start another
+                # (a burst at startup would otherwise make one per request).
+                self._promised += 1
+                try:
+                    await self._changed.park()
+                finally:
+                    self._promised -= 1
+                continue
             if len(self.slots) + self._starting < self.max_instances:
                 self._starting += 1
                 try:

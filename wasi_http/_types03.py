@@ -113,6 +113,7 @@ class Message:
     headers: Fields
     contents: trio.abc.ReceiveChannel[Any] | None
     trailers: trio.abc.ReceiveChannel[Any]
+    _result: trio.MemorySendChannel[Any] | None
 
     def _init_message(
         self,
@@ -120,14 +121,25 @@ class Message:
         contents: trio.abc.ReceiveChannel[Any] | None,
         trailers: trio.abc.ReceiveChannel[Any],
     ) -> trio.MemoryReceiveChannel[Any]:
+        self._init_incoming(headers, contents, trailers)
+        send, receive = trio.open_memory_channel[Any](1)
+        self._result = send
+        return receive
+
+    def _init_incoming(
+        self,
+        headers: Fields,
+        contents: trio.abc.ReceiveChannel[Any] | None,
+        trailers: trio.abc.ReceiveChannel[Any],
+    ) -> None:
+        # A message from the network: nobody waits for it to be sent, so it
+        # has no future for that (finish does nothing).
         headers.immutable = True
         self.headers = headers
         self.contents = contents
         self.trailers = trailers
         self.consumed = False
-        send, receive = trio.open_memory_channel[Any](1)
-        self._result: trio.MemorySendChannel[Any] | None = send
-        return receive
+        self._result = None
 
     def finish(self, result: Ok | Err) -> None:
         """Resolve the future ``new`` returned: the message was sent, or why not."""
@@ -217,7 +229,7 @@ class Request(Message):
     ) -> Request:
         """A request from the network, as the host hands it to a handler."""
         request = cls()
-        request._init_message(headers, contents, trailers)
+        request._init_incoming(headers, contents, trailers)
         request.method = method_variant(method)
         request.scheme = scheme_variant(scheme) if scheme is not None else None
         request.authority = authority
@@ -306,7 +318,7 @@ class Response(Message):
     ) -> Response:
         """A response from the network (to an outgoing request)."""
         response = cls()
-        response._init_message(headers, contents, trailers)
+        response._init_incoming(headers, contents, trailers)
         response.status = status
         return response
 

@@ -22,7 +22,7 @@ def _app() -> object:
     from ._app import WasiHttpApp
 
     ns = argparse.Namespace(**json.loads(os.environ[ARGV_ENV]))
-    _logging(ns.verbose)
+    _logging(ns.verbose, getattr(ns, "access_log", True))
     component, config = build(ns, _cli._load, _cli._looks_like_component, _cli._wasi_config)
     return WasiHttpApp(component, config, freeze_gc=True)
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -46,9 +47,11 @@ def test_serve_help_names_its_options() -> None:
         assert option in proc.stdout
 
 
-async def test_serve_the_shipped_component_then_stop_on_sigterm() -> None:
+@pytest.mark.parametrize("access_log", [True, False])
+async def test_serve_the_shipped_component_then_stop_on_sigterm(access_log: bool) -> None:
+    quiet = [] if access_log else ["--no-access-log"]
     proc = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "trio_wasi", "serve", "--addr", "127.0.0.1:0"],
+        [sys.executable, "-m", "trio_wasi", "serve", *quiet, "--addr", "127.0.0.1:0"],
         stderr=subprocess.PIPE,
         env=_env(),
     )
@@ -78,7 +81,7 @@ async def test_serve_the_shipped_component_then_stop_on_sigterm() -> None:
     assert status == 0
     text = log.decode()
     assert "received SIGTERM: shutting down" in text
-    assert '"GET / 1.1" 200' in text  # the access log
+    assert ('"GET / 1.1" 200' in text) == access_log  # the access log
 
 
 async def test_serve_with_two_worker_processes() -> None:

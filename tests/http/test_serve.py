@@ -440,3 +440,83 @@ async def test_freeze_gc_makes_the_first_instance_then_freezes(hello_component: 
             stop.set()
     finally:
         gc.unfreeze()
+
+
+async def test_requests_leave_no_cycles_of_ours_for_the_garbage_collector(
+    hello_component: Any,
+) -> None:
+    """What a request allocates is freed by reference counting alone.
+
+    A cycle per request (say, an object and a bound method of its own held
+    by something it holds) would be freed only by a collection, which walks
+    the instance's structures and stalls every request in flight.
+    """
+    import gc
+
+    def ours() -> list[str]:
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            gc.collect()
+            found = [
+                type(o).__qualname__
+                for o in gc.garbage
+                if type(o).__module__.startswith(("trio_wasi", "wasi_http"))
+            ]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.collect()  # free what the list kept (it would be found again)
+        return found
+
+    async def requests() -> None:
+        for _ in range(5):
+            assert (await client.get(url + "/")).content == GREETING
+            response = await client.post(url + "/", content=b"a body")
+            assert response.status_code == 200
+
+    async with serving(hello_component) as (url, _app), httpx.AsyncClient() as client:
+        await requests()  # the instance, and whatever its first calls set up
+        ours()
+        gc.disable()
+        try:
+            await requests()
+            assert ours() == []
+        finally:
+            gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("version", "headers", "expected"),
+    [
+        ("1.1", [], False),
+        ("1.0", [(b"host", b"x")], False),
+        ("1.1", [(b"content-length", b"0")], False),
+        ("1.1", [(b"content-length", b"5")], True),
+        ("1.1", [(b"transfer-encoding", b"chunked")], True),
+        ("2", [], True),  # HTTP/2 may send a body without announcing it
+        ("2", [(b"content-length", b"0")], False),
+    ],
+)
+def test_which_requests_get_a_body_channel(
+    version: str, headers: list[tuple[bytes, bytes]], expected: bool
+) -> None:
+    from wasi_http._app import _has_body
+
+    assert _has_body({"http_version": version, "headers": headers}) is expected
+
+
+async def test_a_burst_at_startup_shares_the_first_instance(hello_component: Any) -> None:
+    # No instance before the first request (the application is not frozen,
+    # so nothing is made at startup): every request of the burst finds the
+    # first one still starting, with room for all of them.
+    async with serving(hello_component) as (url, app), httpx.AsyncClient() as client:
+        pool = app.pool
+        assert pool is not None and pool.created == 0
+
+        async def one() -> None:
+            assert (await client.get(url + "/")).content == GREETING
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(12):
+                nursery.start_soon(one)
+        assert pool.created == 1

@@ -317,6 +317,10 @@ class _Pump:
                     await trio.aclose_forcefully(self.channel)
 
 
+def _ignore(item: Any) -> None:
+    """What a dropped host source does with an item the pump still delivers."""
+
+
 @final
 class HostSourceStream(ReadableStream):
     """A host receive channel as the readable side of a ``stream<T>``.
@@ -474,6 +478,9 @@ class HostSourceStream(ReadableStream):
             self._chunk = None
             self._spare = _NO_ITEM
             self._pump.close()
+            # Items still on their way are ignored now: let go of this end, so
+            # the pump and it are not a cycle left for the garbage collector.
+            self._pump.deliver = _ignore
 
 
 @final
@@ -549,6 +556,7 @@ class HostSourceFuture(ReadableFuture):
             self._dropped = True
             self._value = None
             self._pump.close()
+            self._pump.deliver = _ignore  # as HostSourceStream.drop
 
 
 # ---------------------------------------------------------------------------
