@@ -317,7 +317,7 @@ class _Pump:
                     await trio.aclose_forcefully(self.channel)
 
 
-def _ignore(item: Any) -> None:
+def _ignore(item: Any, spare: Any) -> None:
     """What a dropped host source does with an item the pump still delivers."""
 
 
