@@ -422,6 +422,19 @@ def test_call_reads_arguments_for_their_types(capfd: pytest.CaptureFixture[str])
     assert "`count-bytes`: an argument does not fit its parameter type" in line
 
 
+def test_the_run_only_parser_reads_run_as_the_full_one_does() -> None:
+    from trio_wasi._cli import _parser
+
+    argv = ["run", "--env", "A=1", "-S", "inherit-env", "--dir", "/tmp::/t::ro", "-W"]
+    argv += ["fuel=100", "--invoke", "go", "app.wasm", "--", "x", "-y"]
+    full, short = _parser(), _parser(run_only=True)
+    assert vars(short.parse_args(argv)) == vars(full.parse_args(argv))
+    assert vars(short.parse_args(argv)) != vars(full.parse_args(argv[:1]))
+    assert full.parse_args(["inspect"]).command == "inspect"
+    with pytest.raises(SystemExit):
+        short.parse_args(["inspect"])
+
+
 def test_run_dir_takes_a_read_only_permission(tmp_path: Path) -> None:
     from trio_wasi._cli import _parser, _wasi_config
 

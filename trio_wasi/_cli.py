@@ -420,7 +420,13 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
 # -- main ------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(run_only: bool = False) -> argparse.ArgumentParser:
+    """The command line's parser; with ``run_only``, without the other subcommands.
+
+    ``run`` is the command whose start-up counts: building the other
+    subcommands' parsers (and importing wasi_http for ``serve``'s) would cost
+    it a few milliseconds for nothing once ``run`` is known to be the command.
+    """
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="python -m trio_wasi", description=DESCRIPTION, formatter_class=fmt
@@ -474,6 +480,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="[FILE [ARGS ...]]",
         help="the component (.wasm or .wat) and the arguments it receives",
     )
+    if run_only:
+        return parser
 
     p_call = sub.add_parser(
         "call",
@@ -502,8 +510,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``)."""
-    parser = _parser()
-    ns = parser.parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
+    parser = _parser(run_only=args[:1] == ["run"])
+    ns = parser.parse_args(args)
     try:
         if ns.command == "inspect":
             return _cmd_inspect(ns)

@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, final
 
-import attrs
-
 from ._binary import _model as M
 from ._binary._decode import decode_component
 from ._digests import read_with_digest
 from ._engine import Engine, module_names, wat_to_wasm
+from ._frozen import frozen
 from ._validate import validate_component
 
 __all__ = ["Component", "CoreModuleInfo", "core_module_info"]
@@ -46,7 +45,7 @@ def _core_modules(component: M.DecodedComponent) -> Iterator[M.CoreModule]:
             yield from _core_modules(d.component)
 
 
-@attrs.frozen(eq=False)
+@frozen(eq=False)
 class CoreModuleInfo:
     """A compiled core module with its import and export names read once.
 

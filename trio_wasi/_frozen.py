@@ -46,26 +46,27 @@ _HASH_SLOT = "_frozen_hash"
 @overload
 def frozen(cls: _C, /) -> _C: ...
 @overload
-def frozen(*, cache_hash: bool = False) -> Callable[[_C], _C]: ...
+def frozen(*, eq: bool = True, cache_hash: bool = False) -> Callable[[_C], _C]: ...
 
 
 @dataclass_transform(frozen_default=True, eq_default=True, order_default=False)
-def frozen(cls: _C | None = None, /, *, cache_hash: bool = False) -> Any:
+def frozen(cls: _C | None = None, /, *, eq: bool = True, cache_hash: bool = False) -> Any:
     """Make ``cls`` a slotted, frozen value class of its annotated fields.
 
     Fields are the names annotated in the class body (not its bases); a value
     given in the body is the field's default, and defaults must come last.
     A class that defines ``__init__`` itself keeps it (it must set every
-    field, with ``object.__setattr__``); ``__repr__`` likewise.
+    field, with ``object.__setattr__``); ``__repr__`` likewise. With
+    ``eq=False`` instances compare and hash by identity.
     """
 
     def wrap(cls: _C) -> _C:
-        return cast(_C, _build(cls, cache_hash))
+        return cast(_C, _build(cls, eq, cache_hash))
 
     return wrap if cls is None else wrap(cls)
 
 
-def _build(cls: Any, cache_hash: bool) -> Any:
+def _build(cls: Any, eq: bool, cache_hash: bool) -> Any:
     body = dict(cls.__dict__)
     names = tuple(body.get("__annotations__", ()))
     defaults = []
@@ -78,7 +79,7 @@ def _build(cls: Any, cache_hash: bool) -> Any:
             raise TypeError(f"{cls.__qualname__}.{name}: the _frozen prefix is reserved")
     body.pop("__dict__", None)
     body.pop("__weakref__", None)
-    body["__slots__"] = (*names, _HASH_SLOT) if cache_hash else names
+    body["__slots__"] = (*names, _HASH_SLOT) if eq and cache_hash else names
     body["__match_args__"] = names
     body["_frozen_fields"] = names
     # attrgetter returns the value itself for one name and a tuple for more;
@@ -86,9 +87,10 @@ def _build(cls: Any, cache_hash: bool) -> Any:
     body["_frozen_key"] = operator.attrgetter(*names) if names else _no_fields
     body["__setattr__"] = _setattr
     body["__delattr__"] = _delattr
-    body["__eq__"] = _eq
-    body["__ne__"] = _ne
-    body["__hash__"] = _cached_hash if cache_hash else _hash
+    if eq:
+        body["__eq__"] = _eq
+        body["__ne__"] = _ne
+        body["__hash__"] = _cached_hash if cache_hash else _hash
     body["__reduce__"] = _reduce
     body.setdefault("__repr__", _repr)
     made = type(cls)(cls.__name__, cls.__bases__, body)
