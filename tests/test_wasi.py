@@ -462,3 +462,15 @@ def test_config_refuses_unknown_stdio_at_once() -> None:
     config = trio_wasi.WasiConfig(env={"A": "1"}, preopens=[("/tmp", "/data")])
     assert config.environment() == [("A", "1")]
     assert config.preopens[0].guest_path == "/data" and not config.preopens[0].read_only
+
+
+def test_read_ahead_gives_what_a_read_gives_and_its_errors(tmp_path: Path) -> None:
+    from trio_wasi._cli import _ReadAhead
+    from trio_wasi._digests import read_with_digest
+
+    file = tmp_path / "app.wasm"
+    file.write_bytes(b"\0asm" + bytes(range(256)) * 64)
+    assert _ReadAhead(file, None).result() == read_with_digest(file, None)
+    assert _ReadAhead(file, tmp_path / "cache").result() == read_with_digest(file, None)
+    with pytest.raises(FileNotFoundError):
+        _ReadAhead(tmp_path / "missing.wasm", None).result()
