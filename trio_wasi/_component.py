@@ -124,6 +124,9 @@ class Component:
     ) -> Component:
         """:meth:`from_bytes` of ``data`` whose sha256 the caller may know already."""
         engine = engine or default_engine()
+        if sha256 is not None:
+            # The cached modules load on a thread while the binary is decoded.
+            engine._preload_source(sha256)
         model = decode_component(data)
         # Hashed once: the validation verdict and the compiled modules are
         # both found in the cache by it.
