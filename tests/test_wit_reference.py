@@ -95,34 +95,3 @@ def test_the_shipped_encoding_is_current() -> None:
         assert _shape(shipped[name], resources) == _shape(fresh[name], resources), (
             f"{name}: regenerate with `wasm-tools component wit wit --wasm -o wit/host.wasm`"
         )
-
-
-def test_decoded_wit_is_kept_by_content_and_a_damaged_entry_is_decoded_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from trio_wasi import _wit
-    from trio_wasi._binary._decode import decode_component
-    from trio_wasi._hostdefs import BUNDLED_ENCODED, _bundled_wit_dirs
-
-    monkeypatch.setenv("TRIO_WASI_CACHE_DIR", str(tmp_path))
-    data = (_bundled_wit_dirs()[0] / BUNDLED_ENCODED).read_bytes()
-    decodes: list[bytes] = []
-
-    def counting_decode(blob: bytes) -> object:
-        decodes.append(blob)
-        return decode_component(blob)
-
-    monkeypatch.setattr(_wit, "decode_component", counting_decode)
-    expected = decode_component(data)
-    assert _wit._decoded(data) == expected and len(decodes) == 1
-    (entry,) = (tmp_path / _wit._DECODED_DIR).iterdir()
-    assert _wit._decoded(data) == expected and len(decodes) == 1  # from the entry
-    raw = bytearray(entry.read_bytes())
-    raw[-20] ^= 0xFF
-    entry.write_bytes(bytes(raw))
-    assert _wit._decoded(data) == expected and len(decodes) == 2  # the seal failed
-    assert _wit._decoded(data) == expected and len(decodes) == 2  # rewritten whole
-    # A changed decoder (here: a different digest of its source) has its own entries.
-    monkeypatch.setattr(_wit, "_decoder_digest", lambda: b"another decoder")
-    assert _wit._decoded(data) == expected and len(decodes) == 3
-    assert len(list((tmp_path / _wit._DECODED_DIR).iterdir())) == 2

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, final
 
 from ._binary import _model as M
-from ._binary._decode import decode_component
+from ._binary._cache import decode_cached
 from ._digests import read_with_digest
 from ._engine import Engine, module_names, wat_to_wasm
 from ._frozen import frozen
@@ -127,7 +127,9 @@ class Component:
         if sha256 is not None:
             # The cached modules load on a thread while the binary is decoded.
             engine._preload_source(sha256)
-        model = decode_component(data)
+        # Decoded once: later loads of the same bytes read the decoded form
+        # kept in the cache (when the digest is known without hashing).
+        model = decode_cached(data, engine.cache_dir if sha256 is not None else None, sha256)
         # Hashed once: the validation verdict and the compiled modules are
         # both found in the cache by it.
         if sha256 is None:

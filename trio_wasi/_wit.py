@@ -21,9 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import pickle
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +29,7 @@ from typing import Any
 
 from ._abi import _types as T
 from ._binary import _model as M
-from ._binary._decode import decode_component
+from ._binary._cache import decode_cached
 from ._errors import DecodeError, LinkError
 from ._frozen import frozen
 from ._resolve import DeclaredType, TypeSpace, declare, resolve_deftype
@@ -167,69 +165,11 @@ def _run_encoder(executable: Path, path: str, origin: str) -> bytes:
         return out.read_bytes()
 
 
-# Decoded WIT packages, kept in the cache directory by content (see _decoded).
-_DECODED_DIR = "wit-decoded"
-_DECODED_MAGIC = b"trio-wasi decoded wit 1\n"
-
-
-def _decoded(data: bytes) -> M.DecodedComponent:
-    """``decode_component(data)``, kept in the cache directory by content.
-
-    Every run decodes the bundled WIT (some 4,600 objects, several
-    milliseconds); unpickling the decoded form takes about a third of that.
-    The key covers the bytes and the decoder's own source, so a changed
-    decoder never reads a form an older one made. An entry carries a seal: a
-    damaged one is ignored and the bytes decoded again. Reading pickles from
-    the cache directory trusts it no more than running the machine code the
-    compile cache keeps there already.
-    """
+def _interfaces(data: bytes) -> dict[str, WitInterface]:
     from ._engine._config import default_cache_dir
 
-    key = hashlib.sha256(_decoder_digest() + data).hexdigest()
-    path = default_cache_dir() / _DECODED_DIR / key
     try:
-        raw = path.read_bytes()
-    except OSError:
-        raw = b""
-    start = len(_DECODED_MAGIC) + 32
-    if raw.startswith(_DECODED_MAGIC) and len(raw) > start:
-        seal, payload = raw[len(_DECODED_MAGIC) : start], raw[start:]
-        if seal == hashlib.sha256(_DECODED_MAGIC + key.encode() + payload).digest():
-            try:
-                found = pickle.loads(payload)
-            except Exception:
-                found = None
-            if isinstance(found, M.DecodedComponent):
-                return found
-    package = decode_component(data)
-    try:
-        payload = pickle.dumps(package, protocol=pickle.HIGHEST_PROTOCOL)
-    except (TypeError, pickle.PicklingError):
-        return package  # not all decoded forms pickle (core modules are memoryviews)
-    seal = hashlib.sha256(_DECODED_MAGIC + key.encode() + payload).digest()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        partial.write_bytes(_DECODED_MAGIC + seal + payload)
-        os.replace(partial, path)
-    except OSError:
-        pass  # the cache is an optimisation
-    return package
-
-
-@functools.cache
-def _decoder_digest() -> bytes:
-    """A digest of what decoding and its classes depend on: Python and the decoder's source."""
-    digest = hashlib.sha256(repr(sys.version_info[:2]).encode())
-    binary = Path(M.__file__).parent
-    for source in [*sorted(binary.glob("*.py")), binary.parent / "_frozen.py"]:
-        digest.update(source.name.encode() + b"\0" + source.read_bytes())
-    return digest.digest()
-
-
-def _interfaces(data: bytes) -> dict[str, WitInterface]:
-    try:
-        package = _decoded(data)
+        package = decode_cached(data, default_cache_dir())
     except DecodeError as exc:  # pragma: no cover - wasm-tools output is well-formed
         raise LinkError(f"cannot decode the encoded WIT package: {exc}") from exc
     found: dict[str, WitInterface] = {}
