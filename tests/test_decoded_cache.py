@@ -82,3 +82,17 @@ def test_an_entry_naming_bytes_outside_the_binary_is_not_used(
     # The sealed entry, read against bytes too short for the modules it names.
     assert _cache._read(entry, entry.name, data) is not None
     assert _cache._read(entry, entry.name, data[:10]) is None
+
+
+def test_an_unwritable_cache_directory_costs_no_pickling(
+    tmp_path: Path, decodes: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pickling(*args: object) -> None:
+        raise AssertionError("pickled for a cache that cannot be written")
+
+    monkeypatch.setattr(_cache, "_Pickler", no_pickling)
+    blocked = tmp_path / "a file, not a directory"
+    blocked.write_bytes(b"")
+    data = wat_to_wasm(COMPONENT)
+    assert _cache.decode_cached(data, blocked) == decode_component(data)
+    assert len(decodes) == 1

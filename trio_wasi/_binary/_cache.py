@@ -15,6 +15,7 @@ machine code the compile cache keeps there already.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -78,19 +79,24 @@ def _read(path: Path, key: str, data: bytes) -> M.DecodedComponent | None:
 
 
 def _write(path: Path, key: str, data: bytes, model: M.DecodedComponent) -> None:
-    buffer = io.BytesIO()
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        _Pickler(buffer, data).dump(model)
-    except (pickle.PicklingError, TypeError, ValueError):
-        return  # kept out of the cache; decoding still works
-    payload = buffer.getvalue()
-    try:
+        # The file first: a cache directory that cannot be written costs no pickling.
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        partial.write_bytes(_MAGIC + _seal(key, payload) + payload)
+        with open(partial, "wb") as file:
+            buffer = io.BytesIO()
+            try:
+                _Pickler(buffer, data).dump(model)
+            except (pickle.PicklingError, TypeError, ValueError):
+                return  # kept out of the cache; decoding still works
+            payload = buffer.getvalue()
+            file.write(_MAGIC + _seal(key, payload) + payload)
         os.replace(partial, path)
     except OSError:
         pass  # the cache is an optimisation
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
 
 
 class _Pickler(pickle.Pickler):
