@@ -15,7 +15,6 @@ import contextlib
 import functools
 import gc
 import importlib
-import json
 import os
 import sys
 import threading
@@ -200,7 +199,10 @@ def _load(path: Path, engine: Engine | None = None, ahead: _ReadAhead | None = N
 
 def _parse_arg(text: str) -> Any:
     # JSON when it parses (numbers, lists, records as objects); otherwise the
-    # literal text, so `call greet world` needs no quoting.
+    # literal text, so `call greet world` needs no quoting. (json is imported
+    # here: `run` does not need it.)
+    import json
+
     try:
         return json.loads(text)
     except json.JSONDecodeError:
