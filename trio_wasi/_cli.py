@@ -466,7 +466,16 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
     # The serving side lives in the top-level wasi_http package.
     from wasi_http._cli import serve_command
 
-    return serve_command(ns, _load, _looks_like_component, _wasi_config)
+    load: Callable[[Path, Engine | None], Component] = _load
+    if ns.file is not None and ns.workers == 1 and _looks_like_component(Path(ns.file)):
+        from ._engine._config import default_cache_dir
+
+        # The server's modules (hypercorn and its protocols) are imported
+        # while the component file is read.
+        ahead = _ReadAhead(Path(ns.file), default_cache_dir())
+        importlib.import_module("wasi_http._serve")
+        load = functools.partial(_load, ahead=ahead)
+    return serve_command(ns, load, _looks_like_component, _wasi_config)
 
 
 # -- main ------------------------------------------------------------------
