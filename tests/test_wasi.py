@@ -422,6 +422,19 @@ def test_call_reads_arguments_for_their_types(capfd: pytest.CaptureFixture[str])
     assert "`count-bytes`: an argument does not fit its parameter type" in line
 
 
+def test_the_run_only_parser_reads_run_as_the_full_one_does() -> None:
+    from trio_wasi._cli import _parser
+
+    argv = ["run", "--env", "A=1", "-S", "inherit-env", "--dir", "/tmp::/t::ro", "-W"]
+    argv += ["fuel=100", "--invoke", "go", "app.wasm", "--", "x", "-y"]
+    full, short = _parser(), _parser(run_only=True)
+    assert vars(short.parse_args(argv)) == vars(full.parse_args(argv))
+    assert vars(short.parse_args(argv)) != vars(full.parse_args(argv[:1]))
+    assert full.parse_args(["inspect"]).command == "inspect"
+    with pytest.raises(SystemExit):
+        short.parse_args(["inspect"])
+
+
 def test_run_dir_takes_a_read_only_permission(tmp_path: Path) -> None:
     from trio_wasi._cli import _parser, _wasi_config
 
@@ -449,3 +462,15 @@ def test_config_refuses_unknown_stdio_at_once() -> None:
     config = trio_wasi.WasiConfig(env={"A": "1"}, preopens=[("/tmp", "/data")])
     assert config.environment() == [("A", "1")]
     assert config.preopens[0].guest_path == "/data" and not config.preopens[0].read_only
+
+
+def test_read_ahead_gives_what_a_read_gives_and_its_errors(tmp_path: Path) -> None:
+    from trio_wasi._cli import _ReadAhead
+    from trio_wasi._digests import read_with_digest
+
+    file = tmp_path / "app.wasm"
+    file.write_bytes(b"\0asm" + bytes(range(256)) * 64)
+    assert _ReadAhead(file, None).result() == read_with_digest(file, None)
+    assert _ReadAhead(file, tmp_path / "cache").result() == read_with_digest(file, None)
+    with pytest.raises(FileNotFoundError):
+        _ReadAhead(tmp_path / "missing.wasm", None).result()

@@ -2,7 +2,8 @@
 
 Host functions are checked when they are defined and again when each instance
 binds them, and ``inspect.signature`` costs some 20 microseconds a call (a few
-milliseconds for the WASI host of a real component, every instance). A bound
+milliseconds for the WASI host of a real component, every instance); a plain
+function that accepts the count is recognised from its code object. A bound
 method, a ``functools.partial`` of positional arguments and an object with a
 ``__call__`` method are checked as the function underneath with the bound
 arguments counted, so the per-instance
@@ -71,6 +72,8 @@ def _plain_instance(obj: Any) -> bool:
 
 
 def _check(fn: Any, count: int) -> str | None:
+    if _plain_function_accepts(fn, count):
+        return None
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -80,3 +83,25 @@ def _check(fn: Any, count: int) -> str | None:
     except TypeError as exc:
         return str(exc)
     return None
+
+
+def _plain_function_accepts(fn: Any, count: int) -> bool:
+    """Whether ``fn``, a plain Python function, surely takes ``count`` positional arguments.
+
+    Read from its code object, as ``inspect.signature`` would read it, at a
+    fraction of the cost; a False answer (or another kind of callable) goes to
+    ``inspect`` for the verdict and its message.
+    """
+    if type(fn) is not types.FunctionType or hasattr(fn, "__wrapped__"):
+        return False
+    if hasattr(fn, "__signature__"):
+        return False
+    code = fn.__code__
+    positional = code.co_argcount
+    required = positional - len(fn.__defaults__ or ())
+    if count < required or (count > positional and not code.co_flags & inspect.CO_VARARGS):
+        return False
+    # A keyword-only parameter without a default cannot be given positionally.
+    keyword_only = code.co_varnames[positional : positional + code.co_kwonlyargcount]
+    defaults = fn.__kwdefaults__ or {}
+    return all(name in defaults for name in keyword_only)

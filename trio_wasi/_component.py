@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, final
 
-import attrs
-
 from ._binary import _model as M
-from ._binary._decode import decode_component
+from ._binary._cache import decode_cached
 from ._digests import read_with_digest
 from ._engine import Engine, module_names, wat_to_wasm
+from ._frozen import frozen
 from ._validate import validate_component
 
 __all__ = ["Component", "CoreModuleInfo", "core_module_info"]
@@ -46,7 +45,7 @@ def _core_modules(component: M.DecodedComponent) -> Iterator[M.CoreModule]:
             yield from _core_modules(d.component)
 
 
-@attrs.frozen(eq=False)
+@frozen(eq=False)
 class CoreModuleInfo:
     """A compiled core module with its import and export names read once.
 
@@ -125,7 +124,12 @@ class Component:
     ) -> Component:
         """:meth:`from_bytes` of ``data`` whose sha256 the caller may know already."""
         engine = engine or default_engine()
-        model = decode_component(data)
+        if sha256 is not None:
+            # The cached modules load on a thread while the binary is decoded.
+            engine._preload_source(sha256)
+        # Decoded once: later loads of the same bytes read the decoded form
+        # kept in the cache (when the digest is known without hashing).
+        model = decode_cached(data, engine.cache_dir if sha256 is not None else None, sha256)
         # Hashed once: the validation verdict and the compiled modules are
         # both found in the cache by it.
         if sha256 is None:

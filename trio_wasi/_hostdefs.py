@@ -40,12 +40,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, final
 
-import attrs
 import trio
 
 from ._abi import _types as T
 from ._arity import arity_error
 from ._errors import Error, LinkError
+from ._frozen import frozen
 from ._names import compatibility_key
 from ._wit import WitInterface, load_encoded, load_wit, resolve_interface
 
@@ -181,7 +181,7 @@ class HostContext:
         return None
 
 
-@attrs.frozen(eq=False)
+@frozen(eq=False)
 class HostFunctionDef:
     """One host function: how to get its callable for an instance, and its WIT type.
 

@@ -15,7 +15,7 @@ import functools
 import re
 from typing import Final
 
-import attrs
+from ._frozen import frozen
 
 __all__ = ["InterfaceName", "compatibility_key", "parse_interface_name"]
 
@@ -30,7 +30,7 @@ _SEMVER_RE: Final = re.compile(
 )
 
 
-@attrs.frozen
+@frozen
 class InterfaceName:
     """A parsed ``namespace:package/interface@version`` name."""
 

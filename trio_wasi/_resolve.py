@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import attrs
-
 from ._abi import _types as T
 from ._binary import _model as M
 from ._errors import LinkError
@@ -53,31 +51,43 @@ _PRIMS: dict[M.Prim, T.ValueType] = {
 }
 
 
-@attrs.define(eq=False)
 class DeclaredType:
     """A component or instance type: its declarators and where they were written.
 
     ``outer`` is the type scope the declarators' outer aliases count from.
     """
 
-    decl: M.ComponentType | M.InstanceType
-    outer: TypeSpace | None
+    __slots__ = ("decl", "outer")
+
+    def __init__(self, decl: M.ComponentType | M.InstanceType, outer: TypeSpace | None) -> None:
+        self.decl = decl
+        self.outer = outer
 
 
-@attrs.define(eq=False)
 class TypeSpace:
     """A type index space with a link to the enclosing scope (for outer aliases).
 
     ``types`` holds resolved items: ABI value types, ABI function types,
     resource types and :class:`DeclaredType`. ``core_types`` holds decoded core
-    types, which the host never needs resolved.
+    types, which the host never needs resolved. ``fresh_resource`` makes the
+    abstract resource types met in declarators (``sub resource``).
     """
 
-    types: list[Any] = attrs.field(factory=list)
-    core_types: list[Any] = attrs.field(factory=list)
-    outer: TypeSpace | None = None
-    # Factory for abstract resource types met in declarators (``sub resource``).
-    fresh_resource: Callable[[str], T.ResourceType] | None = None
+    # A plain class: attrs would compile its methods at import, for a class
+    # that needs none of them.
+    __slots__ = ("core_types", "fresh_resource", "outer", "types")
+
+    def __init__(
+        self,
+        types: list[Any] | None = None,
+        core_types: list[Any] | None = None,
+        outer: TypeSpace | None = None,
+        fresh_resource: Callable[[str], T.ResourceType] | None = None,
+    ) -> None:
+        self.types: list[Any] = [] if types is None else types
+        self.core_types: list[Any] = [] if core_types is None else core_types
+        self.outer = outer
+        self.fresh_resource = fresh_resource
 
     def type_at(self, index: int) -> Any:
         if not 0 <= index < len(self.types):

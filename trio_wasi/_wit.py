@@ -27,12 +27,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from ._abi import _types as T
 from ._binary import _model as M
-from ._binary._decode import decode_component
+from ._binary._cache import decode_cached
 from ._errors import DecodeError, LinkError
+from ._frozen import frozen
 from ._resolve import DeclaredType, TypeSpace, declare, resolve_deftype
 from ._validate import _validator
 
@@ -41,7 +40,7 @@ __all__ = ["WitInterface", "load_encoded", "load_wit", "resolve_interface"]
 ResourceFor = Callable[[str, str], T.ResourceType]
 
 
-@attrs.frozen(eq=False)
+@frozen(eq=False)
 class WitInterface:
     """One interface of a WIT package, decoded but not yet resolved.
 
@@ -56,7 +55,7 @@ class WitInterface:
     outer: TypeSpace
 
 
-@attrs.frozen
+@frozen
 class ResolvedInterface:
     """An interface's items: functions by name and resource names."""
 
@@ -167,8 +166,10 @@ def _run_encoder(executable: Path, path: str, origin: str) -> bytes:
 
 
 def _interfaces(data: bytes) -> dict[str, WitInterface]:
+    from ._engine._config import default_cache_dir
+
     try:
-        package = decode_component(data)
+        package = decode_cached(data, default_cache_dir())
     except DecodeError as exc:  # pragma: no cover - wasm-tools output is well-formed
         raise LinkError(f"cannot decode the encoded WIT package: {exc}") from exc
     found: dict[str, WitInterface] = {}

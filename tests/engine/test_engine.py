@@ -550,6 +550,37 @@ def test_compile_many_finds_a_known_source_without_hashing_its_modules(
     assert [m.exports[0].name for m in fewer] == ["k0", "k1"]
 
 
+def test_a_preloaded_source_is_loaded_once_and_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    modules = [
+        bytes(wasmtime.wat2wasm(f'(module (func (export "p{i}") (result i32) (i32.const {i})))'))
+        for i in range(3)
+    ]
+    source = hashlib.sha256(b"".join(modules)).digest()
+    Engine(tmp_path).compile_many(modules, source=source)
+    engine = Engine(tmp_path)
+    loads: list[str] = []
+    real_load = Engine._load
+
+    def counting_load(self: Engine, key: str) -> Any:
+        loads.append(key)
+        return real_load(self, key)
+
+    monkeypatch.setattr(Engine, "_load", counting_load)
+    engine._preload_source(source)
+    engine._wait_for_preload()
+    assert len(loads) == 3
+    again = engine.compile_many(modules, source=source)
+    assert [m.exports[0].name for m in again] == ["p0", "p1", "p2"]
+    assert len(loads) == 3  # compile_many found them in the memo
+    # An unknown source, or no disk cache, preloads nothing and breaks nothing.
+    engine._preload_source(b"\0" * 32)
+    Engine(use_cache=False)._preload_source(source)
+    assert [m.exports[0].name for m in engine.compile_many(modules)] == ["p0", "p1", "p2"]
+    assert len(loads) == 3
+
+
 def test_names_of_a_compiled_module_come_from_the_cache_the_second_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -32,8 +32,7 @@ from __future__ import annotations
 import functools
 from typing import Literal
 
-import attrs
-
+from .._frozen import frozen
 from ._types import (
     BoolType,
     BorrowType,
@@ -186,7 +185,7 @@ def flags_size(n_labels: int) -> int:
     return 4
 
 
-@attrs.frozen
+@frozen
 class VariantLayout:
     """Where a variant's parts live: discriminant size, payload offset, totals."""
 
@@ -341,7 +340,7 @@ def flat_types_of(ts: tuple[ValueType, ...]) -> tuple[CoreValType, ...]:
     return tuple(ct for t in ts for ct in flat_types(t))
 
 
-@attrs.frozen
+@frozen
 class CoreSig:
     """A core function signature: parameter and result core value types."""
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import attrs
-
+from .._frozen import frozen
 from ._memory import Memory
 from ._trap import trap
 
@@ -34,7 +33,7 @@ __all__ = ["AsyncValueHooks", "CanonOptions", "LiftLowerContext", "StringEncodin
 StringEncoding = Literal["utf8", "utf16", "latin1+utf16"]
 
 
-@attrs.frozen(eq=False)
+@frozen(eq=False)
 class CanonOptions:
     """The options of one ``canon lift`` or ``canon lower`` (spec: "Canonical ABI Options").
 

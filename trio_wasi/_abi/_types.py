@@ -2,9 +2,10 @@
 
 The decoder keeps type indices; the linker resolves them into the classes here,
 which hold their component types directly (no index spaces). Every class except
-:class:`ResourceType` is a frozen, slotted attrs class compared and hashed by
-value, with the hash cached, so per-type layouts and lift/lower plans can be
-memoised in ``functools.lru_cache`` tables keyed by the type itself.
+:class:`ResourceType` is a frozen, slotted class (:func:`.._frozen.frozen`)
+compared and hashed by value, with the hash cached, so per-type layouts and
+lift/lower plans can be memoised in ``functools.lru_cache`` tables keyed by the
+type itself.
 
 :class:`ResourceType` is the one exception: each ``(type (resource ...))``
 definition, and each resource a host defines, is a *new* type at run time
@@ -21,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeAlias
 
-import attrs
+from .._frozen import frozen
 
 if TYPE_CHECKING:
     from ._handles import InstanceState
@@ -75,94 +76,77 @@ __all__ = [
 ]
 
 
-class _Data:
-    """The shared ``repr`` of the frozen type classes below.
-
-    attrs would generate and compile one per class at import (a third of
-    building each class); one generic method gives the same text.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{a.name}={getattr(self, a.name)!r}"
-            for a in self.__attrs_attrs__  # type: ignore[attr-defined]
-        )
-        return f"{type(self).__name__}({fields})"
-
-
 # ---------------------------------------------------------------------------
 # Primitive types: field-less, so every instance is equal to every other.
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class BoolType(_Data):
+@frozen(cache_hash=True)
+class BoolType:
     """``bool``."""
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class S8Type(_Data):
+@frozen(cache_hash=True)
+class S8Type:
     """``s8``."""
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class U8Type(_Data):
+@frozen(cache_hash=True)
+class U8Type:
     """``u8``."""
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class S16Type(_Data):
+@frozen(cache_hash=True)
+class S16Type:
     """``s16``."""
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class U16Type(_Data):
+@frozen(cache_hash=True)
+class U16Type:
     """``u16``."""
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class S32Type(_Data):
+@frozen(cache_hash=True)
+class S32Type:
     """``s32``."""
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class U32Type(_Data):
+@frozen(cache_hash=True)
+class U32Type:
     """``u32``."""
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class S64Type(_Data):
+@frozen(cache_hash=True)
+class S64Type:
     """``s64``."""
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class U64Type(_Data):
+@frozen(cache_hash=True)
+class U64Type:
     """``u64``."""
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class F32Type(_Data):
+@frozen(cache_hash=True)
+class F32Type:
     """``f32``."""
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class F64Type(_Data):
+@frozen(cache_hash=True)
+class F64Type:
     """``f64``."""
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class CharType(_Data):
+@frozen(cache_hash=True)
+class CharType:
     """``char``: a Unicode scalar value."""
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class StringType(_Data):
+@frozen(cache_hash=True)
+class StringType:
     """``string``."""
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class ErrorContextType(_Data):
+@frozen(cache_hash=True)
+class ErrorContextType:
     """``error-context``."""
 
 
@@ -186,7 +170,6 @@ ERROR_CONTEXT = ErrorContextType()
 # Resources
 
 
-@attrs.define(eq=False)
 class ResourceType:
     """One resource type, compared by identity.
 
@@ -198,10 +181,19 @@ class ResourceType:
     can still look the object up.
     """
 
-    name: str
-    instance: InstanceState | None = None
-    dtor: Callable[[int], None] | None = None
-    host_class: type | None = None
+    __slots__ = ("__weakref__", "dtor", "host_class", "instance", "name")
+
+    def __init__(
+        self,
+        name: str,
+        instance: InstanceState | None = None,
+        dtor: Callable[[int], None] | None = None,
+        host_class: type | None = None,
+    ) -> None:
+        self.name = name
+        self.instance = instance
+        self.dtor = dtor
+        self.host_class = host_class
 
     def __repr__(self) -> str:
         owner = "host" if self.instance is None else "guest"
@@ -212,8 +204,8 @@ class ResourceType:
 # Compound types
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class ListType(_Data):
+@frozen(cache_hash=True)
+class ListType:
     """``list<element>``, or ``list<element, length>`` when ``length`` is set."""
 
     element: ValueType
@@ -240,20 +232,23 @@ can be a ``dict``.
 """
 
 
-def _check_key(instance: object, attribute: object, key: ValueType) -> None:
-    if type(key) not in KEY_TYPES:
-        raise ValueError(f"{key!r} cannot be a map key (keys are integers, bool, char or string)")
-
-
-@attrs.frozen(cache_hash=True, repr=False)
-class MapType(_Data):
+@frozen(cache_hash=True)
+class MapType:
     """``map<key, value>``: despecialises to ``list<tuple<key, value>>``.
 
     ``key`` must be one of :data:`KEY_TYPES` (ValueError otherwise).
     """
 
-    key: ValueType = attrs.field(validator=_check_key)
+    key: ValueType
     value: ValueType
+
+    def __init__(self, key: ValueType, value: ValueType) -> None:
+        if type(key) not in KEY_TYPES:
+            raise ValueError(
+                f"{key!r} cannot be a map key (keys are integers, bool, char or string)"
+            )
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "value", value)
 
     def as_list(self) -> ListType:
         """The ``list<tuple<key, value>>`` this map type is laid out as."""
@@ -264,86 +259,86 @@ class MapType(_Data):
         return TupleType((self.key, self.value))
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class RecordType(_Data):
+@frozen(cache_hash=True)
+class RecordType:
     """``record``: labelled fields in declaration order."""
 
     fields: tuple[tuple[str, ValueType], ...]
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class TupleType(_Data):
+@frozen(cache_hash=True)
+class TupleType:
     """``tuple<...>``."""
 
     types: tuple[ValueType, ...]
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class VariantType(_Data):
+@frozen(cache_hash=True)
+class VariantType:
     """``variant``: labelled cases, each with an optional payload type."""
 
     cases: tuple[tuple[str, ValueType | None], ...]
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class EnumType(_Data):
+@frozen(cache_hash=True)
+class EnumType:
     """``enum``: a variant whose cases carry no payload."""
 
     labels: tuple[str, ...]
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class OptionType(_Data):
+@frozen(cache_hash=True)
+class OptionType:
     """``option<type>``."""
 
     type: ValueType
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class ResultType(_Data):
+@frozen(cache_hash=True)
+class ResultType:
     """``result<ok, error>``; either side may be absent (None)."""
 
     ok: ValueType | None = None
     error: ValueType | None = None
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class FlagsType(_Data):
+@frozen(cache_hash=True)
+class FlagsType:
     """``flags``: a set of labelled bits."""
 
     labels: tuple[str, ...]
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class OwnType(_Data):
+@frozen(cache_hash=True)
+class OwnType:
     """``own<resource>``."""
 
     resource: ResourceType
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class BorrowType(_Data):
+@frozen(cache_hash=True)
+class BorrowType:
     """``borrow<resource>``."""
 
     resource: ResourceType
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class StreamType(_Data):
+@frozen(cache_hash=True)
+class StreamType:
     """``stream<element>`` (``element`` None for a payload-less stream)."""
 
     element: ValueType | None = None
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class FutureType(_Data):
+@frozen(cache_hash=True)
+class FutureType:
     """``future<element>`` (``element`` None for a payload-less future)."""
 
     element: ValueType | None = None
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class FuncType(_Data):
+@frozen(cache_hash=True)
+class FuncType:
     """A component function type: named parameters, an optional result."""
 
     params: tuple[tuple[str, ValueType], ...]

@@ -15,26 +15,7 @@ from __future__ import annotations
 import enum
 from typing import Literal
 
-import attrs
-
-
-class _Data:
-    """The shared ``repr`` of the classes below.
-
-    attrs would generate and compile one per class when the module is
-    imported (a third of building each class); a repr is only ever read by
-    people, so one generic method serves them all, in the same format.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{a.name}={getattr(self, a.name)!r}"
-            for a in self.__attrs_attrs__  # type: ignore[attr-defined]
-        )
-        return f"{type(self).__name__}({fields})"
-
+from .._frozen import frozen
 
 # ---------------------------------------------------------------------------
 # Sorts
@@ -85,8 +66,8 @@ class Prim(enum.Enum):
     ERROR_CONTEXT = "error-context"
 
 
-@attrs.frozen(repr=False)
-class TypeIndex(_Data):
+@frozen
+class TypeIndex:
     """A ``valtype`` that refers to an entry of the type index space."""
 
     index: int
@@ -96,72 +77,72 @@ class TypeIndex(_Data):
 ValType = Prim | TypeIndex
 
 
-@attrs.frozen(repr=False)
-class Record(_Data):
+@frozen
+class Record:
     fields: tuple[tuple[str, ValType], ...]
 
 
-@attrs.frozen(repr=False)
-class VariantDef(_Data):
+@frozen
+class VariantDef:
     cases: tuple[tuple[str, ValType | None], ...]
 
 
-@attrs.frozen(repr=False)
-class List(_Data):
+@frozen
+class List:
     """``list<t>``; ``length`` is set for fixed-length lists (``list<t, n>``)."""
 
     element: ValType
     length: int | None = None
 
 
-@attrs.frozen(repr=False)
-class Tuple(_Data):
+@frozen
+class Tuple:
     types: tuple[ValType, ...]
 
 
-@attrs.frozen(repr=False)
-class Flags(_Data):
+@frozen
+class Flags:
     labels: tuple[str, ...]
 
 
-@attrs.frozen(repr=False)
-class Enum(_Data):
+@frozen
+class Enum:
     labels: tuple[str, ...]
 
 
-@attrs.frozen(repr=False)
-class Option(_Data):
+@frozen
+class Option:
     type: ValType
 
 
-@attrs.frozen(repr=False)
-class Result(_Data):
+@frozen
+class Result:
     ok: ValType | None
     error: ValType | None
 
 
-@attrs.frozen(repr=False)
-class Own(_Data):
+@frozen
+class Own:
     type_index: int
 
 
-@attrs.frozen(repr=False)
-class Borrow(_Data):
+@frozen
+class Borrow:
     type_index: int
 
 
-@attrs.frozen(repr=False)
-class Stream(_Data):
+@frozen
+class Stream:
     element: ValType | None
 
 
-@attrs.frozen(repr=False)
-class Future(_Data):
+@frozen
+class Future:
     element: ValType | None
 
 
-@attrs.frozen(repr=False)
-class Map(_Data):
+@frozen
+class Map:
     key: ValType
     value: ValType
 
@@ -189,8 +170,8 @@ DefValType = (
 # Function, component, instance and resource types
 
 
-@attrs.frozen(repr=False)
-class FuncTypeDef(_Data):
+@frozen
+class FuncTypeDef:
     """``functype``: named params, at most one result, and the async flag (0x43)."""
 
     params: tuple[tuple[str, ValType], ...]
@@ -198,8 +179,8 @@ class FuncTypeDef(_Data):
     is_async: bool = False
 
 
-@attrs.frozen(repr=False)
-class ResourceTypeDef(_Data):
+@frozen
+class ResourceTypeDef:
     """``resourcetype``: representation (always i32 today) and optional destructor.
 
     ``dtor`` is a core func index. ``callback`` is set by the async destructor
@@ -212,15 +193,15 @@ class ResourceTypeDef(_Data):
     callback: int | None = None
 
 
-@attrs.frozen(repr=False)
-class ComponentType(_Data):
+@frozen
+class ComponentType:
     """``componenttype``: a list of declarators (imports, exports, types, aliases)."""
 
     decls: tuple[Decl, ...]
 
 
-@attrs.frozen(repr=False)
-class InstanceType(_Data):
+@frozen
+class InstanceType:
     """``instancetype``: a list of declarators (exports, types, aliases)."""
 
     decls: tuple[Decl, ...]
@@ -233,8 +214,8 @@ DefType = DefValType | FuncTypeDef | ComponentType | InstanceType | ResourceType
 # Extern types and names
 
 
-@attrs.frozen(repr=False)
-class SortType(_Data):
+@frozen
+class SortType:
     """``externtype`` for module/func/component/instance: the sort and a type index.
 
     For ``Sort.CORE_MODULE`` the index is a *core* type index.
@@ -244,15 +225,15 @@ class SortType(_Data):
     type_index: int
 
 
-@attrs.frozen(repr=False)
-class TypeBound(_Data):
+@frozen
+class TypeBound:
     """``externtype`` of sort type: ``(eq i)`` when ``eq`` is set, else ``(sub resource)``."""
 
     eq: int | None
 
 
-@attrs.frozen(repr=False)
-class ValueBound(_Data):
+@frozen
+class ValueBound:
     """``externtype`` of sort value (gated): ``(eq i)`` or a value type."""
 
     eq: int | None
@@ -262,8 +243,8 @@ class ValueBound(_Data):
 ExternType = SortType | TypeBound | ValueBound
 
 
-@attrs.frozen(repr=False)
-class Name(_Data):
+@frozen
+class Name:
     """An extern name with its attributes (``nameattributes``).
 
     ``name`` is the plain ``externname`` text (``local:demo/iface@1.2.3``,
@@ -293,14 +274,14 @@ class CoreValType(enum.Enum):
     OTHER_REF = "ref"
 
 
-@attrs.frozen(repr=False)
-class CoreFuncType(_Data):
+@frozen
+class CoreFuncType:
     params: tuple[CoreValType, ...]
     results: tuple[CoreValType, ...]
 
 
-@attrs.frozen(repr=False)
-class CoreOtherType(_Data):
+@frozen
+class CoreOtherType:
     """A core type the host does not interpret (GC struct/array, rec groups).
 
     ``raw`` holds its encoded bytes so validation messages can still refer to it.
@@ -309,39 +290,39 @@ class CoreOtherType(_Data):
     raw: bytes
 
 
-@attrs.frozen(repr=False)
-class CoreImportDecl(_Data):
+@frozen
+class CoreImportDecl:
     module: str
     name: str
     type: CoreExternType
 
 
-@attrs.frozen(repr=False)
-class CoreExportDecl(_Data):
+@frozen
+class CoreExportDecl:
     name: str
     type: CoreExternType
 
 
-@attrs.frozen(repr=False)
-class CoreAliasDecl(_Data):
+@frozen
+class CoreAliasDecl:
     """``(alias outer ct idx (type))`` inside a module type."""
 
     count: int
     index: int
 
 
-@attrs.frozen(repr=False)
-class CoreTypeDecl(_Data):
+@frozen
+class CoreTypeDecl:
     type: CoreDefType
 
 
-@attrs.frozen(repr=False)
-class CoreModuleType(_Data):
+@frozen
+class CoreModuleType:
     decls: tuple[CoreImportDecl | CoreExportDecl | CoreAliasDecl | CoreTypeDecl, ...]
 
 
-@attrs.frozen(repr=False)
-class CoreExternType(_Data):
+@frozen
+class CoreExternType:
     """``core:externtype``: kind is one of func/table/memory/global/tag.
 
     For func and tag, ``type_index`` is a core type index. For the others the
@@ -369,30 +350,30 @@ CoreDefType = CoreFuncType | CoreModuleType | CoreOtherType
 # Declarators (inside component and instance types)
 
 
-@attrs.frozen(repr=False)
-class ImportDecl(_Data):
+@frozen
+class ImportDecl:
     name: Name
     type: ExternType
 
 
-@attrs.frozen(repr=False)
-class ExportDecl(_Data):
+@frozen
+class ExportDecl:
     name: Name
     type: ExternType
 
 
-@attrs.frozen(repr=False)
-class TypeDecl(_Data):
+@frozen
+class TypeDecl:
     type: DefType
 
 
-@attrs.frozen(repr=False)
-class CoreTypeDeclarator(_Data):
+@frozen
+class CoreTypeDeclarator:
     type: CoreDefType
 
 
-@attrs.frozen(repr=False)
-class AliasDecl(_Data):
+@frozen
+class AliasDecl:
     alias: Alias
 
 
@@ -403,8 +384,8 @@ Decl = ImportDecl | ExportDecl | TypeDecl | CoreTypeDeclarator | AliasDecl
 # Aliases
 
 
-@attrs.frozen(repr=False)
-class AliasInstanceExport(_Data):
+@frozen
+class AliasInstanceExport:
     """``(alias export i "n" (sort))``: ``sort`` is never a core sort."""
 
     sort: Sort
@@ -412,8 +393,8 @@ class AliasInstanceExport(_Data):
     name: str
 
 
-@attrs.frozen(repr=False)
-class AliasCoreExport(_Data):
+@frozen
+class AliasCoreExport:
     """``(alias core export i "n" (core sort))``."""
 
     sort: Sort
@@ -421,8 +402,8 @@ class AliasCoreExport(_Data):
     name: str
 
 
-@attrs.frozen(repr=False)
-class AliasOuter(_Data):
+@frozen
+class AliasOuter:
     """``(alias outer ct idx (sort))``: ``count`` enclosing scopes out."""
 
     sort: Sort
@@ -441,8 +422,8 @@ Alias = AliasInstanceExport | AliasCoreExport | AliasOuter
 StringEncoding = Literal["utf8", "utf16", "latin1+utf16"]
 
 
-@attrs.frozen(repr=False)
-class CanonOptionList(_Data):
+@frozen
+class CanonOptionList:
     """``canonopt*``. ``string_encoding`` is ``utf8``, ``utf16`` or ``latin1+utf16``.
 
     ``string_encoding_given`` tells whether the option was written (validation
@@ -464,8 +445,8 @@ class CanonOptionList(_Data):
     repeated: tuple[str, ...] = ()
 
 
-@attrs.frozen(repr=False)
-class CanonLift(_Data):
+@frozen
+class CanonLift:
     """``(canon lift f opts (type ft))``: makes a component function."""
 
     core_func: int
@@ -473,16 +454,16 @@ class CanonLift(_Data):
     type_index: int
 
 
-@attrs.frozen(repr=False)
-class CanonLower(_Data):
+@frozen
+class CanonLower:
     """``(canon lower f opts)``: makes a core function."""
 
     func: int
     options: CanonOptionList
 
 
-@attrs.frozen(repr=False)
-class CanonBuiltin(_Data):
+@frozen
+class CanonBuiltin:
     """Every other ``canon`` definition; each makes one core function.
 
     ``name`` is the built-in's text name (``resource.new``, ``task.return``,
@@ -522,8 +503,8 @@ Canon = CanonLift | CanonLower | CanonBuiltin
 # Top-level definitions of a component
 
 
-@attrs.frozen(repr=False)
-class CoreModule(_Data):
+@frozen
+class CoreModule:
     """An embedded core module, kept as its bytes; wasmtime parses it.
 
     ``data`` is a read-only view of the module's bytes in the binary (not a
@@ -534,74 +515,74 @@ class CoreModule(_Data):
     offset: int
 
 
-@attrs.frozen(repr=False)
-class CoreInstantiate(_Data):
+@frozen
+class CoreInstantiate:
     """``(core instance (instantiate m (with "n" (instance i))*))``."""
 
     module: int
     args: tuple[tuple[str, int], ...]
 
 
-@attrs.frozen(repr=False)
-class CoreInlineExport(_Data):
+@frozen
+class CoreInlineExport:
     name: str
     sort: Sort
     index: int
 
 
-@attrs.frozen(repr=False)
-class CoreInlineInstance(_Data):
+@frozen
+class CoreInlineInstance:
     """``(core instance (export "n" (sort idx))*)``."""
 
     exports: tuple[CoreInlineExport, ...]
 
 
-@attrs.frozen(repr=False)
-class CoreTypeDef(_Data):
+@frozen
+class CoreTypeDef:
     type: CoreDefType
 
 
-@attrs.frozen(repr=False)
-class NestedComponent(_Data):
+@frozen
+class NestedComponent:
     component: DecodedComponent
 
 
-@attrs.frozen(repr=False)
-class InstantiateArg(_Data):
+@frozen
+class InstantiateArg:
     name: str
     sort: Sort
     index: int
 
 
-@attrs.frozen(repr=False)
-class Instantiate(_Data):
+@frozen
+class Instantiate:
     """``(instance (instantiate c (with "n" (sort idx))*))``."""
 
     component: int
     args: tuple[InstantiateArg, ...]
 
 
-@attrs.frozen(repr=False)
-class InlineExport(_Data):
+@frozen
+class InlineExport:
     name: Name
     sort: Sort
     index: int
 
 
-@attrs.frozen(repr=False)
-class InlineInstance(_Data):
+@frozen
+class InlineInstance:
     """``(instance (export "n" (sort idx))*)``."""
 
     exports: tuple[InlineExport, ...]
 
 
-@attrs.frozen(repr=False)
-class TypeDef(_Data):
+@frozen
+class TypeDef:
     type: DefType
 
 
-@attrs.frozen(repr=False)
-class Start(_Data):
+@frozen
+class Start:
     """Gated value-based start function."""
 
     func: int
@@ -609,30 +590,30 @@ class Start(_Data):
     results: int
 
 
-@attrs.frozen(repr=False)
-class Import(_Data):
+@frozen
+class Import:
     name: Name
     type: ExternType
 
 
-@attrs.frozen(repr=False)
-class Export(_Data):
+@frozen
+class Export:
     name: Name
     sort: Sort
     index: int
     type: ExternType | None
 
 
-@attrs.frozen(repr=False)
-class Value(_Data):
+@frozen
+class Value:
     """Gated value definition: its type and encoded bytes."""
 
     type: ValType
     data: bytes
 
 
-@attrs.frozen(repr=False)
-class CustomSection(_Data):
+@frozen
+class CustomSection:
     name: str
     data: bytes
 
@@ -660,8 +641,8 @@ Definition = (
 )
 
 
-@attrs.frozen(repr=False)
-class DecodedComponent(_Data):
+@frozen
+class DecodedComponent:
     """A decoded component: its definitions in binary order.
 
     ``offset`` is where the component starts in the outermost binary (0 for the

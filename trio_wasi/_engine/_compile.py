@@ -75,6 +75,7 @@ class Engine:
         # the module, so the id cannot be reused), for names_of.
         self._key_of: dict[int, str] = {}
         self._functypes: dict[Signature, wasmtime.FuncType] = {}
+        self._preloading: threading.Thread | None = None
         # Advances the epoch while some store of this engine has a deadline.
         self.ticker = EpochTicker(self.wasmtime)
 
@@ -122,6 +123,7 @@ class Engine:
         serialising and writing one entry with compiling the next. A warm
         cache loads the same 14 modules in about 14 ms.
         """
+        self._wait_for_preload()
         keys = self._source_keys(source, len(modules)) if source is not None else None
         known = keys is not None
         if keys is None:
@@ -178,6 +180,44 @@ class Engine:
             functype = self._functypes.setdefault(sig, sig.new_functype())
         return functype
 
+    def _preload_source(self, source: bytes) -> None:
+        """Start loading the cached modules of the binary whose sha256 is ``source``, on a thread.
+
+        Deserialising the 14 modules of a componentize-py component takes a
+        few milliseconds, nearly all inside wasmtime without the GIL: started
+        before the component is decoded, it overlaps the decoding.
+        :meth:`compile_many` waits for it and finds the modules in the memo;
+        whatever it could not load, compile_many loads or compiles as always.
+        Nothing happens without a disk cache, while another preload runs, or
+        for a binary never compiled here.
+        """
+        if self._cache_dir is None:
+            return
+        running = self._preloading
+        if running is not None and running.is_alive():
+            return
+        thread = threading.Thread(
+            target=self._preload, args=(source,), name="trio_wasi module preload", daemon=True
+        )
+        self._preloading = thread
+        thread.start()
+
+    def _preload(self, source: bytes) -> None:
+        try:
+            for key in self._source_keys(source, None) or ():
+                if key not in self._memo:
+                    module = self._load(key)
+                    if module is not None:
+                        self._remember(key, module)
+        except Exception as exc:  # an optimisation: compile_many does the work again
+            _log.debug("module preload failed: %s", exc)
+
+    def _wait_for_preload(self) -> None:
+        running = self._preloading
+        if running is not None:
+            running.join()
+            self._preloading = None
+
     # -- internals -------------------------------------------------------------
 
     def _key(self, data: bytes | memoryview) -> str:
@@ -189,8 +229,8 @@ class Engine:
             return None
         return self._cache_dir / _SOURCES_DIR / f"{source.hex()}-{self._fingerprint}"
 
-    def _source_keys(self, source: bytes, count: int) -> list[str] | None:
-        """The module keys kept for ``source``, when there are ``count`` well-formed ones."""
+    def _source_keys(self, source: bytes, count: int | None) -> list[str] | None:
+        """The module keys kept for ``source``: all well-formed, ``count`` of them if given."""
         path = self._source_path(source)
         if path is None:
             return None
@@ -199,7 +239,7 @@ class Engine:
         except (OSError, UnicodeDecodeError):
             return None
         suffix = f"-{self._fingerprint}"
-        if len(keys) != count or not all(
+        if (count is not None and len(keys) != count) or not all(
             len(k) == 64 + len(suffix) and k.endswith(suffix) for k in keys
         ):
             return None

@@ -18,7 +18,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
-import attrs
 import outcome
 import trio
 
@@ -37,16 +36,23 @@ if TYPE_CHECKING:
 __all__ = ["StoreHandle", "StoreRuntime"]
 
 
-@attrs.define(eq=False)
 class StoreHandle:
-    """A wasmtime store of one component instance and the agent that runs it."""
+    """A wasmtime store of one component instance and the agent that runs it.
 
-    store: Any
-    agent: Agent | None = None
-    # Guest threads (thread.new-indirect) run wasm of this store on several
-    # OS threads; ``root`` is then its permanent outermost activation (_stackroot).
-    threads: bool = False
-    root: Any = None
+    Guest threads (thread.new-indirect) run wasm of this store on several OS
+    threads; ``root`` is then its permanent outermost activation (_stackroot).
+    Compared by identity, and weakly referenceable (per-handle tables key on it).
+    """
+
+    __slots__ = ("__weakref__", "agent", "root", "store", "threads")
+
+    def __init__(
+        self, store: Any, agent: Agent | None = None, threads: bool = False, root: Any = None
+    ) -> None:
+        self.store = store
+        self.agent = agent
+        self.threads = threads
+        self.root = root
 
 
 class _ThreadState(threading.local):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-import attrs
+from .._frozen import frozen
 
 __all__ = ["AddressPattern", "NetworkPolicy", "parse_pattern"]
 
@@ -34,7 +34,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-@attrs.frozen
+@frozen
 class AddressPattern:
     """One parsed pattern: a network (``None`` for any address) and a port range."""
 
@@ -92,7 +92,7 @@ def parse_pattern(pattern: str) -> AddressPattern:
     return AddressPattern(network, low, high)
 
 
-@attrs.frozen
+@frozen
 class NetworkPolicy:
     """What a guest's sockets may do: allowed address patterns, and name lookup."""
 
