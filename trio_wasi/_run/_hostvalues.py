@@ -95,8 +95,17 @@ BYTES_CAPACITY = 64 * 1024
 VALUES_CAPACITY = 64
 """How many values of other element types one guest-to-host copy may move at most."""
 
+SPARE_ITEMS = 8
+"""How many items a host source stream takes from its channel ahead of the guest's reads.
+
+On store threads only (see :meth:`_Pump._answer`). Counted in items, not
+elements: the items are the host's own objects, already made and sent, so
+taking them early moves no guest data and allocates nothing; what it changes
+is how far ahead of the guest the host's sender may run, which is
+``SPARE_ITEMS`` items more than the channel's own buffer.
+"""
+
 _EOF: Any = object()
-_NO_ITEM: Any = object()
 
 
 def _is_bytes(t: ValueType | None) -> bool:
@@ -134,8 +143,8 @@ class _Pump:
 
     Wasm side: :meth:`request` (at most one outstanding) and :meth:`close`.
     Trio side: the pump task, which answers each request with exactly one
-    ``deliver(item, spare)`` posted to the wasm side (``_EOF`` when the
-    channel ended; ``spare``: see :meth:`_answer`).
+    ``deliver(item, spares)`` posted to the wasm side (``_EOF`` when the
+    channel ended; ``spares``: see :meth:`_answer`).
     """
 
     __slots__ = (
@@ -157,13 +166,13 @@ class _Pump:
         self,
         rt: StoreRuntime,
         channel: trio.abc.ReceiveChannel[Any],
-        deliver: Callable[[Any, Any], None],
+        deliver: Callable[[Any, tuple[Any, ...]], None],
         spare: Callable[[Any], bool] | None = None,
     ) -> None:
         self.rt = rt
         self.channel = channel
         self.deliver = deliver
-        # Whether an answer of ``item`` may bring a spare item along (None: never).
+        # Whether an answer of ``item`` may bring the item after it along (None: never).
         self.spare = spare
         # Wasm side.
         self._started = False
@@ -226,28 +235,27 @@ class _Pump:
     def _answer(self, item: Any) -> None:
         """Post the answer to the request to the wasm side (trio side).
 
-        A request is made for a guest read that waits. When the channel
-        holds another item already, that item goes along as the spare (on
-        store threads, see ``HostSourceStream``): the guest's next read then
-        completes at once, without a hand-over of its own.
+        A request is made for a guest read that waits, when the wasm side
+        holds no item. Items the channel holds already go along as spares,
+        up to :data:`SPARE_ITEMS` (on store threads, see
+        ``HostSourceStream``): the guest's next reads then complete at once,
+        without a hand-over of their own.
         """
-        spare = _NO_ITEM
-        if (
-            self.spare is not None
-            and item is not _EOF
-            and self.spare(item)
-            and isinstance(self.channel, trio.MemoryReceiveChannel)
-        ):
-            try:
-                spare = self.channel.receive_nowait()
-            except (
-                trio.WouldBlock,
-                trio.EndOfChannel,
-                trio.ClosedResourceError,
-                trio.BrokenResourceError,
-            ):
-                pass  # the end is left for the next request to see
-        self.rt.executor.post(functools.partial(self._deliver, item, spare), self._agent)
+        spares: list[Any] = []
+        if self.spare is not None and isinstance(self.channel, trio.MemoryReceiveChannel):
+            last = item
+            while len(spares) < SPARE_ITEMS and last is not _EOF and self.spare(last):
+                try:
+                    last = self.channel.receive_nowait()
+                except (
+                    trio.WouldBlock,
+                    trio.EndOfChannel,
+                    trio.ClosedResourceError,
+                    trio.BrokenResourceError,
+                ):
+                    break  # the end is left for the next request to see
+                spares.append(last)
+        self.rt.executor.post(functools.partial(self._deliver, item, tuple(spares)), self._agent)
         self._settle()
 
     def _settle(self) -> None:
@@ -278,11 +286,11 @@ class _Pump:
             self._channel_closed = True
             nursery.start_soon(trio.aclose_forcefully, channel)
 
-    def _deliver(self, item: Any, spare: Any) -> None:
+    def _deliver(self, item: Any, spares: tuple[Any, ...]) -> None:
         # Wasm side. Inline, this runs in the pump's trio task: a failure must
         # poison the store, as it would on a store thread, not crash the nursery.
         try:
-            self.deliver(item, spare)
+            self.deliver(item, spares)
         except Exception as exc:
             self.rt.poison(exc)
 
@@ -332,7 +340,7 @@ class HostSourceStream(ReadableStream):
         "_nowait",
         "_pending",
         "_pump",
-        "_spare",
+        "_spares",
         "rt",
         "t",
     )
@@ -345,8 +353,8 @@ class HostSourceStream(ReadableStream):
         threaded = rt.executor.threaded
         self._pump = _Pump(rt, channel, self._deliver, self._may_spare if threaded else None)
         self._chunk: HostReadableBuffer | None = None
-        # The item fetched ahead, next after _chunk (_NO_ITEM: none).
-        self._spare: Any = _NO_ITEM
+        # Items fetched ahead, in order after _chunk.
+        self._spares: collections.deque[Any] = collections.deque()
         self._eof = False
         self._dropped = False
         self._fetching = False
@@ -428,13 +436,12 @@ class HostSourceStream(ReadableStream):
                 self._use_spare()
 
     def _use_spare(self) -> None:
-        spare = self._spare
-        if spare is not _NO_ITEM and self._chunk is None:
-            self._spare = _NO_ITEM
-            self._chunk = self._buffer(spare)
+        spares = self._spares
+        while spares and self._chunk is None:
+            self._chunk = self._buffer(spares.popleft())
 
-    def _deliver(self, item: Any, spare: Any = _NO_ITEM) -> None:
-        """The pump's answer to a request, and the spare item with it (wasm side)."""
+    def _deliver(self, item: Any, spares: tuple[Any, ...] = ()) -> None:
+        """The pump's answer to a request, and the spare items with it (wasm side)."""
         self._fetching = False
         if self._dropped:
             return
@@ -442,8 +449,8 @@ class HostSourceStream(ReadableStream):
             self._eof = True
         else:
             self._chunk = self._buffer(item)
-        if spare is not _NO_ITEM:
-            self._spare = spare
+        if spares:
+            self._spares.extend(spares)
             self._use_spare()
         pending = self._pending
         if pending is None:
@@ -472,7 +479,7 @@ class HostSourceStream(ReadableStream):
         if not self._dropped:
             self._dropped = True
             self._chunk = None
-            self._spare = _NO_ITEM
+            self._spares.clear()
             self._pump.close()
 
 
@@ -518,7 +525,7 @@ class HostSourceFuture(ReadableFuture):
         # One value per future: nobody needs the channel any more.
         self._pump.close()
 
-    def _deliver(self, item: Any, spare: Any = _NO_ITEM) -> None:
+    def _deliver(self, item: Any, spares: tuple[Any, ...] = ()) -> None:
         # Futures take no spare (their pump is made without one).
         self._fetching = False
         if self._dropped:
@@ -567,6 +574,7 @@ class _Read:
         "event",
         "next",
         "result",
+        "unasked",
         "values",
         "wanted",
     )
@@ -588,6 +596,9 @@ class _Read:
         # The read the wasm side started right after this one (see
         # StreamReceiver._start), made before this one's outcome is sent.
         self.next: _Read | None = None
+        # Elements this read took with no receive waiting for it (set on
+        # the wasm side before the outcome is sent; see StreamReceiver).
+        self.unasked = 0
 
     def finish(self, result: CopyResult, values: Any) -> None:
         """Record the outcome (trio side)."""
@@ -709,6 +720,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
 
     def _absorb_read(self, rd: _Read) -> None:
         rd.absorbed = True
+        self._taken_ahead(rd.unasked)
         self._absorb(rd)
         if rd.ahead is not None:
             self._absorb_ahead(*rd.ahead)
@@ -755,6 +767,9 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
 
     def _keep_reading(self) -> None:
         """Trio side: the host took the last buffered value (see :class:`StreamReceiver`)."""
+
+    def _taken_ahead(self, n: int) -> None:
+        """Trio side: a read that took ``n`` elements unasked was absorbed (streams)."""
 
     async def _fill(self) -> None:
         """Wait until a value is buffered or the writer is known to be gone."""
@@ -879,7 +894,14 @@ class StreamReceiver(_Receiver):
     hands the stream over without copying.
     """
 
-    __slots__ = ("_dropped_here", "capacity", "lookahead")
+    __slots__ = (
+        "_ahead_copied",
+        "_ahead_taken",
+        "_dropped_here",
+        "ahead_bound",
+        "capacity",
+        "lookahead",
+    )
 
     shared: ReadableStream
 
@@ -901,6 +923,17 @@ class StreamReceiver(_Receiver):
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, not {capacity}")
         self.capacity = capacity
+        #: Elements the store thread may hold ahead, taken and posted, that
+        #: no receive asked for (see :meth:`_read_on`): the instance's
+        #: ``Limits.max_stream_buffer``, and at least one read's capacity.
+        bound = rt.limits.max_stream_buffer if rt.limits is not None else None
+        self.ahead_bound = max(capacity, bound if bound is not None else capacity)
+        # Elements of reads that completed with no receive waiting for them:
+        # counted on the wasm side as they complete, on the trio side as
+        # they are absorbed. Each counter has one writer; the wasm side
+        # reads the trio side's, and a stale value only makes it wait.
+        self._ahead_copied = 0
+        self._ahead_taken = 0
         #: Look ahead after each read that returns data (see :meth:`_look_ahead`).
         self.lookahead = False
         self._dropped_here = False  # wasm side: this end was dropped
@@ -927,6 +960,46 @@ class StreamReceiver(_Receiver):
         ):
             self.prefetch()
 
+    def _taken_ahead(self, n: int) -> None:
+        self._ahead_taken += n
+        if n:
+            self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        """Trio side: restart the chain of reads where the bound stopped it.
+
+        The store thread stops posting reads when what it holds unasked
+        would exceed :attr:`ahead_bound`; the host taking a read's values
+        makes room again. If the last read of the chain completed with data
+        and started none after it, the next one is linked and posted now,
+        while the host still has values in hand, rather than once it has
+        taken them all. Every read of the chain is done, so the wasm side's
+        count is final here and the bound is checked exactly.
+        """
+        tail = self._inflight
+        if (
+            tail is None
+            or self.lookahead
+            or self._ended
+            or self._closed
+            or self._moved
+            or self._ahead_out
+            or not self.rt.executor.threaded
+        ):
+            return
+        while tail.next is not None:
+            tail = tail.next
+        if (
+            not tail.done
+            or tail.error is not None
+            or tail.result is not CopyResult.COMPLETED
+            or not tail.values
+            or self._ahead_copied - self._ahead_taken + self.capacity > self.ahead_bound
+        ):
+            return
+        nxt = tail.next = _Read()
+        self.rt.executor.post(functools.partial(self._read_on, nxt), self._agent)
+
     def _start(self, rd: _Read) -> None:
         buf = HostWritableBuffer(self.t, self.capacity)
         on_copy_done = self._finisher(rd, buf)
@@ -940,12 +1013,15 @@ class StreamReceiver(_Receiver):
 
         def done(result: CopyResult) -> None:
             nxt = None
+            if not rd.wanted:
+                rd.unasked = buf.progress
+                self._ahead_copied += buf.progress
             if (
-                rd.wanted
-                and ex.threaded
+                ex.threaded
                 and not lookahead
                 and result is CopyResult.COMPLETED
                 and buf.progress
+                and self._ahead_copied - self._ahead_taken + self.capacity <= self.ahead_bound
             ):
                 # Linked before the outcome goes out: the trio side moves on
                 # to it as soon as it takes this one.
