@@ -12,8 +12,8 @@ Rules:
   what is buffered; with nothing buffered it parks and the stream asks a trio
   task (its *pump*, one per stream, started on first demand) for the next item.
   Items are fetched on demand, so the host's sender feels the guest's
-  backpressure; on store threads an answer also brings the item after it when
-  the channel holds one already (one item ahead at most, see
+  backpressure; on store threads an answer also brings the items after it
+  that the channel holds already (:data:`SPARE_ITEMS` ahead at most, see
   :meth:`_Pump._answer`). For ``stream<u8>`` an item is a bytes-like chunk, copied into
   guest memory with one copy; a partial read keeps the rest of the chunk for
   the next read. For other element types an item is one value;
@@ -25,10 +25,12 @@ Rules:
   the wasm side and waits for the copy. A ``receive`` cancelled while its read
   is parked cancels the read (CanonicalABI.md ``cancel_copy``); whatever was
   copied before the cancellation took effect is kept for the next
-  ``receive``. On store threads one read more is kept posted (see
-  :meth:`StreamReceiver._read_on` and :meth:`StreamReceiver._keep_reading`),
-  within ``Limits.max_stream_buffer``. ``aclose`` drops the host's readable
-  end: the guest's writer sees ``DROPPED`` (what a read ahead took is
+  ``receive``. On store threads reads are kept posted ahead (see
+  :meth:`StreamReceiver._read_on`, :meth:`StreamReceiver._resume_reading`
+  and :meth:`StreamReceiver._keep_reading`) while what they took unasked,
+  plus the next read's capacity, stays within ``Limits.max_stream_buffer``.
+  ``aclose`` drops the host's readable end: the guest's writer sees
+  ``DROPPED`` (what a read ahead took is
   discarded with it, as any reader's data is when it drops its end);
 * futures work the same way with exactly one value. A guest reader can never
   see ``DROPPED`` on a future (its writer must write), so a host channel that
@@ -38,10 +40,13 @@ Rules:
   reaches it through ``executor.post`` and is answered through
   ``executor.call_soon_trio`` (see ``_executor``). A pump waiting for data the
   guest asked for is counted with ``outside_begin``/``outside_end``, so a
-  store waiting for it is not mistaken for a deadlock. One exception, a hint
-  only: the trio side marks a read ``wanted`` when a ``receive`` waits for it,
-  and the store thread looks at the mark when the copy completes (a mark set
-  just too late costs one read ahead, never the bound).
+  store waiting for it is not mistaken for a deadlock. Exceptions, each a
+  value with one writer: the trio side marks a read ``wanted`` when a
+  ``receive`` waits for it, and the store thread looks at the mark when the
+  copy completes (a mark set just too late counts the read as unasked); the
+  store thread reads the trio side's count of unasked elements taken (stale
+  only ever low, so it waits, never passes the bound); the trio side reads
+  the store thread's count once every read it posted is done.
 
 Speed: with the inline executor the wasm side is the trio thread, so a guest
 read of a memory channel that already holds an item takes it with
@@ -946,11 +951,11 @@ class StreamReceiver(_Receiver):
         host takes the last buffered value lets the guest's next write
         complete into it on the store thread, without waiting for the trio
         side to ask. The guest sees what it would see of any reader that
-        keeps a read pending. Bounded: only with nothing buffered, no read
-        in flight and no look-ahead out, so the host holds at most one read's
-        worth (:attr:`capacity`, itself within ``Limits.max_stream_buffer``)
-        that it did not ask for. Inline a read costs no hand-over, so
-        nothing is read ahead there.
+        keeps a read pending. Only with nothing buffered, no read in flight
+        and no look-ahead out: everything taken ahead was absorbed, so this
+        read's :attr:`capacity` is all the host may hold unasked, within
+        :attr:`ahead_bound`. Inline a read costs no hand-over, so nothing
+        is read ahead there.
         """
         if (
             self._inflight is None
@@ -1036,13 +1041,15 @@ class StreamReceiver(_Receiver):
         self.shared.read(None, buf, on_copy, done)
 
     def _read_on(self, rd: _Read) -> None:
-        """Wasm side: the read that follows a read a receive waited for.
+        """Wasm side: the read that follows a read that completed with data.
 
         Started by the store thread the moment that read completes, so the
         guest's next write completes into it without a round trip to the
-        trio side. It starts another one in turn only if a receive waits for
-        it by the time it completes: the host holds at most one read's worth
-        (:attr:`capacity`) that no receive asked for.
+        trio side. Posted only while the elements taken by reads no receive
+        waited for, not yet absorbed by the trio side, plus this read's
+        :attr:`capacity`, stay within :attr:`ahead_bound`: the host never
+        holds more than that unasked (exactly one read when the bound is
+        the capacity, as with the default limits and 64 KiB receives).
         """
         if self._dropped_here or self._reading or self._moved:
             self.rt.executor.call_soon_trio(
