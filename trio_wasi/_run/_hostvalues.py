@@ -30,8 +30,8 @@ Rules:
   and :meth:`StreamReceiver._keep_reading`) while what they took unasked,
   plus the next read's capacity, stays within ``Limits.max_stream_buffer``.
   ``aclose`` drops the host's readable end: the guest's writer sees
-  ``DROPPED`` (what a read ahead took is
-  discarded with it, as any reader's data is when it drops its end);
+  ``DROPPED`` (what a read ahead took is discarded with it, as any reader's
+  data is when it drops its end);
 * futures work the same way with exactly one value. A guest reader can never
   see ``DROPPED`` on a future (its writer must write), so a host channel that
   ends without a value while a guest reads it traps the instance, naming the
