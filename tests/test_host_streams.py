@@ -884,6 +884,47 @@ async def test_cancelled_receive_loses_nothing(open_instance: Callable[..., Any]
     assert bytes(got) == bytes(sent)
 
 
+async def test_cancelled_receives_lose_nothing_with_a_deep_read_ahead() -> None:
+    # On a store thread with room for many reads ahead (4096-byte writes, a
+    # 256 KiB bound), receives cancelled at random points, and values taken
+    # with receive_nowait, must neither lose nor reorder a byte, and what
+    # was taken unasked never exceeds the bound.
+    component = trio_wasi.Component.from_wat(THREADED_WAT, engine=trio_wasi.Engine())
+    linker = trio_wasi.Linker()
+    linker.define_function(None, "transform", lambda s: s)
+    bound = 4 * 64 * 1024
+    rng = random.Random(11)
+    got = bytearray()
+    with trio.fail_after(120):  # a hang guard only
+        async with linker.instantiate(
+            component, limits=trio_wasi.Limits(max_stream_buffer=bound)
+        ) as inst:
+            assert inst.threaded
+            receiver = await inst.call("produce", 1_000_000, 4096)
+            ended = False
+            while not ended:
+                assert receiver._ahead_copied - receiver._ahead_taken <= bound
+                if rng.random() < 0.05:
+                    # Let the store thread run ahead to the bound (the
+                    # assertions hold whether or not it gets there).
+                    await trio.sleep(0.002)
+                if rng.random() < 0.3:
+                    try:
+                        got.extend(receiver.receive_nowait())
+                    except trio.WouldBlock:
+                        pass
+                    except trio.EndOfChannel:
+                        ended = True
+                    continue
+                with trio.move_on_after(rng.random() * 0.001):
+                    try:
+                        got.extend(await receiver.receive())
+                    except trio.EndOfChannel:
+                        ended = True
+            assert await inst.call("saw-drop") == 0
+    assert bytes(got) == pattern(1_000_000)
+
+
 async def test_echo_round_trip(open_instance: Callable[..., Any]) -> None:
     send, recv = trio.open_memory_channel[bytes](2)
     data = bytes(random.Random(1).randbytes(300_000))
