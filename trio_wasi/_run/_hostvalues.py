@@ -14,9 +14,11 @@ Rules:
   Items are fetched on demand, so the host's sender feels the guest's
   backpressure; on store threads an answer also brings the items after it
   that the channel holds already (:data:`SPARE_ITEMS` ahead at most, see
-  :meth:`_Pump._answer`). For ``stream<u8>`` an item is a bytes-like chunk, copied into
-  guest memory with one copy; a partial read keeps the rest of the chunk for
-  the next read. For other element types an item is one value;
+  :meth:`_Pump._answer`), and when the guest starts on the last of them it
+  asks for what the channel holds by then (:meth:`_Pump.refill`). For
+  ``stream<u8>`` an item is a bytes-like chunk, copied into guest memory
+  with one copy; a partial read keeps the rest of the chunk for the next
+  read. For other element types an item is one value;
 * the end of the channel (``EndOfChannel``, or the channel closed) is the
   writer dropping its end: the guest sees ``DROPPED`` once everything received
   was delivered. When the guest drops its readable end the channel is closed,
@@ -106,11 +108,13 @@ SPARE_ITEMS = 8
 On store threads only (see :meth:`_Pump._answer`). Counted in items, not
 elements: the items are the host's own objects, already made and sent, so
 taking them early moves no guest data and allocates nothing; what it changes
-is how far ahead of the guest the host's sender may run, which is
-``SPARE_ITEMS`` items more than the channel's own buffer.
+is how far ahead of the guest the host's sender may run: besides the item
+the guest is reading, the stream holds at most ``SPARE_ITEMS`` items taken
+from the channel (a refill is asked for only once none is left).
 """
 
 _EOF: Any = object()
+_REFILL: Any = object()  # the answer to a refill: only the spares it brings
 
 
 def _is_bytes(t: ValueType | None) -> bool:
@@ -204,6 +208,20 @@ class _Pump:
             self.rt.spawn(self._run, service=True)
         ex.call_soon_trio(self._on_request)
 
+    def refill(self) -> None:
+        """Ask for the items the channel holds now, without waiting for more (wasm side).
+
+        Made on store threads while the guest still reads the last item
+        taken, so the next ones arrive before its read would wait. Answered
+        at once with ``deliver(_REFILL, spares)``, even when the channel is
+        empty: nobody waits on the host for it, so the store must not be
+        counted as waiting for trio beyond the hand-over itself. Counts as
+        the one request outstanding.
+        """
+        ex = self.rt.executor
+        ex.outside_begin()
+        ex.call_soon_trio(self._on_refill)
+
     def close(self) -> None:
         """The guest dropped its end: stop fetching and close the channel (wasm side)."""
         self.rt.executor.call_soon_trio(self._close_now)
@@ -220,6 +238,13 @@ class _Pump:
         self._demand = True
         if self._wake is not None:
             self._wake.set()
+
+    def _on_refill(self) -> None:
+        self._owed += 1
+        if self._stop:
+            self._settle()
+            return
+        self._answer(_REFILL)
 
     def _answer_nowait(self) -> bool:
         """Answer the request from an item the channel holds already (trio side).
@@ -249,7 +274,11 @@ class _Pump:
         spares: list[Any] = []
         if self.spare is not None and isinstance(self.channel, trio.MemoryReceiveChannel):
             last = item
-            while len(spares) < SPARE_ITEMS and last is not _EOF and self.spare(last):
+            while (
+                len(spares) < SPARE_ITEMS
+                and last is not _EOF
+                and (last is _REFILL or self.spare(last))
+            ):
                 try:
                     last = self.channel.receive_nowait()
                 except (
@@ -444,6 +473,18 @@ class HostSourceStream(ReadableStream):
         spares = self._spares
         while spares and self._chunk is None:
             self._chunk = self._buffer(spares.popleft())
+            if (
+                not spares
+                and self._chunk is not None
+                and not self._fetching
+                and not self._eof
+                and self._nowait
+                and self._pump.spare is not None
+            ):
+                # The guest reads the last item taken ahead: fetch what the
+                # channel holds behind it while it does (within SPARE_ITEMS).
+                self._fetching = True
+                self._pump.refill()
 
     def _deliver(self, item: Any, spares: tuple[Any, ...] = ()) -> None:
         """The pump's answer to a request, and the spare items with it (wasm side)."""
@@ -452,7 +493,7 @@ class HostSourceStream(ReadableStream):
             return
         if item is _EOF:
             self._eof = True
-        else:
+        elif item is not _REFILL:
             self._chunk = self._buffer(item)
         if spares:
             self._spares.extend(spares)
