@@ -91,6 +91,7 @@ __all__ = [
     "HostAsyncValues",
     "HostSourceFuture",
     "HostSourceStream",
+    "SPARE_ITEMS",
     "StreamReceiver",
     "VALUES_CAPACITY",
     "host_values",
