@@ -29,7 +29,7 @@ import trio
 import trio.testing
 
 import trio_wasi
-from trio_wasi._run._hostvalues import FutureReceiver, StreamReceiver
+from trio_wasi._run._hostvalues import SPARE_ITEMS, FutureReceiver, StreamReceiver
 
 ECHO_FIELDS = (Path(__file__).parent / "wat" / "echo_u8_fields.wat").read_text()
 
@@ -651,7 +651,7 @@ async def test_read_ahead_takes_the_guests_writes_on_the_store_thread(
         assert await receive_all(receiver) == (b"" if mode == "threaded" else pattern(100))
 
 
-async def test_store_thread_reads_exactly_one_chunk_ahead(
+async def test_store_thread_reads_ahead_exactly_one_buffer_by_default(
     open_instance: Callable[..., Any], mode: str
 ) -> None:
     async with open_instance() as inst:
@@ -665,7 +665,8 @@ async def test_store_thread_reads_exactly_one_chunk_ahead(
         else:
             # The store thread posted the next read the moment the one the
             # receive waited for completed: the guest's second write went
-            # into it. Nothing asked for that one, so nothing follows it.
+            # into it. Another read could take up to 64 KiB more, past the
+            # default buffer bound (64 KiB held unasked), so none follows.
             await poll(lambda: inst.call("written"), 8192)
             for _ in range(5):
                 await trio.sleep(0)
@@ -712,7 +713,38 @@ async def test_read_ahead_stays_within_the_stream_buffer_limit() -> None:
         assert sum(sizes) == 100_000
 
 
-async def test_host_items_fetched_ahead_are_one_at_most(
+async def test_store_thread_reads_ahead_up_to_the_stream_buffer_exactly() -> None:
+    component = trio_wasi.Component.from_wat(THREADED_WAT, engine=trio_wasi.Engine())
+    linker = trio_wasi.Linker()
+    linker.define_function(None, "transform", lambda s: s)
+    capacity = 64 * 1024
+    limits = trio_wasi.Limits(max_stream_buffer=3 * capacity)
+    async with linker.instantiate(component, limits=limits) as inst:
+        assert inst.threaded
+        receiver = await inst.call("produce", 1_000_000, 4096)
+        assert receiver.capacity == capacity
+        assert await receiver.receive() == pattern(4096)
+        # Reads follow one another while what they took unasked, plus the
+        # next read's capacity, stays within the bound: 33 reads of one
+        # 4096-byte write each (33 * 4096 + 64 KiB <= 192 KiB < 34 * 4096 +
+        # 64 KiB), behind the one the receive waited for.
+        ahead = (3 * capacity - capacity) // 4096 + 1
+        assert ahead == 33
+        await poll(lambda: inst.call("written"), 4096 * (1 + ahead))
+        for _ in range(5):
+            await trio.sleep(0)
+            assert await inst.call("written") == 4096 * (1 + ahead)
+        # Taking one read's values makes room for exactly one more read.
+        assert await poll(lambda: _nowait(receiver), pattern(4096, 4096))
+        await poll(lambda: inst.call("written"), 4096 * (2 + ahead))
+        for _ in range(5):
+            await trio.sleep(0)
+            assert await inst.call("written") == 4096 * (2 + ahead)
+        assert await receive_all(receiver) == pattern(1_000_000 - 8192, 8192)
+        assert await inst.call("saw-drop") == 0
+
+
+async def test_host_items_fetched_ahead_are_bounded_exactly(
     open_instance: Callable[..., Any], mode: str
 ) -> None:
     # Unbuffered channel: a send returns only once the guest's side took
@@ -727,19 +759,18 @@ async def test_host_items_fetched_ahead_are_one_at_most(
         except trio.BrokenResourceError:
             outcome[item] = "refused"
 
+    items = [bytes([97 + i]) * 8 for i in range(SPARE_ITEMS + 2)]
     async with open_instance() as inst, trio.open_nursery() as nursery:
-        for item in (b"aaaaaaaa", b"bbbbbbbb", b"cccccccc"):
+        for item in items:
             nursery.start_soon(sender, item)
             await trio.testing.wait_all_tasks_blocked()
         # The guest reads 4 bytes of the first item and drops the stream.
         assert await inst.call("take-one", recv) == 4
-    # On a store thread the read that waited for the first item brought the
-    # second along (the guest's next read would not have waited); never more.
-    assert outcome == {
-        b"aaaaaaaa": "taken",
-        b"bbbbbbbb": "taken" if mode == "threaded" else "refused",
-        b"cccccccc": "refused",
-    }
+    # On a store thread the read that waited for the first item brought
+    # SPARE_ITEMS more along (the guest's next reads would not have
+    # waited); never more. Inline only the first was taken.
+    taken = 1 + SPARE_ITEMS if mode == "threaded" else 1
+    assert outcome == {item: "taken" if i < taken else "refused" for i, item in enumerate(items)}
 
 
 async def test_a_spare_item_is_read_by_the_guest_in_order(
@@ -851,6 +882,47 @@ async def test_cancelled_receive_loses_nothing(open_instance: Callable[..., Any]
             with pytest.raises(trio.EndOfChannel):
                 await out.receive()
     assert bytes(got) == bytes(sent)
+
+
+async def test_cancelled_receives_lose_nothing_with_a_deep_read_ahead() -> None:
+    # On a store thread with room for many reads ahead (4096-byte writes, a
+    # 256 KiB bound), receives cancelled at random points, and values taken
+    # with receive_nowait, must neither lose nor reorder a byte, and what
+    # was taken unasked never exceeds the bound.
+    component = trio_wasi.Component.from_wat(THREADED_WAT, engine=trio_wasi.Engine())
+    linker = trio_wasi.Linker()
+    linker.define_function(None, "transform", lambda s: s)
+    bound = 4 * 64 * 1024
+    rng = random.Random(11)
+    got = bytearray()
+    with trio.fail_after(120):  # a hang guard only
+        async with linker.instantiate(
+            component, limits=trio_wasi.Limits(max_stream_buffer=bound)
+        ) as inst:
+            assert inst.threaded
+            receiver = await inst.call("produce", 1_000_000, 4096)
+            ended = False
+            while not ended:
+                assert receiver._ahead_copied - receiver._ahead_taken <= bound
+                if rng.random() < 0.05:
+                    # Let the store thread run ahead to the bound (the
+                    # assertions hold whether or not it gets there).
+                    await trio.sleep(0.002)
+                if rng.random() < 0.3:
+                    try:
+                        got.extend(receiver.receive_nowait())
+                    except trio.WouldBlock:
+                        pass
+                    except trio.EndOfChannel:
+                        ended = True
+                    continue
+                with trio.move_on_after(rng.random() * 0.001):
+                    try:
+                        got.extend(await receiver.receive())
+                    except trio.EndOfChannel:
+                        ended = True
+            assert await inst.call("saw-drop") == 0
+    assert bytes(got) == pattern(1_000_000)
 
 
 async def test_echo_round_trip(open_instance: Callable[..., Any]) -> None:

@@ -12,11 +12,13 @@ Rules:
   what is buffered; with nothing buffered it parks and the stream asks a trio
   task (its *pump*, one per stream, started on first demand) for the next item.
   Items are fetched on demand, so the host's sender feels the guest's
-  backpressure; on store threads an answer also brings the item after it when
-  the channel holds one already (one item ahead at most, see
-  :meth:`_Pump._answer`). For ``stream<u8>`` an item is a bytes-like chunk, copied into
-  guest memory with one copy; a partial read keeps the rest of the chunk for
-  the next read. For other element types an item is one value;
+  backpressure; on store threads an answer also brings the items after it
+  that the channel holds already (:data:`SPARE_ITEMS` ahead at most, see
+  :meth:`_Pump._answer`), and when the guest starts on the last of them it
+  asks for what the channel holds by then (:meth:`_Pump.refill`). For
+  ``stream<u8>`` an item is a bytes-like chunk, copied into guest memory
+  with one copy; a partial read keeps the rest of the chunk for the next
+  read. For other element types an item is one value;
 * the end of the channel (``EndOfChannel``, or the channel closed) is the
   writer dropping its end: the guest sees ``DROPPED`` once everything received
   was delivered. When the guest drops its readable end the channel is closed,
@@ -25,11 +27,13 @@ Rules:
   the wasm side and waits for the copy. A ``receive`` cancelled while its read
   is parked cancels the read (CanonicalABI.md ``cancel_copy``); whatever was
   copied before the cancellation took effect is kept for the next
-  ``receive``. On store threads one read more is kept posted (see
-  :meth:`StreamReceiver._read_on` and :meth:`StreamReceiver._keep_reading`),
-  within ``Limits.max_stream_buffer``. ``aclose`` drops the host's readable
-  end: the guest's writer sees ``DROPPED`` (what a read ahead took is
-  discarded with it, as any reader's data is when it drops its end);
+  ``receive``. On store threads reads are kept posted ahead (see
+  :meth:`StreamReceiver._read_on`, :meth:`StreamReceiver._resume_reading`
+  and :meth:`StreamReceiver._keep_reading`) while what they took unasked,
+  plus the next read's capacity, stays within ``Limits.max_stream_buffer``.
+  ``aclose`` drops the host's readable end: the guest's writer sees
+  ``DROPPED`` (what a read ahead took is discarded with it, as any reader's
+  data is when it drops its end);
 * futures work the same way with exactly one value. A guest reader can never
   see ``DROPPED`` on a future (its writer must write), so a host channel that
   ends without a value while a guest reads it traps the instance, naming the
@@ -38,10 +42,13 @@ Rules:
   reaches it through ``executor.post`` and is answered through
   ``executor.call_soon_trio`` (see ``_executor``). A pump waiting for data the
   guest asked for is counted with ``outside_begin``/``outside_end``, so a
-  store waiting for it is not mistaken for a deadlock. One exception, a hint
-  only: the trio side marks a read ``wanted`` when a ``receive`` waits for it,
-  and the store thread looks at the mark when the copy completes (a mark set
-  just too late costs one read ahead, never the bound).
+  store waiting for it is not mistaken for a deadlock. Exceptions, each a
+  value with one writer: the trio side marks a read ``wanted`` when a
+  ``receive`` waits for it, and the store thread looks at the mark when the
+  copy completes (a mark set just too late counts the read as unasked); the
+  store thread reads the trio side's count of unasked elements taken (stale
+  only ever low, so it waits, never passes the bound); the trio side reads
+  the store thread's count once every read it posted is done.
 
 Speed: with the inline executor the wasm side is the trio thread, so a guest
 read of a memory channel that already holds an item takes it with
@@ -84,6 +91,7 @@ __all__ = [
     "HostAsyncValues",
     "HostSourceFuture",
     "HostSourceStream",
+    "SPARE_ITEMS",
     "StreamReceiver",
     "VALUES_CAPACITY",
     "host_values",
@@ -95,8 +103,19 @@ BYTES_CAPACITY = 64 * 1024
 VALUES_CAPACITY = 64
 """How many values of other element types one guest-to-host copy may move at most."""
 
+SPARE_ITEMS = 8
+"""How many items a host source stream takes from its channel ahead of the guest's reads.
+
+On store threads only (see :meth:`_Pump._answer`). Counted in items, not
+elements: the items are the host's own objects, already made and sent, so
+taking them early moves no guest data and allocates nothing; what it changes
+is how far ahead of the guest the host's sender may run: besides the item
+the guest is reading, the stream holds at most ``SPARE_ITEMS`` items taken
+from the channel (a refill is asked for only once none is left).
+"""
+
 _EOF: Any = object()
-_NO_ITEM: Any = object()
+_REFILL: Any = object()  # the answer to a refill: only the spares it brings
 
 
 def _is_bytes(t: ValueType | None) -> bool:
@@ -134,8 +153,8 @@ class _Pump:
 
     Wasm side: :meth:`request` (at most one outstanding) and :meth:`close`.
     Trio side: the pump task, which answers each request with exactly one
-    ``deliver(item, spare)`` posted to the wasm side (``_EOF`` when the
-    channel ended; ``spare``: see :meth:`_answer`).
+    ``deliver(item, spares)`` posted to the wasm side (``_EOF`` when the
+    channel ended; ``spares``: see :meth:`_answer`).
     """
 
     __slots__ = (
@@ -157,13 +176,13 @@ class _Pump:
         self,
         rt: StoreRuntime,
         channel: trio.abc.ReceiveChannel[Any],
-        deliver: Callable[[Any, Any], None],
+        deliver: Callable[[Any, tuple[Any, ...]], None],
         spare: Callable[[Any], bool] | None = None,
     ) -> None:
         self.rt = rt
         self.channel = channel
         self.deliver = deliver
-        # Whether an answer of ``item`` may bring a spare item along (None: never).
+        # Whether an answer of ``item`` may bring the item after it along (None: never).
         self.spare = spare
         # Wasm side.
         self._started = False
@@ -190,6 +209,20 @@ class _Pump:
             self.rt.spawn(self._run, service=True)
         ex.call_soon_trio(self._on_request)
 
+    def refill(self) -> None:
+        """Ask for the items the channel holds now, without waiting for more (wasm side).
+
+        Made on store threads while the guest still reads the last item
+        taken, so the next ones arrive before its read would wait. Answered
+        at once with ``deliver(_REFILL, spares)``, even when the channel is
+        empty: nobody waits on the host for it, so the store must not be
+        counted as waiting for trio beyond the hand-over itself. Counts as
+        the one request outstanding.
+        """
+        ex = self.rt.executor
+        ex.outside_begin()
+        ex.call_soon_trio(self._on_refill)
+
     def close(self) -> None:
         """The guest dropped its end: stop fetching and close the channel (wasm side)."""
         self.rt.executor.call_soon_trio(self._close_now)
@@ -206,6 +239,13 @@ class _Pump:
         self._demand = True
         if self._wake is not None:
             self._wake.set()
+
+    def _on_refill(self) -> None:
+        self._owed += 1
+        if self._stop:
+            self._settle()
+            return
+        self._answer(_REFILL)
 
     def _answer_nowait(self) -> bool:
         """Answer the request from an item the channel holds already (trio side).
@@ -226,28 +266,31 @@ class _Pump:
     def _answer(self, item: Any) -> None:
         """Post the answer to the request to the wasm side (trio side).
 
-        A request is made for a guest read that waits. When the channel
-        holds another item already, that item goes along as the spare (on
-        store threads, see ``HostSourceStream``): the guest's next read then
-        completes at once, without a hand-over of its own.
+        A request is made for a guest read that waits, when the wasm side
+        holds no item. Items the channel holds already go along as spares,
+        up to :data:`SPARE_ITEMS` (on store threads, see
+        ``HostSourceStream``): the guest's next reads then complete at once,
+        without a hand-over of their own.
         """
-        spare = _NO_ITEM
-        if (
-            self.spare is not None
-            and item is not _EOF
-            and self.spare(item)
-            and isinstance(self.channel, trio.MemoryReceiveChannel)
-        ):
-            try:
-                spare = self.channel.receive_nowait()
-            except (
-                trio.WouldBlock,
-                trio.EndOfChannel,
-                trio.ClosedResourceError,
-                trio.BrokenResourceError,
+        spares: list[Any] = []
+        if self.spare is not None and isinstance(self.channel, trio.MemoryReceiveChannel):
+            last = item
+            while (
+                len(spares) < SPARE_ITEMS
+                and last is not _EOF
+                and (last is _REFILL or self.spare(last))
             ):
-                pass  # the end is left for the next request to see
-        self.rt.executor.post(functools.partial(self._deliver, item, spare), self._agent)
+                try:
+                    last = self.channel.receive_nowait()
+                except (
+                    trio.WouldBlock,
+                    trio.EndOfChannel,
+                    trio.ClosedResourceError,
+                    trio.BrokenResourceError,
+                ):
+                    break  # the end is left for the next request to see
+                spares.append(last)
+        self.rt.executor.post(functools.partial(self._deliver, item, tuple(spares)), self._agent)
         self._settle()
 
     def _settle(self) -> None:
@@ -278,11 +321,11 @@ class _Pump:
             self._channel_closed = True
             nursery.start_soon(trio.aclose_forcefully, channel)
 
-    def _deliver(self, item: Any, spare: Any) -> None:
+    def _deliver(self, item: Any, spares: tuple[Any, ...]) -> None:
         # Wasm side. Inline, this runs in the pump's trio task: a failure must
         # poison the store, as it would on a store thread, not crash the nursery.
         try:
-            self.deliver(item, spare)
+            self.deliver(item, spares)
         except Exception as exc:
             self.rt.poison(exc)
 
@@ -336,7 +379,7 @@ class HostSourceStream(ReadableStream):
         "_nowait",
         "_pending",
         "_pump",
-        "_spare",
+        "_spares",
         "rt",
         "t",
     )
@@ -349,8 +392,8 @@ class HostSourceStream(ReadableStream):
         threaded = rt.executor.threaded
         self._pump = _Pump(rt, channel, self._deliver, self._may_spare if threaded else None)
         self._chunk: HostReadableBuffer | None = None
-        # The item fetched ahead, next after _chunk (_NO_ITEM: none).
-        self._spare: Any = _NO_ITEM
+        # Items fetched ahead, in order after _chunk.
+        self._spares: collections.deque[Any] = collections.deque()
         self._eof = False
         self._dropped = False
         self._fetching = False
@@ -432,22 +475,33 @@ class HostSourceStream(ReadableStream):
                 self._use_spare()
 
     def _use_spare(self) -> None:
-        spare = self._spare
-        if spare is not _NO_ITEM and self._chunk is None:
-            self._spare = _NO_ITEM
-            self._chunk = self._buffer(spare)
+        spares = self._spares
+        while spares and self._chunk is None:
+            self._chunk = self._buffer(spares.popleft())
+            if (
+                not spares
+                and self._chunk is not None
+                and not self._fetching
+                and not self._eof
+                and self._nowait
+                and self._pump.spare is not None
+            ):
+                # The guest reads the last item taken ahead: fetch what the
+                # channel holds behind it while it does (within SPARE_ITEMS).
+                self._fetching = True
+                self._pump.refill()
 
-    def _deliver(self, item: Any, spare: Any = _NO_ITEM) -> None:
-        """The pump's answer to a request, and the spare item with it (wasm side)."""
+    def _deliver(self, item: Any, spares: tuple[Any, ...] = ()) -> None:
+        """The pump's answer to a request, and the spare items with it (wasm side)."""
         self._fetching = False
         if self._dropped:
             return
         if item is _EOF:
             self._eof = True
-        else:
+        elif item is not _REFILL:
             self._chunk = self._buffer(item)
-        if spare is not _NO_ITEM:
-            self._spare = spare
+        if spares:
+            self._spares.extend(spares)
             self._use_spare()
         pending = self._pending
         if pending is None:
@@ -476,7 +530,7 @@ class HostSourceStream(ReadableStream):
         if not self._dropped:
             self._dropped = True
             self._chunk = None
-            self._spare = _NO_ITEM
+            self._spares.clear()
             self._pump.close()
             # Items still on their way are ignored now: let go of this end, so
             # the pump and it are not a cycle left for the garbage collector.
@@ -525,7 +579,7 @@ class HostSourceFuture(ReadableFuture):
         # One value per future: nobody needs the channel any more.
         self._pump.close()
 
-    def _deliver(self, item: Any, spare: Any = _NO_ITEM) -> None:
+    def _deliver(self, item: Any, spares: tuple[Any, ...] = ()) -> None:
         # Futures take no spare (their pump is made without one).
         self._fetching = False
         if self._dropped:
@@ -575,6 +629,7 @@ class _Read:
         "event",
         "next",
         "result",
+        "unasked",
         "values",
         "wanted",
     )
@@ -596,6 +651,9 @@ class _Read:
         # The read the wasm side started right after this one (see
         # StreamReceiver._start), made before this one's outcome is sent.
         self.next: _Read | None = None
+        # Elements this read took with no receive waiting for it (set on
+        # the wasm side before the outcome is sent; see StreamReceiver).
+        self.unasked = 0
 
     def finish(self, result: CopyResult, values: Any) -> None:
         """Record the outcome (trio side)."""
@@ -717,6 +775,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
 
     def _absorb_read(self, rd: _Read) -> None:
         rd.absorbed = True
+        self._taken_ahead(rd.unasked)
         self._absorb(rd)
         if rd.ahead is not None:
             self._absorb_ahead(*rd.ahead)
@@ -763,6 +822,9 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
 
     def _keep_reading(self) -> None:
         """Trio side: the host took the last buffered value (see :class:`StreamReceiver`)."""
+
+    def _taken_ahead(self, n: int) -> None:
+        """Trio side: a read that took ``n`` elements unasked was absorbed (streams)."""
 
     async def _fill(self) -> None:
         """Wait until a value is buffered or the writer is known to be gone."""
@@ -887,7 +949,14 @@ class StreamReceiver(_Receiver):
     hands the stream over without copying.
     """
 
-    __slots__ = ("_dropped_here", "capacity", "lookahead")
+    __slots__ = (
+        "_ahead_copied",
+        "_ahead_taken",
+        "_dropped_here",
+        "ahead_bound",
+        "capacity",
+        "lookahead",
+    )
 
     shared: ReadableStream
 
@@ -909,6 +978,17 @@ class StreamReceiver(_Receiver):
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, not {capacity}")
         self.capacity = capacity
+        #: Elements the store thread may hold ahead, taken and posted, that
+        #: no receive asked for (see :meth:`_read_on`): the instance's
+        #: ``Limits.max_stream_buffer``, and at least one read's capacity.
+        bound = rt.limits.max_stream_buffer if rt.limits is not None else None
+        self.ahead_bound = max(capacity, bound if bound is not None else capacity)
+        # Elements of reads that completed with no receive waiting for them:
+        # counted on the wasm side as they complete, on the trio side as
+        # they are absorbed. Each counter has one writer; the wasm side
+        # reads the trio side's, and a stale value only makes it wait.
+        self._ahead_copied = 0
+        self._ahead_taken = 0
         #: Look ahead after each read that returns data (see :meth:`_look_ahead`).
         self.lookahead = False
         self._dropped_here = False  # wasm side: this end was dropped
@@ -921,11 +1001,11 @@ class StreamReceiver(_Receiver):
         host takes the last buffered value lets the guest's next write
         complete into it on the store thread, without waiting for the trio
         side to ask. The guest sees what it would see of any reader that
-        keeps a read pending. Bounded: only with nothing buffered, no read
-        in flight and no look-ahead out, so the host holds at most one read's
-        worth (:attr:`capacity`, itself within ``Limits.max_stream_buffer``)
-        that it did not ask for. Inline a read costs no hand-over, so
-        nothing is read ahead there.
+        keeps a read pending. Only with nothing buffered, no read in flight
+        and no look-ahead out: everything taken ahead was absorbed, so this
+        read's :attr:`capacity` is all the host may hold unasked, within
+        :attr:`ahead_bound`. Inline a read costs no hand-over, so nothing
+        is read ahead there.
         """
         if (
             self._inflight is None
@@ -934,6 +1014,46 @@ class StreamReceiver(_Receiver):
             and self.rt.executor.threaded
         ):
             self.prefetch()
+
+    def _taken_ahead(self, n: int) -> None:
+        self._ahead_taken += n
+        if n:
+            self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        """Trio side: restart the chain of reads where the bound stopped it.
+
+        The store thread stops posting reads when what it holds unasked
+        would exceed :attr:`ahead_bound`; the host taking a read's values
+        makes room again. If the last read of the chain completed with data
+        and started none after it, the next one is linked and posted now,
+        while the host still has values in hand, rather than once it has
+        taken them all. Every read of the chain is done, so the wasm side's
+        count is final here and the bound is checked exactly.
+        """
+        tail = self._inflight
+        if (
+            tail is None
+            or self.lookahead
+            or self._ended
+            or self._closed
+            or self._moved
+            or self._ahead_out
+            or not self.rt.executor.threaded
+        ):
+            return
+        while tail.next is not None:
+            tail = tail.next
+        if (
+            not tail.done
+            or tail.error is not None
+            or tail.result is not CopyResult.COMPLETED
+            or not tail.values
+            or self._ahead_copied - self._ahead_taken + self.capacity > self.ahead_bound
+        ):
+            return
+        nxt = tail.next = _Read()
+        self.rt.executor.post(functools.partial(self._read_on, nxt), self._agent)
 
     def _start(self, rd: _Read) -> None:
         buf = HostWritableBuffer(self.t, self.capacity)
@@ -948,12 +1068,15 @@ class StreamReceiver(_Receiver):
 
         def done(result: CopyResult) -> None:
             nxt = None
+            if not rd.wanted:
+                rd.unasked = buf.progress
+                self._ahead_copied += buf.progress
             if (
-                rd.wanted
-                and ex.threaded
+                ex.threaded
                 and not lookahead
                 and result is CopyResult.COMPLETED
                 and buf.progress
+                and self._ahead_copied - self._ahead_taken + self.capacity <= self.ahead_bound
             ):
                 # Linked before the outcome goes out: the trio side moves on
                 # to it as soon as it takes this one.
@@ -968,13 +1091,15 @@ class StreamReceiver(_Receiver):
         self.shared.read(None, buf, on_copy, done)
 
     def _read_on(self, rd: _Read) -> None:
-        """Wasm side: the read that follows a read a receive waited for.
+        """Wasm side: the read that follows a read that completed with data.
 
         Started by the store thread the moment that read completes, so the
         guest's next write completes into it without a round trip to the
-        trio side. It starts another one in turn only if a receive waits for
-        it by the time it completes: the host holds at most one read's worth
-        (:attr:`capacity`) that no receive asked for.
+        trio side. Posted only while the elements taken by reads no receive
+        waited for, not yet absorbed by the trio side, plus this read's
+        :attr:`capacity`, stay within :attr:`ahead_bound`: the host never
+        holds more than that unasked (exactly one read when the bound is
+        the capacity, as with the default limits and 64 KiB receives).
         """
         if self._dropped_here or self._reading or self._moved:
             self.rt.executor.call_soon_trio(
