@@ -1069,9 +1069,9 @@ def test_error_contexts_lift_to_objects_and_lower_from_objects_or_strings() -> N
     from trio_wasi._abi._options import CanonOptions, LiftLowerContext
     from trio_wasi._run._executor import InlineExecutor
     from trio_wasi._run._hostvalues import host_values
-    from trio_wasi._run._runtime import StoreRuntime
+    from trio_wasi._run._runtime import InstanceRuntime
 
-    hooks = host_values(StoreRuntime(InlineExecutor()))
+    hooks = host_values(InstanceRuntime(InlineExecutor()))
     cx = LiftLowerContext(CanonOptions(), InstanceState())
     i = hooks.lower_error_context(cx, "it broke")
     lifted = hooks.lift_error_context(cx, i)

@@ -95,7 +95,7 @@ class HostContext:
     def __init__(self, data: Any = None) -> None:
         self.data = data
         self._objects: dict[str, Any] = {}
-        self._spawn: Callable[..., None] | None = None  # StoreRuntime.spawn
+        self._spawn: Callable[..., None] | None = None  # InstanceRuntime.spawn
         self._nursery: trio.Nursery | None = None
         self._drops: dict[type, Callable[[Any], Any]] = {}
 

@@ -13,7 +13,7 @@
     ``ComponentInstance``): the handle table, ``may_leave``/``may_enter``,
     backpressure and the exclusive lock. A top-level component with nested
     components has one per component instance, linked by ``parent``.
-``StoreRuntime`` (``_run._runtime``)
+``InstanceRuntime`` (``_run._runtime``)
     The scheduler of one top-level ``Instance``: which executor runs its
     wasm, the current task of each thread, the nursery, every
     ``InstanceState`` and every wasmtime store of the instance (one store per
@@ -48,7 +48,7 @@ from ._limits import Limits
 from ._link import HostDefinitions, InstanceItems, LinkedComponent, prelink
 from ._resolve import describe
 from ._run._executor import InlineExecutor, ThreadedExecutor
-from ._run._runtime import StoreRuntime
+from ._run._runtime import InstanceRuntime
 from ._run._stackroot import StackRoot
 from ._run._tasks import ComponentFunc, LiftedFunc, OnCancel
 from ._run._threads import register_store
@@ -85,7 +85,7 @@ class Instance:
     no later call) is raised when the ``async with`` block ends.
     """
 
-    def __init__(self, exports: InstanceItems, rt: StoreRuntime) -> None:
+    def __init__(self, exports: InstanceItems, rt: InstanceRuntime) -> None:
         self.trap_on_deadlock = False
         self._exports = exports
         self._rt = rt
@@ -119,7 +119,7 @@ class Instance:
                 "Limits.fuel needs a component compiled for fuel metering: load it "
                 "with engine=trio_wasi.Engine(consume_fuel=True)"
             )
-        rt = StoreRuntime(InlineExecutor(), limits, Deadline(linked.engine.ticker))
+        rt = InstanceRuntime(InlineExecutor(), limits, Deadline(linked.engine.ticker))
         context = HostContext(data)
         context._drops = dict(host.drops)
         context._spawn = rt.spawn
@@ -496,7 +496,7 @@ class _ExportCall:
         "waiter",
     )
 
-    def __init__(self, rt: StoreRuntime, func: ComponentFunc, args: tuple[Any, ...]) -> None:
+    def __init__(self, rt: InstanceRuntime, func: ComponentFunc, args: tuple[Any, ...]) -> None:
         self.rt = rt
         self.ex = rt.executor
         self.func = func
@@ -580,7 +580,7 @@ class _Watchdog:
     until the earliest deadline; arming an earlier one moves its wake-up.
     """
 
-    def __init__(self, rt: StoreRuntime, deadline: Deadline) -> None:
+    def __init__(self, rt: InstanceRuntime, deadline: Deadline) -> None:
         self._rt = rt
         self._deadline = deadline
         self._scope: trio.CancelScope | None = None
@@ -635,7 +635,7 @@ def _armed(deadline: Deadline, seconds: float | None) -> Iterator[None]:
         deadline.disarm(at)
 
 
-def _close_stores(rt: StoreRuntime) -> None:
+def _close_stores(rt: InstanceRuntime) -> None:
     for handle in rt.stores:
         if handle.root is not None:
             # No other wasm of the store runs any more: the root may leave it.

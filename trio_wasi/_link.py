@@ -57,7 +57,7 @@ from ._resolve import (
 )
 from ._run._builtins import BuiltinFactory
 from ._run._executor import InlineExecutor
-from ._run._runtime import StoreHandle, StoreRuntime
+from ._run._runtime import InstanceRuntime, StoreHandle
 from ._run._tasks import ComponentFunc, HostFunc, LiftedFunc, make_async_lower, make_sync_lower
 from ._run._threads import ThreadBuiltins
 from ._typecheck import check_extern, check_func_type
@@ -191,7 +191,7 @@ class _Linker:
         modules: Mapping[int, CoreModuleInfo],
         host: HostDefinitions,
         root_state: InstanceState,
-        rt: StoreRuntime,
+        rt: InstanceRuntime,
         *,
         checked: bool = False,
         wiring: dict[tuple[int, int], tuple[tuple[int, str], ...]] | None = None,
@@ -912,7 +912,7 @@ class LinkedComponent:
         # self._modules keep alive.
         self._wiring: dict[tuple[int, int], tuple[tuple[int, str], ...]] = {}
 
-    def _instantiate(self, rt: StoreRuntime) -> tuple[InstanceItems, list[str]]:
+    def _instantiate(self, rt: InstanceRuntime) -> tuple[InstanceItems, list[str]]:
         """Create the instance's stores and core instances in ``rt``.
 
         Returns its exports and the reasons why its wasm may block. The stores
@@ -955,7 +955,7 @@ def prelink(component: Component, host: HostDefinitions) -> LinkedComponent:
             return linked
     snapshot = _snapshot(host)
     modules = component._module_infos()
-    rt = StoreRuntime(InlineExecutor())
+    rt = InstanceRuntime(InlineExecutor())
     dry = _DryLinker(component.engine, modules, snapshot, InstanceState(parent=None), rt)
     dry.instantiate_root(component.model)
     linked = LinkedComponent(

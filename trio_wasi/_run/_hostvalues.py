@@ -83,7 +83,7 @@ from .._abi._streams import (
 from .._abi._types import FutureType, StreamType, U8Type, ValueType
 from .._errors import Trap
 from ._executor import Agent
-from ._runtime import StoreRuntime
+from ._runtime import InstanceRuntime
 
 __all__ = [
     "BYTES_CAPACITY",
@@ -122,7 +122,7 @@ def _is_bytes(t: ValueType | None) -> bool:
     return type(t) is U8Type
 
 
-def _guest_value(rt: StoreRuntime, v: Any, t: ValueType | None) -> Any:
+def _guest_value(rt: InstanceRuntime, v: Any, t: ValueType | None) -> Any:
     """An element the host sent, ready for the guest-facing element lowering.
 
     Element types that are themselves streams or futures are lowered with
@@ -135,7 +135,7 @@ def _guest_value(rt: StoreRuntime, v: Any, t: ValueType | None) -> Any:
     return v
 
 
-def _host_value(rt: StoreRuntime, v: Any, t: ValueType | None) -> Any:
+def _host_value(rt: InstanceRuntime, v: Any, t: ValueType | None) -> Any:
     """An element a guest wrote, as the host receives it."""
     if isinstance(t, StreamType) and isinstance(v, ReadableStream):
         return StreamReceiver(rt, v, t)
@@ -174,7 +174,7 @@ class _Pump:
 
     def __init__(
         self,
-        rt: StoreRuntime,
+        rt: InstanceRuntime,
         channel: trio.abc.ReceiveChannel[Any],
         deliver: Callable[[Any, tuple[Any, ...]], None],
         spare: Callable[[Any], bool] | None = None,
@@ -385,7 +385,7 @@ class HostSourceStream(ReadableStream):
     )
 
     def __init__(
-        self, rt: StoreRuntime, channel: trio.abc.ReceiveChannel[Any], t: ValueType | None
+        self, rt: InstanceRuntime, channel: trio.abc.ReceiveChannel[Any], t: ValueType | None
     ) -> None:
         self.rt = rt
         self.t = t
@@ -544,7 +544,7 @@ class HostSourceFuture(ReadableFuture):
     __slots__ = ("_dropped", "_fetching", "_has_value", "_pending", "_pump", "_value", "rt", "t")
 
     def __init__(
-        self, rt: StoreRuntime, channel: trio.abc.ReceiveChannel[Any], t: ValueType | None
+        self, rt: InstanceRuntime, channel: trio.abc.ReceiveChannel[Any], t: ValueType | None
     ) -> None:
         self.rt = rt
         self.t = t
@@ -704,7 +704,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
 
     shared: SharedBase
 
-    def __init__(self, rt: StoreRuntime, shared: SharedBase, t: ValueType | None) -> None:
+    def __init__(self, rt: InstanceRuntime, shared: SharedBase, t: ValueType | None) -> None:
         self.rt = rt
         self.shared = shared
         self.t = t
@@ -962,7 +962,7 @@ class StreamReceiver(_Receiver):
 
     def __init__(
         self,
-        rt: StoreRuntime,
+        rt: InstanceRuntime,
         shared: ReadableStream,
         t: StreamType,
         capacity: int | None = None,
@@ -1255,7 +1255,7 @@ class FutureReceiver(_Receiver):
 
     shared: ReadableFuture
 
-    def __init__(self, rt: StoreRuntime, shared: ReadableFuture, t: FutureType) -> None:
+    def __init__(self, rt: InstanceRuntime, shared: ReadableFuture, t: FutureType) -> None:
         super().__init__(rt, shared, t.element)
         self._has_value = False
         self._value: Any = None
@@ -1290,7 +1290,7 @@ class FutureReceiver(_Receiver):
 # The hooks
 
 
-def _readable_stream(rt: StoreRuntime, v: Any, t: StreamType) -> ReadableStream:
+def _readable_stream(rt: InstanceRuntime, v: Any, t: StreamType) -> ReadableStream:
     if isinstance(v, ReadableStream):
         return v
     if isinstance(v, StreamReceiver) and v.rt is rt:
@@ -1303,7 +1303,7 @@ def _readable_stream(rt: StoreRuntime, v: Any, t: StreamType) -> ReadableStream:
     raise TypeError(f"expected a trio ReceiveChannel for {t!r}, got {v!r}")
 
 
-def _readable_future(rt: StoreRuntime, v: Any, t: FutureType) -> ReadableFuture:
+def _readable_future(rt: InstanceRuntime, v: Any, t: FutureType) -> ReadableFuture:
     if isinstance(v, ReadableFuture):
         return v
     if isinstance(v, FutureReceiver) and v.rt is rt:
@@ -1330,7 +1330,7 @@ class HostAsyncValues:
 
     __slots__ = ("rt",)
 
-    def __init__(self, rt: StoreRuntime) -> None:
+    def __init__(self, rt: InstanceRuntime) -> None:
         self.rt = rt
 
     def lift_error_context(self, cx: LiftLowerContext, i: int) -> ErrorContext:
@@ -1365,10 +1365,10 @@ class HostAsyncValues:
         return GUEST_ASYNC_VALUES.lower_future(cx, _readable_future(self.rt, v, t), t)
 
 
-_HOOKS: weakref.WeakKeyDictionary[StoreRuntime, HostAsyncValues] = weakref.WeakKeyDictionary()
+_HOOKS: weakref.WeakKeyDictionary[InstanceRuntime, HostAsyncValues] = weakref.WeakKeyDictionary()
 
 
-def host_values(rt: StoreRuntime) -> AsyncValueHooks:
+def host_values(rt: InstanceRuntime) -> AsyncValueHooks:
     """The host-facing hooks of store ``rt`` (one object per store)."""
     hooks = _HOOKS.get(rt)
     if hooks is None:

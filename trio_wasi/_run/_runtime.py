@@ -1,6 +1,6 @@
 """Per-instantiation runtime state shared by tasks, built-ins and the host API.
 
-One :class:`StoreRuntime` exists per top-level instance. It knows which
+One :class:`InstanceRuntime` exists per top-level instance. It knows which
 executor runs the wasm (see ``_executor``), which task's wasm is on top of
 each thread's stack (the built-ins act on "the current task"), which
 component instances each thread's active frames have entered, the nursery
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .._abi._tasks import Task
     from ._tasks import LiftedFunc, _Driver
 
-__all__ = ["StoreHandle", "StoreRuntime"]
+__all__ = ["StoreHandle", "InstanceRuntime"]
 
 
 class StoreHandle:
@@ -62,7 +62,7 @@ class _ThreadState(threading.local):
         self.entered: list[tuple[InstanceState, InstanceState | None]] = []
 
 
-class StoreRuntime:
+class InstanceRuntime:
     """Scheduling state of one top-level instance.
 
     It is the :class:`~trio_wasi._abi._scheduler.Scheduler` of the tasks of

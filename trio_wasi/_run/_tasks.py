@@ -11,7 +11,7 @@ returns or has to wait. What happens next depends on how it was lifted:
 
 * synchronous lift: the core function runs to completion on the stack; if it
   has to wait (only ``async``-typed functions may), the wait parks its frame
-  (``StoreRuntime.block_until``);
+  (``InstanceRuntime.block_until``);
 * ``async`` lift with ``callback``: each step is a short core call returning
   EXIT, YIELD or WAIT; between steps the task waits in Python and a
   :class:`_Driver` runs the next step when an event is ready;
@@ -19,7 +19,7 @@ returns or has to wait. What happens next depends on how it was lifted:
   synchronous one.
 
 While any task outlives its eager start, the instance's nursery holds a trio
-task for the waiting tasks (``StoreRuntime.drivers_pump``), so their lifetime
+task for the waiting tasks (``InstanceRuntime.drivers_pump``), so their lifetime
 and cancellation follow trio's structured concurrency.
 """
 
@@ -46,7 +46,7 @@ from .._arity import arity_error
 from .._errors import LinkError, Trap
 from ._executor import Agent
 from ._hostvalues import host_values
-from ._runtime import StoreHandle, StoreRuntime
+from ._runtime import InstanceRuntime, StoreHandle
 
 __all__ = [
     "ComponentFunc",
@@ -69,11 +69,11 @@ class _Driver:
     """The trio side of a task that waits: to enter, or between callback steps.
 
     While any task waits, the runtime keeps one trio task in the instance
-    nursery (``StoreRuntime.drivers_pump``), so waiting tasks live and are
+    nursery (``InstanceRuntime.drivers_pump``), so waiting tasks live and are
     cancelled with the nursery. Only what the task waits for wakes it: an
     event of its waitable set (the set's waker), a cancellation, or, when its
     own wait is over but its instance holds it back, a change of that instance
-    (``StoreRuntime.hold_back``). A wake-up (:meth:`poke`) arranges for
+    (``InstanceRuntime.hold_back``). A wake-up (:meth:`poke`) arranges for
     :meth:`try_resume` to run on the wasm side: inline, at once or by waking
     the trio task; threaded, by queueing the step straight onto the store
     thread.
@@ -86,7 +86,7 @@ class _Driver:
         self.func = func
         self.rt = func.rt
         self._queued = False
-        # The instance holding this driver back (see StoreRuntime.hold_back).
+        # The instance holding this driver back (see InstanceRuntime.hold_back).
         self.held_by: InstanceState | None = None
         self.seen_blocked = False
 
@@ -244,7 +244,7 @@ class LiftedFunc(ComponentFunc):
 
     def __init__(
         self,
-        rt: StoreRuntime,
+        rt: InstanceRuntime,
         ft: T.FuncType,
         core: Callable[..., Any],
         options: CanonOptions,
@@ -445,7 +445,9 @@ class HostFunc(ComponentFunc):
 
     __slots__ = ("_fn", "is_coroutine", "name", "rt", "type")
 
-    def __init__(self, rt: StoreRuntime, ft: T.FuncType, fn: Callable[..., Any], name: str) -> None:
+    def __init__(
+        self, rt: InstanceRuntime, ft: T.FuncType, fn: Callable[..., Any], name: str
+    ) -> None:
         _check_arity(fn, len(ft.params), name)
         self.rt = rt
         self.type = ft
@@ -598,20 +600,20 @@ def _check_arity(fn: Callable[..., Any], count: int, where: str) -> None:
 # Lower trampolines
 
 
-def _hooks_for(rt: StoreRuntime, callee: ComponentFunc) -> AsyncValueHooks:
+def _hooks_for(rt: InstanceRuntime, callee: ComponentFunc) -> AsyncValueHooks:
     # A host callee takes and returns host values (channels for streams and futures).
     return host_values(rt) if isinstance(callee, HostFunc) else HOOKS
 
 
 def make_sync_lower(
-    rt: StoreRuntime, callee: ComponentFunc, options: CanonOptions, state: InstanceState
+    rt: InstanceRuntime, callee: ComponentFunc, options: CanonOptions, state: InstanceState
 ) -> Callable[..., Any]:
     """``canon lower`` without ``async`` (``_abi._lower.sync_lower``) for this runtime."""
     return sync_lower(rt, callee, options, state, _hooks_for(rt, callee))
 
 
 def make_async_lower(
-    rt: StoreRuntime, callee: ComponentFunc, options: CanonOptions, state: InstanceState
+    rt: InstanceRuntime, callee: ComponentFunc, options: CanonOptions, state: InstanceState
 ) -> Callable[..., Any]:
     """``canon lower`` with ``async`` (``_abi._lower.async_lower``) for this runtime."""
     return async_lower(rt, callee, options, state, _hooks_for(rt, callee))

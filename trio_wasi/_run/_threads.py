@@ -51,7 +51,7 @@ from .._abi._trap import trap, trap_if
 if TYPE_CHECKING:
     from .._abi._tasks import Task
     from ._executor import Agent
-    from ._runtime import StoreHandle, StoreRuntime
+    from ._runtime import InstanceRuntime, StoreHandle
 
 __all__ = [
     "GuestThread",
@@ -271,7 +271,7 @@ def _leave_check(inst: InstanceState) -> None:
 class ThreadBuiltins:
     """The ``thread.*`` built-ins of one component instance (CanonicalABI.md "canon thread.*")."""
 
-    def __init__(self, rt: StoreRuntime, inst: InstanceState) -> None:
+    def __init__(self, rt: InstanceRuntime, inst: InstanceState) -> None:
         self.rt = rt
         self.inst = inst
 
