@@ -130,8 +130,75 @@ def resolve_functype(space: TypeSpace, ft: M.FuncTypeDef) -> T.FuncType:
     return T.FuncType(params, _opt(space, ft.result), ft.is_async)
 
 
+# Resolved types shared process-wide: each value or function type resolved
+# equal to one in here is replaced by that one. Every instantiation resolves
+# its types anew, and a component defines an import's types again inside the
+# import's instance type, while the per-type plans (layouts, loaders) are
+# lru_cached by value and keep the type object of the first instantiation
+# that made them. Without sharing, the checks made on every call (a future's
+# element type against the canon builtin's, an lru_cache lookup) compare two
+# distinct equal objects structurally, recursing through every case of
+# ``error-code``; with it they find the same object and stop at once. Only
+# types that mention no resource type defined by a component instance are
+# kept (those are per instance and would pile up); the table is emptied when
+# it grows past _INTERNED_MAX, which only costs sharing.
+_INTERNED: dict[Any, Any] = {}
+_INTERNED_MAX = 4096
+_LEAF_TYPES = (*{type(t) for t in _PRIMS.values()}, T.EnumType, T.FlagsType)
+
+
+def _parts(t: Any) -> tuple[Any, ...]:
+    """The types ``t`` is made of (resource types for own and borrow)."""
+    if isinstance(t, T.RecordType | T.FuncType):
+        parts = tuple(p for _, p in (t.fields if isinstance(t, T.RecordType) else t.params))
+        return (*parts, t.result) if isinstance(t, T.FuncType) else parts
+    if isinstance(t, T.VariantType):
+        return tuple(c for _, c in t.cases)
+    if isinstance(t, T.ListType | T.StreamType | T.FutureType):
+        return (t.element,)
+    if isinstance(t, T.TupleType):
+        return t.types
+    if isinstance(t, T.OptionType):
+        return (t.type,)
+    if isinstance(t, T.ResultType):
+        return (t.ok, t.error)
+    if isinstance(t, T.MapType):
+        return (t.key, t.value)
+    if isinstance(t, T.OwnType | T.BorrowType):
+        return (t.resource,)
+    raise TypeError(f"not a compound type: {t!r}")
+
+
+def _shared(t: Any) -> bool:
+    """Whether ``t`` may be kept in _INTERNED (its parts already are, when compound)."""
+    if t is None or isinstance(t, _LEAF_TYPES):
+        return True
+    if isinstance(t, T.ResourceType):
+        return t.instance is None
+    return _INTERNED.get(t) is t
+
+
+def intern_type(t: Any) -> Any:
+    """The shared object equal to resolved type ``t`` (``t`` itself when none)."""
+    if isinstance(t, _LEAF_TYPES):
+        return t
+    found = _INTERNED.get(t)
+    if found is not None:
+        return found
+    if all(_shared(p) for p in _parts(t)):
+        if len(_INTERNED) >= _INTERNED_MAX:
+            _INTERNED.clear()
+        _INTERNED[t] = t
+    return t
+
+
 def resolve_deftype(space: TypeSpace, d: M.DefType, *, owner: object | None = None) -> Any:
     """Resolve one ``deftype``. Resource definitions need ``owner`` (the instance state)."""
+    t = _resolve_deftype(space, d)
+    return t if isinstance(t, DeclaredType) else intern_type(t)
+
+
+def _resolve_deftype(space: TypeSpace, d: M.DefType) -> Any:
     if isinstance(d, M.Prim):
         return _PRIMS[d]
     if isinstance(d, M.Record):

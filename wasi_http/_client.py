@@ -6,6 +6,10 @@ matching any host or port) admits the request's authority; a refusal is the
 stream through chunk by chunk. ``request-options`` timeouts (nanoseconds)
 become httpx's connect timeout, the wait for the response head (first byte)
 and the read timeout between body chunks.
+
+httpx is imported by the first outgoing request, not at start-up: most
+components never send one, and importing it costs a serving worker's cold
+start tens of milliseconds.
 """
 
 from __future__ import annotations
@@ -13,15 +17,17 @@ from __future__ import annotations
 import fnmatch
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import trio
 
 from trio_wasi import Err, HostContext, Ok, Variant, with_context
 
 from ._errors import error_code_for
 from ._types03 import Fields, Request, Response, discard_future, method_name, scheme_name
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["AllowList", "Client03", "HttpClient"]
 
@@ -61,16 +67,26 @@ class HttpClient:
 
     def __init__(self, allow: Sequence[str]) -> None:
         self.allow = AllowList(allow)
+        # Made by the first request while running (see the module docstring).
         self.client: httpx.AsyncClient | None = None
+        self.running = False
 
     async def __aenter__(self) -> HttpClient:
-        self.client = httpx.AsyncClient(timeout=None, follow_redirects=False, trust_env=False)
+        self.running = True
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self.running = False
         if self.client is not None:
             client, self.client = self.client, None
             await client.aclose()
+
+    def _client(self) -> httpx.AsyncClient:
+        if self.client is None:
+            import httpx
+
+            self.client = httpx.AsyncClient(timeout=None, follow_redirects=False, trust_env=False)
+        return self.client
 
     def check(self, url: httpx.URL) -> Variant | None:
         """``None`` when ``url`` may be reached, else the error code refusing it."""
@@ -92,8 +108,11 @@ class HttpClient:
         between_bytes_timeout: float | None = None,
     ) -> tuple[httpx.Response, None] | tuple[None, Variant]:
         """Send a request; the response is open for streaming (close it when done)."""
-        if self.client is None:
+        if not self.running:
             return None, Variant("internal-error", "the HTTP client is not running")
+        import httpx
+
+        client = self._client()
         try:
             target = httpx.URL(url)
         except httpx.InvalidURL:
@@ -105,7 +124,7 @@ class HttpClient:
         timeout = httpx.Timeout(
             None, connect=connect_timeout, read=between_bytes_timeout, pool=connect_timeout
         )
-        request = self.client.build_request(
+        request = client.build_request(
             method,
             target,
             headers=[(n.encode("latin-1"), v) for n, v in headers],
@@ -114,7 +133,7 @@ class HttpClient:
         )
         try:
             with trio.fail_after(first_byte_timeout) if first_byte_timeout else _nothing():
-                response = await self.client.send(request, stream=True)
+                response = await client.send(request, stream=True)
         except trio.TooSlowError:
             return None, Variant("HTTP-response-timeout")
         except (httpx.HTTPError, OSError) as exc:
@@ -145,6 +164,8 @@ class ResponseBody(trio.abc.ReceiveChannel[bytes]):
         self._trailers = trailers
 
     async def receive(self) -> bytes:
+        import httpx  # already loaded: the response came from it
+
         while True:
             try:
                 chunk = await self._chunks.__anext__()

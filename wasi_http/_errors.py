@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from trio_wasi import Variant
 
 __all__ = ["ERROR_CASES", "describe", "error_code_for", "status_for"]
@@ -102,6 +100,9 @@ def describe(code: Any) -> str:
 
 def error_code_for(exc: BaseException) -> Variant:
     """The ``error-code`` for a failure of an outgoing request (httpx or OS)."""
+    # Imported here: only outgoing requests need httpx (see _client).
+    import httpx
+
     if isinstance(exc, httpx.ConnectTimeout):
         return Variant("connection-timeout")
     if isinstance(exc, httpx.ReadTimeout):
