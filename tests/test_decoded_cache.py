@@ -96,3 +96,28 @@ def test_an_unwritable_cache_directory_costs_no_pickling(
     data = wat_to_wasm(COMPONENT)
     assert _cache.decode_cached(data, blocked) == decode_component(data)
     assert len(decodes) == 1
+
+
+def test_an_entry_naming_anything_but_the_model_is_refused(
+    tmp_path: Path, decodes: list[bytes]
+) -> None:
+    # A correctly sealed entry whose pickle calls os.system is never run:
+    # entries may only name the decoded model's classes.
+    import os
+    import pickle
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, ("echo should-not-run",))
+
+    data = wat_to_wasm(COMPONENT)
+    assert _cache.decode_cached(data, tmp_path) == decode_component(data)
+    (entry,) = (tmp_path / _cache._DIR).iterdir()
+    payload = pickle.dumps(Evil())
+    key = entry.name
+    entry.write_bytes(_cache._MAGIC + _cache._seal(key, payload) + payload)
+    with pytest.raises(pickle.UnpicklingError, match="not part of a decoded component"):
+        _cache._Unpickler(__import__("io").BytesIO(payload), data).load()
+    # Through the cache, the forged entry is ignored and the binary decoded.
+    assert _cache.decode_cached(data, tmp_path) == decode_component(data)
+    assert len(decodes) == 2

@@ -10,7 +10,8 @@ copied into entries: an entry names where each one lies in the binary and
 loading takes a view of the bytes at hand, as decoding does.
 
 Reading pickles from the cache directory trusts it no more than running the
-machine code the compile cache keeps there already.
+machine code the compile cache keeps there already, and less: an entry may
+name only the decoded model's own classes (``_Unpickler.find_class``).
 """
 
 from __future__ import annotations
@@ -120,6 +121,15 @@ class _Unpickler(pickle.Unpickler):
         super().__init__(file)
         # Read-only, as the views decoding makes are.
         self._view = memoryview(data).toreadonly()
+
+    def find_class(self, module: str, name: str) -> Any:
+        # Only the decoded model's own classes: an entry can build a model and
+        # nothing else, whatever was written into the cache directory.
+        if module == M.__name__:
+            found = getattr(M, name, None)
+            if isinstance(found, type) and found.__module__ == M.__name__:
+                return found
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a decoded component")
 
     def persistent_load(self, pid: Any) -> Any:
         kind, offset, length = pid
