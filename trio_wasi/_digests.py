@@ -25,10 +25,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Final
+
+from ._cachefile import write_atomically
 
 __all__ = ["SETTLED_SECONDS", "read_with_digest"]
 
@@ -99,15 +100,7 @@ def read_with_digest(path: Path, cache_dir: Path | None) -> tuple[bytes, bytes]:
 
 def _record(entry: Path, content: bytes) -> None:
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=entry.parent, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(content)
-            os.replace(temporary, entry)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(entry, content)
     except OSError as exc:
         # The cache is an optimisation: a load never fails for it.
         _log.debug("could not record a file digest in %s: %s", entry, exc)

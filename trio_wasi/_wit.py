@@ -30,6 +30,7 @@ from typing import Any
 from ._abi import _types as T
 from ._binary import _model as M
 from ._binary._cache import decode_cached
+from ._cachefile import write_atomically
 from ._errors import DecodeError, LinkError
 from ._frozen import frozen
 from ._resolve import DeclaredType, TypeSpace, declare, resolve_deftype
@@ -141,10 +142,7 @@ def _encode(path: str, origin: str) -> bytes:
     data = _run_encoder(found[0], path, origin)
     if cached is not None:
         try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-            partial.write_bytes(data)
-            os.replace(partial, cached)
+            write_atomically(cached, data)
         except OSError:
             pass  # the cache is an optimisation
     return data

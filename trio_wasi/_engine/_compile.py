@@ -16,7 +16,6 @@ import hashlib
 import logging
 import marshal
 import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import wasmtime
 
+from .._cachefile import write_atomically
 from .._errors import ValidationError
 from . import _capi
 from ._config import default_cache_dir, engine_fingerprint, new_config
@@ -250,15 +250,7 @@ class Engine:
         if path is None:
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="ascii") as file:
-                    file.write("\n".join(keys))
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            write_atomically(path, "\n".join(keys).encode("ascii"))
         except OSError as exc:
             # The cache is an optimisation: a load never fails for it.
             _log.debug("could not record module keys in %s: %s", path, exc)
@@ -307,16 +299,7 @@ class Engine:
 
     def _write_entry(self, key: str, module: wasmtime.Module) -> None:
         assert self._cache_dir is not None
-        self._cache_dir.mkdir(parents=True, exist_ok=True)
-        serialized = module.serialize()
-        fd, temporary = tempfile.mkstemp(dir=self._cache_dir, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(serialized)
-            os.replace(temporary, self._cache_dir / f"{key}.cwasm")
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(self._cache_dir / f"{key}.cwasm", module.serialize())
 
 
 def _read_names(path: Path) -> tuple[tuple[tuple[str, str], ...], frozenset[str]] | None:
@@ -333,13 +316,6 @@ def _write_names(path: Path, imports: tuple[tuple[str, str], ...], exports: froz
     # Written like a module entry (temporary file, then rename); a failure only
     # means the names are read from wasmtime next time.
     try:
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(marshal.dumps((imports, tuple(sorted(exports)))))
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(path, marshal.dumps((imports, tuple(sorted(exports)))))
     except OSError as exc:
         _log.debug("could not cache module names in %s: %s", path, exc)
