@@ -327,6 +327,17 @@ class ThreadBuiltins:
         if now and thread.agent is not None:
             self.rt.executor.hand_off_to(thread.agent)
 
+    def _suspend(self, me: GuestThread, cancellable: bool) -> int:
+        """Suspend the calling thread until another resumes it; 1 when cancelled instead."""
+        # Nothing resumes a plain suspend but other threads: a task that may
+        # not block must not wait for them.
+        trap_if(
+            not me.task.may_block and not others_ready(me.task),
+            "cannot block a synchronous task before returning",
+        )
+        me.suspended = True
+        return int(self._park(me, cancellable, "is suspended"))
+
     def _park(self, me: GuestThread, cancellable: bool, what: str) -> bool:
         """Park the calling thread until woken (or cancelled); True when cancelled."""
         task = me.task
@@ -400,14 +411,7 @@ class ThreadBuiltins:
             task = me.task
             if task.deliver_pending_cancel(cancellable):
                 return 1
-            # Nothing resumes a plain suspend but other threads: a task that
-            # may not block must not wait for them.
-            trap_if(
-                not task.may_block and not others_ready(task),
-                "cannot block a synchronous task before returning",
-            )
-            me.suspended = True
-            return int(self._park(me, cancellable, "is suspended"))
+            return self._suspend(me, cancellable)
 
         return body
 
@@ -452,11 +456,6 @@ class ThreadBuiltins:
             if stay_ready:
                 self.rt.yield_now(task)
                 return int(task.deliver_pending_cancel(cancellable))
-            trap_if(
-                not task.may_block and not others_ready(task),
-                "cannot block a synchronous task before returning",
-            )
-            me.suspended = True
-            return int(self._park(me, cancellable, "is suspended"))
+            return self._suspend(me, cancellable)
 
         return body
