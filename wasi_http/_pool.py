@@ -95,12 +95,19 @@ class InstancePool:
         if self._nursery is None:
             raise RuntimeError("the instance pool is not running")
         if not self.slots and not self._starting:
-            self._starting += 1
-            try:
-                await self._nursery.start(self._run_instance)
-            finally:
-                self._starting -= 1
-                self._wake()
+            await self._start_instance()
+
+    async def _start_instance(self) -> None:
+        """Start one more instance, counted in ``_starting`` until it runs (or fails)."""
+        assert self._nursery is not None
+        self._starting += 1
+        try:
+            await self._nursery.start(self._run_instance)
+        finally:
+            self._starting -= 1
+            # Requests that waited while it started may share it (or, if it
+            # failed, start another).
+            self._wake()
 
     async def close(self, grace: float) -> None:
         """Let leases end within ``grace`` seconds, then cancel the instances."""
@@ -162,14 +169,7 @@ class InstancePool:
                     self._promised -= 1
                 continue
             if len(self.slots) + self._starting < self.max_instances:
-                self._starting += 1
-                try:
-                    await self._nursery.start(self._run_instance)
-                finally:
-                    self._starting -= 1
-                    # Requests that waited while it started may share it (or,
-                    # if it failed, start another).
-                    self._wake()
+                await self._start_instance()
                 # Others may have taken it meanwhile: look again.
                 continue
             # Woken by any change (a release, a new or retired instance); look again.
