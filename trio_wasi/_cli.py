@@ -481,6 +481,39 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
 # -- main ------------------------------------------------------------------
 
 
+def add_wasi_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the WASI grants (``--dir``, ``--env``, ``-S``) that ``run`` and ``serve`` share.
+
+    :func:`_wasi_config` reads them back into a :class:`WasiConfig`.
+    """
+    parser.add_argument(
+        "--dir",
+        dest="dirs",
+        action="append",
+        default=[],
+        metavar="HOST[::GUEST[::ro]]",
+        help="grant the host directory HOST to the component, seen as GUEST (default: HOST); "
+        "with ::ro after GUEST, read-only (every change refused with read-only)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="set an environment variable; NAME alone passes the host's value",
+    )
+    parser.add_argument(
+        "-S",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="SETTING",
+        help="a WASI setting: "
+        + "; ".join(f"{k}: {v}" for k, v in _SETTINGS.items())
+        + " (comma-separated or repeated)",
+    )
+
+
 def _parser(run_only: bool = False) -> argparse.ArgumentParser:
     """The command line's parser; with ``run_only``, without the other subcommands.
 
@@ -500,32 +533,7 @@ def _parser(run_only: bool = False) -> argparse.ArgumentParser:
         description=RUN_DESCRIPTION,
         formatter_class=fmt,
     )
-    p_run.add_argument(
-        "--dir",
-        dest="dirs",
-        action="append",
-        default=[],
-        metavar="HOST[::GUEST[::ro]]",
-        help="grant the host directory HOST to the component, seen as GUEST (default: HOST); "
-        "with ::ro after GUEST, read-only (every change refused with read-only)",
-    )
-    p_run.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME[=VALUE]",
-        help="set an environment variable; NAME alone passes the host's value",
-    )
-    p_run.add_argument(
-        "-S",
-        dest="settings",
-        action="append",
-        default=[],
-        metavar="SETTING",
-        help="a WASI setting: "
-        + "; ".join(f"{k}: {v}" for k, v in _SETTINGS.items())
-        + " (comma-separated or repeated)",
-    )
+    add_wasi_arguments(p_run)
     from ._limits import Limits, add_w_argument
 
     add_w_argument(p_run, Limits.run())
@@ -558,7 +566,7 @@ def _parser(run_only: bool = False) -> argparse.ArgumentParser:
     )
     from wasi_http._cli import add_serve_parser
 
-    add_serve_parser(sub, fmt, _SETTINGS)
+    add_serve_parser(sub, fmt)
     p_inspect = sub.add_parser(
         "inspect",
         help="print a component's imports and exports as WIT",

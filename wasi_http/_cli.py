@@ -57,7 +57,7 @@ examples:
 """
 
 
-def add_serve_parser(sub: Any, fmt: type[argparse.HelpFormatter], settings: dict[str, str]) -> None:
+def add_serve_parser(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
     """Add the ``serve`` subcommand to the command line's subparsers."""
     p = sub.add_parser(
         "serve",
@@ -111,30 +111,10 @@ def add_serve_parser(sub: Any, fmt: type[argparse.HelpFormatter], settings: dict
         metavar="SECONDS",
         help="how long in-flight requests may finish at shutdown (default: 10)",
     )
-    p.add_argument(
-        "--dir",
-        dest="dirs",
-        action="append",
-        default=[],
-        metavar="HOST[::GUEST[::ro]]",
-        help="grant the host directory HOST to the component, seen as GUEST; ::ro: read-only",
-    )
-    p.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME[=VALUE]",
-        help="set an environment variable; NAME alone passes the host's value",
-    )
-    p.add_argument(
-        "-S",
-        dest="settings",
-        action="append",
-        default=[],
-        metavar="SETTING",
-        help="a WASI setting: " + "; ".join(f"{k}: {v}" for k, v in settings.items()),
-    )
+    from trio_wasi._cli import add_wasi_arguments
     from trio_wasi._limits import add_w_argument
+
+    add_wasi_arguments(p)
 
     add_w_argument(p, Limits.serve())
     p.add_argument(
