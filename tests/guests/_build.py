@@ -156,41 +156,56 @@ def build_guest(name: str, world: str, *, stub_wasi: bool, cache: Path | None = 
             dest = src / "wit" / "deps" / path.name
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest)
-        out = Path(tmp) / "out.wasm"
-        argv = [
-            str(componentize_py_path()),
-            "-q",
-            "-d",
-            str(src / "wit"),
-            "-w",
-            world,
-            "componentize",
-            "app",
-            "-p",
-            str(src),
-            "-o",
-            str(out),
-        ]
-        if stub_wasi:
-            argv.append("-s")
-        # A VIRTUAL_ENV would add that environment's site-packages to the guest's path;
-        # the guests import nothing from it, so builds must not depend on it.
-        env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-        proc = subprocess.run(
-            argv, cwd=tmp, env=env, capture_output=True, text=True, timeout=_BUILD_TIMEOUT_S
-        )
-        if proc.returncode != 0 or not _is_component(out):
-            raise GuestBuildError(
-                f"componentize-py failed for guest {name!r} (exit {proc.returncode}):\n"
-                f"{proc.stdout}\n{proc.stderr}"
-            )
-        partial = target_dir / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-        try:
-            shutil.copyfile(out, partial)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
+        componentize(src, src / "wit", world, target, stub_wasi=stub_wasi, what=f"guest {name!r}")
     return target
+
+
+def componentize(
+    src: Path, wit: Path, world: str, target: Path, *, stub_wasi: bool, what: str
+) -> None:
+    """Build the ``app`` module under ``src`` for ``world`` of ``wit`` into ``target``.
+
+    ``src`` must be a scratch copy (componentize-py writes ``__pycache__`` next
+    to the modules it loads); the build runs beside it. The result reaches
+    ``target`` by ``os.replace`` from a unique temporary name in the same
+    directory, so a concurrent or interrupted build never leaves a partial
+    file under the final name.
+    """
+    out = src.parent / "out.wasm"
+    argv = [
+        str(componentize_py_path()),
+        "-q",
+        "-d",
+        str(wit),
+        "-w",
+        world,
+        "componentize",
+        "app",
+        "-p",
+        str(src),
+        "-o",
+        str(out),
+    ]
+    if stub_wasi:
+        argv.append("-s")
+    # A VIRTUAL_ENV would add that environment's site-packages to the guest's path;
+    # the guests import nothing from it, so builds must not depend on it.
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    proc = subprocess.run(
+        argv, cwd=src.parent, env=env, capture_output=True, text=True, timeout=_BUILD_TIMEOUT_S
+    )
+    if proc.returncode != 0 or not _is_component(out):
+        raise GuestBuildError(
+            f"componentize-py failed for {what} (exit {proc.returncode}):\n"
+            f"{proc.stdout}\n{proc.stderr}"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    try:
+        shutil.copyfile(out, partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def main(argv: list[str]) -> int:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -67,37 +64,14 @@ def build_example(name: str, world: str = WORLD) -> Path:
     target = cache / f"example-{name}-{digest.hexdigest()[:32]}.wasm"
     if build._is_component(target):
         return target
-    cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"example-{name}-") as tmp:
         src = Path(tmp) / "src"
         src.mkdir()
         for path in files:
             shutil.copyfile(path, src / path.name)
-        out = Path(tmp) / "out.wasm"
-        argv = [
-            str(build.componentize_py_path()),
-            "-q",
-            "-d",
-            str(ROOT / "wit"),
-            "-w",
-            world,
-            "componentize",
-            "app",
-            "-p",
-            str(src),
-            "-o",
-            str(out),
-        ]
-        env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-        proc = subprocess.run(argv, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0 or not build._is_component(out):
-            raise build.GuestBuildError(f"componentize-py failed for {name}:\n{proc.stderr}")
-        partial = cache / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-        try:
-            shutil.copyfile(out, partial)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
+        build.componentize(
+            src, ROOT / "wit", world, target, stub_wasi=False, what=f"the {name} example"
+        )
     return target
 
 

@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from example_builds import upstream
 from http_helpers import duplex_post, serving, wait_until
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
 from trio_wasi.wasi._state import WasiState
 from wasi_http import ServeConfig, WasiHttpApp, serve
@@ -279,28 +278,17 @@ async def test_an_outgoing_request_to_a_host_not_allowed_is_refused(
 
 async def test_an_allowed_outgoing_request_streams_back(hello_component: Any) -> None:
     # A plain ASGI app on loopback is the upstream.
-    async def upstream(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await receive()
-            await send({"type": "lifespan.startup.complete"})
-            await receive()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    async def handler(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 201, "headers": []})
         for part in (b"up", b"stream"):
             await send({"type": "http.response.body", "body": part, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    config = HypercornConfig()
-    config.bind = ["127.0.0.1:0"]
-    async with trio.open_nursery() as nursery:
-        binds = await nursery.start(hypercorn_serve, upstream, config)
-        upstream_url = binds[0]
-        port = upstream_url.rsplit(":", 1)[1]
+    async with upstream(handler) as address:
+        port = address.rsplit(":", 1)[1]
         async with serving(hello_component, allow_http=[f"127.0.0.1:{port}"]) as (url, _app):
             async with httpx.AsyncClient() as client:
-                response = await client.get(url + "/fetch", headers={"url": upstream_url + "/"})
-        nursery.cancel_scope.cancel()
+                response = await client.get(url + "/fetch", headers={"url": f"http://{address}/"})
     assert response.status_code == 201
     assert response.content == b"upstream"
 
