@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
+from example_builds import read_body, upstream
 
 from trio_wasi import Err, Ok, Variant
 from wasi_http._client import Client03, HttpClient
@@ -20,26 +19,15 @@ class _Context:
         self.start_soon = nursery.start_soon
 
 
-def _upstream(release: trio.Event) -> Any:
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await receive()
-            await send({"type": "lifespan.startup.complete"})
-            await receive()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+def _handler(release: trio.Event) -> Any:
+    async def handle(scope: Any, receive: Any, send: Any) -> None:
         if scope["path"] == "/slow":
             await release.wait()
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"got:" + body})
 
-    return app
+    return handle
 
 
 def _request(port: int, path: str, body: bytes | None, options: RequestOptions | None) -> Request:
@@ -57,12 +45,8 @@ def _request(port: int, path: str, body: bytes | None, options: RequestOptions |
 
 async def test_a_request_streams_out_and_its_response_back() -> None:
     release = trio.Event()
-    config = HypercornConfig()
-    config.bind = ["127.0.0.1:0"]
-    async with trio.open_nursery() as nursery:
-        port = int(
-            (await nursery.start(hypercorn_serve, _upstream(release), config))[0].rsplit(":", 1)[1]
-        )
+    async with upstream(_handler(release)) as address, trio.open_nursery() as nursery:
+        port = int(address.rsplit(":", 1)[1])
         async with HttpClient([f"127.0.0.1:{port}"]) as http:
             client = Client03(http)
             result = await client.send(_Context(nursery), _request(port, "/", b"hi", None))  # type: ignore[arg-type]
@@ -79,12 +63,8 @@ async def test_a_request_streams_out_and_its_response_back() -> None:
 
 async def test_a_first_byte_timeout_is_an_error_code() -> None:
     release = trio.Event()
-    config = HypercornConfig()
-    config.bind = ["127.0.0.1:0"]
-    async with trio.open_nursery() as nursery:
-        port = int(
-            (await nursery.start(hypercorn_serve, _upstream(release), config))[0].rsplit(":", 1)[1]
-        )
+    async with upstream(_handler(release)) as address, trio.open_nursery() as nursery:
+        port = int(address.rsplit(":", 1)[1])
         options = RequestOptions()
         options.set_first_byte_timeout(50_000_000)  # 50 ms; the upstream never answers
         async with HttpClient([f"127.0.0.1:{port}"]) as http:
