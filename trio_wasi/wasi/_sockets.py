@@ -32,7 +32,7 @@ import functools
 import socket
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
@@ -140,25 +140,98 @@ def _ended() -> trio.MemoryReceiveChannel[Any]:
 
 
 class _Options:
-    """Getters and setters both generations share, over ``self.core``."""
+    """What both generations' sockets share: the core, and releasing it."""
 
     core: TcpCore | UdpCore
-
-    def _receive_buffer_size(self) -> int:
-        return self.core.buffer_size(send=False)
-
-    def _set_receive_buffer_size(self, value: int) -> None:
-        self.core.set_buffer_size(False, value)
-
-    def _send_buffer_size(self) -> int:
-        return self.core.buffer_size(send=True)
-
-    def _set_send_buffer_size(self, value: int) -> None:
-        self.core.set_buffer_size(True, value)
 
     async def aclose(self) -> None:
         """The guest dropped the socket."""
         await self.core.release()
+
+
+_T = TypeVar("_T")
+_Read = Callable[[Any], Any]
+_Write = Callable[[Any, Any], None]
+
+
+def _buffer_size(send: bool) -> tuple[_Read, _Write]:
+    return (
+        lambda core: core.buffer_size(send=send),
+        lambda core, value: core.set_buffer_size(send, value),
+    )
+
+
+# Socket options and addresses, by their WIT name in snake case: how the core reads
+# each and how it sets it (None where WIT has no such method). Both generations and both protocols
+# expose the same operations under names that differ only by a `get-` prefix (0.3)
+# and `unicast-` for UDP, so one table per protocol makes all four classes' methods.
+_BOTH: dict[str, tuple[_Read | None, _Write | None]] = {
+    "local_address": (lambda core: core.bound_local_address(), None),
+    "remote_address": (lambda core: core.remote_address(), None),
+    "receive_buffer_size": _buffer_size(False),
+    "send_buffer_size": _buffer_size(True),
+}
+_TCP_OPTIONS: dict[str, tuple[_Read | None, _Write | None]] = {
+    **_BOTH,
+    "keep_alive_enabled": (
+        lambda core: core.keep_alive_enabled(),
+        lambda core, v: core.set_keep_alive_enabled(v),
+    ),
+    "keep_alive_idle_time": (
+        lambda core: core.keep_alive_idle_time(),
+        lambda core, v: core.set_keep_alive_idle_time(v),
+    ),
+    "keep_alive_interval": (
+        lambda core: core.keep_alive_interval(),
+        lambda core, v: core.set_keep_alive_interval(v),
+    ),
+    "keep_alive_count": (
+        lambda core: core.keep_alive_count(),
+        lambda core, v: core.set_keep_alive_count(v),
+    ),
+    "hop_limit": (lambda core: core.hop_limit(), lambda core, v: core.set_hop_limit(v)),
+    "listen_backlog_size": (None, lambda core, v: core.set_listen_backlog_size(v)),
+}
+_UDP_OPTIONS: dict[str, tuple[_Read | None, _Write | None]] = {
+    **_BOTH,
+    "unicast_hop_limit": (lambda core: core.hop_limit(), lambda core, v: core.set_hop_limit(v)),
+}
+
+
+def _option_methods(
+    options: dict[str, tuple[_Read | None, _Write | None]],
+    result: Callable[..., Ok | Err],
+    get_prefix: str,
+) -> Callable[[type[_T]], type[_T]]:
+    """Add a getter (``get_prefix`` + name) and a ``set_`` method per option to a socket class.
+
+    ``result`` turns the core's answer or its ``SockError`` into that generation's
+    ``result`` value (``_r03`` or ``_r02``).
+    """
+
+    def getter(name: str, read: _Read) -> Callable[[Any], Ok | Err]:
+        def get(self: Any) -> Ok | Err:
+            return result(read, self.core)
+
+        get.__name__ = get.__qualname__ = get_prefix + name
+        return get
+
+    def setter(name: str, write: _Write) -> Callable[[Any, Any], Ok | Err]:
+        def set_(self: Any, value: Any) -> Ok | Err:
+            return result(write, self.core, value)
+
+        set_.__name__ = set_.__qualname__ = "set_" + name
+        return set_
+
+    def install(cls: type[_T]) -> type[_T]:
+        for name, (read, write) in options.items():
+            if read is not None:
+                setattr(cls, get_prefix + name, getter(name, read))
+            if write is not None:
+                setattr(cls, "set_" + name, setter(name, write))
+        return cls
+
+    return install
 
 
 # ===========================================================================
@@ -260,6 +333,7 @@ class _Accept03(trio.abc.ReceiveChannel[Any]):
         await trio.lowlevel.checkpoint()
 
 
+@_option_methods(_TCP_OPTIONS, _r03, "get_")
 class TcpSocket03(_Options):
     """``wasi:sockets/types@0.3.0.tcp-socket``."""
 
@@ -319,64 +393,14 @@ class TcpSocket03(_Options):
         send, receive = trio.open_memory_channel[Any](1)
         return _ReceiveBytes03(self.core, send), receive
 
-    def get_local_address(self) -> Ok | Err:
-        return _r03(self.core.bound_local_address)
-
-    def get_remote_address(self) -> Ok | Err:
-        return _r03(self.core.remote_address)
-
     def get_is_listening(self) -> bool:
         return self.core.state == "listening"
 
     def get_address_family(self) -> str:
         return self.core.family
 
-    def set_listen_backlog_size(self, value: int) -> Ok | Err:
-        return _r03(self.core.set_listen_backlog_size, value)
 
-    def get_keep_alive_enabled(self) -> Ok | Err:
-        return _r03(self.core.keep_alive_enabled)
-
-    def set_keep_alive_enabled(self, value: bool) -> Ok | Err:
-        return _r03(self.core.set_keep_alive_enabled, value)
-
-    def get_keep_alive_idle_time(self) -> Ok | Err:
-        return _r03(self.core.keep_alive_idle_time)
-
-    def set_keep_alive_idle_time(self, value: int) -> Ok | Err:
-        return _r03(self.core.set_keep_alive_idle_time, value)
-
-    def get_keep_alive_interval(self) -> Ok | Err:
-        return _r03(self.core.keep_alive_interval)
-
-    def set_keep_alive_interval(self, value: int) -> Ok | Err:
-        return _r03(self.core.set_keep_alive_interval, value)
-
-    def get_keep_alive_count(self) -> Ok | Err:
-        return _r03(self.core.keep_alive_count)
-
-    def set_keep_alive_count(self, value: int) -> Ok | Err:
-        return _r03(self.core.set_keep_alive_count, value)
-
-    def get_hop_limit(self) -> Ok | Err:
-        return _r03(self.core.hop_limit)
-
-    def set_hop_limit(self, value: int) -> Ok | Err:
-        return _r03(self.core.set_hop_limit, value)
-
-    def get_receive_buffer_size(self) -> Ok | Err:
-        return _r03(self._receive_buffer_size)
-
-    def set_receive_buffer_size(self, value: int) -> Ok | Err:
-        return _r03(self._set_receive_buffer_size, value)
-
-    def get_send_buffer_size(self) -> Ok | Err:
-        return _r03(self._send_buffer_size)
-
-    def set_send_buffer_size(self, value: int) -> Ok | Err:
-        return _r03(self._set_send_buffer_size, value)
-
-
+@_option_methods(_UDP_OPTIONS, _r03, "get_")
 class UdpSocket03(_Options):
     """``wasi:sockets/types@0.3.0.udp-socket``."""
 
@@ -416,32 +440,8 @@ class UdpSocket03(_Options):
         except SockError as exc:
             return _err03(exc)
 
-    def get_local_address(self) -> Ok | Err:
-        return _r03(self.core.bound_local_address)
-
-    def get_remote_address(self) -> Ok | Err:
-        return _r03(self.core.remote_address)
-
     def get_address_family(self) -> str:
         return self.core.family
-
-    def get_unicast_hop_limit(self) -> Ok | Err:
-        return _r03(self.core.hop_limit)
-
-    def set_unicast_hop_limit(self, value: int) -> Ok | Err:
-        return _r03(self.core.set_hop_limit, value)
-
-    def get_receive_buffer_size(self) -> Ok | Err:
-        return _r03(self._receive_buffer_size)
-
-    def set_receive_buffer_size(self, value: int) -> Ok | Err:
-        return _r03(self._set_receive_buffer_size, value)
-
-    def get_send_buffer_size(self) -> Ok | Err:
-        return _r03(self._send_buffer_size)
-
-    def set_send_buffer_size(self, value: int) -> Ok | Err:
-        return _r03(self._set_send_buffer_size, value)
 
 
 def _with_create(cls: type, policy: NetworkPolicy) -> type:
@@ -521,6 +521,7 @@ class SocketOutputStream(PumpedOutputStream):
 _SHUTDOWN = {"receive": socket.SHUT_RD, "send": socket.SHUT_WR, "both": socket.SHUT_RDWR}
 
 
+@_option_methods(_TCP_OPTIONS, _r02, "")
 class TcpSocket02(_Options):
     """``wasi:sockets/tcp@0.2.0.tcp-socket``."""
 
@@ -589,62 +590,11 @@ class TcpSocket02(_Options):
         conn = type(self)(core)
         return Ok((conn, *conn._streams()))
 
-    def local_address(self) -> Ok | Err:
-        return _r02(self.core.bound_local_address)
-
-    def remote_address(self) -> Ok | Err:
-        return _r02(self.core.remote_address)
-
     def is_listening(self) -> bool:
         return self.core.state == "listening"
 
     def address_family(self) -> str:
         return self.core.family
-
-    def set_listen_backlog_size(self, value: int) -> Ok | Err:
-        return _r02(self.core.set_listen_backlog_size, value)
-
-    def keep_alive_enabled(self) -> Ok | Err:
-        return _r02(self.core.keep_alive_enabled)
-
-    def set_keep_alive_enabled(self, value: bool) -> Ok | Err:
-        return _r02(self.core.set_keep_alive_enabled, value)
-
-    def keep_alive_idle_time(self) -> Ok | Err:
-        return _r02(self.core.keep_alive_idle_time)
-
-    def set_keep_alive_idle_time(self, value: int) -> Ok | Err:
-        return _r02(self.core.set_keep_alive_idle_time, value)
-
-    def keep_alive_interval(self) -> Ok | Err:
-        return _r02(self.core.keep_alive_interval)
-
-    def set_keep_alive_interval(self, value: int) -> Ok | Err:
-        return _r02(self.core.set_keep_alive_interval, value)
-
-    def keep_alive_count(self) -> Ok | Err:
-        return _r02(self.core.keep_alive_count)
-
-    def set_keep_alive_count(self, value: int) -> Ok | Err:
-        return _r02(self.core.set_keep_alive_count, value)
-
-    def hop_limit(self) -> Ok | Err:
-        return _r02(self.core.hop_limit)
-
-    def set_hop_limit(self, value: int) -> Ok | Err:
-        return _r02(self.core.set_hop_limit, value)
-
-    def receive_buffer_size(self) -> Ok | Err:
-        return _r02(self._receive_buffer_size)
-
-    def set_receive_buffer_size(self, value: int) -> Ok | Err:
-        return _r02(self._set_receive_buffer_size, value)
-
-    def send_buffer_size(self) -> Ok | Err:
-        return _r02(self._send_buffer_size)
-
-    def set_send_buffer_size(self, value: int) -> Ok | Err:
-        return _r02(self._set_send_buffer_size, value)
 
     def subscribe(self) -> Pollable:
         core = self.core
@@ -780,6 +730,7 @@ class OutgoingDatagramStream:
         await self.core.release()
 
 
+@_option_methods(_UDP_OPTIONS, _r02, "")
 class UdpSocket02(_Options):
     """``wasi:sockets/udp@0.2.0.udp-socket``."""
 
@@ -814,32 +765,8 @@ class UdpSocket02(_Options):
             self.core.remote = self.core.remote_value = None
         return Ok((IncomingDatagramStream(self.core), OutgoingDatagramStream(self.core)))
 
-    def local_address(self) -> Ok | Err:
-        return _r02(self.core.bound_local_address)
-
-    def remote_address(self) -> Ok | Err:
-        return _r02(self.core.remote_address)
-
     def address_family(self) -> str:
         return self.core.family
-
-    def unicast_hop_limit(self) -> Ok | Err:
-        return _r02(self.core.hop_limit)
-
-    def set_unicast_hop_limit(self, value: int) -> Ok | Err:
-        return _r02(self.core.set_hop_limit, value)
-
-    def receive_buffer_size(self) -> Ok | Err:
-        return _r02(self._receive_buffer_size)
-
-    def set_receive_buffer_size(self, value: int) -> Ok | Err:
-        return _r02(self._set_receive_buffer_size, value)
-
-    def send_buffer_size(self) -> Ok | Err:
-        return _r02(self._send_buffer_size)
-
-    def set_send_buffer_size(self, value: int) -> Ok | Err:
-        return _r02(self._set_send_buffer_size, value)
 
     def subscribe(self) -> Pollable:
         return Pollable(FnReadiness(lambda: True, trio.lowlevel.checkpoint))
