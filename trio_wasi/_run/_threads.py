@@ -19,6 +19,10 @@ condition, so the executor runs the thread again in its usual order;
 ``thread.suspend-then-resume`` and ``thread.yield-then-resume`` also name the
 agent that must get the baton next (``ThreadedExecutor.hand_off``), so the
 switch is a direct hand-off with no other work in between. Nothing polls.
+While a non-async-typed call is blocked (its implicit thread switched away),
+only threads of its own instance that need no exclusive lock may run: each
+parked frame and queued start says which call may run it (``run_tag``), and
+the call's own block says which call is blocked (``sync_scope``).
 
 Two limits of wasmtime's C API shape this (measured with wasmtime 50):
 
