@@ -47,7 +47,7 @@ from ._hostdefs import HostContext
 from ._limits import Limits
 from ._link import HostDefinitions, InstanceItems, LinkedComponent, prelink
 from ._resolve import describe
-from ._run._executor import InlineExecutor, ThreadedExecutor
+from ._run._executor import NOT_IN_SYNC_CALL, InlineExecutor, ThreadedExecutor
 from ._run._runtime import InstanceRuntime
 from ._run._stackroot import StackRoot
 from ._run._tasks import ComponentFunc, LiftedFunc, OnCancel
@@ -290,8 +290,9 @@ class Instance:
         rt.host_waiters.add(call.on_trap)
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
-            # Straight onto the callee's store thread (inline: run now).
-            await rt.executor.run(call.start, call.agent)
+            # Straight onto the callee's store thread (inline: run now); a new
+            # task, which never starts while a synchronous call is blocked.
+            await rt.executor.run(call.start, call.agent, NOT_IN_SYNC_CALL)
             try:
                 if timeout is None:
                     await self._wait(call)

@@ -64,7 +64,9 @@ class FakeScheduler:
             trap("no task is running")
         return self.current[-1]
 
-    def block_until(self, ready: Callable[[], bool], describe: Callable[[], str]) -> None:
+    def block_until(
+        self, ready: Callable[[], bool], describe: Callable[[], str], *, blocks: bool = False
+    ) -> None:
         self.blocks.append(describe())
         while not ready():
             assert self.work, f"deadlock: {describe()}"

@@ -36,11 +36,16 @@ class Scheduler(Protocol):
         """Like :meth:`maybe_current_task`; traps when no task is running."""
         ...
 
-    def block_until(self, ready: Callable[[], bool], describe: Callable[[], str]) -> None:
+    def block_until(
+        self, ready: Callable[[], bool], describe: Callable[[], str], *, blocks: bool = False
+    ) -> None:
         """Suspend the current frame until ``ready()``; other work may run meanwhile.
 
         ``describe()`` names the wait in a deadlock or timeout message. The
         caller has checked ``ready()`` and the may-block rules already.
+        ``blocks``: the calling thread blocks (CanonicalABI.md "Thread"), as
+        opposed to waiting for a synchronous callee that is still running;
+        a block of a non-async-typed call restricts what runs meanwhile.
         """
         ...
 

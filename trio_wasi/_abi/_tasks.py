@@ -281,7 +281,7 @@ class Task:
             return not release or inst.exclusive is None
 
         try:
-            rt.block_until(resumable, lambda: f"{self!r} waits for {what}")
+            rt.block_until(resumable, lambda: f"{self!r} waits for {what}", blocks=not nested)
         finally:
             self.cancellable = False
             if release:

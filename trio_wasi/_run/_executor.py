@@ -37,6 +37,11 @@ baton, and every hand-over re-examines who may go next, so the moment the
 last runnable work parks is also the moment a deadlock is decided (the
 parked frame traps) or the executor turns idle (``on_idle``).
 
+While a non-async-typed call has blocked (its implicit thread switched to
+another guest thread), only work that call lets run is served: every unit of
+work carries a *tag* saying which synchronous call may run it (see
+``ThreadedExecutor._grant_in_sync_call_locked``).
+
 The inline executor runs everything on the trio thread with no hand-off; a
 store runs inline only when nothing in it can block.
 """
@@ -47,7 +52,7 @@ import collections
 import itertools
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import outcome
 import trio
@@ -55,7 +60,15 @@ import trio
 from .._abi._trap import trap
 from .._errors import Trap
 
-__all__ = ["PARKED", "Agent", "Executor", "InlineExecutor", "ThreadedExecutor"]
+__all__ = [
+    "ANY_TIME",
+    "NOT_IN_SYNC_CALL",
+    "PARKED",
+    "Agent",
+    "Executor",
+    "InlineExecutor",
+    "ThreadedExecutor",
+]
 
 T = TypeVar("T")
 
@@ -70,6 +83,25 @@ PARKED: Any = _Parked()
 
 _seq = itertools.count()
 
+
+class _Tag:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+# Tags of runnable work. Besides these two, a tag is the component instance
+# (``InstanceState``) of a guest thread that a synchronous call of that
+# instance may resume.
+ANY_TIME: Final[Any] = _Tag("ANY_TIME")
+"""Host-side work (a result from trio, a stream hand-off): never held back."""
+NOT_IN_SYNC_CALL: Final[Any] = _Tag("NOT_IN_SYNC_CALL")
+"""Work no synchronous call lets run: a new task, a callback step, an exclusive lock holder."""
+
 #: How many jobs in a row one agent may run before callbacks it made for the
 #: trio side are sent anyway (they are otherwise sent when the baton leaves it).
 _MAX_HELD = 32
@@ -78,7 +110,17 @@ _MAX_HELD = 32
 class _FrameWait:
     """A frame of an agent waiting for the baton: to resume, or to run jobs."""
 
-    __slots__ = ("describe", "park", "ready", "seq", "stalled", "unwindable")
+    __slots__ = (
+        "describe",
+        "on_top",
+        "park",
+        "ready",
+        "scope",
+        "seq",
+        "stalled",
+        "tag",
+        "unwindable",
+    )
 
     def __init__(
         self,
@@ -87,11 +129,22 @@ class _FrameWait:
         describe: Callable[[], str] | None = None,
         stalled: Callable[[], bool] | None = None,
         unwindable: Callable[[], bool] | None = None,
+        tag: Any = ANY_TIME,
+        scope: Any = None,
+        on_top: Callable[[], bool] | None = None,
     ) -> None:
         self.ready = ready
         # False while the frame may not trap (a deadlock): a later wasm
-        # entry of its store is still active (guest threads, see _threads).
+        # entry of its store is still active (guest threads, see _threads),
+        # or it is a suspended guest thread that a later call may resume.
         self.unwindable = unwindable
+        # Only the first of those: whether its store's latest entry is its own.
+        self.on_top = on_top
+        # Which synchronous call may resume it (see the tags above), and the
+        # instance whose non-async-typed call blocks while it is parked (None:
+        # it is not such a block).
+        self.tag = tag
+        self.scope = scope
         # A parked frame lets its caller go on; a hop wait (park=False) is
         # part of the running call chain.
         self.park = park
@@ -118,6 +171,9 @@ class Agent:
         self.chain: collections.deque[_Job] = collections.deque()
         self.fresh: collections.deque[_Job] = collections.deque()
         self.jobs: list[_Job] = []  # jobs running on this thread, innermost last
+        # The fresh job picked out of turn during a synchronous call (see
+        # ThreadedExecutor._grant_in_sync_call_locked).
+        self.picked: _Job | None = None
         self.waits: list[_FrameWait] = []  # frames of this thread waiting, innermost last
         # What the baton was handed to this agent for: "job", "resume" or "deadlock".
         self.granted: str | None = None
@@ -204,15 +260,22 @@ class _Job:
     intact.
     """
 
-    __slots__ = ("_notify", "chain", "fn", "outcome", "seq", "state", "wants_result")
+    __slots__ = ("_notify", "chain", "fn", "outcome", "seq", "state", "tag", "wants_result")
 
     PENDING, PARKED, DONE = range(3)
 
     def __init__(
-        self, fn: Callable[[], Any], notify: Callable[[], None] | None, *, chain: bool = False
+        self,
+        fn: Callable[[], Any],
+        notify: Callable[[], None] | None,
+        *,
+        chain: bool = False,
+        tag: Any = ANY_TIME,
     ) -> None:
         self.fn = fn
         self.chain = chain
+        # Which synchronous call may run it (fresh jobs; see the tags above).
+        self.tag = tag
         self.seq = next(_seq)
         self.state = _Job.PENDING
         self.outcome: outcome.Outcome[Any] | None = None
@@ -239,12 +302,21 @@ class Executor:
         """A thread for one store (threaded mode), or None (inline)."""
         return None
 
-    async def run(self, fn: Callable[[], T], agent: Agent | None = None) -> T:
-        """Trio side: run ``fn`` on the wasm side; PARKED if its frame parked."""
+    async def run(self, fn: Callable[[], T], agent: Agent | None = None, tag: Any = ANY_TIME) -> T:
+        """Trio side: run ``fn`` on the wasm side; PARKED if its frame parked.
+
+        ``tag``: which synchronous call may run it (``ANY_TIME``, ``NOT_IN_SYNC_CALL``
+        or an instance), as for :meth:`post`.
+        """
         raise NotImplementedError
 
-    def post(self, fn: Callable[[], None], agent: Agent | None = None) -> None:
-        """Queue ``fn`` for the wasm side (from trio or from the wasm side)."""
+    def post(self, fn: Callable[[], None], agent: Agent | None = None, tag: Any = ANY_TIME) -> None:
+        """Queue ``fn`` for the wasm side (from trio or from the wasm side).
+
+        ``tag`` says whether it may run while a non-async-typed call is blocked:
+        always (host-side work), never (it starts or resumes a thread no such
+        call lets run), or only during a call of the instance it names.
+        """
         raise NotImplementedError
 
     def call_on(self, agent: Agent | None, fn: Callable[[], T]) -> T:
@@ -268,7 +340,17 @@ class Executor:
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
         unwindable: Callable[[], bool] | None = None,
+        *,
+        tag: Any = ANY_TIME,
+        scope: Any = None,
+        on_top: Callable[[], bool] | None = None,
     ) -> None:
+        """Wasm side: park the current frame until ``ready()``.
+
+        ``tag``: which synchronous call may resume it; ``scope``: the instance
+        whose non-async-typed call blocks here (None: not such a block);
+        ``on_top``: whether the frame's store entry is the latest (None: always).
+        """
         raise NotImplementedError
 
     def outside_begin(self) -> None:
@@ -287,8 +369,14 @@ class Executor:
         stalled: Callable[[], bool],
         ready: Callable[[], bool] | None = None,
         unwindable: Callable[[], bool] | None = None,
+        *,
+        tag: Any = ANY_TIME,
+        scope: Any = None,
     ) -> None:
-        """Wasm side: park the current frame until other ready work had a turn."""
+        """Wasm side: park the current frame until other ready work had a turn.
+
+        ``tag`` and ``scope`` as for :meth:`block_until`.
+        """
 
     def hand_off_to(self, agent: Agent) -> None:
         """Wasm side: the next time the baton is free, it goes to ``agent`` if it can run."""
@@ -309,11 +397,11 @@ class InlineExecutor(Executor):
     def __init__(self) -> None:
         self._outside = 0
 
-    async def run(self, fn: Callable[[], T], agent: Agent | None = None) -> T:
+    async def run(self, fn: Callable[[], T], agent: Agent | None = None, tag: Any = ANY_TIME) -> T:
         self.activity += 1
         return fn()
 
-    def post(self, fn: Callable[[], None], agent: Agent | None = None) -> None:
+    def post(self, fn: Callable[[], None], agent: Agent | None = None, tag: Any = ANY_TIME) -> None:
         self.activity += 1
         fn()
 
@@ -326,6 +414,10 @@ class InlineExecutor(Executor):
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
         unwindable: Callable[[], bool] | None = None,
+        *,
+        tag: Any = ANY_TIME,
+        scope: Any = None,
+        on_top: Callable[[], bool] | None = None,
     ) -> None:
         if not ready():
             # The linker runs a store inline only when nothing in it can
@@ -388,6 +480,9 @@ class ThreadedExecutor(Executor):
         # Set by the baton holder: who gets the baton next (a guest thread
         # switch, see _threads), ahead of every other rule.
         self.hand_off: Agent | None = None
+        # Parked frames of non-async-typed calls that blocked, innermost last:
+        # while there is one, only work its call lets run is served.
+        self.sync_calls: list[_FrameWait] = []
 
     def new_agent(self, name: str) -> Agent:
         agent = Agent(self, name)
@@ -434,6 +529,8 @@ class ThreadedExecutor(Executor):
         target = self.hand_off
         if target is not None:
             self.hand_off = None
+            # (A switch goes to a thread of the switching thread's instance,
+            # which a synchronous call of that instance lets run.)
             if target.chain or target.fresh:
                 self._give(target, "job")
                 return
@@ -453,6 +550,8 @@ class ThreadedExecutor(Executor):
                     self._give(agent, "resume")
                     return
         if self.active_chains:
+            return
+        if self.sync_calls and self._grant_in_sync_call_locked(self.sync_calls[-1]):
             return
         # 2. The oldest fresh job or ready parked frame.
         best: _FrameWait | _Job | None = None
@@ -494,6 +593,71 @@ class ThreadedExecutor(Executor):
         elif not queued and self._outside == 0:
             self.on_idle()
 
+    def _grant_in_sync_call_locked(self, call: _FrameWait) -> bool:
+        """Step 2 while a non-async-typed call is blocked; False: serve as usual.
+
+        CanonicalABI.md "canon lift": once the implicit thread of a call whose
+        function type is not ``async`` blocks before returning, the call
+        resumes, one after the other, threads of the callee's own instance
+        that are ready, and traps when there is none; nothing else runs
+        meanwhile. definitions.py leaves out the thread holding the
+        instance's exclusive lock (the call may be using the instance's one
+        shadow stack); the suite (during-sync-call-no-exclusive-resume.wast)
+        leaves out, for the same reason, every thread that needs that lock:
+        the implicit thread of an async-typed synchronous or callback lift.
+        A tag says which work qualifies: the callee instance's tag (its guest
+        threads, and implicit threads that need no lock), or host-side work
+        (``ANY_TIME``), which is no thread at all.
+        """
+        inst = call.scope
+        best: _FrameWait | _Job | None = None
+        best_agent: Agent | None = None
+        kind = ""
+        for agent in self.agents:
+            top = agent.waits[-1] if agent.waits else None
+            if top is not None and not top.park:
+                continue
+            for job in agent.fresh:
+                tag = job.tag
+                if tag is ANY_TIME or tag is inst:
+                    if best is None or job.seq < best.seq:
+                        best, best_agent, kind = job, agent, "job"
+                    break
+            if (
+                top is not None
+                and (top.tag is ANY_TIME or top.tag is inst)
+                and (best is None or top.seq < best.seq)
+                and top.ready()
+            ):
+                best, best_agent, kind = top, agent, "resume"
+        if best_agent is not None:
+            if kind == "job":
+                assert isinstance(best, _Job)
+                best_agent.picked = best
+            self._give(best_agent, kind)
+            return True
+        if self._outside:
+            return True  # the trio side may still send what the call waits for
+        # No thread the call lets run can go on: the call traps, through a
+        # frame that may trap now (the latest entry of its store): the call's
+        # own, else one of its instance, else the oldest.
+        choice: tuple[int, int, Agent] | None = None
+        for agent in self.agents:
+            top = agent.waits[-1] if agent.waits else None
+            if top is None or not top.park or top.describe is None:
+                continue
+            if top.on_top is not None and not top.on_top():
+                continue
+            rank = 0 if top is call else 1 if top.tag is inst else 2
+            if choice is None or (rank, top.seq) < choice[:2]:
+                choice = (rank, top.seq, agent)
+        if choice is None:
+            # Nothing may trap without breaking the LIFO order of store
+            # entries: serve as usual rather than hang.
+            return False
+        self._give(choice[2], "deadlock")
+        return True
+
     def _give(self, agent: Agent, kind: str) -> None:
         self.activity += 1
         self.owner = agent
@@ -507,6 +671,11 @@ class ThreadedExecutor(Executor):
         """The job ``agent`` was granted the baton for: chain first (lock held)."""
         if agent.chain:
             return agent.chain.popleft()
+        picked = agent.picked
+        if picked is not None:
+            agent.picked = None
+            agent.fresh.remove(picked)
+            return picked
         return agent.fresh.popleft()
 
     def _flush_trio(self) -> None:
@@ -537,11 +706,11 @@ class ThreadedExecutor(Executor):
 
     # -- trio side -----------------------------------------------------------------
 
-    async def run(self, fn: Callable[[], T], agent: Agent | None = None) -> T:
+    async def run(self, fn: Callable[[], T], agent: Agent | None = None, tag: Any = ANY_TIME) -> T:
         if self.stopping:
             raise Trap("the store is closed")
         me = trio.lowlevel.current_task()
-        job = _Job(fn, lambda: self.call_soon_trio(lambda: trio.lowlevel.reschedule(me)))
+        job = _Job(fn, lambda: self.call_soon_trio(lambda: trio.lowlevel.reschedule(me)), tag=tag)
         with self.lock:
             (agent or self._home_agent()).fresh.append(job)
             self._grant_locked()
@@ -555,8 +724,8 @@ class ThreadedExecutor(Executor):
         assert job.outcome is not None
         return job.outcome.unwrap()  # type: ignore[no-any-return]
 
-    def post(self, fn: Callable[[], None], agent: Agent | None = None) -> None:
-        job = _Job(fn, None)
+    def post(self, fn: Callable[[], None], agent: Agent | None = None, tag: Any = ANY_TIME) -> None:
+        job = _Job(fn, None, tag=tag)
         with self.lock:
             (agent or self._home_agent()).fresh.append(job)
             self._grant_locked()
@@ -621,6 +790,10 @@ class ThreadedExecutor(Executor):
         describe: Callable[[], str],
         stalled: Callable[[], bool] = lambda: False,
         unwindable: Callable[[], bool] | None = None,
+        *,
+        tag: Any = ANY_TIME,
+        scope: Any = None,
+        on_top: Callable[[], bool] | None = None,
     ) -> None:
         me = self.current_agent()
         assert me is not None and self.owner is me, "block_until outside the wasm side"
@@ -630,7 +803,16 @@ class ThreadedExecutor(Executor):
         if me.jobs:
             me.jobs[-1].finish(done=False)
         with self.lock:
-            wait = _FrameWait(ready, True, describe, stalled=stalled, unwindable=unwindable)
+            wait = _FrameWait(
+                ready,
+                True,
+                describe,
+                stalled=stalled,
+                unwindable=unwindable,
+                tag=tag,
+                scope=scope,
+                on_top=on_top,
+            )
             self._wait_locked(me, wait)
 
     def _wait_locked(self, me: Agent, wait: _FrameWait) -> None:
@@ -640,6 +822,8 @@ class ThreadedExecutor(Executor):
         the same way.
         """
         me.waits.append(wait)
+        if wait.scope is not None:
+            self.sync_calls.append(wait)
         try:
             self.release_locked()
             while True:
@@ -673,6 +857,8 @@ class ThreadedExecutor(Executor):
                     self.release_locked()
         finally:
             me.waits.pop()
+            if wait.scope is not None:
+                self.sync_calls.remove(wait)
 
     def yield_park(
         self,
@@ -680,6 +866,9 @@ class ThreadedExecutor(Executor):
         stalled: Callable[[], bool],
         ready: Callable[[], bool] | None = None,
         unwindable: Callable[[], bool] | None = None,
+        *,
+        tag: Any = ANY_TIME,
+        scope: Any = None,
     ) -> None:
         me = self.current_agent()
         assert me is not None and self.owner is me, "yield outside the wasm side"
@@ -691,7 +880,15 @@ class ThreadedExecutor(Executor):
             me.jobs[-1].finish(done=False)
         with self.lock:
             wait = _FrameWait(
-                ready or (lambda: True), True, describe, stalled=stalled, unwindable=unwindable
+                ready or (lambda: True),
+                True,
+                describe,
+                stalled=stalled,
+                unwindable=unwindable,
+                tag=tag,
+                scope=scope,
+                # (A yielding frame waits for nothing but its store-entry order.)
+                on_top=ready,
             )
             self._wait_locked(me, wait)
 

@@ -26,7 +26,7 @@ from .._abi._trap import trap
 from .._engine import Deadline, Engine, Store
 from .._limits import Limits
 from ._executor import Agent, Executor
-from ._threads import entries_of, others_ready, stack_guard
+from ._threads import entries_of, others_ready, run_tag, stack_guard, sync_scope
 from ._threads import release as release_thread
 
 if TYPE_CHECKING:
@@ -258,14 +258,27 @@ class InstanceRuntime:
             return
         self.note_step(True)
         guard = stack_guard(self.executor.current_agent())
+        tag = run_tag(task)
         self._parked(
-            lambda: self.executor.yield_park(lambda: f"{task!r} yields", self.stalled, guard, guard)
+            lambda: self.executor.yield_park(
+                lambda: f"{task!r} yields", self.stalled, guard, guard, tag=tag
+            )
         )
 
-    def park_yielding(self, describe: Callable[[], str]) -> None:
-        """Park the current frame, ready at once, behind other ready work (``_threads``)."""
+    def park_yielding(self, describe: Callable[[], str], *, blocks: bool = False) -> None:
+        """Park the current frame, ready at once, behind other ready work (``_threads``).
+
+        ``blocks`` as for :meth:`block_until`.
+        """
         guard = stack_guard(self.executor.current_agent())
-        self._parked(lambda: self.executor.yield_park(describe, self.stalled, guard, guard))
+        task = self.maybe_current_task()
+        tag = run_tag(task)
+        scope = sync_scope(task) if blocks and task is not None else None
+        self._parked(
+            lambda: self.executor.yield_park(
+                describe, self.stalled, guard, guard, tag=tag, scope=scope
+            )
+        )
 
     # -- instance-level wakeups ------------------------------------------------
 
@@ -525,6 +538,7 @@ class InstanceRuntime:
         describe: Callable[[], str],
         *,
         trap_when: Callable[[], bool] | None = None,
+        blocks: bool = False,
     ) -> None:
         """Park the current wasm frame until ``ready()`` (see ``_executor``).
 
@@ -532,9 +546,18 @@ class InstanceRuntime:
         entered may be entered by other work, as they could be if the frame's
         stack had been switched out (CanonicalABI.md: a blocked thread has
         returned control to the event loop).
+
+        ``blocks``: the calling thread blocks in the specification's sense (a
+        built-in that suspends it), not in a host call the guest cannot
+        observe. When that thread is the implicit thread of a non-async-typed
+        call that has not returned, only work that call lets run is served
+        until the frame resumes (``ThreadedExecutor._grant_in_sync_call_locked``).
         """
         if ready():
             return
+        task = self.maybe_current_task()
+        tag = run_tag(task)
+        scope = sync_scope(task) if blocks and task is not None else None
         guard = stack_guard(self.executor.current_agent())
         if guard is not None:
             # A store with guest threads: resume only as its latest entry (_threads).
@@ -553,7 +576,11 @@ class InstanceRuntime:
             def unwindable() -> bool:
                 return (ex.stopping or when()) and (guard is None or guard())
 
-        self._parked(lambda: self.executor.block_until(ready, describe, self.stalled, unwindable))
+        self._parked(
+            lambda: self.executor.block_until(
+                ready, describe, self.stalled, unwindable, tag=tag, scope=scope, on_top=guard
+            )
+        )
 
     def _parked(self, wait: Callable[[], None]) -> None:
         """Run ``wait`` with this thread's entered instances released."""

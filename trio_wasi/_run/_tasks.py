@@ -44,7 +44,7 @@ from .._abi._trap import trap, trap_if
 from .._abi._waitables import EventCode, EventTuple
 from .._arity import arity_error
 from .._errors import LinkError, Trap
-from ._executor import Agent
+from ._executor import NOT_IN_SYNC_CALL, Agent
 from ._hostvalues import host_values
 from ._runtime import InstanceRuntime, StoreHandle
 
@@ -132,7 +132,9 @@ class _Driver:
         if ex.threaded:
             if not self._queued:
                 self._queued = True
-                ex.post(self.step, self.func.agent)
+                # A step starts or resumes the task's implicit thread, which no
+                # synchronous call lets run (it is new, or needs the exclusive lock).
+                ex.post(self.step, self.func.agent, tag=NOT_IN_SYNC_CALL)
         elif not rt.current and not rt.stepping:
             # Inline, and no wasm is running on this thread (a host coroutine
             # finished, say): this is an event-loop turn, so run the step now

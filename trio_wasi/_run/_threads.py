@@ -19,6 +19,10 @@ condition, so the executor runs the thread again in its usual order;
 ``thread.suspend-then-resume`` and ``thread.yield-then-resume`` also name the
 agent that must get the baton next (``ThreadedExecutor.hand_off``), so the
 switch is a direct hand-off with no other work in between. Nothing polls.
+While a non-async-typed call is blocked (its implicit thread switched away),
+only threads of its own instance that need no exclusive lock may run: each
+parked frame and queued start says which call may run it (``run_tag``), and
+the call's own block says which call is blocked (``sync_scope``).
 
 Two limits of wasmtime's C API shape this (measured with wasmtime 50):
 
@@ -46,7 +50,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, final
 
 from .._abi._handles import InstanceState
+from .._abi._tasks import TaskState
 from .._abi._trap import trap, trap_if
+from ._executor import ANY_TIME, NOT_IN_SYNC_CALL
 
 if TYPE_CHECKING:
     from .._abi._tasks import Task
@@ -64,7 +70,9 @@ __all__ = [
     "others_ready",
     "register_store",
     "release",
+    "run_tag",
     "stack_guard",
+    "sync_scope",
     "thread_table",
 ]
 
@@ -226,6 +234,42 @@ def current_thread(task: Task) -> GuestThread:
     return implicit_thread(task)
 
 
+def run_tag(task: Task | None) -> Any:
+    """Which synchronous call may resume the calling thread once it parks (``_executor`` tags).
+
+    CanonicalABI.md "canon lift": a non-async-typed call that blocks resumes
+    only threads of its own instance, and not one that needs the instance's
+    exclusive lock (the implicit thread of an async-typed synchronous or
+    callback lift). A frame with no task is host-side work.
+    """
+    if task is None:
+        return ANY_TIME
+    if _running:
+        found = _running.get(threading.get_ident())
+        if found is not None and found.task is task:
+            return task.inst  # a guest thread made by thread.new-indirect
+    if task.ft.is_async and task.needs_exclusive():
+        return NOT_IN_SYNC_CALL
+    return task.inst
+
+
+def sync_scope(task: Task) -> InstanceState | None:
+    """The instance whose non-async-typed call blocks if the calling thread blocks now.
+
+    That is the case when the calling thread is the implicit thread of a task
+    whose function type is not ``async`` and which has not returned yet
+    (CanonicalABI.md "canon lift", the loop after the first resume); a block
+    of any other thread happens inside such a call at most.
+    """
+    if task.ft.is_async or task.state is TaskState.RESOLVED:
+        return None
+    if _running:
+        found = _running.get(threading.get_ident())
+        if found is not None and found.task is task:
+            return None
+    return task.inst
+
+
 def current_storage(task: Task) -> list[int]:
     """The context slots of the calling thread (CanonicalABI.md "canon context.get")."""
     if _running:
@@ -316,7 +360,8 @@ class ThreadBuiltins:
             # returned, so the thread leaves its task and the thread table.
             table.remove(thread.index)
 
-        ex.post(run, agent)
+        # A synchronous call of this instance may start it.
+        ex.post(run, agent, tag=self.inst)
 
     def _wake(self, thread: GuestThread, *, now: bool) -> None:
         """Resume ``thread``: ``now`` hands it the baton next, else it runs in turn."""
@@ -349,7 +394,7 @@ class ThreadBuiltins:
             if me.woken:
                 # Still ready (a yield to another thread): it runs again after
                 # the thread it handed the baton to, behind older ready work.
-                rt.park_yielding(lambda: f"{task!r} {what}")
+                rt.park_yielding(lambda: f"{task!r} {what}", blocks=True)
             else:
                 # Only another thread resumes it, maybe in a later call: it
                 # is a deadlock only while another thread is ready but
@@ -358,6 +403,7 @@ class ThreadBuiltins:
                     lambda: me.woken or task.cancel_now,
                     lambda: f"{task!r} {what}, and a thread it made ready cannot run before it",
                     trap_when=lambda: others_ready(task),
+                    blocks=True,
                 )
         finally:
             task.cancellable = False
