@@ -291,7 +291,7 @@ class Instance:
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
             # Straight onto the callee's store thread (inline: run now).
-            await rt.executor.run(call.start, call.agent)
+            await rt.executor.run(call.start, call.agent, entry=True)
             try:
                 if timeout is None:
                     await self._wait(call)
