@@ -112,6 +112,10 @@ class TaskWait:
         return wset is None or wset.has_pending_event()
 
 
+def _started() -> list[Any]:
+    raise AssertionError("a task starts once")
+
+
 @final
 class Task:
     """One call into a lifted function (CanonicalABI.md "Task State").
@@ -190,7 +194,10 @@ class Task:
         """The callee starts: take its arguments (CanonicalABI.md "canon lift")."""
         assert self.state is TaskState.INITIAL
         self.state = TaskState.STARTED
-        return self.on_start()
+        on_start = self.on_start
+        # Called once: not kept while the task runs and waits.
+        self.on_start = _started
+        return on_start()
 
     def return_(self, result: list[Any]) -> None:
         """Resolve with ``result`` (CanonicalABI.md "Task.return")."""

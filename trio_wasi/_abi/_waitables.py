@@ -22,7 +22,7 @@ thread). Wakers may be called spuriously; waiters always re-check.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, final
 
 from ._resources import BorrowScope
@@ -177,13 +177,14 @@ class Subtask(Waitable):
         self.on_cancel: Callable[[Any], None] | None = None
         self.scope = BorrowScope()
         self.cancellation_requested = False
-        self.flat_results: list[Any] = []
+        # A shared empty tuple until resolved: nothing per waiting call.
+        self.flat_results: Sequence[Any] = ()
         self._delivered = False
 
     def resolved(self) -> bool:
         return self.state >= SubtaskState.RETURNED
 
-    def resolve(self, state: SubtaskState, flat_results: list[Any]) -> None:
+    def resolve(self, state: SubtaskState, flat_results: Sequence[Any]) -> None:
         assert state == SubtaskState.RETURNED or not flat_results
         assert not self.resolved()
         self.state = state
