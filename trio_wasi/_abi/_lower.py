@@ -158,7 +158,8 @@ def async_lower(
             trap("cannot leave component instance")
         subtask = Subtask()
         call = _AsyncLowering(plan, subtask, flat)
-        subtask.on_cancel = invoke(state, call.on_start, call.on_resolve, encoding)
+        # The lowering is its own on_resolve: the callee keeps no bound method.
+        subtask.on_cancel = invoke(state, call.on_start, call, encoding)
         if subtask.resolved():
             subtask.deliver_resolve()
             return int(SubtaskState.RETURNED)
@@ -242,6 +243,8 @@ class _AsyncLowering:
             subtask.resolve(SubtaskState.RETURNED, [])
         if self.index:
             subtask.set_pending_event(self.event)
+
+    __call__ = on_resolve
 
     def event(self) -> EventTuple:
         subtask = self.subtask

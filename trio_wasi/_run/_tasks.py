@@ -101,9 +101,7 @@ class _Driver:
         task = self.task
         wait = task.wait
         if wait is not None and wait.wset is not None:
-            wakers = wait.wset.wakers
-            if self in wakers:
-                wakers.remove(self)
+            wait.wset.remove_waker(self)
         if self.held_by is not None:
             self.rt.release_held(self.held_by, self)
             self.held_by = None
@@ -115,7 +113,7 @@ class _Driver:
         assert wait is not None
         if wait.wset is not None:
             # The driver is its own waker (no bound method kept per wait).
-            wait.wset.wakers.append(self)
+            wait.wset.add_waker(self)
         if self.task.wait_over():
             self.poke()
 
