@@ -82,7 +82,9 @@ _MAX_HELD = 32
 #: once reach Python's default recursion limit (1000) and a few hundred
 #: wasmtime's wasm stack budget (512 KiB, counted from the thread's outermost
 #: entry), and the instance is lost. At this depth new calls queue instead
-#: (``Agent.entries``) and start once frames have unwound.
+#: (``Agent.entries``) and start once frames have unwound; only when nothing
+#: else can make progress (every frame waits for a call still queued) does one
+#: start past the bound.
 MAX_PARKED = 24
 
 
@@ -481,6 +483,9 @@ class ThreadedExecutor(Executor):
         kind = ""
         queued = False
         parked: list[tuple[Agent, _FrameWait]] = []
+        # The oldest call from the host held back only by MAX_PARKED.
+        held: _Job | None = None
+        held_agent: Agent | None = None
         for agent in agents:
             top = agent.waits[-1] if agent.waits else None
             if top is not None and not top.park:
@@ -498,8 +503,17 @@ class ThreadedExecutor(Executor):
             if agent.entries:
                 queued = True
                 entry = self._admissible(agent, top)
-                if entry is not None and (best is None or entry.seq < best.seq):
-                    best, best_agent, kind = entry, agent, "entry"
+                if entry is None:
+                    pass
+                elif agent.parked < MAX_PARKED:
+                    if best is None or entry.seq < best.seq:
+                        best, best_agent, kind = entry, agent, "entry"
+                elif held is None or entry.seq < held.seq:
+                    held, held_agent = entry, agent
+        if best is None and held_agent is not None and self._outside == 0:
+            # Nothing else can run, nor arrive from the trio side: going past
+            # the bound is the only way on, rather than a deadlock.
+            best, best_agent, kind = held, held_agent, "entry"
         if parked and self._outside == 0:
             # Only tasks that keep yielding run, and what a parked frame
             # waits for lies below them; or nothing at all can run: the
@@ -522,14 +536,16 @@ class ThreadedExecutor(Executor):
 
     @staticmethod
     def _admissible(agent: Agent, top: _FrameWait | None) -> _Job | None:
-        """The call from the host that may start on ``agent`` now, if any (lock held).
+        """The call from the host that could start on ``agent`` now, if any (lock held).
 
-        It would nest on top of the agent's parked frames: not past
-        MAX_PARKED of them, and not while the innermost could resume (it
-        would then wait for the new call to finish or park; resuming first
-        lets a stack whose frames are all ready unwind before it grows).
+        It would nest on top of the agent's parked frames: not while the
+        innermost could resume (it would then wait for the new call to
+        finish or park; resuming first lets a stack whose frames are all
+        ready unwind before it grows). The caller also holds it back while
+        the agent holds MAX_PARKED parked frames, unless nothing else can
+        make progress.
         """
-        if agent.parked >= MAX_PARKED or (top is not None and top.ready()):
+        if top is not None and top.ready():
             return None
         return agent.entries[0]
 
@@ -719,7 +735,6 @@ class ThreadedExecutor(Executor):
                     trap(
                         "deadlock detected: event loop cannot make further progress: "
                         + wait.describe()
-                        + self._deferred_note(me)
                     )
                 job = self.take_job(me, kind)
                 self.lock.release()
@@ -732,15 +747,6 @@ class ThreadedExecutor(Executor):
             me.waits.pop()
             if wait.park:
                 me.parked -= 1
-
-    @staticmethod
-    def _deferred_note(agent: Agent) -> str:
-        if not agent.entries:
-            return ""
-        return (
-            f" ({len(agent.entries)} calls wait to start on this store thread, which "
-            f"holds {agent.parked} parked frames, the most it nests)"
-        )
 
     def yield_park(
         self,
