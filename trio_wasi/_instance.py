@@ -50,7 +50,7 @@ from ._resolve import describe
 from ._run._executor import NOT_IN_SYNC_CALL, InlineExecutor, ThreadedExecutor
 from ._run._runtime import InstanceRuntime
 from ._run._stackroot import StackRoot
-from ._run._tasks import ComponentFunc, LiftedFunc, OnCancel
+from ._run._tasks import ComponentFunc, LiftedFunc, OnCancel, Task
 from ._run._threads import register_store
 
 __all__ = ["Instance", "Instantiation"]
@@ -292,9 +292,16 @@ class Instance:
             await trio.lowlevel.checkpoint_if_cancelled()
             # Straight onto the callee's store thread (inline: run now); a new
             # task, which never starts while a synchronous call is blocked.
-            await rt.executor.run(call.start, call.agent, NOT_IN_SYNC_CALL)
+            await rt.executor.run(call.start, call.agent, NOT_IN_SYNC_CALL, entry=True)
             try:
-                if timeout is None:
+                if timeout is None and not self.trap_on_deadlock:
+                    # Wait here rather than in _wait: one coroutine less per
+                    # waiting call for the garbage collector to scan.
+                    while not call.over():
+                        # Parked directly, woken by call.finish: no trio.Event per call.
+                        call.waiter = trio.lowlevel.current_task()
+                        await trio.lowlevel.wait_task_rescheduled(call.abort)
+                elif timeout is None:
                     await self._wait(call)
                 else:
                     await self._wait_until(call, name, timeout)
@@ -309,6 +316,7 @@ class Instance:
             # The task holds call.on_resolve: without this the call and its
             # task would form a cycle that only the garbage collector frees.
             call.cancel = _no_cancel
+            call.task = None
         if call.error is not None:
             err = call.error
             raise Trap(str(err)) from err
@@ -378,7 +386,8 @@ class Instance:
 
     async def _cancel_task(self, call: _ExportCall) -> None:
         rt = self._rt
-        on_cancel: OnCancel = call.cancel
+        task = call.task
+        on_cancel: OnCancel = call.cancel if task is None else task.request_cancellation
         with trio.CancelScope(shield=True):
 
             def request() -> None:
@@ -494,6 +503,7 @@ class _ExportCall:
         "resolved",
         "results",
         "rt",
+        "task",
         "waiter",
     )
 
@@ -505,6 +515,8 @@ class _ExportCall:
         # The callee's store thread (None inline, or for a host function).
         self.agent = func.agent if isinstance(func, LiftedFunc) else None
         self.cancel: OnCancel = _no_cancel
+        # The guest task of a lifted callee (None for a host function).
+        self.task: Task | None = None
         self.resolved = False
         self.results: list[Any] | None = None
         self.error: BaseException | None = None
@@ -553,7 +565,8 @@ class _ExportCall:
         try:
             if isinstance(func, LiftedFunc):
                 task = func.new_task(None, self.on_start, self.on_resolve, None)
-                self.cancel = task.request_cancellation
+                # Its request_cancellation is looked up only when cancelling.
+                self.task = task
                 func.eager(task)
             else:
                 self.cancel = func.invoke(None, self.on_start, self.on_resolve, None)

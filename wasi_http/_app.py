@@ -86,33 +86,14 @@ def handler_kind(component: Component) -> tuple[str, str]:
     )
 
 
-def has_stackful_lift(component: Component) -> bool:
-    """Whether ``component`` lifts a function async without a callback (stackful)."""
-    from trio_wasi._binary import _model as M
+def max_concurrency(kind: str, configured: int) -> int:
+    """Requests one instance serves at once: one for a 0.2 handler, else ``configured``.
 
-    def walk(definitions: Any) -> bool:
-        for d in definitions:
-            if isinstance(d, M.CanonLift) and d.options.is_async and d.options.callback is None:
-                return True
-            nested = getattr(d, "component", None)
-            if isinstance(nested, M.DecodedComponent) and walk(nested.definitions):
-                return True
-        return False
-
-    return walk(component.model.definitions)
-
-
-def max_concurrency(component: Component, kind: str, configured: int) -> int:
-    """Requests one instance of ``component`` serves at once.
-
-    A 0.2 handler serves one request at a time. So does a component with a
-    stackful export: its blocked frames nest on the instance's store thread
-    (last in, first out), so requests sharing it would only wait on each
-    other, ever deeper.
+    A 0.3 component with a stackful export shares its instance too: the
+    store thread nests the parked frames of its requests and queues new
+    ones while it holds as many as it may nest (``_run._executor.MAX_PARKED``).
     """
-    if kind == "0.2" or has_stackful_lift(component):
-        return 1
-    return configured
+    return 1 if kind == "0.2" else configured
 
 
 def make_linker(component: Component, config: ServeConfig, http: HttpClient) -> Linker:
@@ -185,9 +166,7 @@ class WasiHttpApp:
                 pool = InstancePool(
                     self.linker,
                     self.linked,
-                    max_concurrency=max_concurrency(
-                        self.component, self.kind, self.config.max_concurrency
-                    ),
+                    max_concurrency=max_concurrency(self.kind, self.config.max_concurrency),
                     max_requests=self.config.max_requests,
                     max_instances=self.config.max_instances,
                     run_on_thread=self.config.run_on_thread,

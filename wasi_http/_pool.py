@@ -4,8 +4,8 @@ Each pooled instance lives in a trio task of the pool's nursery (its ``async
 with`` block), so the work a guest does after returning a response (writing
 the body) runs until the instance retires. A request *leases* an instance for
 its whole exchange, body included. An instance takes up to
-``max_concurrency`` leases at once (one for 0.2 components and stackful
-ones, see :func:`wasi_http._app.max_concurrency`), retires after
+``max_concurrency`` leases at once (one for 0.2 components, see
+:func:`wasi_http._app.max_concurrency`), retires after
 ``max_requests`` leases, and is discarded at its first trap: requests already
 on it fail, later ones go to other instances. New instances come from the
 pre-linked component, so filling the pool costs only per-instance work.

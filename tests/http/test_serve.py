@@ -293,13 +293,6 @@ async def test_an_allowed_outgoing_request_streams_back(hello_component: Any) ->
     assert response.content == b"upstream"
 
 
-def test_callback_lifted_guests_share_an_instance(hello_component: Any) -> None:
-    from wasi_http._app import has_stackful_lift, max_concurrency
-
-    assert not has_stackful_lift(hello_component)
-    assert max_concurrency(hello_component, "0.3", 100) == 100
-
-
 async def test_a_disconnect_mid_body_cancels_without_losing_the_instance(
     echo_component: Any,
 ) -> None:

@@ -158,7 +158,8 @@ def async_lower(
             trap("cannot leave component instance")
         subtask = Subtask()
         call = _AsyncLowering(plan, subtask, flat)
-        subtask.on_cancel = invoke(state, call.on_start, call.on_resolve, encoding)
+        # The lowering is its own on_resolve: the callee keeps no bound method.
+        subtask.on_cancel = invoke(state, call.on_start, call, encoding)
         if subtask.resolved():
             subtask.deliver_resolve()
             return int(SubtaskState.RETURNED)
@@ -198,13 +199,18 @@ class _AsyncLowering:
     lower", ``on_progress``).
     """
 
-    __slots__ = ("cx", "index", "plan", "subtask", "vi")
+    # Only the core arguments (a tuple of numbers, which the garbage
+    # collector does not track) and a position are kept between the steps,
+    # not the lifting context and value iterator: a waiting call's objects
+    # are what every collection of a busy instance scans.
+    __slots__ = ("flat", "index", "plan", "rest", "subtask")
 
-    def __init__(self, plan: _AsyncLower, subtask: Subtask, flat: Sequence[Any]) -> None:
+    def __init__(self, plan: _AsyncLower, subtask: Subtask, flat: tuple[Any, ...]) -> None:
         self.plan = plan
         self.subtask = subtask
-        self.cx = LiftLowerContext(plan.options, plan.state, subtask.scope, hooks=plan.hooks)
-        self.vi = CoreValueIter(flat)
+        self.flat = flat
+        # Where the arguments end in ``flat`` (the result pointer follows).
+        self.rest = 0
         # The subtask's handle: 0 until the call outlives its eager start.
         self.index = 0
 
@@ -212,7 +218,11 @@ class _AsyncLowering:
         subtask = self.subtask
         assert subtask.state is SubtaskState.STARTING
         subtask.state = SubtaskState.STARTED
-        args = self.plan.lift_params(self.cx, self.vi)
+        plan = self.plan
+        cx = LiftLowerContext(plan.options, plan.state, subtask.scope, hooks=plan.hooks)
+        vi = CoreValueIter(self.flat)
+        args = plan.lift_params(cx, vi)
+        self.rest = vi.i
         if self.index:
             subtask.set_pending_event(self.event)
         return args
@@ -227,10 +237,14 @@ class _AsyncLowering:
             rcx = LiftLowerContext(
                 plan.options, plan.state, subtask.scope, source_encoding=encoding, hooks=plan.hooks
             )
-            plan.lower_results(rcx, results, self.vi)
+            vi = CoreValueIter(self.flat)
+            vi.i = self.rest
+            plan.lower_results(rcx, results, vi)
             subtask.resolve(SubtaskState.RETURNED, [])
         if self.index:
             subtask.set_pending_event(self.event)
+
+    __call__ = on_resolve
 
     def event(self) -> EventTuple:
         subtask = self.subtask

@@ -64,7 +64,6 @@ __all__ = [
 # Call-scoped borrow accounting (the resource parts of the spec's Task/Subtask)
 
 
-@final
 class BorrowScope:
     """The borrow bookkeeping of one call.
 

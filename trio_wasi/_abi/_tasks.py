@@ -112,12 +112,18 @@ class TaskWait:
         return wset is None or wset.has_pending_event()
 
 
+def _started() -> list[Any]:
+    raise AssertionError("a task starts once")
+
+
 @final
-class Task:
+class Task(BorrowScope):
     """One call into a lifted function (CanonicalABI.md "Task State").
 
     ``rt`` is the scheduler running it, ``inst`` the callee's instance and
-    ``caller`` the calling instance (None for the host).
+    ``caller`` the calling instance (None for the host). A task is its own
+    :class:`BorrowScope` (the specification's task counts its borrows
+    itself): one object less for each call that waits.
     """
 
     __slots__ = (
@@ -133,7 +139,6 @@ class Task:
         "on_start",
         "opts",
         "rt",
-        "scope",
         "source_encoding",
         "state",
         "storage",
@@ -158,8 +163,8 @@ class Task:
         self.on_start = on_start
         self.on_resolve = on_resolve
         self.source_encoding = source_encoding
+        super().__init__()
         self.state = TaskState.INITIAL
-        self.scope = BorrowScope()
         self.storage = [0, 0]
         # The implicit thread's record, made by the scheduler when a built-in
         # first needs it (guest threads).
@@ -173,6 +178,11 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<Task {self.func.name} {self.state.name}>"
+
+    @property
+    def scope(self) -> BorrowScope:
+        """The task's borrow bookkeeping: the task itself."""
+        return self
 
     @property
     def may_block(self) -> bool:
@@ -190,7 +200,10 @@ class Task:
         """The callee starts: take its arguments (CanonicalABI.md "canon lift")."""
         assert self.state is TaskState.INITIAL
         self.state = TaskState.STARTED
-        return self.on_start()
+        on_start = self.on_start
+        # Called once: not kept while the task runs and waits.
+        self.on_start = _started
+        return on_start()
 
     def return_(self, result: list[Any]) -> None:
         """Resolve with ``result`` (CanonicalABI.md "Task.return")."""

@@ -22,7 +22,7 @@ thread). Wakers may be called spuriously; waiters always re-check.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, final
 
 from ._resources import BorrowScope
@@ -113,16 +113,47 @@ class Waitable:
 class WaitableSet:
     """A set of waitables a task waits on together."""
 
-    __slots__ = ("elems", "num_waiting", "wakers")
+    __slots__ = ("_more_wakers", "_waker", "elems", "num_waiting")
 
     def __init__(self) -> None:
         self.elems: list[Waitable] = []
         self.num_waiting = 0
-        self.wakers: list[Waker] = []
+        # Who to tell when a member has an event, in the order added: one
+        # slot for the usual single waiter (no list kept per waiting task),
+        # a list for any others.
+        self._waker: Waker | None = None
+        self._more_wakers: list[Waker] | None = None
+
+    def add_waker(self, waker: Waker) -> None:
+        """Call ``waker()`` whenever a member has an event, until removed."""
+        if self._waker is None:
+            self._waker = waker
+        elif self._more_wakers is None:
+            self._more_wakers = [waker]
+        else:
+            self._more_wakers.append(waker)
+
+    def remove_waker(self, waker: Waker) -> None:
+        """Undo :meth:`add_waker` (nothing if ``waker`` is not registered)."""
+        more = self._more_wakers
+        if self._waker is waker:
+            self._waker = more.pop(0) if more else None
+        elif more and waker in more:
+            more.remove(waker)
+        if not more:
+            self._more_wakers = None
 
     def member_has_event(self, w: Waitable) -> None:
-        for waker in list(self.wakers):
+        waker = self._waker
+        if waker is None:
+            return
+        more = self._more_wakers
+        if more is None:
             waker()
+            return
+        # Those registered now, even if a waker adds or removes some.
+        for each in [waker, *more]:
+            each()
 
     def has_pending_event(self) -> bool:
         return any(w.has_pending_event() for w in self.elems)
@@ -177,13 +208,14 @@ class Subtask(Waitable):
         self.on_cancel: Callable[[Any], None] | None = None
         self.scope = BorrowScope()
         self.cancellation_requested = False
-        self.flat_results: list[Any] = []
+        # A shared empty tuple until resolved: nothing per waiting call.
+        self.flat_results: Sequence[Any] = ()
         self._delivered = False
 
     def resolved(self) -> bool:
         return self.state >= SubtaskState.RETURNED
 
-    def resolve(self, state: SubtaskState, flat_results: list[Any]) -> None:
+    def resolve(self, state: SubtaskState, flat_results: Sequence[Any]) -> None:
         assert state == SubtaskState.RETURNED or not flat_results
         assert not self.resolved()
         self.state = state

@@ -106,6 +106,19 @@ NOT_IN_SYNC_CALL: Final[Any] = _Tag("NOT_IN_SYNC_CALL")
 #: trio side are sent anyway (they are otherwise sent when the baton leaves it).
 _MAX_HELD = 32
 
+#: How many parked frames one agent's thread may hold before calls from the
+#: host wait to start on it. Each parked frame (a stackful task waiting, a
+#: blocked synchronous call) stays on the thread's stack, and work started
+#: meanwhile nests on top of it: about 16 Python frames and a few KiB of
+#: machine stack per level, measured. Unbounded, a few dozen calls parked at
+#: once reach Python's default recursion limit (1000) and a few hundred
+#: wasmtime's wasm stack budget (512 KiB, counted from the thread's outermost
+#: entry), and the instance is lost. At this depth new calls queue instead
+#: (``Agent.entries``) and start once frames have unwound; only when nothing
+#: else can make progress (every frame waits for a call still queued) does one
+#: start past the bound.
+MAX_PARKED = 24
+
 
 class _FrameWait:
     """A frame of an agent waiting for the baton: to resume, or to run jobs."""
@@ -170,12 +183,17 @@ class Agent:
         self._wakeup.acquire()
         self.chain: collections.deque[_Job] = collections.deque()
         self.fresh: collections.deque[_Job] = collections.deque()
+        # Calls from the host that start a task here: fresh jobs that wait
+        # while ``parked`` frames reach MAX_PARKED.
+        self.entries: collections.deque[_Job] = collections.deque()
+        self.parked = 0  # frames of this thread parked in block_until/yield_park
         self.jobs: list[_Job] = []  # jobs running on this thread, innermost last
         # The fresh job picked out of turn during a synchronous call (see
         # ThreadedExecutor._grant_in_sync_call_locked).
         self.picked: _Job | None = None
         self.waits: list[_FrameWait] = []  # frames of this thread waiting, innermost last
-        # What the baton was handed to this agent for: "job", "resume" or "deadlock".
+        # What the baton was handed to this agent for: "job", "entry",
+        # "resume" or "deadlock".
         self.granted: str | None = None
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.ident: int | None = None
@@ -224,8 +242,8 @@ class Agent:
                     self.sleep()
                 if ex.stopping:
                     return
-                self.granted = None
-                job = ex.take_job(self)
+                kind, self.granted = self.granted, None
+                job = ex.take_job(self, kind)
                 ex.lock.release()
                 try:
                     self.run_job(job)
@@ -302,11 +320,22 @@ class Executor:
         """A thread for one store (threaded mode), or None (inline)."""
         return None
 
-    async def run(self, fn: Callable[[], T], agent: Agent | None = None, tag: Any = ANY_TIME) -> T:
+    async def run(
+        self,
+        fn: Callable[[], T],
+        agent: Agent | None = None,
+        tag: Any = ANY_TIME,
+        *,
+        entry: bool = False,
+    ) -> T:
         """Trio side: run ``fn`` on the wasm side; PARKED if its frame parked.
 
         ``tag``: which synchronous call may run it (``ANY_TIME``, ``NOT_IN_SYNC_CALL``
         or an instance), as for :meth:`post`.
+
+        ``entry``: ``fn`` starts a task from the host. On a store thread that
+        holds :data:`MAX_PARKED` parked frames it waits until some unwind,
+        and cancelling the caller meanwhile withdraws it (nothing ran).
         """
         raise NotImplementedError
 
@@ -397,7 +426,14 @@ class InlineExecutor(Executor):
     def __init__(self) -> None:
         self._outside = 0
 
-    async def run(self, fn: Callable[[], T], agent: Agent | None = None, tag: Any = ANY_TIME) -> T:
+    async def run(
+        self,
+        fn: Callable[[], T],
+        agent: Agent | None = None,
+        tag: Any = ANY_TIME,
+        *,
+        entry: bool = False,
+    ) -> T:
         self.activity += 1
         return fn()
 
@@ -434,10 +470,6 @@ class InlineExecutor(Executor):
 
     def is_idle(self) -> bool:
         return self._outside == 0
-
-
-def _cannot_abort(raise_cancel: Any) -> trio.lowlevel.Abort:
-    return trio.lowlevel.Abort.FAILED
 
 
 class ThreadedExecutor(Executor):
@@ -559,6 +591,9 @@ class ThreadedExecutor(Executor):
         kind = ""
         queued = False
         parked: list[tuple[Agent, _FrameWait]] = []
+        # The oldest call from the host held back only by MAX_PARKED.
+        held: _Job | None = None
+        held_agent: Agent | None = None
         for agent in agents:
             top = agent.waits[-1] if agent.waits else None
             if top is not None and not top.park:
@@ -573,6 +608,20 @@ class ThreadedExecutor(Executor):
                     parked.append((agent, top))
                 if (best is None or top.seq < best.seq) and top.ready():
                     best, best_agent, kind = top, agent, "resume"
+            if agent.entries:
+                queued = True
+                entry = self._admissible(agent, top)
+                if entry is None:
+                    pass
+                elif agent.parked < MAX_PARKED:
+                    if best is None or entry.seq < best.seq:
+                        best, best_agent, kind = entry, agent, "entry"
+                elif held is None or entry.seq < held.seq:
+                    held, held_agent = entry, agent
+        if best is None and held_agent is not None and self._outside == 0:
+            # Nothing else can run, nor arrive from the trio side: going past
+            # the bound is the only way on, rather than a deadlock.
+            best, best_agent, kind = held, held_agent, "entry"
         if parked and self._outside == 0:
             # Only tasks that keep yielding run, and what a parked frame
             # waits for lies below them; or nothing at all can run: the
@@ -658,6 +707,21 @@ class ThreadedExecutor(Executor):
         self._give(choice[2], "deadlock")
         return True
 
+    @staticmethod
+    def _admissible(agent: Agent, top: _FrameWait | None) -> _Job | None:
+        """The call from the host that could start on ``agent`` now, if any (lock held).
+
+        It would nest on top of the agent's parked frames: not while the
+        innermost could resume (it would then wait for the new call to
+        finish or park; resuming first lets a stack whose frames are all
+        ready unwind before it grows). The caller also holds it back while
+        the agent holds MAX_PARKED parked frames, unless nothing else can
+        make progress.
+        """
+        if top is not None and top.ready():
+            return None
+        return agent.entries[0]
+
     def _give(self, agent: Agent, kind: str) -> None:
         self.activity += 1
         self.owner = agent
@@ -667,10 +731,12 @@ class ThreadedExecutor(Executor):
             # a token left for it would only cost it an extra look later.
             agent.wake()
 
-    def take_job(self, agent: Agent) -> _Job:
+    def take_job(self, agent: Agent, kind: str | None) -> _Job:
         """The job ``agent`` was granted the baton for: chain first (lock held)."""
         if agent.chain:
             return agent.chain.popleft()
+        if kind == "entry":
+            return agent.entries.popleft()
         picked = agent.picked
         if picked is not None:
             agent.picked = None
@@ -706,18 +772,36 @@ class ThreadedExecutor(Executor):
 
     # -- trio side -----------------------------------------------------------------
 
-    async def run(self, fn: Callable[[], T], agent: Agent | None = None, tag: Any = ANY_TIME) -> T:
+    async def run(
+        self,
+        fn: Callable[[], T],
+        agent: Agent | None = None,
+        tag: Any = ANY_TIME,
+        *,
+        entry: bool = False,
+    ) -> T:
         if self.stopping:
             raise Trap("the store is closed")
         me = trio.lowlevel.current_task()
         job = _Job(fn, lambda: self.call_soon_trio(lambda: trio.lowlevel.reschedule(me)), tag=tag)
+        target = agent or self._home_agent()
+        queue = target.entries if entry else target.fresh
         with self.lock:
-            (agent or self._home_agent()).fresh.append(job)
+            queue.append(job)
             self._grant_locked()
-        # A job cannot be abandoned half-way (it runs wasm): wait for it even
-        # when cancelled (the abort fails), then let the cancellation through
-        # at the caller's next checkpoint.
-        await trio.lowlevel.wait_task_rescheduled(_cannot_abort)
+
+        def abort(raise_cancel: Any) -> trio.lowlevel.Abort:
+            # An entry still waiting for its turn has run nothing: it may go.
+            with self.lock:
+                if entry and job.state == _Job.PENDING and job in queue:
+                    queue.remove(job)
+                    return trio.lowlevel.Abort.SUCCEEDED
+            return trio.lowlevel.Abort.FAILED
+
+        # A job cannot be abandoned half-way (it runs wasm): once it started,
+        # wait for it even when cancelled (the abort fails), then let the
+        # cancellation through at the caller's next checkpoint.
+        await trio.lowlevel.wait_task_rescheduled(abort)
         if job.state == _Job.PARKED:
             result: T = PARKED
             return result
@@ -759,7 +843,7 @@ class ThreadedExecutor(Executor):
         return (
             self._outside == 0
             and self.owner is None
-            and not any(a.fresh or a.chain for a in self.agents)
+            and not any(a.fresh or a.chain or a.entries for a in self.agents)
         )
 
     # -- wasm side -----------------------------------------------------------------
@@ -824,6 +908,8 @@ class ThreadedExecutor(Executor):
         me.waits.append(wait)
         if wait.scope is not None:
             self.sync_calls.append(wait)
+        if wait.park:
+            me.parked += 1
         try:
             self.release_locked()
             while True:
@@ -848,7 +934,7 @@ class ThreadedExecutor(Executor):
                         "deadlock detected: event loop cannot make further progress: "
                         + wait.describe()
                     )
-                job = self.take_job(me)
+                job = self.take_job(me, kind)
                 self.lock.release()
                 try:
                     me.run_job(job)
@@ -859,6 +945,8 @@ class ThreadedExecutor(Executor):
             me.waits.pop()
             if wait.scope is not None:
                 self.sync_calls.remove(wait)
+            if wait.park:
+                me.parked -= 1
 
     def yield_park(
         self,

@@ -515,6 +515,20 @@ class InstanceRuntime:
         nursery.start_soon(self._worker, fn)
 
     async def _worker(self, fn: Callable[[], Awaitable[Any]] | None) -> None:
+        # While a job runs, this frame holds nothing but the job's own
+        # awaitable: a pending host call's objects are what every garbage
+        # collection of a busy instance scans.
+        while fn is not None:
+            job = fn()
+            fn = None
+            await job
+            del job
+            if self.draining or self.closing or len(self._idle_workers) >= self.POOL_IDLE_MAX:
+                return
+            fn = await self._next_job()
+
+    async def _next_job(self) -> Callable[[], Awaitable[Any]] | None:
+        """Wait, idle, for the next job ``_dispatch`` hands this task (None: end)."""
         idle = self._idle_workers
         me = trio.lowlevel.current_task()
 
@@ -523,12 +537,9 @@ class InstanceRuntime:
             idle.remove(me)
             return trio.lowlevel.Abort.SUCCEEDED
 
-        while fn is not None:
-            await fn()
-            if self.draining or self.closing or len(idle) >= self.POOL_IDLE_MAX:
-                return
-            idle.append(me)
-            fn = await trio.lowlevel.wait_task_rescheduled(abort)
+        idle.append(me)
+        job: Callable[[], Awaitable[Any]] | None = await trio.lowlevel.wait_task_rescheduled(abort)
+        return job
 
     # -- blocking on the wasm side ---------------------------------------------
 

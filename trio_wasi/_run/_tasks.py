@@ -101,9 +101,7 @@ class _Driver:
         task = self.task
         wait = task.wait
         if wait is not None and wait.wset is not None:
-            wakers = wait.wset.wakers
-            if self.poke in wakers:
-                wakers.remove(self.poke)
+            wait.wset.remove_waker(self)
         if self.held_by is not None:
             self.rt.release_held(self.held_by, self)
             self.held_by = None
@@ -114,7 +112,8 @@ class _Driver:
         wait = self.task.wait
         assert wait is not None
         if wait.wset is not None:
-            wait.wset.wakers.append(self.poke)
+            # The driver is its own waker (no bound method kept per wait).
+            wait.wset.add_waker(self)
         if self.task.wait_over():
             self.poke()
 
@@ -143,6 +142,8 @@ class _Driver:
         elif not self._queued:
             self._queued = True
             rt.defer_step(self)
+
+    __call__ = poke
 
     def step(self) -> None:
         """Run :meth:`try_resume` for a wake-up (wasm side)."""
@@ -518,7 +519,8 @@ class HostFunc(ComponentFunc):
             )
             if rt.poisoned is not None and not call.resolved:
                 trap(rt.poisoned)
-        return call.cancel
+        # The call is its own on_cancel (one object less per waiting call).
+        return call
 
 
 @final
@@ -532,7 +534,7 @@ class _HostCall:
     __slots__ = ("agent", "args", "func", "kind", "on_resolve", "resolved", "scope", "value")
 
     def __init__(
-        self, func: HostFunc, args: list[Any], on_resolve: OnResolve, agent: Agent | None
+        self, func: HostFunc, args: Sequence[Any], on_resolve: OnResolve, agent: Agent | None
     ) -> None:
         self.func = func
         self.args = args
@@ -548,7 +550,9 @@ class _HostCall:
         ex = self.func.rt.executor
         try:
             with self.scope:
-                self.value = await self.func._fn(*self.args)
+                coro = self.func._fn(*self.args)
+                self.args = ()  # the coroutine has them
+                self.value = await coro
                 self.kind = "ok"
         except BaseException as exc:  # delivered to the wasm side as a trap
             self.kind, self.value = "error", exc
@@ -583,8 +587,8 @@ class _HostCall:
             self.resolved = True
             self.func._resolve(self.on_resolve, results)
 
-    def cancel(self, caller: InstanceState | None) -> None:
-        """The caller cancels the subtask: cancel the coroutine (on trio)."""
+    def __call__(self, caller: InstanceState | None) -> None:
+        """The caller cancels the subtask (its ``on_cancel``): cancel the coroutine (on trio)."""
         self.func.rt.executor.call_soon_trio(self.scope.cancel)
 
 
