@@ -346,6 +346,10 @@ class ThreadBuiltins:
         _entries_by_agent[agent] = entries
 
         def run() -> None:
+            if rt.poisoned is not None:
+                # The instance trapped after the thread was made ready: none
+                # of its wasm runs again, so the thread never starts.
+                return
             key = threading.get_ident()
             _running[key] = thread
             thread.woken = False  # running now, no longer waiting to run
