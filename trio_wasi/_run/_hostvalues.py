@@ -953,6 +953,8 @@ class StreamReceiver(_Receiver):
         "_ahead_copied",
         "_ahead_taken",
         "_dropped_here",
+        "_next_read",
+        "_starting",
         "ahead_bound",
         "capacity",
         "lookahead",
@@ -992,6 +994,9 @@ class StreamReceiver(_Receiver):
         #: Look ahead after each read that returns data (see :meth:`_look_ahead`).
         self.lookahead = False
         self._dropped_here = False  # wasm side: this end was dropped
+        # Wasm side: _start_soon is running, and the read it starts next.
+        self._starting = False
+        self._next_read: _Read | None = None
 
     def _keep_reading(self) -> None:
         """Keep one read posted while the host works on what it received (threaded).
@@ -1083,12 +1088,40 @@ class StreamReceiver(_Receiver):
                 nxt = rd.next = _Read()
             on_copy_done(result)
             if nxt is not None:
-                ex.post(functools.partial(self._read_on, nxt), self._agent)
+                self._start_soon(nxt)
             elif lookahead and result is CopyResult.COMPLETED and buf.progress:
                 self._post_look_ahead(rd, chain=False)
 
         self._reading = True
         self.shared.read(None, buf, on_copy, done)
+
+    def _start_soon(self, rd: _Read) -> None:
+        """Wasm side: start the read that follows one that just completed, right now.
+
+        Started before anything else runs on the store thread, in particular
+        before the step of the guest task whose write the completed read
+        took: that step's next write then completes into this read at once
+        instead of parking, and the task needs one step fewer. Safe inside
+        the copy that completed the read: the reader's side of the shared
+        stream is free again by then (our ``on_copy`` reclaims its buffer
+        first, and a read completed on arrival parked nothing). A read
+        that completes at once starts its successor here too, from this
+        loop rather than nested, so a writer with much ready costs no
+        recursion.
+        """
+        if self._starting:
+            self._next_read = rd
+            return
+        self._starting = True
+        try:
+            nxt: _Read | None = rd
+            while nxt is not None:
+                self._next_read = None
+                self._read_on(nxt)
+                nxt = self._next_read
+        finally:
+            self._starting = False
+            self._next_read = None
 
     def _read_on(self, rd: _Read) -> None:
         """Wasm side: the read that follows a read that completed with data.
