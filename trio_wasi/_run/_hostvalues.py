@@ -826,10 +826,14 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
     def _taken_ahead(self, n: int) -> None:
         """Trio side: a read that took ``n`` elements unasked was absorbed (streams)."""
 
-    async def _fill(self) -> None:
-        """Wait until a value is buffered or the writer is known to be gone."""
+    async def _fill(self) -> bool:
+        """Wait until a value is buffered or the writer is known to be gone.
+
+        True if it waited for a read (that wait was a schedule point).
+        """
         rt = self.rt
         ex = rt.executor
+        waited = False
         while not self._items and not self._ended:
             self._check_open()
             rd = self._inflight
@@ -849,6 +853,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
                 rt.host_waiters.add(on_trap)
                 try:
                     await rd.wait()
+                    waited = True
                 except trio.Cancelled:
                     if not rd.done:
                         # Cancel the parked read; its outcome, with whatever
@@ -868,20 +873,28 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
                 raise Trap(str(rd.error)) from rd.error
             if not rd.absorbed:  # receive_nowait may have taken it meanwhile
                 self._absorb_read(rd)
+        return waited
 
     async def receive(self) -> Any:
         """The next value; ``trio.EndOfChannel`` once the guest's writer is gone."""
         await trio.lowlevel.checkpoint_if_cancelled()
         self._check_open()
+        # A receive that waited for a read was rescheduled by its outcome,
+        # which is the schedule point trio asks of it: it need not yield
+        # again (on store threads that saves a pass of trio's scheduler per
+        # wake-up).
+        waited = False
         if not self._items:
-            await self._fill()
+            waited = await self._fill()
         if self._items:
             value = self._items.popleft()
             if not self._items:
                 self._keep_reading()
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            if not waited:
+                await trio.lowlevel.cancel_shielded_checkpoint()
             return value
-        await trio.lowlevel.cancel_shielded_checkpoint()
+        if not waited:
+            await trio.lowlevel.cancel_shielded_checkpoint()
         raise trio.EndOfChannel
 
     def receive_nowait(self) -> Any:
