@@ -30,7 +30,9 @@ Rules:
   ``receive``. On store threads reads are kept posted ahead (see
   :meth:`StreamReceiver._read_on`, :meth:`StreamReceiver._resume_reading`
   and :meth:`StreamReceiver._keep_reading`) while what they took unasked,
-  plus the next read's capacity, stays within ``Limits.max_stream_buffer``.
+  plus the next read's capacity, stays within ``Limits.max_stream_buffer``;
+  the read behind one that completes starts at once, before the guest's
+  next step (:meth:`StreamReceiver._start_soon`).
   ``aclose`` drops the host's readable end: the guest's writer sees
   ``DROPPED`` (what a read ahead took is discarded with it, as any reader's
   data is when it drops its end);
