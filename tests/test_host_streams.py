@@ -794,6 +794,27 @@ async def test_reads_that_complete_on_arrival_follow_one_another_without_recursi
         assert await inst.call("saw-drop") == 0
 
 
+async def test_receives_made_at_once_each_get_a_chunk(
+    open_instance: Callable[..., Any],
+) -> None:
+    # Three tasks receive from one stream at the same time: they wait for the
+    # same read, and none of them is left waiting once it completes.
+    async with open_instance() as inst:
+        receiver = await inst.call("produce", 48, 16)
+        got: list[bytes] = []
+
+        async def receive_one() -> None:
+            got.append(await receiver.receive())
+
+        with trio.fail_after(10):  # a hang guard only
+            async with trio.open_nursery() as nursery:
+                for _ in range(3):
+                    nursery.start_soon(receive_one)
+        assert sorted(got) == [pattern(16), pattern(16, 16), pattern(16, 32)]
+        with pytest.raises(trio.EndOfChannel):
+            await receiver.receive()
+
+
 async def test_host_items_fetched_ahead_are_bounded_exactly(
     open_instance: Callable[..., Any], mode: str
 ) -> None:

@@ -676,7 +676,9 @@ class _Read:
 
     async def wait(self) -> None:
         if not self.done:
-            self.event = trio.Event()
+            # One event for every task that waits (receives made at once).
+            if self.event is None:
+                self.event = trio.Event()
             await self.event.wait()
 
 
