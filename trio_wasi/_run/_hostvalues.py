@@ -153,10 +153,11 @@ def _host_value(rt: InstanceRuntime, v: Any, t: ValueType | None) -> Any:
 class _Pump:
     """The trio side of a host source: receives items from the channel on demand.
 
-    Wasm side: :meth:`request` (at most one outstanding) and :meth:`close`.
-    Trio side: the pump task, which answers each request with exactly one
-    ``deliver(item, spares)`` posted to the wasm side (``_EOF`` when the
-    channel ended; ``spares``: see :meth:`_answer`).
+    Wasm side: :meth:`request` and :meth:`refill` (one of them outstanding
+    at most) and :meth:`close`. Trio side: the pump task, which answers each
+    request with exactly one ``deliver(item, spares)`` posted to the wasm
+    side (``_EOF`` when the channel ended; ``spares``: see :meth:`_answer`);
+    a refill is answered through :attr:`refilled` (see :meth:`refill`).
     """
 
     __slots__ = (
@@ -168,10 +169,14 @@ class _Pump:
         "_started",
         "_stop",
         "_wake",
+        "answered",
         "channel",
         "deliver",
+        "on_refilled",
+        "refilled",
         "rt",
         "spare",
+        "waiting",
     )
 
     def __init__(
@@ -186,6 +191,14 @@ class _Pump:
         self.deliver = deliver
         # Whether an answer of ``item`` may bring the item after it along (None: never).
         self.spare = spare
+        # The answer to a refill (see refill): the items, put there by the
+        # trio side, which then sets ``answered``; the wasm side takes them
+        # and clears it. ``waiting``: set by the wasm side while a read
+        # waits for that answer, so the trio side posts ``on_refilled``.
+        self.refilled: collections.deque[Any] = collections.deque()
+        self.answered = False
+        self.waiting = False
+        self.on_refilled: Callable[[], None] = _nothing
         # Wasm side.
         self._started = False
         # The store thread that asked (threaded): items go straight to it.
@@ -216,10 +229,16 @@ class _Pump:
 
         Made on store threads while the guest still reads the last item
         taken, so the next ones arrive before its read would wait. Answered
-        at once with ``deliver(_REFILL, spares)``, even when the channel is
-        empty: nobody waits on the host for it, so the store must not be
-        counted as waiting for trio beyond the hand-over itself. Counts as
-        the one request outstanding.
+        at once, even when the channel is empty: nobody waits on the host
+        for it, so the store must not be counted as waiting for trio beyond
+        the hand-over itself. Counts as the one request outstanding. The
+        answer costs the store thread no job of its own: the items go into
+        :attr:`refilled` (up to :data:`SPARE_ITEMS`), where the wasm side
+        takes them when it needs the next item, and only a read that waits
+        for them by then (:attr:`waiting`) gets ``on_refilled`` posted. Each
+        flag is written before the other is read, on both sides, so at
+        least one side sees the answer with the read waiting, and
+        ``on_refilled`` does nothing when the wasm side took it already.
         """
         ex = self.rt.executor
         ex.outside_begin()
@@ -247,7 +266,11 @@ class _Pump:
         if self._stop:
             self._settle()
             return
-        self._answer(_REFILL)
+        self.refilled.extend(self._spares(_REFILL))
+        self.answered = True
+        if self.waiting:
+            self.rt.executor.post(self.on_refilled, self._agent)
+        self._settle()
 
     def _answer_nowait(self) -> bool:
         """Answer the request from an item the channel holds already (trio side).
@@ -274,6 +297,12 @@ class _Pump:
         ``HostSourceStream``): the guest's next reads then complete at once,
         without a hand-over of their own.
         """
+        spares = self._spares(item)
+        self.rt.executor.post(functools.partial(self._deliver, item, tuple(spares)), self._agent)
+        self._settle()
+
+    def _spares(self, item: Any) -> list[Any]:
+        """The items the channel holds already, to go along with ``item`` (trio side)."""
         spares: list[Any] = []
         if self.spare is not None and isinstance(self.channel, trio.MemoryReceiveChannel):
             last = item
@@ -292,8 +321,7 @@ class _Pump:
                 ):
                     break  # the end is left for the next request to see
                 spares.append(last)
-        self.rt.executor.post(functools.partial(self._deliver, item, tuple(spares)), self._agent)
-        self._settle()
+        return spares
 
     def _settle(self) -> None:
         while self._owed:
@@ -366,6 +394,10 @@ def _ignore(item: Any, spare: Any) -> None:
     """What a dropped host source does with an item the pump still delivers."""
 
 
+def _nothing() -> None:
+    """What a dropped host source does when a refill is answered."""
+
+
 @final
 class HostSourceStream(ReadableStream):
     """A host receive channel as the readable side of a ``stream<T>``.
@@ -381,6 +413,7 @@ class HostSourceStream(ReadableStream):
         "_nowait",
         "_pending",
         "_pump",
+        "_refilling",
         "_spares",
         "rt",
         "t",
@@ -393,12 +426,15 @@ class HostSourceStream(ReadableStream):
         self.t = t
         threaded = rt.executor.threaded
         self._pump = _Pump(rt, channel, self._deliver, self._may_spare if threaded else None)
+        self._pump.on_refilled = self._refilled
         self._chunk: HostReadableBuffer | None = None
         # Items fetched ahead, in order after _chunk.
         self._spares: collections.deque[Any] = collections.deque()
         self._eof = False
         self._dropped = False
+        # One request or refill is outstanding (_refilling: a refill).
         self._fetching = False
+        self._refilling = False
         self._pending: tuple[WritableBuffer, OnCopyDone] | None = None
         # Taking an item synchronously touches trio state: only on the trio thread.
         self._nowait = isinstance(channel, trio.MemoryReceiveChannel)
@@ -455,6 +491,8 @@ class HostSourceStream(ReadableStream):
             and not self.rt.executor.threaded
         ):
             self._take_nowait()
+        if self._chunk is None and self._refilling:
+            self._use_spare()
         if self._chunk is not None:
             self._copy_into(dst)
             on_copy_done(CopyResult.COMPLETED)
@@ -465,6 +503,12 @@ class HostSourceStream(ReadableStream):
             if not self._fetching:
                 self._fetching = True
                 self._pump.request()
+            elif self._refilling:
+                # This read waits for the refill's answer (see _Pump.refill).
+                pump = self._pump
+                pump.waiting = True
+                if pump.answered:
+                    self._refilled()
 
     def _copy_into(self, dst: WritableBuffer) -> None:
         chunk = self._chunk
@@ -478,6 +522,8 @@ class HostSourceStream(ReadableStream):
 
     def _use_spare(self) -> None:
         spares = self._spares
+        if not spares and self._refilling:
+            self._take_refilled()
         while spares and self._chunk is None:
             self._chunk = self._buffer(spares.popleft())
             if (
@@ -491,7 +537,30 @@ class HostSourceStream(ReadableStream):
                 # The guest reads the last item taken ahead: fetch what the
                 # channel holds behind it while it does (within SPARE_ITEMS).
                 self._fetching = True
+                self._refilling = True
                 self._pump.refill()
+
+    def _take_refilled(self) -> bool:
+        """Take the items the refill brought, if it was answered (wasm side)."""
+        pump = self._pump
+        if not pump.answered:
+            return False
+        self._fetching = self._refilling = False
+        pump.answered = pump.waiting = False
+        self._spares.extend(pump.refilled)
+        pump.refilled.clear()
+        return True
+
+    def _refilled(self) -> None:
+        """The refill was answered while a read waited for it (wasm side).
+
+        Posted by the trio side, or called by the read that saw the answer
+        itself; whichever comes second finds nothing to do.
+        """
+        if self._dropped or not self._take_refilled():
+            return
+        self._use_spare()
+        self._finish_pending()
 
     def _deliver(self, item: Any, spares: tuple[Any, ...] = ()) -> None:
         """The pump's answer to a request, and the spare items with it (wasm side)."""
@@ -500,18 +569,23 @@ class HostSourceStream(ReadableStream):
             return
         if item is _EOF:
             self._eof = True
-        elif item is not _REFILL:
+        else:
             self._chunk = self._buffer(item)
         if spares:
             self._spares.extend(spares)
             self._use_spare()
+        self._finish_pending()
+
+    def _finish_pending(self) -> None:
+        """Complete the read that waits, if what it waited for came (wasm side)."""
         pending = self._pending
         if pending is None:
             return
         if self._chunk is None and not self._eof:
             # An empty chunk: ask again.
-            self._fetching = True
-            self._pump.request()
+            if not self._fetching:
+                self._fetching = True
+                self._pump.request()
             return
         self._pending = None
         dst, on_copy_done = pending
@@ -525,6 +599,7 @@ class HostSourceStream(ReadableStream):
         pending = self._pending
         assert pending is not None
         self._pending = None
+        self._pump.waiting = False
         # The item being fetched, if any, is kept for the next read.
         pending[1](CopyResult.CANCELLED)
 
@@ -533,10 +608,12 @@ class HostSourceStream(ReadableStream):
             self._dropped = True
             self._chunk = None
             self._spares.clear()
+            self._pump.refilled.clear()
             self._pump.close()
             # Items still on their way are ignored now: let go of this end, so
             # the pump and it are not a cycle left for the garbage collector.
             self._pump.deliver = _ignore
+            self._pump.on_refilled = _nothing
 
 
 @final
