@@ -15,7 +15,9 @@ Rules:
   backpressure; on store threads an answer also brings the items after it
   that the channel holds already (:data:`SPARE_ITEMS` ahead at most, see
   :meth:`_Pump._answer`), and when the guest starts on the last of them it
-  asks for what the channel holds by then (:meth:`_Pump.refill`). For
+  asks for what the channel holds by then (:meth:`_Pump.refill`, answered
+  through a buffer the store thread takes from, with no job unless a read
+  waits for it). For
   ``stream<u8>`` an item is a bytes-like chunk, copied into guest memory
   with one copy; a partial read keeps the rest of the chunk for the next
   read. For other element types an item is one value;
@@ -50,7 +52,10 @@ Rules:
   copy completes (a mark set just too late counts the read as unasked); the
   store thread reads the trio side's count of unasked elements taken (stale
   only ever low, so it waits, never passes the bound); the trio side reads
-  the store thread's count once every read it posted is done.
+  the store thread's count once every read it posted is done; a refill's
+  answer is handed over in the pump's ``refilled`` buffer, its ``answered``
+  flag written by the trio side after the items, and its ``waiting`` flag
+  by the wasm side (see :meth:`_Pump.refill`).
 
 Speed: with the inline executor the wasm side is the trio thread, so a guest
 read of a memory channel that already holds an item takes it with
