@@ -710,17 +710,18 @@ class _Read:
         "ahead",
         "done",
         "error",
-        "event",
         "next",
         "result",
         "unasked",
         "values",
+        "waiters",
         "wanted",
     )
 
     def __init__(self) -> None:
         self.done = False
-        self.event: trio.Event | None = None
+        # Trio tasks waiting for the outcome (receives made at once wait together).
+        self.waiters: list[trio.lowlevel.Task] | None = None
         self.result = CopyResult.COMPLETED
         self.values: Any = None
         self.error: BaseException | None = None
@@ -745,23 +746,42 @@ class _Read:
             self.done = True
             self.result = result
             self.values = values
-            if self.event is not None:
-                self.event.set()
+            self._wake()
 
     def fail(self, exc: BaseException) -> None:
         """The store trapped or closed: no outcome will come (trio side)."""
         if not self.done:
             self.error = exc
             self.done = True
-            if self.event is not None:
-                self.event.set()
+            self._wake()
+
+    def _wake(self) -> None:
+        waiters = self.waiters
+        if waiters:
+            self.waiters = None
+            for task in waiters:
+                trio.lowlevel.reschedule(task)
 
     async def wait(self) -> None:
-        if not self.done:
-            # One event for every task that waits (receives made at once).
-            if self.event is None:
-                self.event = trio.Event()
-            await self.event.wait()
+        """Wait for the outcome (trio side; a checkpoint unless it is there already).
+
+        Parks the task itself rather than on a :class:`trio.Event`: one wait
+        per hand-over, so what an event adds (its parking lot) counts.
+        """
+        if self.done:
+            return
+        task = trio.lowlevel.current_task()
+        waiters = self.waiters
+        if waiters is None:
+            waiters = self.waiters = []
+        waiters.append(task)
+
+        def abort(raise_cancel: Any) -> trio.lowlevel.Abort:
+            if self.waiters is not None:
+                self.waiters.remove(task)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
 
 class _Receiver(trio.abc.ReceiveChannel[Any]):
