@@ -744,6 +744,77 @@ async def test_store_thread_reads_ahead_up_to_the_stream_buffer_exactly() -> Non
         assert await inst.call("saw-drop") == 0
 
 
+async def test_the_read_behind_a_completed_one_is_there_before_the_writers_next_step(
+    open_instance: Callable[..., Any], mode: str
+) -> None:
+    # The receive's read completes the guest's parked first write, which
+    # wakes the guest task for one callback step. On a store thread the read
+    # that follows is started at once, before that step runs, so the step's
+    # second write completes into it instead of parking (which would cost
+    # the task a second step); its third write parks: the bound (64 KiB held
+    # unasked, the next read's capacity included) allows no third read.
+    # Inline nothing is read ahead: the second write parks.
+    async with open_instance() as inst:
+        receiver = await inst.call("produce", 100_000, 4096)
+        steps = receiver.rt.steps
+        assert await receiver.receive() == pattern(4096)
+        written = 8192 if mode == "threaded" else 4096
+        await poll(lambda: inst.call("written"), written)
+        for _ in range(3):
+            # Export calls queue behind whatever the store still had to run.
+            assert await inst.call("written") == written
+        assert receiver.rt.steps - steps == 1
+        assert await receive_all(receiver) == pattern(100_000 - 4096, 4096)
+
+
+async def test_reads_that_complete_on_arrival_follow_one_another_without_recursion() -> None:
+    # With 4-byte receives and the default 64 KiB bound, the reads behind the
+    # one the receive waited for meet the rest of the guest's parked
+    # 4096-byte write and complete on arrival: 1023 reads in a row start one
+    # another on the store thread (from a loop, not nested calls). The
+    # guest's later writes each complete 4 bytes into a read parked ahead of
+    # it. All 16 KiB fit within the bound, so everything is taken unasked,
+    # in order.
+    component = trio_wasi.Component.from_wat(THREADED_WAT, engine=trio_wasi.Engine())
+    linker = trio_wasi.Linker()
+    linker.define_function(None, "transform", lambda s: s)
+    async with linker.instantiate(component) as inst:
+        assert inst.threaded
+        receiver = await inst.call("produce", 16_384, 4096)
+        receiver.capacity = 4
+        got = bytearray(await receiver.receive())
+        assert got == pattern(4)
+        await poll(lambda: inst.call("written"), 16_384)
+        assert receiver._ahead_copied == 16_384 - 4
+        async for chunk in receiver:
+            assert len(chunk) <= 4
+            assert receiver._ahead_copied - receiver._ahead_taken <= receiver.ahead_bound
+            got.extend(chunk)
+        assert bytes(got) == pattern(16_384)
+        assert await inst.call("saw-drop") == 0
+
+
+async def test_receives_made_at_once_each_get_a_chunk(
+    open_instance: Callable[..., Any],
+) -> None:
+    # Three tasks receive from one stream at the same time: they wait for the
+    # same read, and none of them is left waiting once it completes.
+    async with open_instance() as inst:
+        receiver = await inst.call("produce", 48, 16)
+        got: list[bytes] = []
+
+        async def receive_one() -> None:
+            got.append(await receiver.receive())
+
+        with trio.fail_after(10):  # a hang guard only
+            async with trio.open_nursery() as nursery:
+                for _ in range(3):
+                    nursery.start_soon(receive_one)
+        assert sorted(got) == [pattern(16), pattern(16, 16), pattern(16, 32)]
+        with pytest.raises(trio.EndOfChannel):
+            await receiver.receive()
+
+
 async def test_host_items_fetched_ahead_are_bounded_exactly(
     open_instance: Callable[..., Any], mode: str
 ) -> None:

@@ -15,7 +15,9 @@ Rules:
   backpressure; on store threads an answer also brings the items after it
   that the channel holds already (:data:`SPARE_ITEMS` ahead at most, see
   :meth:`_Pump._answer`), and when the guest starts on the last of them it
-  asks for what the channel holds by then (:meth:`_Pump.refill`). For
+  asks for what the channel holds by then (:meth:`_Pump.refill`, answered
+  through a buffer the store thread takes from, with no job unless a read
+  waits for it). For
   ``stream<u8>`` an item is a bytes-like chunk, copied into guest memory
   with one copy; a partial read keeps the rest of the chunk for the next
   read. For other element types an item is one value;
@@ -30,7 +32,9 @@ Rules:
   ``receive``. On store threads reads are kept posted ahead (see
   :meth:`StreamReceiver._read_on`, :meth:`StreamReceiver._resume_reading`
   and :meth:`StreamReceiver._keep_reading`) while what they took unasked,
-  plus the next read's capacity, stays within ``Limits.max_stream_buffer``.
+  plus the next read's capacity, stays within ``Limits.max_stream_buffer``;
+  the read behind one that completes starts at once, before the guest's
+  next step (:meth:`StreamReceiver._start_soon`).
   ``aclose`` drops the host's readable end: the guest's writer sees
   ``DROPPED`` (what a read ahead took is discarded with it, as any reader's
   data is when it drops its end);
@@ -48,7 +52,10 @@ Rules:
   copy completes (a mark set just too late counts the read as unasked); the
   store thread reads the trio side's count of unasked elements taken (stale
   only ever low, so it waits, never passes the bound); the trio side reads
-  the store thread's count once every read it posted is done.
+  the store thread's count once every read it posted is done; a refill's
+  answer is handed over in the pump's ``refilled`` buffer, its ``answered``
+  flag written by the trio side after the items, and its ``waiting`` flag
+  by the wasm side (see :meth:`_Pump.refill`).
 
 Speed: with the inline executor the wasm side is the trio thread, so a guest
 read of a memory channel that already holds an item takes it with
@@ -151,10 +158,11 @@ def _host_value(rt: InstanceRuntime, v: Any, t: ValueType | None) -> Any:
 class _Pump:
     """The trio side of a host source: receives items from the channel on demand.
 
-    Wasm side: :meth:`request` (at most one outstanding) and :meth:`close`.
-    Trio side: the pump task, which answers each request with exactly one
-    ``deliver(item, spares)`` posted to the wasm side (``_EOF`` when the
-    channel ended; ``spares``: see :meth:`_answer`).
+    Wasm side: :meth:`request` and :meth:`refill` (one of them outstanding
+    at most) and :meth:`close`. Trio side: the pump task, which answers each
+    request with exactly one ``deliver(item, spares)`` posted to the wasm
+    side (``_EOF`` when the channel ended; ``spares``: see :meth:`_answer`);
+    a refill is answered through :attr:`refilled` (see :meth:`refill`).
     """
 
     __slots__ = (
@@ -166,10 +174,14 @@ class _Pump:
         "_started",
         "_stop",
         "_wake",
+        "answered",
         "channel",
         "deliver",
+        "on_refilled",
+        "refilled",
         "rt",
         "spare",
+        "waiting",
     )
 
     def __init__(
@@ -184,6 +196,14 @@ class _Pump:
         self.deliver = deliver
         # Whether an answer of ``item`` may bring the item after it along (None: never).
         self.spare = spare
+        # The answer to a refill (see refill): the items, put there by the
+        # trio side, which then sets ``answered``; the wasm side takes them
+        # and clears it. ``waiting``: set by the wasm side while a read
+        # waits for that answer, so the trio side posts ``on_refilled``.
+        self.refilled: collections.deque[Any] = collections.deque()
+        self.answered = False
+        self.waiting = False
+        self.on_refilled: Callable[[], None] = _nothing
         # Wasm side.
         self._started = False
         # The store thread that asked (threaded): items go straight to it.
@@ -214,10 +234,16 @@ class _Pump:
 
         Made on store threads while the guest still reads the last item
         taken, so the next ones arrive before its read would wait. Answered
-        at once with ``deliver(_REFILL, spares)``, even when the channel is
-        empty: nobody waits on the host for it, so the store must not be
-        counted as waiting for trio beyond the hand-over itself. Counts as
-        the one request outstanding.
+        at once, even when the channel is empty: nobody waits on the host
+        for it, so the store must not be counted as waiting for trio beyond
+        the hand-over itself. Counts as the one request outstanding. The
+        answer costs the store thread no job of its own: the items go into
+        :attr:`refilled` (up to :data:`SPARE_ITEMS`), where the wasm side
+        takes them when it needs the next item, and only a read that waits
+        for them by then (:attr:`waiting`) gets ``on_refilled`` posted. Each
+        flag is written before the other is read, on both sides, so at
+        least one side sees the answer with the read waiting, and
+        ``on_refilled`` does nothing when the wasm side took it already.
         """
         ex = self.rt.executor
         ex.outside_begin()
@@ -245,7 +271,11 @@ class _Pump:
         if self._stop:
             self._settle()
             return
-        self._answer(_REFILL)
+        self.refilled.extend(self._spares(_REFILL))
+        self.answered = True
+        if self.waiting:
+            self.rt.executor.post(self.on_refilled, self._agent)
+        self._settle()
 
     def _answer_nowait(self) -> bool:
         """Answer the request from an item the channel holds already (trio side).
@@ -272,6 +302,12 @@ class _Pump:
         ``HostSourceStream``): the guest's next reads then complete at once,
         without a hand-over of their own.
         """
+        spares = self._spares(item)
+        self.rt.executor.post(functools.partial(self._deliver, item, tuple(spares)), self._agent)
+        self._settle()
+
+    def _spares(self, item: Any) -> list[Any]:
+        """The items the channel holds already, to go along with ``item`` (trio side)."""
         spares: list[Any] = []
         if self.spare is not None and isinstance(self.channel, trio.MemoryReceiveChannel):
             last = item
@@ -290,8 +326,7 @@ class _Pump:
                 ):
                     break  # the end is left for the next request to see
                 spares.append(last)
-        self.rt.executor.post(functools.partial(self._deliver, item, tuple(spares)), self._agent)
-        self._settle()
+        return spares
 
     def _settle(self) -> None:
         while self._owed:
@@ -364,6 +399,10 @@ def _ignore(item: Any, spare: Any) -> None:
     """What a dropped host source does with an item the pump still delivers."""
 
 
+def _nothing() -> None:
+    """What a dropped host source does when a refill is answered."""
+
+
 @final
 class HostSourceStream(ReadableStream):
     """A host receive channel as the readable side of a ``stream<T>``.
@@ -379,6 +418,7 @@ class HostSourceStream(ReadableStream):
         "_nowait",
         "_pending",
         "_pump",
+        "_refilling",
         "_spares",
         "rt",
         "t",
@@ -391,12 +431,15 @@ class HostSourceStream(ReadableStream):
         self.t = t
         threaded = rt.executor.threaded
         self._pump = _Pump(rt, channel, self._deliver, self._may_spare if threaded else None)
+        self._pump.on_refilled = self._refilled
         self._chunk: HostReadableBuffer | None = None
         # Items fetched ahead, in order after _chunk.
         self._spares: collections.deque[Any] = collections.deque()
         self._eof = False
         self._dropped = False
+        # One request or refill is outstanding (_refilling: a refill).
         self._fetching = False
+        self._refilling = False
         self._pending: tuple[WritableBuffer, OnCopyDone] | None = None
         # Taking an item synchronously touches trio state: only on the trio thread.
         self._nowait = isinstance(channel, trio.MemoryReceiveChannel)
@@ -453,6 +496,8 @@ class HostSourceStream(ReadableStream):
             and not self.rt.executor.threaded
         ):
             self._take_nowait()
+        if self._chunk is None and self._refilling:
+            self._use_spare()
         if self._chunk is not None:
             self._copy_into(dst)
             on_copy_done(CopyResult.COMPLETED)
@@ -463,6 +508,12 @@ class HostSourceStream(ReadableStream):
             if not self._fetching:
                 self._fetching = True
                 self._pump.request()
+            elif self._refilling:
+                # This read waits for the refill's answer (see _Pump.refill).
+                pump = self._pump
+                pump.waiting = True
+                if pump.answered:
+                    self._refilled()
 
     def _copy_into(self, dst: WritableBuffer) -> None:
         chunk = self._chunk
@@ -476,6 +527,8 @@ class HostSourceStream(ReadableStream):
 
     def _use_spare(self) -> None:
         spares = self._spares
+        if not spares and self._refilling:
+            self._take_refilled()
         while spares and self._chunk is None:
             self._chunk = self._buffer(spares.popleft())
             if (
@@ -489,7 +542,30 @@ class HostSourceStream(ReadableStream):
                 # The guest reads the last item taken ahead: fetch what the
                 # channel holds behind it while it does (within SPARE_ITEMS).
                 self._fetching = True
+                self._refilling = True
                 self._pump.refill()
+
+    def _take_refilled(self) -> bool:
+        """Take the items the refill brought, if it was answered (wasm side)."""
+        pump = self._pump
+        if not pump.answered:
+            return False
+        self._fetching = self._refilling = False
+        pump.answered = pump.waiting = False
+        self._spares.extend(pump.refilled)
+        pump.refilled.clear()
+        return True
+
+    def _refilled(self) -> None:
+        """The refill was answered while a read waited for it (wasm side).
+
+        Posted by the trio side, or called by the read that saw the answer
+        itself; whichever comes second finds nothing to do.
+        """
+        if self._dropped or not self._take_refilled():
+            return
+        self._use_spare()
+        self._finish_pending()
 
     def _deliver(self, item: Any, spares: tuple[Any, ...] = ()) -> None:
         """The pump's answer to a request, and the spare items with it (wasm side)."""
@@ -498,18 +574,23 @@ class HostSourceStream(ReadableStream):
             return
         if item is _EOF:
             self._eof = True
-        elif item is not _REFILL:
+        else:
             self._chunk = self._buffer(item)
         if spares:
             self._spares.extend(spares)
             self._use_spare()
+        self._finish_pending()
+
+    def _finish_pending(self) -> None:
+        """Complete the read that waits, if what it waited for came (wasm side)."""
         pending = self._pending
         if pending is None:
             return
         if self._chunk is None and not self._eof:
             # An empty chunk: ask again.
-            self._fetching = True
-            self._pump.request()
+            if not self._fetching:
+                self._fetching = True
+                self._pump.request()
             return
         self._pending = None
         dst, on_copy_done = pending
@@ -523,6 +604,7 @@ class HostSourceStream(ReadableStream):
         pending = self._pending
         assert pending is not None
         self._pending = None
+        self._pump.waiting = False
         # The item being fetched, if any, is kept for the next read.
         pending[1](CopyResult.CANCELLED)
 
@@ -531,10 +613,12 @@ class HostSourceStream(ReadableStream):
             self._dropped = True
             self._chunk = None
             self._spares.clear()
+            self._pump.refilled.clear()
             self._pump.close()
             # Items still on their way are ignored now: let go of this end, so
             # the pump and it are not a cycle left for the garbage collector.
             self._pump.deliver = _ignore
+            self._pump.on_refilled = _nothing
 
 
 @final
@@ -626,17 +710,18 @@ class _Read:
         "ahead",
         "done",
         "error",
-        "event",
         "next",
         "result",
         "unasked",
         "values",
+        "waiters",
         "wanted",
     )
 
     def __init__(self) -> None:
         self.done = False
-        self.event: trio.Event | None = None
+        # Trio tasks waiting for the outcome (receives made at once wait together).
+        self.waiters: list[trio.lowlevel.Task] | None = None
         self.result = CopyResult.COMPLETED
         self.values: Any = None
         self.error: BaseException | None = None
@@ -661,21 +746,42 @@ class _Read:
             self.done = True
             self.result = result
             self.values = values
-            if self.event is not None:
-                self.event.set()
+            self._wake()
 
     def fail(self, exc: BaseException) -> None:
         """The store trapped or closed: no outcome will come (trio side)."""
         if not self.done:
             self.error = exc
             self.done = True
-            if self.event is not None:
-                self.event.set()
+            self._wake()
+
+    def _wake(self) -> None:
+        waiters = self.waiters
+        if waiters:
+            self.waiters = None
+            for task in waiters:
+                trio.lowlevel.reschedule(task)
 
     async def wait(self) -> None:
-        if not self.done:
-            self.event = trio.Event()
-            await self.event.wait()
+        """Wait for the outcome (trio side; a checkpoint unless it is there already).
+
+        Parks the task itself rather than on a :class:`trio.Event`: one wait
+        per hand-over, so what an event adds (its parking lot) counts.
+        """
+        if self.done:
+            return
+        task = trio.lowlevel.current_task()
+        waiters = self.waiters
+        if waiters is None:
+            waiters = self.waiters = []
+        waiters.append(task)
+
+        def abort(raise_cancel: Any) -> trio.lowlevel.Abort:
+            if self.waiters is not None:
+                self.waiters.remove(task)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
 
 class _Receiver(trio.abc.ReceiveChannel[Any]):
@@ -826,10 +932,14 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
     def _taken_ahead(self, n: int) -> None:
         """Trio side: a read that took ``n`` elements unasked was absorbed (streams)."""
 
-    async def _fill(self) -> None:
-        """Wait until a value is buffered or the writer is known to be gone."""
+    async def _fill(self) -> bool:
+        """Wait until a value is buffered or the writer is known to be gone.
+
+        True if it waited for a read (that wait was a schedule point).
+        """
         rt = self.rt
         ex = rt.executor
+        waited = False
         while not self._items and not self._ended:
             self._check_open()
             rd = self._inflight
@@ -849,6 +959,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
                 rt.host_waiters.add(on_trap)
                 try:
                     await rd.wait()
+                    waited = True
                 except trio.Cancelled:
                     if not rd.done:
                         # Cancel the parked read; its outcome, with whatever
@@ -868,20 +979,28 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
                 raise Trap(str(rd.error)) from rd.error
             if not rd.absorbed:  # receive_nowait may have taken it meanwhile
                 self._absorb_read(rd)
+        return waited
 
     async def receive(self) -> Any:
         """The next value; ``trio.EndOfChannel`` once the guest's writer is gone."""
         await trio.lowlevel.checkpoint_if_cancelled()
         self._check_open()
+        # A receive that waited for a read was rescheduled by its outcome,
+        # which is the schedule point trio asks of it: it need not yield
+        # again (on store threads that saves a pass of trio's scheduler per
+        # wake-up).
+        waited = False
         if not self._items:
-            await self._fill()
+            waited = await self._fill()
         if self._items:
             value = self._items.popleft()
             if not self._items:
                 self._keep_reading()
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            if not waited:
+                await trio.lowlevel.cancel_shielded_checkpoint()
             return value
-        await trio.lowlevel.cancel_shielded_checkpoint()
+        if not waited:
+            await trio.lowlevel.cancel_shielded_checkpoint()
         raise trio.EndOfChannel
 
     def receive_nowait(self) -> Any:
@@ -953,6 +1072,8 @@ class StreamReceiver(_Receiver):
         "_ahead_copied",
         "_ahead_taken",
         "_dropped_here",
+        "_next_read",
+        "_starting",
         "ahead_bound",
         "capacity",
         "lookahead",
@@ -992,6 +1113,9 @@ class StreamReceiver(_Receiver):
         #: Look ahead after each read that returns data (see :meth:`_look_ahead`).
         self.lookahead = False
         self._dropped_here = False  # wasm side: this end was dropped
+        # Wasm side: _start_soon is running, and the read it starts next.
+        self._starting = False
+        self._next_read: _Read | None = None
 
     def _keep_reading(self) -> None:
         """Keep one read posted while the host works on what it received (threaded).
@@ -1083,12 +1207,40 @@ class StreamReceiver(_Receiver):
                 nxt = rd.next = _Read()
             on_copy_done(result)
             if nxt is not None:
-                ex.post(functools.partial(self._read_on, nxt), self._agent)
+                self._start_soon(nxt)
             elif lookahead and result is CopyResult.COMPLETED and buf.progress:
                 self._post_look_ahead(rd, chain=False)
 
         self._reading = True
         self.shared.read(None, buf, on_copy, done)
+
+    def _start_soon(self, rd: _Read) -> None:
+        """Wasm side: start the read that follows one that just completed, right now.
+
+        Started before anything else runs on the store thread, in particular
+        before the step of the guest task whose write the completed read
+        took: that step's next write then completes into this read at once
+        instead of parking, and the task needs one step fewer. Safe inside
+        the copy that completed the read: the reader's side of the shared
+        stream is free again by then (our ``on_copy`` reclaims its buffer
+        first, and a read completed on arrival parked nothing). A read
+        that completes at once starts its successor here too, from this
+        loop rather than nested, so a writer with much ready costs no
+        recursion.
+        """
+        if self._starting:
+            self._next_read = rd
+            return
+        self._starting = True
+        try:
+            nxt: _Read | None = rd
+            while nxt is not None:
+                self._next_read = None
+                self._read_on(nxt)
+                nxt = self._next_read
+        finally:
+            self._starting = False
+            self._next_read = None
 
     def _read_on(self, rd: _Read) -> None:
         """Wasm side: the read that follows a read that completed with data.
