@@ -264,7 +264,7 @@ class WasiHttpApp:
             _target(scope),
             Fields.incoming(scope.get("headers", ())),
             body,
-            _resolved(Ok(None)),
+            None,
         )
         slot = await pool.acquire()
         try:
@@ -423,13 +423,6 @@ async def _first(channel: trio.abc.ReceiveChannel[Any]) -> Any:
 
 def _empty_body() -> trio.MemoryReceiveChannel[bytes]:
     send, receive = trio.open_memory_channel[bytes](0)
-    send.close()
-    return receive
-
-
-def _resolved(value: Any) -> trio.MemoryReceiveChannel[Any]:
-    send, receive = trio.open_memory_channel[Any](1)
-    send.send_nowait(value)
     send.close()
     return receive
 
