@@ -315,7 +315,7 @@ async def send_response(scope: Scope, send: Send, response: Response, slot: Slot
         "trailers": want_trailers,
     }
     try:
-        async with contents:
+        try:
             ready = await _ready_chunks(contents)
             if ready is not None and ready[1] and not want_trailers:
                 outcome = _ready_outcome(trailers)
@@ -325,7 +325,7 @@ async def send_response(scope: Scope, send: Send, response: Response, slot: Slot
                         headers.append((b"content-length", b"%d" % len(body)))
                     await send(head)
                     await send({"type": "http.response.body", "body": body, "more_body": False})
-                    await trailers.aclose()
+                    await _close(trailers)
                     response.finish(Ok(None))
                     return
             await send(head)
@@ -337,6 +337,8 @@ async def send_response(scope: Scope, send: Send, response: Response, slot: Slot
                         await send(
                             {"type": "http.response.body", "body": bytes(chunk), "more_body": True}
                         )
+        finally:
+            await _close(contents)
         outcome = await _first(trailers)
     except Trap as exc:
         slot.mark_broken(str(exc))
@@ -410,6 +412,18 @@ def _may_add_length(scope: Scope, response: Response) -> bool:
 
 class _BodyFailed(Exception):
     """The guest's response body ended with an error; the server drops the connection."""
+
+
+async def _close(channel: trio.abc.ReceiveChannel[Any]) -> None:
+    """Close a body or trailers channel; at once (no checkpoint) when it can.
+
+    The exchange has checkpoints enough (every send is one): a task step
+    more per channel would only add to the cost of each request.
+    """
+    if isinstance(channel, (StreamReceiver, FutureReceiver, trio.MemoryReceiveChannel)):
+        channel.close()
+    else:
+        await channel.aclose()
 
 
 async def _first(channel: trio.abc.ReceiveChannel[Any]) -> Any:
