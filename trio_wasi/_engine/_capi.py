@@ -13,7 +13,7 @@ Every other module of the engine reaches the C API through this one.
 from __future__ import annotations
 
 import ctypes
-from ctypes import CFUNCTYPE, PYFUNCTYPE, c_bool, c_size_t, c_uint8, c_uint64, c_void_p
+from ctypes import CFUNCTYPE, c_bool, c_size_t, c_uint8, c_uint64, c_void_p
 from typing import Any
 
 import wasmtime
@@ -65,22 +65,7 @@ _dll: Any = ffi.dll
 
 
 def _bind(name: str, restype: Any, *argtypes: Any) -> Any:
-    """A C function that releases the GIL while it runs (it may run wasm or compile)."""
     return CFUNCTYPE(restype, *argtypes)((name, _dll))
-
-
-def _bind_quick(name: str, restype: Any, *argtypes: Any) -> Any:
-    """A short C function that keeps the GIL while it runs.
-
-    Releasing the GIL around a call that takes a fraction of a microsecond
-    buys nothing, and costs a great deal when another thread wants the GIL:
-    the caller must then win it back before it can go on, waiting out
-    whatever Python code the other thread runs meanwhile (up to the
-    interpreter's switch interval). A store thread reading its memory's size
-    several times per call would otherwise queue behind the trio thread
-    each time, and the other way round.
-    """
-    return PYFUNCTYPE(restype, *argtypes)((name, _dll))
 
 
 class ByteVec(ctypes.Structure):
@@ -103,33 +88,33 @@ func_new_unchecked: Any = _bind(
 instance_new: Any = _bind(
     "wasmtime_instance_new", c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_void_p
 )
-instance_export_get: Any = _bind_quick(
+instance_export_get: Any = _bind(
     "wasmtime_instance_export_get", c_bool, c_void_p, c_void_p, ctypes.c_char_p, c_size_t, c_void_p
 )
-memory_data: Any = _bind_quick("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
-memory_data_size: Any = _bind_quick("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
-memory_size: Any = _bind_quick("wasmtime_memory_size", c_uint64, c_void_p, c_void_p)
+memory_data: Any = _bind("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
+memory_data_size: Any = _bind("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
+memory_size: Any = _bind("wasmtime_memory_size", c_uint64, c_void_p, c_void_p)
 memory_grow: Any = _bind("wasmtime_memory_grow", c_void_p, c_void_p, c_void_p, c_uint64, c_void_p)
 module_new: Any = _bind(
     "wasmtime_module_new", c_void_p, c_void_p, ctypes.c_char_p, c_size_t, c_void_p
 )
-trap_new: Any = _bind_quick("wasmtime_trap_new", c_void_p, ctypes.c_char_p, c_size_t)
+trap_new: Any = _bind("wasmtime_trap_new", c_void_p, ctypes.c_char_p, c_size_t)
 # The epoch deadline callback returns a ``wasmtime_error_t *`` (0: go on),
 # declared as size_t like CALLBACK's trap.
 EPOCH_CALLBACK: Any = CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_void_p, c_void_p)
 store_epoch_deadline_callback: Any = _bind(
     "wasmtime_store_epoch_deadline_callback", None, c_void_p, EPOCH_CALLBACK, c_void_p, c_void_p
 )
-context_set_epoch_deadline: Any = _bind_quick(
+context_set_epoch_deadline: Any = _bind(
     "wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64
 )
-error_new: Any = _bind_quick("wasmtime_error_new", c_void_p, ctypes.c_char_p)
-_trap_message: Any = _bind_quick("wasm_trap_message", None, c_void_p, c_void_p)
-_trap_delete: Any = _bind_quick("wasm_trap_delete", None, c_void_p)
-_trap_code: Any = _bind_quick("wasmtime_trap_code", c_bool, c_void_p, c_void_p)
-_error_message: Any = _bind_quick("wasmtime_error_message", None, c_void_p, c_void_p)
-_error_delete: Any = _bind_quick("wasmtime_error_delete", None, c_void_p)
-_byte_vec_delete: Any = _bind_quick("wasm_byte_vec_delete", None, c_void_p)
+error_new: Any = _bind("wasmtime_error_new", c_void_p, ctypes.c_char_p)
+_trap_message: Any = _bind("wasm_trap_message", None, c_void_p, c_void_p)
+_trap_delete: Any = _bind("wasm_trap_delete", None, c_void_p)
+_trap_code: Any = _bind("wasmtime_trap_code", c_bool, c_void_p, c_void_p)
+_error_message: Any = _bind("wasmtime_error_message", None, c_void_p, c_void_p)
+_error_delete: Any = _bind("wasmtime_error_delete", None, c_void_p)
+_byte_vec_delete: Any = _bind("wasm_byte_vec_delete", None, c_void_p)
 
 
 class PointerVec(ctypes.Structure):
@@ -138,13 +123,13 @@ class PointerVec(ctypes.Structure):
     _fields_ = [("size", c_size_t), ("data", c_void_p)]
 
 
-_module_imports: Any = _bind_quick("wasmtime_module_imports", None, c_void_p, c_void_p)
-_module_exports: Any = _bind_quick("wasmtime_module_exports", None, c_void_p, c_void_p)
-_importtype_module: Any = _bind_quick("wasm_importtype_module", c_void_p, c_void_p)
-_importtype_name: Any = _bind_quick("wasm_importtype_name", c_void_p, c_void_p)
-_exporttype_name: Any = _bind_quick("wasm_exporttype_name", c_void_p, c_void_p)
-_importtype_vec_delete: Any = _bind_quick("wasm_importtype_vec_delete", None, c_void_p)
-_exporttype_vec_delete: Any = _bind_quick("wasm_exporttype_vec_delete", None, c_void_p)
+_module_imports: Any = _bind("wasmtime_module_imports", None, c_void_p, c_void_p)
+_module_exports: Any = _bind("wasmtime_module_exports", None, c_void_p, c_void_p)
+_importtype_module: Any = _bind("wasm_importtype_module", c_void_p, c_void_p)
+_importtype_name: Any = _bind("wasm_importtype_name", c_void_p, c_void_p)
+_exporttype_name: Any = _bind("wasm_exporttype_name", c_void_p, c_void_p)
+_importtype_vec_delete: Any = _bind("wasm_importtype_vec_delete", None, c_void_p)
+_exporttype_vec_delete: Any = _bind("wasm_exporttype_vec_delete", None, c_void_p)
 
 
 def _name_at(address: int) -> str:
