@@ -128,6 +128,10 @@ def _delattr(self: object, name: str) -> None:
 
 
 def _eq(self: Any, other: Any) -> Any:
+    if other is self:
+        # Types are compared on every checked handle use; most comparisons
+        # are of a type with itself (and no field is a NaN).
+        return True
     if other.__class__ is not self.__class__:
         return NotImplemented
     key = self._frozen_key
@@ -135,6 +139,8 @@ def _eq(self: Any, other: Any) -> Any:
 
 
 def _ne(self: Any, other: Any) -> Any:
+    if other is self:
+        return False
     if other.__class__ is not self.__class__:
         return NotImplemented
     key = self._frozen_key

@@ -243,7 +243,7 @@ class WasiHttpApp:
             _target(scope),
             Fields.incoming(scope.get("headers", ())),
             body,
-            _resolved(Ok(None)),
+            None,
         )
         slot = await pool.acquire()
         try:
@@ -294,7 +294,7 @@ async def send_response(scope: Scope, send: Send, response: Response, slot: Slot
         "trailers": want_trailers,
     }
     try:
-        async with contents:
+        try:
             ready = await _ready_chunks(contents)
             if ready is not None and ready[1] and not want_trailers:
                 outcome = _ready_outcome(trailers)
@@ -304,7 +304,7 @@ async def send_response(scope: Scope, send: Send, response: Response, slot: Slot
                         headers.append((b"content-length", b"%d" % len(body)))
                     await send(head)
                     await send({"type": "http.response.body", "body": body, "more_body": False})
-                    await trailers.aclose()
+                    await _close(trailers)
                     response.finish(Ok(None))
                     return
             await send(head)
@@ -316,6 +316,8 @@ async def send_response(scope: Scope, send: Send, response: Response, slot: Slot
                         await send(
                             {"type": "http.response.body", "body": bytes(chunk), "more_body": True}
                         )
+        finally:
+            await _close(contents)
         outcome = await _first(trailers)
     except Trap as exc:
         slot.mark_broken(str(exc))
@@ -391,24 +393,36 @@ class _BodyFailed(Exception):
     """The guest's response body ended with an error; the server drops the connection."""
 
 
+async def _close(channel: trio.abc.ReceiveChannel[Any]) -> None:
+    """Close a body or trailers channel; at once (no checkpoint) when it can.
+
+    The exchange has checkpoints enough (every send is one): a task step
+    more per channel would only add to the cost of each request.
+    """
+    if isinstance(channel, (StreamReceiver, FutureReceiver, trio.MemoryReceiveChannel)):
+        channel.close()
+    else:
+        await channel.aclose()
+
+
 async def _first(channel: trio.abc.ReceiveChannel[Any]) -> Any:
     """The value of a future (a channel's first item), or None if it closed empty."""
-    async with channel:
-        try:
-            return await channel.receive()
-        except trio.EndOfChannel:
-            return None
+    try:
+        if isinstance(channel, (FutureReceiver, trio.MemoryReceiveChannel)):
+            # Usually resolved by now: taken without a task step.
+            try:
+                return channel.receive_nowait()
+            except trio.WouldBlock:
+                pass
+        return await channel.receive()
+    except trio.EndOfChannel:
+        return None
+    finally:
+        await _close(channel)
 
 
 def _empty_body() -> trio.MemoryReceiveChannel[bytes]:
     send, receive = trio.open_memory_channel[bytes](0)
-    send.close()
-    return receive
-
-
-def _resolved(value: Any) -> trio.MemoryReceiveChannel[Any]:
-    send, receive = trio.open_memory_channel[Any](1)
-    send.send_nowait(value)
     send.close()
     return receive
 
@@ -501,11 +515,36 @@ async def _watch_disconnect(receive: Receive, exchange: _Exchange) -> None:
 async def _until_disconnect(receive: Receive, exchange: _Exchange) -> None:
     # Body messages of a request declared without a body end it here (an
     # empty one, as servers send).
+    nowait = _receive_nowait(receive)
     while True:
-        message = await receive()
+        try:
+            message = nowait()
+        except trio.WouldBlock:
+            message = await receive()
         if message["type"] == "http.disconnect":
             exchange.disconnected()
             return
+
+
+def _would_block() -> Message:
+    raise trio.WouldBlock
+
+
+def _receive_nowait(receive: Receive) -> Callable[[], Message]:
+    """``receive``'s synchronous twin, or a function that raises ``trio.WouldBlock``.
+
+    A server on trio (hypercorn) hands each request the ``receive`` method
+    of a memory channel, where the request's body message is already queued
+    when the application starts: taking it at once spares the watcher a
+    task step per request.
+    """
+    channel = getattr(receive, "__self__", None)
+    if (
+        isinstance(channel, trio.MemoryReceiveChannel)
+        and getattr(receive, "__func__", None) is trio.MemoryReceiveChannel.receive
+    ):
+        return channel.receive_nowait
+    return _would_block
 
 
 async def _handler_failed(scope: Scope, send: Send, code: Any) -> None:

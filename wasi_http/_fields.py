@@ -106,7 +106,10 @@ class FieldsCore:
             if _key(name) in FORBIDDEN or not valid_name(name) or not valid_value(value):
                 continue
             kept.append((name, bytes(value)))
-        return cls.of(kept, immutable=True)
+        out = cls()
+        out.pairs = kept
+        out.immutable = True
+        return out
 
     def check(self, name: str, values: list[bytes]) -> None:
         """Refuse a mutation of ``name`` (to ``values``): immutable, bad syntax, forbidden."""

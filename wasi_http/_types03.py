@@ -112,7 +112,9 @@ class Message:
 
     headers: Fields
     contents: trio.abc.ReceiveChannel[Any] | None
-    trailers: trio.abc.ReceiveChannel[Any]
+    # None: no trailers (the future resolves to ``ok(none)``), made only if
+    # the body is taken: most requests a handler serves never read theirs.
+    trailers: trio.abc.ReceiveChannel[Any] | None
     _result: trio.MemorySendChannel[Any] | None
 
     def _init_message(
@@ -130,7 +132,7 @@ class Message:
         self,
         headers: Fields,
         contents: trio.abc.ReceiveChannel[Any] | None,
-        trailers: trio.abc.ReceiveChannel[Any],
+        trailers: trio.abc.ReceiveChannel[Any] | None,
     ) -> None:
         # A message from the network: nobody waits for it to be sent, so it
         # has no future for that (finish does nothing).
@@ -160,7 +162,10 @@ class Message:
         if contents is None:
             send, contents = trio.open_memory_channel[bytes](0)
             send.close()
-        return contents, self.trailers
+        trailers = self.trailers
+        if trailers is None:
+            trailers = empty_trailers()
+        return contents, trailers
 
     def get_headers(self) -> Fields:
         # The resource stays immutable however the guest reaches it (the
@@ -225,9 +230,12 @@ class Request(Message):
         path_with_query: str,
         headers: Fields,
         contents: trio.abc.ReceiveChannel[Any] | None,
-        trailers: trio.abc.ReceiveChannel[Any],
+        trailers: trio.abc.ReceiveChannel[Any] | None,
     ) -> Request:
-        """A request from the network, as the host hands it to a handler."""
+        """A request from the network, as the host hands it to a handler.
+
+        ``contents`` None is an empty body, ``trailers`` None no trailers.
+        """
         request = cls()
         request._init_incoming(headers, contents, trailers)
         request.method = method_variant(method)

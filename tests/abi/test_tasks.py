@@ -15,7 +15,15 @@ from typing import Any
 import pytest
 
 import trio_wasi._abi
-from trio_wasi._abi import U32, BytesMemory, CanonOptions, InstanceState
+from trio_wasi._abi import (
+    U32,
+    BorrowType,
+    BytesMemory,
+    CanonOptions,
+    InstanceState,
+    ResourceType,
+    resource_new,
+)
 from trio_wasi._abi._handles import HandleTable
 from trio_wasi._abi._lower import ComponentFunc, OnCancel, async_lower, noop_cancel, sync_lower
 from trio_wasi._abi._options import AsyncValueHooks, StringEncoding
@@ -617,6 +625,55 @@ def test_sync_lower_blocks_until_the_callee_resolves() -> None:
     with pytest.raises(Trap, match="cannot block a synchronous task"):
         blocked()
     assert len(callee.calls) == 1
+
+
+class Immediate(Callee):
+    """A callee that runs to completion when invoked (as a plain host function does)."""
+
+    def __init__(self, ft: FuncType, fn: Callable[..., Any]) -> None:
+        super().__init__(ft)
+        self.fn = fn
+        self.seen: list[list[Any]] = []
+        self.immediate = self.call_now
+
+    def call_now(self, args: list[Any], lower: Callable[[list[Any]], list[Any]]) -> list[Any]:
+        self.seen.append(args)
+        return lower([self.fn(*args)])
+
+
+def test_sync_lower_of_an_immediate_callee_makes_no_subtask() -> None:
+    g = Guest()
+    rt = ResourceType("r", instance=InstanceState(), dtor=None)
+    handle = resource_new(g.inst, rt, 7)
+    lends: list[int] = []
+
+    def fn(borrowed: Any, n: int) -> int:
+        # The borrow is lent for the duration of the call, and only then.
+        lends.append(g.table.get(handle).num_lends)
+        return n + 1
+
+    callee = Immediate(FuncType(params=(("self", BorrowType(rt)), ("n", U32)), result=U32), fn)
+    lowered = sync_lower(g.sched, callee, CanonOptions(), g.inst, GUEST_ASYNC_VALUES)
+    assert lowered(handle, 41) == 42
+    assert lends == [1]
+    assert g.table.get(handle).num_lends == 0
+    assert callee.calls == []  # invoke was never needed
+    assert len(g.sched.blocks) == 0
+    assert len(g.table) == 1  # the resource alone: no subtask handle
+
+
+def test_sync_lower_of_an_immediate_async_callee_keeps_the_blocking_rule() -> None:
+    # An async-typed callee may block in general, so a synchronous task may
+    # not call it synchronously, even when this one would not block.
+    callee = Immediate(FuncType(params=(), result=U32, is_async=True), lambda: 5)
+    s = Guest(SYNC_FT, CanonOptions())
+    blocked = sync_lower(s.sched, callee, CanonOptions(), s.inst, GUEST_ASYNC_VALUES)
+    with pytest.raises(Trap, match="cannot block a synchronous task"):
+        blocked()
+    assert callee.seen == []
+    g = Guest()
+    allowed = sync_lower(g.sched, callee, CanonOptions(), g.inst, GUEST_ASYNC_VALUES)
+    assert allowed() == 5
 
 
 # -- entering and the callback loop ---------------------------------------------------

@@ -227,3 +227,37 @@ def test_only_02_handlers_serve_one_request_per_instance() -> None:
 
     assert max_concurrency("0.3", 100) == 100
     assert max_concurrency("0.2", 100) == 1
+
+
+async def test_the_disconnect_watcher_takes_queued_messages_without_waiting() -> None:
+    from wasi_http._app import _Exchange, _receive_nowait, _until_disconnect
+
+    send, receive = trio.open_memory_channel[dict[str, object]](4)
+    nowait = _receive_nowait(receive.receive)
+    with pytest.raises(trio.WouldBlock):
+        nowait()
+    send.send_nowait({"type": "http.request", "body": b"", "more_body": False})
+    assert nowait() == {"type": "http.request", "body": b"", "more_body": False}
+
+    async def other_receive() -> dict[str, object]:
+        raise AssertionError("not called")
+
+    # Anything but a trio memory channel's receive is only ever awaited.
+    with pytest.raises(trio.WouldBlock):
+        _receive_nowait(other_receive)()
+
+    # The watcher ends at the disconnect after the body message, and a
+    # disconnect before the response is complete cancels the exchange.
+    async def ignore(message: object) -> None:
+        pass
+
+    exchange = _Exchange(ignore)
+    send.send_nowait({"type": "http.request", "body": b"", "more_body": False})
+    send.send_nowait({"type": "http.disconnect"})
+    await _until_disconnect(receive.receive, exchange)
+    assert exchange.scope.cancel_called
+    done = _Exchange(ignore)
+    done.complete = True
+    send.send_nowait({"type": "http.disconnect"})
+    await _until_disconnect(receive.receive, done)
+    assert not done.scope.cancel_called

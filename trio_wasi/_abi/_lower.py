@@ -35,6 +35,7 @@ from ._flat import CoreValueIter, values_lifter_for, values_lowerer_for
 from ._handles import InstanceState
 from ._layout import MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
 from ._options import AsyncValueHooks, CanonOptions, LiftLowerContext, StringEncoding
+from ._resources import BorrowScope
 from ._scheduler import Scheduler
 from ._tasks import OnResolve, OnStart
 from ._trap import trap, trap_if
@@ -56,6 +57,13 @@ class ComponentFunc:
     """
 
     type: T.FuncType
+
+    #: Set by a callee that runs to completion whenever it is invoked, with no
+    #: task, subtask events or cancellation of its own (a plain host
+    #: function): ``immediate(args, lower)`` calls it with the lifted
+    #: arguments and returns ``lower(results)``. A synchronous lower then
+    #: skips the subtask it would only create and resolve at once.
+    immediate: Callable[[list[Any], Callable[[list[Any]], list[Any]]], list[Any]] | None = None
 
     def invoke(
         self,
@@ -84,15 +92,44 @@ def sync_lower(
     lower_results = values_lowerer_for(tuple(ft.result_types()), MAX_FLAT_RESULTS)
     callee_async = ft.is_async
 
-    def lowered(*flat: Any) -> Any:
-        trap_if(not state.may_leave, "cannot leave component instance")
+    def check_may_block() -> None:
         task = rt.maybe_current_task()
-        if callee_async and (task is None or not task.may_block):
+        if task is None or not task.may_block:
             # Calling an async-typed function synchronously may block, which a
             # synchronous task may not do, unless another of its instance's
             # threads is ready to run meanwhile (guest threads, _threads).
             if task is None or not rt.others_ready(task):
                 trap("cannot block a synchronous task before returning")
+
+    immediate = callee.immediate
+    if immediate is not None:
+        # The same call as below, without the subtask: the callee resolves
+        # while invoked, so nothing can wait on, cancel or observe one. The
+        # borrows lent to it end when it returns, as on delivery below.
+        def lowered_now(*flat: Any) -> Any:
+            trap_if(not state.may_leave, "cannot leave component instance")
+            if callee_async:
+                check_may_block()
+            scope = BorrowScope()
+            cx = LiftLowerContext(options, state, scope, hooks=hooks)
+            vi = CoreValueIter(list(flat))
+            out = immediate(
+                lift_params(cx, vi),
+                lambda results: lower_results(cx, results, vi),
+            )
+            scope.release_lenders()
+            scope.release_host_objects()
+            if not out:
+                return None
+            return out[0]
+
+        return lowered_now
+
+    def lowered(*flat: Any) -> Any:
+        trap_if(not state.may_leave, "cannot leave component instance")
+        task = rt.maybe_current_task()
+        if callee_async and (task is None or not task.may_block):
+            check_may_block()
         subtask = Subtask()
         cx = LiftLowerContext(options, state, subtask.scope, hooks=hooks)
         vi = CoreValueIter(list(flat))

@@ -1026,6 +1026,11 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
 
     async def aclose(self) -> None:
         """Drop the host's readable end; the guest's writer then sees DROPPED."""
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+    def close(self) -> None:
+        """:meth:`aclose` without its checkpoint (trio side), as trio's memory channels have."""
         if not (self._closed or self._moved):
             self._closed = True
             self._release_hold()
@@ -1035,7 +1040,6 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
             # hand-over to the wasm side.
             if not self._ended and self.rt.poisoned is None and not self.rt.closing:
                 self.rt.executor.post(self._drop, self._agent)
-        await trio.lowlevel.checkpoint()
 
     def _take_shared(self) -> SharedBase | None:
         """Hand the untouched guest end over to a new lowering (or None)."""

@@ -446,7 +446,7 @@ class LiftedFunc(ComponentFunc):
 class HostFunc(ComponentFunc):
     """A Python callable (plain or ``async def``) offered as a component function."""
 
-    __slots__ = ("_fn", "is_coroutine", "name", "rt", "type")
+    __slots__ = ("_fn", "immediate", "is_coroutine", "name", "rt", "type")
 
     def __init__(
         self, rt: InstanceRuntime, ft: T.FuncType, fn: Callable[..., Any], name: str
@@ -457,6 +457,23 @@ class HostFunc(ComponentFunc):
         self._fn = fn
         self.name = name
         self.is_coroutine = inspect.iscoroutinefunction(fn)
+        # A plain function runs to completion when invoked (see ComponentFunc).
+        self.immediate = None if self.is_coroutine else self._call_now
+
+    def _call_now(self, args: list[Any], lower: Callable[[list[Any]], list[Any]]) -> list[Any]:
+        """Call the plain function and return ``lower(results)`` (as :meth:`invoke` resolves)."""
+        try:
+            result = self._fn(*args)
+        except Trap:
+            raise
+        except Exception as exc:
+            raise self._failure(exc) from exc
+        try:
+            return lower([] if self.type.result is None else [result])
+        except Trap:
+            raise
+        except Exception as exc:
+            raise self._mismatch(exc) from exc
 
     def invoke(
         self,
@@ -496,10 +513,13 @@ class HostFunc(ComponentFunc):
         except Trap:
             raise
         except Exception as exc:
-            raise Trap(
-                f"host function `{self.name}` returned a value that does not match "
-                f"its result type: {exc}"
-            ) from exc
+            raise self._mismatch(exc) from exc
+
+    def _mismatch(self, exc: Exception) -> Trap:
+        return Trap(
+            f"host function `{self.name}` returned a value that does not match "
+            f"its result type: {exc}"
+        )
 
     def _start_coroutine(self, args: list[Any], on_resolve: OnResolve) -> OnCancel:
         rt = self.rt
