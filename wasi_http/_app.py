@@ -86,14 +86,44 @@ def handler_kind(component: Component) -> tuple[str, str]:
     )
 
 
-def max_concurrency(kind: str, configured: int) -> int:
-    """Requests one instance serves at once: one for a 0.2 handler, else ``configured``.
+def has_stackful_lift(component: Component) -> bool:
+    """Whether ``component`` lifts a function async without a callback (stackful)."""
+    from trio_wasi._binary import _model as M
 
-    A 0.3 component with a stackful export shares its instance too: the
-    store thread nests the parked frames of its requests and queues new
-    ones while it holds as many as it may nest (``_run._executor.MAX_PARKED``).
+    def walk(definitions: Any) -> bool:
+        for d in definitions:
+            if isinstance(d, M.CanonLift) and d.options.is_async and d.options.callback is None:
+                return True
+            nested = getattr(d, "component", None)
+            if isinstance(nested, M.DecodedComponent) and walk(nested.definitions):
+                return True
+        return False
+
+    return walk(component.model.definitions)
+
+
+#: Requests one 0.3 instance serves at once unless configured otherwise.
+DEFAULT_MAX_CONCURRENCY = 100
+
+
+def max_concurrency(component: Component, kind: str, configured: int | None) -> int:
+    """Requests one instance of ``component`` serves at once.
+
+    A 0.2 handler serves one request at a time. A 0.3 component serves
+    ``configured`` requests at once, by default :data:`DEFAULT_MAX_CONCURRENCY`,
+    except one with a stackful export, which by default serves one: its
+    blocked frames nest on the instance's store thread and wasmtime resumes
+    them only last in, first out, so a request whose frame lies below
+    another's cannot finish before that one does (a client slow to send its
+    body would hold up every request that entered the instance before it).
+    A configured value shares a stackful instance anyway (``MAX_PARKED``
+    bounds the nesting; further requests queue).
     """
-    return 1 if kind == "0.2" else configured
+    if kind == "0.2":
+        return 1
+    if configured is not None:
+        return configured
+    return 1 if has_stackful_lift(component) else DEFAULT_MAX_CONCURRENCY
 
 
 def make_linker(component: Component, config: ServeConfig, http: HttpClient) -> Linker:
@@ -166,7 +196,9 @@ class WasiHttpApp:
                 pool = InstancePool(
                     self.linker,
                     self.linked,
-                    max_concurrency=max_concurrency(self.kind, self.config.max_concurrency),
+                    max_concurrency=max_concurrency(
+                        self.component, self.kind, self.config.max_concurrency
+                    ),
                     max_requests=self.config.max_requests,
                     max_instances=self.config.max_instances,
                     run_on_thread=self.config.run_on_thread,

@@ -86,9 +86,12 @@ def add_serve_parser(sub: Any, fmt: type[argparse.HelpFormatter]) -> None:
     p.add_argument(
         "--max-concurrency",
         type=int,
-        default=100,
+        default=None,
         metavar="N",
-        help="requests one 0.3 instance serves at once (default: 100)",
+        help=(
+            "requests one 0.3 instance serves at once (default: 100, or 1 for a "
+            "component with a stackful export)"
+        ),
     )
     p.add_argument(
         "--max-requests",

@@ -21,8 +21,11 @@ class ServeConfig:
 
     * ``bind``: addresses to listen on (``"127.0.0.1:8080"``; port 0 picks one);
     * ``wasi``: what each instance may reach through WASI (default: nothing);
-    * ``max_concurrency``: requests one 0.3 instance serves at once (a 0.2
-      instance always serves one at a time);
+    * ``max_concurrency``: requests one 0.3 instance serves at once; None
+      (the default): 100, or 1 for a component with a stackful (async,
+      callback-less) export, whose requests could only finish in the reverse
+      order they entered the instance (a 0.2 instance always serves one at
+      a time);
     * ``max_requests``: requests an instance serves before it is replaced
       (0: no limit);
     * ``max_instances``: instances alive at once; a request waits for a free
@@ -50,7 +53,7 @@ class ServeConfig:
 
     bind: Sequence[str] = attrs.field(default=("127.0.0.1:8080",), converter=_strings)
     wasi: WasiConfig = attrs.field(factory=WasiConfig)
-    max_concurrency: int = 100
+    max_concurrency: int | None = None
     max_requests: int = 0
     max_instances: int = 8
     allow_http: Sequence[str] = attrs.field(default=(), converter=_strings)

@@ -1,4 +1,4 @@
-"""A stackful service shares one instance among many requests, sequential or concurrent.
+"""A stackful service: one request per instance by default, shared when configured.
 
 The component is the shipped demo's type section with a ``handle`` lifted
 async without a callback (stackful) that first reads one byte of the request
@@ -9,7 +9,9 @@ on its store thread; past ``MAX_PARKED`` of them, further requests wait to
 start. A client that holds every body back shows by construction that the
 instance reached that bound with more requests queued, and that all of them
 are answered once the bodies come, by the one instance, which is not
-discarded.
+discarded. Sharing is opt-in (``max_concurrency``): nested frames finish
+last in, first out, so by default each request gets an instance of its own
+and a client that holds its body back holds up nobody else.
 """
 
 from __future__ import annotations
@@ -181,7 +183,7 @@ def _store_thread_state(pool: Any) -> tuple[int, int]:
 
 
 async def test_many_sequential_requests_share_one_instance() -> None:
-    async with serving(_component(), max_instances=1) as (url, app):
+    async with serving(_component(), max_instances=1, max_concurrency=100) as (url, app):
         pool = app.pool
         assert pool is not None
         async with httpx.AsyncClient() as client:
@@ -203,7 +205,7 @@ async def test_concurrent_requests_past_the_nesting_bound_share_one_instance() -
         await bodies.wait()
         yield b"x"
 
-    async with serving(_component(), max_instances=1) as (url, app):
+    async with serving(_component(), max_instances=1, max_concurrency=n) as (url, app):
         pool = app.pool
         assert pool is not None
         limits = httpx.Limits(max_connections=n)
@@ -230,3 +232,49 @@ async def test_concurrent_requests_past_the_nesting_bound_share_one_instance() -
         (slot,) = pool.slots
         assert (pool.created, pool.discarded, slot.leases, slot.broken) == (1, 0, n, None)
         assert _store_thread_state(pool) == (0, 0)
+
+
+async def test_by_default_a_request_is_not_held_up_by_a_later_one() -> None:
+    # A enters and waits for its body, then B does. Sharing A's instance, B's
+    # frame would nest on A's, and A, once its body came, could only finish
+    # after B; by default B gets an instance of its own, and A is answered
+    # while B still waits for its body.
+    a_body, b_body = trio.Event(), trio.Event()
+    answered: list[str] = []
+
+    def held(event: trio.Event) -> AsyncIterator[bytes]:
+        async def body() -> AsyncIterator[bytes]:
+            await event.wait()
+            yield b"x"
+
+        return body()
+
+    def parked(pool: Any) -> list[int]:
+        return [
+            sum(a.parked for a in slot.instance._rt.executor.agents)
+            for slot in pool.slots
+            if slot.instance is not None
+        ]
+
+    async with serving(_component(), max_instances=2) as (url, app):
+        pool = app.pool
+        assert pool is not None
+        async with httpx.AsyncClient(timeout=60) as client:
+
+            async def post(name: str, event: trio.Event) -> None:
+                response = await client.post(
+                    url, content=held(event), headers={"content-length": "1"}
+                )
+                assert response.status_code == 200
+                answered.append(name)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(post, "A", a_body)
+                await wait_until(lambda: parked(pool) == [1], "A's frame is parked")
+                nursery.start_soon(post, "B", b_body)
+                await wait_until(lambda: sum(parked(pool)) == 2, "B's frame is parked")
+                a_body.set()
+                await wait_until(lambda: answered == ["A"], "A is answered while B waits")
+                b_body.set()
+        assert answered == ["A", "B"]
+        assert (pool.created, pool.discarded) == (2, 0)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 import trio
 
+import trio_wasi
 from trio_wasi import Err, Ok, Variant
 from wasi_http._client import AllowList
 from wasi_http._errors import ERROR_CASES, error_code_for, status_for
@@ -221,12 +224,22 @@ async def test_trailers_are_sent_only_when_announced_and_present(announced: bool
     assert await sent.receive() == Ok(None)
 
 
-def test_only_02_handlers_serve_one_request_per_instance() -> None:
-    # 0.3 handlers share an instance, stackful ones too (test_serve_stackful.py).
-    from wasi_http._app import max_concurrency
+def test_stackful_and_02_components_serve_one_request_per_instance_by_default() -> None:
+    from wasi_http._app import DEFAULT_MAX_CONCURRENCY, has_stackful_lift, max_concurrency
+    from wasi_http._cli import default_component
 
-    assert max_concurrency("0.3", 100) == 100
-    assert max_concurrency("0.2", 100) == 1
+    shipped = default_component()  # its handler is lifted without a callback
+    assert has_stackful_lift(shipped)
+    assert max_concurrency(shipped, "0.3", None) == 1
+    # Configured, a stackful instance is shared (test_serve_stackful.py).
+    assert max_concurrency(shipped, "0.3", 100) == 100
+    assert max_concurrency(shipped, "0.2", 100) == 1
+    callback = trio_wasi.Component.from_wat(
+        (Path(__file__).parents[1] / "benchmarks" / "hello_callback.wat").read_text()
+    )
+    assert not has_stackful_lift(callback)
+    assert max_concurrency(callback, "0.3", None) == DEFAULT_MAX_CONCURRENCY
+    assert max_concurrency(callback, "0.3", 7) == 7
 
 
 async def test_the_disconnect_watcher_takes_queued_messages_without_waiting() -> None:
