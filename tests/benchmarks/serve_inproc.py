@@ -25,8 +25,8 @@ import sys
 import tempfile
 import threading
 import time
-from types import FrameType
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import attrs
@@ -124,8 +124,11 @@ class _CallCounter:
         print(f"Python calls per request: {total / requests:.1f}")
         for thread, n in per_thread.most_common():
             print(f"  {thread}: {n / requests:.1f}")
-            codes = [(c, k) for (t, c), k in self.counts.items() if t == thread or (
-                thread == "trio" and t == "MainThread")]
+            codes = [
+                (c, k)
+                for (t, c), k in self.counts.items()
+                if t == thread or (thread == "trio" and t == "MainThread")
+            ]
             codes.sort(key=lambda ck: -ck[1])
             for code, k in codes[:top]:
                 where = f"{Path(code.co_filename).name}:{code.co_firstlineno}"

@@ -41,7 +41,13 @@ from ._layout import (
     record_field_types,
     variant_case_types,
 )
-from ._load import char_from_i32, lift_handle_value, load_list_from_range, loader_for
+from ._load import (
+    char_from_i32,
+    checked_range_loader,
+    lift_handle_value,
+    load_list_from_range,
+    loader_for,
+)
 from ._options import LiftLowerContext
 from ._resources import (
     borrow_to_host,
@@ -195,10 +201,13 @@ def _list_lifter(t: ListType) -> FlatLifter:
         lift_elem = flat_lifter_for(element)
         return lambda cx, vi: [lift_elem(cx, vi) for _ in range(n)]
 
+    load_checked = checked_range_loader(element)
+
     def lift_list(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
-        ptr = vi.next("i32") & M32
-        length = vi.next("i32") & M32
-        return load_list_from_range(cx, cx.memory_view(), ptr, length, element)
+        i = vi.i
+        vi.i = i + 2
+        values = vi.values
+        return load_checked(cx, cx.memory_view(), values[i] & M32, values[i + 1] & M32)
 
     return lift_list
 

@@ -108,7 +108,8 @@ _VERBS: dict[type[CopyEnd], str] = {
 
 def stream_new(inst: InstanceState, t: StreamType) -> int:
     """``canon stream.new``: both ends in ``inst``'s table, packed ``ri | wi << 32``."""
-    trap_if(not inst.may_leave, "cannot leave component instance")
+    if not inst.may_leave:
+        trap("cannot leave component instance")
     shared = SharedStream(t.element)
     ri = inst.table.add(ReadableStreamEnd(shared))
     wi = inst.table.add(WritableStreamEnd(shared))
@@ -117,7 +118,8 @@ def stream_new(inst: InstanceState, t: StreamType) -> int:
 
 def future_new(inst: InstanceState, t: FutureType) -> int:
     """``canon future.new``: both ends in ``inst``'s table, packed ``ri | wi << 32``."""
-    trap_if(not inst.may_leave, "cannot leave component instance")
+    if not inst.may_leave:
+        trap("cannot leave component instance")
     shared = SharedFuture(t.element)
     ri = inst.table.add(ReadableFutureEnd(shared))
     wi = inst.table.add(WritableFutureEnd(shared))
@@ -132,11 +134,14 @@ def _end_for_copy(
     is_async: bool,
 ) -> CopyEnd:
     """The end ``i`` checked as ``stream_copy``/``future_copy`` check it."""
-    trap_if(not inst.may_leave, "cannot leave component instance")
+    if not inst.may_leave:
+        trap("cannot leave component instance")
     e = inst.table.get(i)
     if not isinstance(e, end_cls):
         trap(f"handle index {i} is not a {end_cls.KIND}")
-    trap_if(e.shared.t != element, f"handle index {i} used with the wrong {end_cls.KIND} type")
+    et = e.shared.t
+    if et is not element and et != element:
+        trap(f"handle index {i} used with the wrong {end_cls.KIND} type")
     if e.state is not CopyState.IDLE:
         if e.state is CopyState.DONE:
             trap(_DONE_MESSAGES[end_cls])
@@ -144,10 +149,8 @@ def _end_for_copy(
             "cannot have concurrent operations active on a future/stream "
             f"(cannot start a {_VERBS[end_cls]} while one is in progress)"
         )
-    trap_if(
-        e.in_waitable_set() and not is_async,
-        "waitable cannot be used synchronously while added to a waitable set",
-    )
+    if not is_async and e.in_waitable_set():
+        trap("waitable cannot be used synchronously while added to a waitable set")
     return e
 
 
@@ -446,11 +449,14 @@ def drop_end(
     inst: InstanceState, end_cls: type[CopyEnd], t: StreamType | FutureType, i: int
 ) -> None:
     """``canon {stream,future}.drop-{readable,writable}`` (the spec's ``drop``)."""
-    trap_if(not inst.may_leave, "cannot leave component instance")
+    if not inst.may_leave:
+        trap("cannot leave component instance")
     e = inst.table.remove(i)
     if not isinstance(e, end_cls):
         trap(f"handle index {i} is not a {end_cls.KIND}")
-    trap_if(e.shared.t != t.element, f"handle index {i} used with the wrong {end_cls.KIND} type")
+    et = e.shared.t
+    if et is not t.element and et != t.element:
+        trap(f"handle index {i} used with the wrong {end_cls.KIND} type")
     e.drop()
 
 
@@ -494,15 +500,17 @@ def lift_async_value(
 ) -> SharedBase:
     """Move readable end ``i`` out of the table, return its shared state (``lift_async_value``)."""
     e = cx.instance.table.remove(i)
-    noun = _NOUNS[end_cls]
     if not isinstance(e, end_cls):
         trap(f"handle index {i} is not a {end_cls.KIND}")
-    trap_if(e.shared.t != element, f"handle index {i} used with the wrong {end_cls.KIND} type")
+    et = e.shared.t
+    if et is not element and et != element:
+        trap(f"handle index {i} used with the wrong {end_cls.KIND} type")
     if e.state is not CopyState.IDLE:
         if e.state is CopyState.DONE:
             trap(_LIFT_DONE_MESSAGES[end_cls])
-        trap(f"cannot lift {noun} while a read is in progress")
-    trap_if(e.in_waitable_set(), f"cannot lift {noun} while it's in a waitable set")
+        trap(f"cannot lift {_NOUNS[end_cls]} while a read is in progress")
+    if e.in_waitable_set():
+        trap(f"cannot lift {_NOUNS[end_cls]} while it's in a waitable set")
     return e.shared
 
 

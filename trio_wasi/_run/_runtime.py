@@ -124,16 +124,13 @@ class InstanceRuntime:
         self._idle_workers: list[trio.lowlevel.Task] = []
         self._pool_jobs: collections.deque[Callable[[], Awaitable[Any]]] = collections.deque()
         self._dispatch_cb = self._dispatch
+        self.executor: Executor
+        self.use_executor(executor)
+
+    def use_executor(self, executor: Executor) -> None:
+        """Run the wasm on ``executor`` from now on (store threads, after linking)."""
+        # A plain attribute, not a property: it is read on every hand-over.
         self.executor = executor
-
-    @property
-    def executor(self) -> Executor:
-        """Where the wasm runs (replaced when the instance moves to store threads)."""
-        return self._executor
-
-    @executor.setter
-    def executor(self, executor: Executor) -> None:
-        self._executor = executor
         executor.on_idle = self._on_idle  # type: ignore[method-assign]
 
     # -- stores and core functions ---------------------------------------------
