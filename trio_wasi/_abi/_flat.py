@@ -206,7 +206,7 @@ def _list_lifter(t: ListType) -> FlatLifter:
     def lift_list(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
         i = vi.i
         vi.i = i + 2
-        values = vi.values
+        values: Any = vi.values  # two i32s (CoreValueIter.next, inline)
         return load_checked(cx, cx.memory_view(), values[i] & M32, values[i + 1] & M32)
 
     return lift_list

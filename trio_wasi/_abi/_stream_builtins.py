@@ -532,7 +532,7 @@ def lower_stream(cx: LiftLowerContext, v: ReadableStream, t: StreamType) -> int:
     """A new readable end for stream ``v`` in the context's instance (``lower_stream``)."""
     if not isinstance(v, ReadableStream):
         raise TypeError(f"expected a ReadableStream for {t!r}, got {v!r}")
-    if v.t != t.element:
+    if v.t is not t.element and v.t != t.element:
         raise TypeError(f"a stream of {v.t!r} cannot be lowered as {t!r}")
     return cx.instance.table.add(ReadableStreamEnd(v))
 
@@ -541,7 +541,7 @@ def lower_future(cx: LiftLowerContext, v: ReadableFuture, t: FutureType) -> int:
     """A new readable end for future ``v`` in the context's instance (``lower_future``)."""
     if not isinstance(v, ReadableFuture):
         raise TypeError(f"expected a ReadableFuture for {t!r}, got {v!r}")
-    if v.t != t.element:
+    if v.t is not t.element and v.t != t.element:
         raise TypeError(f"a future of {v.t!r} cannot be lowered as {t!r}")
     return cx.instance.table.add(ReadableFutureEnd(v))
 

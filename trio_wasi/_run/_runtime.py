@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from threading import get_ident
 from typing import TYPE_CHECKING, Any, cast
 
 import outcome
@@ -155,7 +156,8 @@ class InstanceRuntime:
 
         def call(*args: Any) -> Any:
             agent = handle.agent
-            if agent is None or self.executor.on_agent(agent):
+            # (``executor.on_agent`` inline: only a threaded executor makes agents.)
+            if agent is None or agent.ident == get_ident():
                 if handle.threads:
                     # Several OS threads enter this store: track the entries.
                     entries = entries_of(handle)

@@ -362,7 +362,7 @@ class LiftedFunc(ComponentFunc):
         return self._lower_params(cx, task.start(), None)
 
     def _call(self, task: Task, fn: Callable[..., Any], args: Sequence[Any]) -> Any:
-        current = self.rt.current
+        current = self.rt._tls.current
         current.append(task)
         try:
             return fn(*args)
