@@ -349,7 +349,10 @@ class HostWritableBuffer(WritableBuffer):
             byte_size = 1
         else:
             byte_size = 0 if t is None else -1
-        super().__init__(t, byte_size)
+        # (Buffer.__init__, inline: one of these is made per host read.)
+        self.t = t
+        self.progress = 0
+        self.byte_size = byte_size
         self.capacity = capacity
         self._chunks: list[bytes] = []
         self._values: list[Any] = []

@@ -26,7 +26,7 @@ guest-to-guest transfer; host-facing hooks are the caller's choice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, final
+from typing import Any, cast, final
 
 from ._buffers import Buffer, GuestReadableBuffer, GuestWritableBuffer
 from ._errorctx import ErrorContext, lift_error_context, lower_error_context
@@ -58,6 +58,8 @@ __all__ = [
     "GuestAsyncValues",
     "Wait",
     "cancel_copy",
+    "copy_builtin",
+    "drop_builtin",
     "drop_end",
     "future_cancel_read",
     "future_cancel_write",
@@ -478,6 +480,100 @@ def future_drop_readable(inst: InstanceState, t: FutureType, i: int) -> None:
 def future_drop_writable(inst: InstanceState, t: FutureType, i: int) -> None:
     """``canon future.drop-writable``."""
     drop_end(inst, WritableFutureEnd, t, i)
+
+
+# ---------------------------------------------------------------------------
+# Bodies for one instance and type (what a trampoline calls, one level down)
+
+_COPIES: dict[str, tuple[type[CopyEnd], GuestBufferClass, EventCode]] = {
+    "stream.read": (ReadableStreamEnd, GuestWritableBuffer, EventCode.STREAM_READ),
+    "stream.write": (WritableStreamEnd, GuestReadableBuffer, EventCode.STREAM_WRITE),
+    "future.read": (ReadableFutureEnd, GuestWritableBuffer, EventCode.FUTURE_READ),
+    "future.write": (WritableFutureEnd, GuestReadableBuffer, EventCode.FUTURE_WRITE),
+}
+
+_DROPS: dict[str, type[CopyEnd]] = {
+    "stream.drop-readable": ReadableStreamEnd,
+    "stream.drop-writable": WritableStreamEnd,
+    "future.drop-readable": ReadableFutureEnd,
+    "future.drop-writable": WritableFutureEnd,
+}
+
+
+def copy_builtin(
+    name: str,
+    inst: InstanceState,
+    t: StreamType | FutureType,
+    opts: CanonOptions,
+    *,
+    is_async: bool,
+    wait: Wait,
+    hooks: AsyncValueHooks | None = None,
+) -> Callable[..., int]:
+    """The body of ``canon`` ``name`` (``stream.read`` ... ``future.write``) for ``inst`` and ``t``.
+
+    ``(i, ptr, n)`` for a stream, ``(i, ptr)`` for a future, as
+    :func:`stream_read` ... :func:`future_write` take them.
+    """
+    end_cls, buffer_cls, code = _COPIES[name]
+    if isinstance(t, StreamType):
+        stream_end = cast(StreamEndClass, end_cls)
+        stream_t = t
+
+        def copy_stream(i: int, ptr: int, n: int) -> int:
+            return stream_copy(
+                inst,
+                stream_end,
+                buffer_cls,
+                code,
+                stream_t,
+                opts,
+                i,
+                ptr,
+                n,
+                is_async=is_async,
+                wait=wait,
+                hooks=hooks,
+            )
+
+        return copy_stream
+    future_end = cast(FutureEndClass, end_cls)
+    future_t = t
+
+    def copy_future(i: int, ptr: int) -> int:
+        return future_copy(
+            inst,
+            future_end,
+            buffer_cls,
+            code,
+            future_t,
+            opts,
+            i,
+            ptr,
+            is_async=is_async,
+            wait=wait,
+            hooks=hooks,
+        )
+
+    return copy_future
+
+
+def drop_builtin(
+    name: str, inst: InstanceState, t: StreamType | FutureType
+) -> Callable[[int], None] | None:
+    """The body of ``canon`` ``name`` (``stream.drop-readable`` ...) for ``inst`` and ``t``.
+
+    None when ``name`` is not one of the four drops.
+    """
+    end_cls = _DROPS.get(name)
+    if end_cls is None:
+        return None
+    drop_cls = end_cls
+
+    def drop(i: int) -> None:
+        drop_end(inst, drop_cls, t, i)
+
+    return drop
 
 
 # ---------------------------------------------------------------------------

@@ -255,7 +255,10 @@ class Agent:
         """Run ``job`` on this thread (the baton is held)."""
         self.jobs.append(job)
         try:
-            job.outcome = outcome.Value(job.fn())
+            value = job.fn()
+            if job.wants_result:
+                # (Only a waiter reads the outcome; posted jobs have none.)
+                job.outcome = outcome.Value(value)
         except BaseException as exc:
             job.outcome = outcome.Error(exc)
             # A job whose frame parked already told its waiter PARKED; nobody
