@@ -96,7 +96,6 @@ class _CallCounter:
     def __init__(self) -> None:
         self.on = False
         self.counts: collections.Counter[tuple[str, Any]] = collections.Counter()
-        self.c_counts: collections.Counter[tuple[str, Any]] = collections.Counter()
 
     def install(self) -> None:
         sys.setprofile(self._hook)
@@ -107,8 +106,6 @@ class _CallCounter:
             return
         if event == "call":
             self.counts[threading.current_thread().name, frame.f_code] += 1
-        elif event == "c_call":
-            self.c_counts[threading.current_thread().name, arg] += 1
 
     def enable(self) -> None:
         self.on = True
@@ -119,16 +116,13 @@ class _CallCounter:
     def report(self, requests: int, top: int) -> None:
         per_thread: collections.Counter[str] = collections.Counter()
         for (thread, _), n in self.counts.items():
-            per_thread["trio" if thread == "MainThread" else thread] += n
+            per_thread[thread] += n
         total = sum(per_thread.values())
         print(f"Python calls per request: {total / requests:.1f}")
         for thread, n in per_thread.most_common():
-            print(f"  {thread}: {n / requests:.1f}")
-            codes = [
-                (c, k)
-                for (t, c), k in self.counts.items()
-                if t == thread or (thread == "trio" and t == "MainThread")
-            ]
+            label = "trio" if thread == "MainThread" else thread
+            print(f"  {label}: {n / requests:.1f}")
+            codes = [(c, k) for (t, c), k in self.counts.items() if t == thread]
             codes.sort(key=lambda ck: -ck[1])
             for code, k in codes[:top]:
                 where = f"{Path(code.co_filename).name}:{code.co_firstlineno}"
