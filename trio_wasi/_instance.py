@@ -143,7 +143,7 @@ class Instance:
         if may_block or force_thread:
             executor = ThreadedExecutor()
             executor.on_error = rt.poison  # type: ignore[method-assign]
-            rt.executor = executor
+            rt.use_executor(executor)
             for n, handle in enumerate(rt.stores):
                 handle.agent = executor.new_agent(f"trio_wasi store {n}")
                 if handle.threads:

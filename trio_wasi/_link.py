@@ -596,29 +596,11 @@ class _Linker:
             guard = (lambda body: body) if is_async else may_wait
             if not is_async:
                 self.may_block.append(f"a synchronous {name}")
-            if kind == "stream":
-                assert isinstance(t, T.StreamType)
-                copy = SB.stream_read if op == "read" else SB.stream_write
-                return host_func(
-                    ["i32", "i32", "i32"],
-                    ["i32"],
-                    guard(
-                        lambda i, ptr, n: copy(
-                            inst, t, options, i, ptr, n, is_async=is_async, wait=wait, hooks=HOOKS
-                        )
-                    ),
-                )
-            assert isinstance(t, T.FutureType)
-            fcopy = SB.future_read if op == "read" else SB.future_write
-            return host_func(
-                ["i32", "i32"],
-                ["i32"],
-                guard(
-                    lambda i, ptr: fcopy(
-                        inst, t, options, i, ptr, is_async=is_async, wait=wait, hooks=HOOKS
-                    )
-                ),
+            body = SB.copy_builtin(
+                name, inst, t, options, is_async=is_async, wait=wait, hooks=HOOKS
             )
+            params = ["i32", "i32", "i32"] if kind == "stream" else ["i32", "i32"]
+            return host_func(params, ["i32"], guard(body))
         if op in ("cancel-read", "cancel-write"):
             is_async = d.is_async
             if not is_async:
@@ -632,16 +614,10 @@ class _Linker:
             cancel = cancels[name]
             body = lambda i: cancel(inst, t, i, is_async=is_async, wait=wait)  # noqa: E731
             return host_func(["i32"], ["i32"], body if is_async else may_wait(body))
-        drops: dict[str, Callable[[InstanceState, Any, int], None]] = {
-            "stream.drop-readable": SB.stream_drop_readable,
-            "stream.drop-writable": SB.stream_drop_writable,
-            "future.drop-readable": SB.future_drop_readable,
-            "future.drop-writable": SB.future_drop_writable,
-        }
-        drop = drops.get(name)
+        drop = SB.drop_builtin(name, inst, t)
         if drop is None:
             raise LinkError(f"canon {name} is not supported by this runtime")
-        return host_func(["i32"], [], lambda i: drop(inst, t, i))
+        return host_func(["i32"], [], drop)
 
     # -- imports -------------------------------------------------------------
 

@@ -124,7 +124,10 @@ class Message:
         trailers: trio.abc.ReceiveChannel[Any],
     ) -> trio.MemoryReceiveChannel[Any]:
         self._init_incoming(headers, contents, trailers)
-        send, receive = trio.open_memory_channel[Any](1)
+        # Not ``open_memory_channel[Any]``: subscripting builds a typing alias per call.
+        send: trio.MemorySendChannel[Any]
+        receive: trio.MemoryReceiveChannel[Any]
+        send, receive = trio.open_memory_channel(1)
         self._result = send
         return receive
 

@@ -636,9 +636,10 @@ class Immediate(Callee):
         self.seen: list[list[Any]] = []
         self.immediate = self.call_now
 
-    def call_now(self, args: list[Any], lower: Callable[[list[Any]], list[Any]]) -> list[Any]:
+    def call_now(self, args: list[Any], lower: Any, cx: Any, vi: Any) -> list[Any]:
         self.seen.append(args)
-        return lower([self.fn(*args)])
+        out: list[Any] = lower(cx, [self.fn(*args)], vi)
+        return out
 
 
 def test_sync_lower_of_an_immediate_callee_makes_no_subtask() -> None:

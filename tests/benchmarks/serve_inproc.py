@@ -5,22 +5,28 @@ with no body, as hypercorn would hand it over) from ``CONNS`` concurrent
 trio tasks, after the lifespan started its pool, and reports process CPU
 time per request. Also counts what is left for the garbage collector after
 the run (objects only a collection frees), and with ``--profile`` prints the
-functions a request calls most (cProfile).
+functions a request calls most (cProfile, trio thread only). ``--count`` counts
+Python function calls per request on every thread (a figure free of timing
+noise) and lists the most called functions of each thread.
 
-    python tests/benchmarks/serve_inproc.py [--wat] [--requests N] [--conns N] [--profile]
+    python tests/benchmarks/serve_inproc.py [--wat [--threaded]] [--requests N] [--conns N]
+        [--profile | --count]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import cProfile
 import gc
 import importlib.util
 import pstats
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import attrs
@@ -84,7 +90,46 @@ async def _one(app: Any) -> None:
         raise RuntimeError(f"status {status}")
 
 
-async def _drive(app: Any, requests: int, conns: int, profile: cProfile.Profile | None) -> None:
+class _CallCounter:
+    """Counts Python function calls per (thread, code object) while enabled."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.counts: collections.Counter[tuple[str, Any]] = collections.Counter()
+
+    def install(self) -> None:
+        sys.setprofile(self._hook)
+        threading.setprofile(self._hook)
+
+    def _hook(self, frame: FrameType, event: str, arg: Any) -> None:
+        if not self.on:
+            return
+        if event == "call":
+            self.counts[threading.current_thread().name, frame.f_code] += 1
+
+    def enable(self) -> None:
+        self.on = True
+
+    def disable(self) -> None:
+        self.on = False
+
+    def report(self, requests: int, top: int) -> None:
+        per_thread: collections.Counter[str] = collections.Counter()
+        for (thread, _), n in self.counts.items():
+            per_thread[thread] += n
+        total = sum(per_thread.values())
+        print(f"Python calls per request: {total / requests:.1f}")
+        for thread, n in per_thread.most_common():
+            label = "trio" if thread == "MainThread" else thread
+            print(f"  {label}: {n / requests:.1f}")
+            codes = [(c, k) for (t, c), k in self.counts.items() if t == thread]
+            codes.sort(key=lambda ck: -ck[1])
+            for code, k in codes[:top]:
+                where = f"{Path(code.co_filename).name}:{code.co_firstlineno}"
+                print(f"    {k / requests:7.2f}  {code.co_qualname}  ({where})")
+
+
+async def _drive(app: Any, requests: int, conns: int, profile: Any) -> None:
     startup = trio.Event()
     stop = trio.Event()
     lifespan = [{"type": "lifespan.startup"}]
@@ -144,7 +189,9 @@ def main() -> None:
     parser.add_argument("--wat", action="store_true", help="the callback WAT hello (inline)")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--conns", type=int, default=16)
+    parser.add_argument("--threaded", action="store_true", help="with --wat: on a store thread")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--count", type=int, nargs="?", const=40, metavar="TOP")
     parser.add_argument(
         "--no-timeout", action="store_true", help="no per-call deadline (Limits.serve's timeout)"
     )
@@ -158,7 +205,8 @@ def main() -> None:
         if args.wat:
             from serve import callback_hellos  # type: ignore[import-not-found]
 
-            path, _ = callback_hellos(Path(scratch))
+            inline, threaded = callback_hellos(Path(scratch))
+            path = threaded if args.threaded else inline
         else:
             path = _hello_example()
         component = Component.from_file(path, engine=engine)
@@ -168,8 +216,14 @@ def main() -> None:
     # As ``serve`` makes it: the first instance at startup (a burst of
     # requests then shares it), long-lived objects frozen.
     app = WasiHttpApp(component, config, freeze_gc=True)
-    profile = cProfile.Profile() if args.profile else None
+    profile: Any = cProfile.Profile() if args.profile else None
+    if args.count is not None:
+        profile = _CallCounter()
+        profile.install()
     trio.run(_drive, app, args.requests, args.conns, profile)
+    if args.count is not None:
+        profile.report(args.requests, args.count)
+        return
     if profile is not None:
         stats = pstats.Stats(profile)
         print(f"function calls per request: {stats.total_calls / args.requests:.0f}")  # type: ignore[attr-defined]

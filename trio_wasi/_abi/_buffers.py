@@ -28,6 +28,7 @@ as in every other lift.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, final
 
@@ -35,7 +36,7 @@ from ._layout import alignment, elem_size
 from ._load import load_list_from_valid_range
 from ._options import LiftLowerContext
 from ._store import as_bytes, store_list_into_valid_range
-from ._trap import trap_if
+from ._trap import trap
 from ._types import (
     S8Type,
     S16Type,
@@ -154,19 +155,31 @@ class WritableBuffer(Buffer):
 # Guest buffers (the spec's BufferGuestImpl)
 
 
+@functools.lru_cache(maxsize=1024)
+def _guest_layout(t: ValueType) -> tuple[int, int, int]:
+    """(element size, alignment mask, byte size or -1) of a guest buffer of ``t``."""
+    size = elem_size(t)
+    return size, alignment(t) - 1, size if byte_copyable(t) else -1
+
+
 class _GuestBuffer(Buffer):
     __slots__ = ("cx", "length", "ptr", "size")
 
     def __init__(self, t: ValueType | None, cx: LiftLowerContext, ptr: int, length: int) -> None:
-        trap_if(length > Buffer.MAX_LENGTH, "buffer length exceeds the maximum of 2^28-1 elements")
-        size = 0 if t is None else elem_size(t)
-        if t is not None and length > 0:
-            trap_if(ptr & (alignment(t) - 1), "unaligned pointer")
-            trap_if(
-                ptr + length * size > len(cx.memory_view()),
-                "buffer out-of-bounds of memory",
-            )
-        super().__init__(t, size if byte_copyable(t) else -1)
+        if length > Buffer.MAX_LENGTH:
+            trap("buffer length exceeds the maximum of 2^28-1 elements")
+        if t is None:
+            size, mask, byte_size = 0, 0, 0
+        else:
+            size, mask, byte_size = _guest_layout(t)
+            if length > 0:
+                if ptr & mask:
+                    trap("unaligned pointer")
+                if ptr + length * size > len(cx.memory_view()):
+                    trap("buffer out-of-bounds of memory")
+        self.t = t
+        self.progress = 0
+        self.byte_size = byte_size
         self.cx = cx
         self.ptr = ptr
         self.length = length
@@ -336,7 +349,10 @@ class HostWritableBuffer(WritableBuffer):
             byte_size = 1
         else:
             byte_size = 0 if t is None else -1
-        super().__init__(t, byte_size)
+        # (Buffer.__init__, inline: one of these is made per host read.)
+        self.t = t
+        self.progress = 0
+        self.byte_size = byte_size
         self.capacity = capacity
         self._chunks: list[bytes] = []
         self._values: list[Any] = []

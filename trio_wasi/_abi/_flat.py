@@ -41,7 +41,13 @@ from ._layout import (
     record_field_types,
     variant_case_types,
 )
-from ._load import char_from_i32, lift_handle_value, load_list_from_range, loader_for
+from ._load import (
+    char_from_i32,
+    checked_range_loader,
+    lift_handle_value,
+    load_list_from_range,
+    loader_for,
+)
 from ._options import LiftLowerContext
 from ._resources import (
     borrow_to_host,
@@ -195,10 +201,13 @@ def _list_lifter(t: ListType) -> FlatLifter:
         lift_elem = flat_lifter_for(element)
         return lambda cx, vi: [lift_elem(cx, vi) for _ in range(n)]
 
+    load_checked = checked_range_loader(element)
+
     def lift_list(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
-        ptr = vi.next("i32") & M32
-        length = vi.next("i32") & M32
-        return load_list_from_range(cx, cx.memory_view(), ptr, length, element)
+        i = vi.i
+        vi.i = i + 2
+        values: Any = vi.values  # two i32s (CoreValueIter.next, inline)
+        return load_checked(cx, cx.memory_view(), values[i] & M32, values[i + 1] & M32)
 
     return lift_list
 
@@ -242,30 +251,42 @@ def _coercion(have: CoreValType, want: CoreValType) -> Callable[[Any], Any]:
 
 def _variant_lifter(t: ValueType) -> FlatLifter:
     slots = flat_types(t)[1:]
+    width = 1 + len(slots)
     cases = variant_case_types(t)
     n = len(cases)
     make = variant_maker(t)
-    plans: list[tuple[FlatLifter, tuple[Callable[[Any], Any], ...]] | None] = []
+    # Per case: its lifter, the coercions of its joined slots (None when every
+    # slot already has the case's type), and how many slots it reads.
+    plans: list[tuple[FlatLifter, tuple[Callable[[Any], Any], ...] | None, int] | None] = []
     for c in cases:
         if c is None:
             plans.append(None)
         else:
             wants = flat_types(c)
             convs = tuple(_coercion(have, want) for have, want in zip(slots, wants, strict=False))
-            plans.append((flat_lifter_for(c), convs))
+            plain = all(conv is _identity for conv in convs)
+            plans.append((flat_lifter_for(c), None if plain else convs, len(convs)))
     case_plans = tuple(plans)
 
     def lift_variant(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
-        i = vi.next("i32") & M32
-        values = [vi.next(have) for have in slots]
+        # The discriminant and every joined slot are consumed whatever the case.
+        start = vi.i
+        values: Any = vi.values
+        end = start + width
+        if end > len(values):
+            raise IndexError("fewer core values than the variant's flat type")
+        vi.i = end
+        i = values[start] & M32
         if i >= n:
             trap("invalid variant discriminant")
         plan = case_plans[i]
         if plan is None:
             return make(i, None)
-        lift_case, convs = plan
-        coerced = [conv(x) for conv, x in zip(convs, values, strict=False)]
-        return make(i, lift_case(cx, CoreValueIter(coerced)))
+        lift_case, convs, count = plan
+        payload = values[start + 1 : start + 1 + count]
+        if convs is not None:
+            payload = [conv(x) for conv, x in zip(convs, payload, strict=False)]
+        return make(i, lift_case(cx, CoreValueIter(payload)))
 
     return lift_variant
 
@@ -317,15 +338,32 @@ def flat_lifter_for(t: ValueType) -> FlatLifter:
         return _flags_lifter(t)
     if isinstance(t, OwnType):
         own = t
-        return lambda cx, vi: own_to_host(cx, lift_own(cx, vi.next("i32") & M32, own), own)
+
+        def lift_own_value(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
+            i = vi.i
+            vi.i = i + 1  # (CoreValueIter.next, inline)
+            return own_to_host(cx, lift_own(cx, vi.values[i] & M32, own), own)  # type: ignore[operator]
+
+        return lift_own_value
     if isinstance(t, BorrowType):
         borrow = t
-        return lambda cx, vi: borrow_to_host(
-            cx, lift_borrow(cx, vi.next("i32") & M32, borrow), borrow
-        )
+
+        def lift_borrow_value(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
+            i = vi.i
+            vi.i = i + 1
+            rep = lift_borrow(cx, vi.values[i] & M32, borrow)  # type: ignore[operator]
+            return borrow_to_host(cx, rep, borrow)
+
+        return lift_borrow_value
     if isinstance(t, StreamType | FutureType | ErrorContextType):
         hooked = t
-        return lambda cx, vi: lift_handle_value(cx, vi.next("i32") & M32, hooked)
+
+        def lift_hooked(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
+            i = vi.i
+            vi.i = i + 1
+            return lift_handle_value(cx, vi.values[i] & M32, hooked)  # type: ignore[operator]
+
+        return lift_hooked
     raise TypeError(f"not a value type: {t!r}")
 
 

@@ -75,8 +75,11 @@ class HandleTable:
 
     def remove(self, i: int) -> Any:
         """Remove and return the element at ``i``; traps when ``i`` is not live."""
-        e = self.get(i)
-        self._array[i] = None
+        array = self._array
+        if i < 0 or i >= len(array) or array[i] is None:
+            trap(f"unknown handle index {i}")
+        e = array[i]
+        array[i] = None
         self._free.append(i)
         return e
 

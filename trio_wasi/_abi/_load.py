@@ -75,6 +75,7 @@ from ._types import (
 __all__ = [
     "MAX_LIST_BYTE_LENGTH",
     "load",
+    "checked_range_loader",
     "load_list_from_range",
     "load_list_from_valid_range",
     "loader_for",
@@ -147,19 +148,31 @@ def load_list_from_range(
     cx: LiftLowerContext, mv: memoryview, ptr: int, length: int, element: ValueType
 ) -> Any:
     """Load ``length`` elements at ``ptr`` after the range checks of ``load_list_from_range``."""
-    size = elem_size(element)
-    nbytes = length * size
-    if nbytes > MAX_LIST_BYTE_LENGTH:
-        trap("list content out-of-bounds: list too long")
-    if ptr & (alignment(element) - 1):
-        trap("unaligned pointer")
-    if ptr + nbytes > len(mv):
-        trap("list content out-of-bounds")
-    cx.charge(max(nbytes, length) + 1)
-    return _range_loader(element)(cx, mv, ptr, length)
+    return checked_range_loader(element)(cx, mv, ptr, length)
 
 
 RangeLoader = Callable[[LiftLowerContext, memoryview, int, int], Any]
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def checked_range_loader(element: ValueType) -> RangeLoader:
+    """:func:`load_list_from_range` for one element type, its layout looked up once."""
+    size = elem_size(element)
+    mask = alignment(element) - 1
+    load_range = _range_loader(element)
+
+    def load_checked(cx: LiftLowerContext, mv: memoryview, ptr: int, length: int) -> Any:
+        nbytes = length * size
+        if nbytes > MAX_LIST_BYTE_LENGTH:
+            trap("list content out-of-bounds: list too long")
+        if ptr & mask:
+            trap("unaligned pointer")
+        if ptr + nbytes > len(mv):
+            trap("list content out-of-bounds")
+        cx.charge(max(nbytes, length) + 1)
+        return load_range(cx, mv, ptr, length)
+
+    return load_checked
 
 
 def load_list_from_valid_range(
@@ -205,9 +218,11 @@ def _list_loader(t: ListType) -> Loader:
             return lambda cx, mv, ptr: list(mv[ptr : ptr + length])
         return lambda cx, mv, ptr: load_range(cx, mv, ptr, length)
 
+    load_checked = checked_range_loader(element)
+
     def load_list(cx: LiftLowerContext, mv: memoryview, ptr: int) -> Any:
         begin, length = _PAIR.unpack_from(mv, ptr)
-        return load_list_from_range(cx, mv, begin, length, element)
+        return load_checked(cx, mv, begin, length)
 
     return load_list
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, final
 
 from . import _types as T
-from ._flat import CoreValueIter, values_lifter_for, values_lowerer_for
+from ._flat import CoreValueIter, ValuesLowerer, values_lifter_for, values_lowerer_for
 from ._handles import InstanceState
 from ._layout import MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
 from ._options import AsyncValueHooks, CanonOptions, LiftLowerContext, StringEncoding
@@ -63,7 +63,12 @@ class ComponentFunc:
     #: function): ``immediate(args, lower)`` calls it with the lifted
     #: arguments and returns ``lower(results)``. A synchronous lower then
     #: skips the subtask it would only create and resolve at once.
-    immediate: Callable[[list[Any], Callable[[list[Any]], list[Any]]], list[Any]] | None = None
+    #: The results are lowered by ``lower(cx, results, vi)``, inside the
+    #: call, so that the callee can tell a bad result from its own failure:
+    #: ``immediate(args, lower, cx, vi)`` returns what ``lower`` returned.
+    immediate: (
+        Callable[[list[Any], ValuesLowerer, LiftLowerContext, CoreValueIter], list[Any]] | None
+    ) = None
 
     def invoke(
         self,
@@ -107,18 +112,19 @@ def sync_lower(
         # while invoked, so nothing can wait on, cancel or observe one. The
         # borrows lent to it end when it returns, as on delivery below.
         def lowered_now(*flat: Any) -> Any:
-            trap_if(not state.may_leave, "cannot leave component instance")
+            if not state.may_leave:
+                trap("cannot leave component instance")
             if callee_async:
                 check_may_block()
             scope = BorrowScope()
             cx = LiftLowerContext(options, state, scope, hooks=hooks)
-            vi = CoreValueIter(list(flat))
-            out = immediate(
-                lift_params(cx, vi),
-                lambda results: lower_results(cx, results, vi),
-            )
-            scope.release_lenders()
-            scope.release_host_objects()
+            vi = CoreValueIter(flat)
+            out = immediate(lift_params(cx, vi), lower_results, cx, vi)
+            # Most calls lend nothing (both lists are made on first use).
+            if scope.lenders is not None:
+                scope.release_lenders()
+            if scope.lent_host_reps is not None:
+                scope.release_host_objects()
             if not out:
                 return None
             return out[0]

@@ -73,14 +73,14 @@ class BorrowScope:
     the call's result is delivered.
     """
 
-    __slots__ = ("_host_reps", "lenders", "num_borrows")
+    __slots__ = ("lenders", "lent_host_reps", "num_borrows")
 
     def __init__(self) -> None:
         self.num_borrows = 0
         # Made on first use: most calls lend nothing, and a waiting call's
         # objects are what the garbage collector scans.
         self.lenders: list[ResourceHandle] | None = None
-        self._host_reps: list[tuple[HostRepTable, int]] | None = None
+        self.lent_host_reps: list[tuple[HostRepTable, int]] | None = None
 
     def add_lender(self, handle: ResourceHandle) -> None:
         """Lend ``handle`` to the callee until :meth:`release_lenders`."""
@@ -99,19 +99,20 @@ class BorrowScope:
 
     def check_borrows_dropped(self) -> None:
         """Trap if the callee still holds a borrowed handle (``Task.return_``)."""
-        trap_if(self.num_borrows > 0, "borrow handles still remain at the end of the call")
+        if self.num_borrows > 0:
+            trap("borrow handles still remain at the end of the call")
 
     def lend_host_object(self, reps: HostRepTable, obj: object) -> int:
         """A representation for a host object borrowed for this call only."""
         rep = reps.add(obj)
-        if self._host_reps is None:
-            self._host_reps = []
-        self._host_reps.append((reps, rep))
+        if self.lent_host_reps is None:
+            self.lent_host_reps = []
+        self.lent_host_reps.append((reps, rep))
         return rep
 
     def release_host_objects(self) -> None:
         """Forget the host objects lent for this call."""
-        host_reps = self._host_reps
+        host_reps = self.lent_host_reps
         if host_reps:
             for reps, rep in host_reps:
                 reps.discard(rep)
@@ -260,9 +261,11 @@ def resource_drop(inst: InstanceState, rt: ResourceType, i: int) -> None:
     Dropping an owning handle runs the destructor (for a host resource, then
     forgets its object); dropping a borrow ends it in its call's scope.
     """
-    trap_if(not inst.may_leave, "cannot leave component instance")
+    if not inst.may_leave:
+        trap("cannot leave component instance")
     h = _resource_handle(inst, rt, i)
-    trap_if(h.num_lends != 0, "cannot remove owned resource while borrowed")
+    if h.num_lends != 0:
+        trap("cannot remove owned resource while borrowed")
     inst.table.remove(i)
     if h.own:
         _run_dtor(rt, h.rep, inst)
@@ -281,8 +284,10 @@ def lift_own(cx: LiftLowerContext, i: int, t: OwnType) -> int:
     """Move owning handle ``i`` out of the table; returns its representation."""
     inst = cx.instance
     h = _resource_handle(inst, t.resource, i)
-    trap_if(h.num_lends != 0, "cannot remove owned resource while borrowed")
-    trap_if(not h.own, f"handle index {i} is a borrow, expected an owned resource")
+    if h.num_lends != 0:
+        trap("cannot remove owned resource while borrowed")
+    if not h.own:
+        trap(f"handle index {i} is a borrow, expected an owned resource")
     inst.table.remove(i)
     return h.rep
 

@@ -363,23 +363,26 @@ def lower_handle_value(cx: LiftLowerContext, v: Any, t: ValueType) -> int:
 
 
 def _handle_storer(t: ValueType) -> Storer:
+    pack_into = _U32.pack_into
     if isinstance(t, OwnType):
         own = t
 
-        def index(cx: LiftLowerContext, v: Any) -> int:
-            return lower_own(cx, host_to_own(cx, v, own), own)
-    elif isinstance(t, BorrowType):
+        def store_own(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
+            pack_into(mv, ptr, lower_own(cx, host_to_own(cx, v, own), own))
+            return mv
+
+        return store_own
+    if isinstance(t, BorrowType):
         borrow = t
 
-        def index(cx: LiftLowerContext, v: Any) -> int:
-            return lower_borrow(cx, host_to_borrow(cx, v, borrow), borrow)
-    else:
+        def store_borrow(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
+            pack_into(mv, ptr, lower_borrow(cx, host_to_borrow(cx, v, borrow), borrow))
+            return mv
 
-        def index(cx: LiftLowerContext, v: Any) -> int:
-            return lower_handle_value(cx, v, t)
+        return store_borrow
 
     def store_handle(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
-        _U32.pack_into(mv, ptr, index(cx, v))
+        pack_into(mv, ptr, lower_handle_value(cx, v, t))
         return mv
 
     return store_handle

@@ -26,7 +26,7 @@ guest-to-guest transfer; host-facing hooks are the caller's choice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, final
+from typing import Any, cast, final
 
 from ._buffers import Buffer, GuestReadableBuffer, GuestWritableBuffer
 from ._errorctx import ErrorContext, lift_error_context, lower_error_context
@@ -58,6 +58,8 @@ __all__ = [
     "GuestAsyncValues",
     "Wait",
     "cancel_copy",
+    "copy_builtin",
+    "drop_builtin",
     "drop_end",
     "future_cancel_read",
     "future_cancel_write",
@@ -108,7 +110,8 @@ _VERBS: dict[type[CopyEnd], str] = {
 
 def stream_new(inst: InstanceState, t: StreamType) -> int:
     """``canon stream.new``: both ends in ``inst``'s table, packed ``ri | wi << 32``."""
-    trap_if(not inst.may_leave, "cannot leave component instance")
+    if not inst.may_leave:
+        trap("cannot leave component instance")
     shared = SharedStream(t.element)
     ri = inst.table.add(ReadableStreamEnd(shared))
     wi = inst.table.add(WritableStreamEnd(shared))
@@ -117,7 +120,8 @@ def stream_new(inst: InstanceState, t: StreamType) -> int:
 
 def future_new(inst: InstanceState, t: FutureType) -> int:
     """``canon future.new``: both ends in ``inst``'s table, packed ``ri | wi << 32``."""
-    trap_if(not inst.may_leave, "cannot leave component instance")
+    if not inst.may_leave:
+        trap("cannot leave component instance")
     shared = SharedFuture(t.element)
     ri = inst.table.add(ReadableFutureEnd(shared))
     wi = inst.table.add(WritableFutureEnd(shared))
@@ -132,11 +136,14 @@ def _end_for_copy(
     is_async: bool,
 ) -> CopyEnd:
     """The end ``i`` checked as ``stream_copy``/``future_copy`` check it."""
-    trap_if(not inst.may_leave, "cannot leave component instance")
+    if not inst.may_leave:
+        trap("cannot leave component instance")
     e = inst.table.get(i)
     if not isinstance(e, end_cls):
         trap(f"handle index {i} is not a {end_cls.KIND}")
-    trap_if(e.shared.t != element, f"handle index {i} used with the wrong {end_cls.KIND} type")
+    et = e.shared.t
+    if et is not element and et != element:
+        trap(f"handle index {i} used with the wrong {end_cls.KIND} type")
     if e.state is not CopyState.IDLE:
         if e.state is CopyState.DONE:
             trap(_DONE_MESSAGES[end_cls])
@@ -144,10 +151,8 @@ def _end_for_copy(
             "cannot have concurrent operations active on a future/stream "
             f"(cannot start a {_VERBS[end_cls]} while one is in progress)"
         )
-    trap_if(
-        e.in_waitable_set() and not is_async,
-        "waitable cannot be used synchronously while added to a waitable set",
-    )
+    if not is_async and e.in_waitable_set():
+        trap("waitable cannot be used synchronously while added to a waitable set")
     return e
 
 
@@ -446,11 +451,14 @@ def drop_end(
     inst: InstanceState, end_cls: type[CopyEnd], t: StreamType | FutureType, i: int
 ) -> None:
     """``canon {stream,future}.drop-{readable,writable}`` (the spec's ``drop``)."""
-    trap_if(not inst.may_leave, "cannot leave component instance")
+    if not inst.may_leave:
+        trap("cannot leave component instance")
     e = inst.table.remove(i)
     if not isinstance(e, end_cls):
         trap(f"handle index {i} is not a {end_cls.KIND}")
-    trap_if(e.shared.t != t.element, f"handle index {i} used with the wrong {end_cls.KIND} type")
+    et = e.shared.t
+    if et is not t.element and et != t.element:
+        trap(f"handle index {i} used with the wrong {end_cls.KIND} type")
     e.drop()
 
 
@@ -475,6 +483,100 @@ def future_drop_writable(inst: InstanceState, t: FutureType, i: int) -> None:
 
 
 # ---------------------------------------------------------------------------
+# Bodies for one instance and type (what a trampoline calls, one level down)
+
+_COPIES: dict[str, tuple[type[CopyEnd], GuestBufferClass, EventCode]] = {
+    "stream.read": (ReadableStreamEnd, GuestWritableBuffer, EventCode.STREAM_READ),
+    "stream.write": (WritableStreamEnd, GuestReadableBuffer, EventCode.STREAM_WRITE),
+    "future.read": (ReadableFutureEnd, GuestWritableBuffer, EventCode.FUTURE_READ),
+    "future.write": (WritableFutureEnd, GuestReadableBuffer, EventCode.FUTURE_WRITE),
+}
+
+_DROPS: dict[str, type[CopyEnd]] = {
+    "stream.drop-readable": ReadableStreamEnd,
+    "stream.drop-writable": WritableStreamEnd,
+    "future.drop-readable": ReadableFutureEnd,
+    "future.drop-writable": WritableFutureEnd,
+}
+
+
+def copy_builtin(
+    name: str,
+    inst: InstanceState,
+    t: StreamType | FutureType,
+    opts: CanonOptions,
+    *,
+    is_async: bool,
+    wait: Wait,
+    hooks: AsyncValueHooks | None = None,
+) -> Callable[..., int]:
+    """The body of ``canon`` ``name`` (``stream.read`` ... ``future.write``) for ``inst`` and ``t``.
+
+    ``(i, ptr, n)`` for a stream, ``(i, ptr)`` for a future, as
+    :func:`stream_read` ... :func:`future_write` take them.
+    """
+    end_cls, buffer_cls, code = _COPIES[name]
+    if isinstance(t, StreamType):
+        stream_end = cast(StreamEndClass, end_cls)
+        stream_t = t
+
+        def copy_stream(i: int, ptr: int, n: int) -> int:
+            return stream_copy(
+                inst,
+                stream_end,
+                buffer_cls,
+                code,
+                stream_t,
+                opts,
+                i,
+                ptr,
+                n,
+                is_async=is_async,
+                wait=wait,
+                hooks=hooks,
+            )
+
+        return copy_stream
+    future_end = cast(FutureEndClass, end_cls)
+    future_t = t
+
+    def copy_future(i: int, ptr: int) -> int:
+        return future_copy(
+            inst,
+            future_end,
+            buffer_cls,
+            code,
+            future_t,
+            opts,
+            i,
+            ptr,
+            is_async=is_async,
+            wait=wait,
+            hooks=hooks,
+        )
+
+    return copy_future
+
+
+def drop_builtin(
+    name: str, inst: InstanceState, t: StreamType | FutureType
+) -> Callable[[int], None] | None:
+    """The body of ``canon`` ``name`` (``stream.drop-readable`` ...) for ``inst`` and ``t``.
+
+    None when ``name`` is not one of the four drops.
+    """
+    end_cls = _DROPS.get(name)
+    if end_cls is None:
+        return None
+    drop_cls = end_cls
+
+    def drop(i: int) -> None:
+        drop_end(inst, drop_cls, t, i)
+
+    return drop
+
+
+# ---------------------------------------------------------------------------
 # Lifting and lowering stream and future values (CanonicalABI.md "Lifting" /
 # "Lowering": lift_stream, lift_future, lift_async_value, lower_stream,
 # lower_future)
@@ -494,15 +596,17 @@ def lift_async_value(
 ) -> SharedBase:
     """Move readable end ``i`` out of the table, return its shared state (``lift_async_value``)."""
     e = cx.instance.table.remove(i)
-    noun = _NOUNS[end_cls]
     if not isinstance(e, end_cls):
         trap(f"handle index {i} is not a {end_cls.KIND}")
-    trap_if(e.shared.t != element, f"handle index {i} used with the wrong {end_cls.KIND} type")
+    et = e.shared.t
+    if et is not element and et != element:
+        trap(f"handle index {i} used with the wrong {end_cls.KIND} type")
     if e.state is not CopyState.IDLE:
         if e.state is CopyState.DONE:
             trap(_LIFT_DONE_MESSAGES[end_cls])
-        trap(f"cannot lift {noun} while a read is in progress")
-    trap_if(e.in_waitable_set(), f"cannot lift {noun} while it's in a waitable set")
+        trap(f"cannot lift {_NOUNS[end_cls]} while a read is in progress")
+    if e.in_waitable_set():
+        trap(f"cannot lift {_NOUNS[end_cls]} while it's in a waitable set")
     return e.shared
 
 
@@ -524,7 +628,7 @@ def lower_stream(cx: LiftLowerContext, v: ReadableStream, t: StreamType) -> int:
     """A new readable end for stream ``v`` in the context's instance (``lower_stream``)."""
     if not isinstance(v, ReadableStream):
         raise TypeError(f"expected a ReadableStream for {t!r}, got {v!r}")
-    if v.t != t.element:
+    if v.t is not t.element and v.t != t.element:
         raise TypeError(f"a stream of {v.t!r} cannot be lowered as {t!r}")
     return cx.instance.table.add(ReadableStreamEnd(v))
 
@@ -533,7 +637,7 @@ def lower_future(cx: LiftLowerContext, v: ReadableFuture, t: FutureType) -> int:
     """A new readable end for future ``v`` in the context's instance (``lower_future``)."""
     if not isinstance(v, ReadableFuture):
         raise TypeError(f"expected a ReadableFuture for {t!r}, got {v!r}")
-    if v.t != t.element:
+    if v.t is not t.element and v.t != t.element:
         raise TypeError(f"a future of {v.t!r} cannot be lowered as {t!r}")
     return cx.instance.table.add(ReadableFutureEnd(v))
 

@@ -47,7 +47,7 @@ from typing import ClassVar, final
 
 from ._buffers import Buffer, ReadableBuffer, WritableBuffer
 from ._handles import InstanceState
-from ._trap import trap, trap_if
+from ._trap import trap
 from ._types import (
     F32Type,
     F64Type,
@@ -429,7 +429,9 @@ class CopyEnd(Waitable):
         return self.state is CopyState.COPYING or self.state is CopyState.CANCELLING_COPY
 
     def drop(self) -> None:
-        trap_if(self.copying(), self.BUSY_DROP)
+        state = self.state
+        if state is CopyState.COPYING or state is CopyState.CANCELLING_COPY:
+            trap(self.BUSY_DROP)
         self.shared.drop()
         super().drop()
 
@@ -548,8 +550,6 @@ class WritableFutureEnd(FutureEnd):
         self.shared.write(inst, buffer, on_copy_done)
 
     def drop(self) -> None:
-        trap_if(
-            self.state is not CopyState.DONE,
-            "cannot drop future write end without first writing a value",
-        )
+        if self.state is not CopyState.DONE:
+            trap("cannot drop future write end without first writing a value")
         super().drop()

@@ -156,6 +156,18 @@ def store_string_into_range(cx: LiftLowerContext, s: str) -> tuple[int, int]:
     """
     source = cx.source_encoding
     if source is None:
+        if cx.options.string_encoding == "utf8":
+            # The common case inline: ``_host_string`` and ``_copy`` for UTF-8.
+            data = s.encode("utf-8")
+            n = len(data)
+            if n > MAX_STRING_BYTE_LENGTH:
+                raise ValueError(f"string of {n} bytes is too long to lower")
+            ptr = cx.reallocate(0, 0, 1, n) & 0xFFFFFFFF
+            mv = cx.memory_view()
+            if ptr + n > len(mv):
+                trap("string content out-of-bounds (realloc return: beyond end of memory)")
+            mv[ptr : ptr + n] = data
+            return ptr, n
         return _host_string(cx, s)
     return _transcode(cx, s, source)
 

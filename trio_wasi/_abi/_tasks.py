@@ -210,7 +210,7 @@ class Task(BorrowScope):
         # Plain ifs (not trap_if): this runs once per call.
         if self.state is TaskState.RESOLVED:
             trap("task already returned a value")
-        if self.scope.num_borrows > 0:
+        if self.num_borrows > 0:
             trap("borrow handles still remain at the end of the call")
         self.state = TaskState.RESOLVED
         self.on_resolve(result, self.opts.string_encoding)
@@ -236,8 +236,11 @@ class Task(BorrowScope):
         """The task's implicit thread returned (CanonicalABI.md "exit_implicit_thread")."""
         if self.state is not TaskState.RESOLVED:
             trap("task exited without returning a value")
-        self.scope.check_borrows_dropped()
-        self.scope.release_host_objects()
+        # The task is its own borrow scope (``scope``).
+        if self.num_borrows > 0:
+            trap("borrow handles still remain at the end of the call")
+        if self.lent_host_reps is not None:
+            self.release_host_objects()
         if self.thread is not None:
             self.rt.release_thread(self)
         if self.ft.is_async and self.needs_exclusive() and self.inst.exclusive is self:

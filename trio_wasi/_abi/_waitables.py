@@ -156,7 +156,11 @@ class WaitableSet:
             each()
 
     def has_pending_event(self) -> bool:
-        return any(w.has_pending_event() for w in self.elems)
+        # (``Waitable.has_pending_event`` of each, inline: asked on every wake-up.)
+        for w in self.elems:
+            if w._pending is not None:
+                return True
+        return False
 
     def get_pending_event(self) -> EventTuple:
         for idx, w in enumerate(self.elems):

@@ -255,15 +255,21 @@ class Agent:
         """Run ``job`` on this thread (the baton is held)."""
         self.jobs.append(job)
         try:
-            job.outcome = outcome.capture(job.fn)
-        finally:
-            self.jobs.pop()
-        if job.outcome is not None and isinstance(job.outcome, outcome.Error):
+            value = job.fn()
+            if job.wants_result:
+                # (Only a waiter reads the outcome; posted jobs have none.)
+                job.outcome = outcome.Value(value)
+        except BaseException as exc:
+            job.outcome = outcome.Error(exc)
             # A job whose frame parked already told its waiter PARKED; nobody
             # reads its outcome any more, so a failure after resuming (a trap
             # after a blocking host call) must be reported here too.
             if not job.wants_result or job.state == _Job.PARKED:
-                self.ex.on_error(job.outcome.error)
+                self.jobs.pop()
+                self.ex.on_error(exc)
+                job.finish(done=True)
+                return
+        self.jobs.pop()
         job.finish(done=True)
 
 
@@ -812,7 +818,8 @@ class ThreadedExecutor(Executor):
         job = _Job(fn, None, tag=tag)
         with self.lock:
             (agent or self._home_agent()).fresh.append(job)
-            self._grant_locked()
+            if self.owner is None:
+                self._grant_locked()
 
     def call_soon_trio(self, fn: Callable[[], None]) -> None:
         owner = self.owner

@@ -814,9 +814,6 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         self.rt = rt
         self.shared = shared
         self.t = t
-        # The store thread that lifted the guest's end (threaded; made on the
-        # wasm side): reads go straight to it, not through a thread of their own.
-        self._agent: Agent | None = rt.executor.current_agent()
         self._items: collections.deque[Any] = collections.deque()
         self._ended = False
         self._closed = False
@@ -827,7 +824,8 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         # side): reads and drops run there, next to the guest that writes,
         # rather than on the scheduler thread, which would add a hand-over
         # between two threads to every copy.
-        self._agent = rt.executor.current_agent()
+        ex = rt.executor
+        self._agent: Agent | None = ex.current_agent()
         # Trio side: look-ahead reads (streams) whose outcome has not come back.
         self._ahead_out = 0
         # Wasm side: a look-ahead took data the trio side may not have yet.
@@ -837,7 +835,7 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         # deadlocked: counted as trio-side work until the end is closed,
         # handed on, or has seen the guest's writer go.
         self._held = True
-        rt.executor.outside_begin()
+        ex.outside_begin()
 
     def _release_hold(self) -> None:
         if self._held:
@@ -1447,6 +1445,9 @@ class FutureReceiver(_Receiver):
 
 
 def _readable_stream(rt: InstanceRuntime, v: Any, t: StreamType) -> ReadableStream:
+    if type(v) is trio.MemoryReceiveChannel:
+        # The common case first: the checks below go through ABCs.
+        return HostSourceStream(rt, v, t.element)
     if isinstance(v, ReadableStream):
         return v
     if isinstance(v, StreamReceiver) and v.rt is rt:
@@ -1460,6 +1461,9 @@ def _readable_stream(rt: InstanceRuntime, v: Any, t: StreamType) -> ReadableStre
 
 
 def _readable_future(rt: InstanceRuntime, v: Any, t: FutureType) -> ReadableFuture:
+    if type(v) is trio.MemoryReceiveChannel:
+        # The common case first: the checks below go through ABCs.
+        return HostSourceFuture(rt, v, t.element)
     if isinstance(v, ReadableFuture):
         return v
     if isinstance(v, FutureReceiver) and v.rt is rt:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from threading import get_ident
 from typing import TYPE_CHECKING, Any, cast
 
 import outcome
@@ -124,16 +125,13 @@ class InstanceRuntime:
         self._idle_workers: list[trio.lowlevel.Task] = []
         self._pool_jobs: collections.deque[Callable[[], Awaitable[Any]]] = collections.deque()
         self._dispatch_cb = self._dispatch
+        self.executor: Executor
+        self.use_executor(executor)
+
+    def use_executor(self, executor: Executor) -> None:
+        """Run the wasm on ``executor`` from now on (store threads, after linking)."""
+        # A plain attribute, not a property: it is read on every hand-over.
         self.executor = executor
-
-    @property
-    def executor(self) -> Executor:
-        """Where the wasm runs (replaced when the instance moves to store threads)."""
-        return self._executor
-
-    @executor.setter
-    def executor(self, executor: Executor) -> None:
-        self._executor = executor
         executor.on_idle = self._on_idle  # type: ignore[method-assign]
 
     # -- stores and core functions ---------------------------------------------
@@ -158,7 +156,8 @@ class InstanceRuntime:
 
         def call(*args: Any) -> Any:
             agent = handle.agent
-            if agent is None or self.executor.on_agent(agent):
+            # (``executor.on_agent`` inline: only a threaded executor makes agents.)
+            if agent is None or agent.ident == get_ident():
                 if handle.threads:
                     # Several OS threads enter this store: track the entries.
                     entries = entries_of(handle)

@@ -33,7 +33,7 @@ from typing import Any, final
 import trio
 
 from .._abi import _types as T
-from .._abi._flat import CoreValueIter, values_lifter_for, values_lowerer_for
+from .._abi._flat import CoreValueIter, ValuesLowerer, values_lifter_for, values_lowerer_for
 from .._abi._handles import InstanceState
 from .._abi._layout import MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
 from .._abi._lower import ComponentFunc, OnCancel, async_lower, noop_cancel, sync_lower
@@ -362,7 +362,7 @@ class LiftedFunc(ComponentFunc):
         return self._lower_params(cx, task.start(), None)
 
     def _call(self, task: Task, fn: Callable[..., Any], args: Sequence[Any]) -> Any:
-        current = self.rt.current
+        current = self.rt._tls.current
         current.append(task)
         try:
             return fn(*args)
@@ -460,8 +460,10 @@ class HostFunc(ComponentFunc):
         # A plain function runs to completion when invoked (see ComponentFunc).
         self.immediate = None if self.is_coroutine else self._call_now
 
-    def _call_now(self, args: list[Any], lower: Callable[[list[Any]], list[Any]]) -> list[Any]:
-        """Call the plain function and return ``lower(results)`` (as :meth:`invoke` resolves)."""
+    def _call_now(
+        self, args: list[Any], lower: ValuesLowerer, cx: LiftLowerContext, vi: CoreValueIter
+    ) -> list[Any]:
+        """Call the plain function and return its lowered results (as :meth:`invoke` resolves)."""
         try:
             result = self._fn(*args)
         except Trap:
@@ -469,7 +471,7 @@ class HostFunc(ComponentFunc):
         except Exception as exc:
             raise self._failure(exc) from exc
         try:
-            return lower([] if self.type.result is None else [result])
+            return lower(cx, [] if self.type.result is None else [result], vi)
         except Trap:
             raise
         except Exception as exc:
