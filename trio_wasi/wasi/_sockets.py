@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import operator
 import socket
 import threading
 from collections.abc import Awaitable, Callable
@@ -161,40 +162,38 @@ def _buffer_size(send: bool) -> tuple[_Read, _Write]:
     )
 
 
-# Socket options and addresses, by their WIT name in snake case: how the core reads
-# each and how it sets it (None where WIT has no such method). Both generations and both protocols
-# expose the same operations under names that differ only by a `get-` prefix (0.3)
-# and `unicast-` for UDP, so one table per protocol makes all four classes' methods.
+def _core_option(name: str, *, readable: bool = True) -> tuple[_Read | None, _Write]:
+    """An option the core reads with ``name()`` and sets with ``set_name(value)``."""
+    setter = "set_" + name
+    return (
+        operator.methodcaller(name) if readable else None,
+        lambda core, value: getattr(core, setter)(value),
+    )
+
+
+# Socket options and addresses, by their WIT name in snake case: how the core
+# reads each and how it sets it (None where WIT has no such method). Both
+# generations and both protocols expose the same operations under names that
+# differ only by a `get-` prefix (0.3) and `unicast-` for UDP, so one table per
+# protocol makes all four classes' methods.
 _BOTH: dict[str, tuple[_Read | None, _Write | None]] = {
-    "local_address": (lambda core: core.bound_local_address(), None),
-    "remote_address": (lambda core: core.remote_address(), None),
+    "local_address": (operator.methodcaller("bound_local_address"), None),
+    "remote_address": (operator.methodcaller("remote_address"), None),
     "receive_buffer_size": _buffer_size(False),
     "send_buffer_size": _buffer_size(True),
 }
 _TCP_OPTIONS: dict[str, tuple[_Read | None, _Write | None]] = {
     **_BOTH,
-    "keep_alive_enabled": (
-        lambda core: core.keep_alive_enabled(),
-        lambda core, v: core.set_keep_alive_enabled(v),
-    ),
-    "keep_alive_idle_time": (
-        lambda core: core.keep_alive_idle_time(),
-        lambda core, v: core.set_keep_alive_idle_time(v),
-    ),
-    "keep_alive_interval": (
-        lambda core: core.keep_alive_interval(),
-        lambda core, v: core.set_keep_alive_interval(v),
-    ),
-    "keep_alive_count": (
-        lambda core: core.keep_alive_count(),
-        lambda core, v: core.set_keep_alive_count(v),
-    ),
-    "hop_limit": (lambda core: core.hop_limit(), lambda core, v: core.set_hop_limit(v)),
-    "listen_backlog_size": (None, lambda core, v: core.set_listen_backlog_size(v)),
+    "keep_alive_enabled": _core_option("keep_alive_enabled"),
+    "keep_alive_idle_time": _core_option("keep_alive_idle_time"),
+    "keep_alive_interval": _core_option("keep_alive_interval"),
+    "keep_alive_count": _core_option("keep_alive_count"),
+    "hop_limit": _core_option("hop_limit"),
+    "listen_backlog_size": _core_option("listen_backlog_size", readable=False),
 }
 _UDP_OPTIONS: dict[str, tuple[_Read | None, _Write | None]] = {
     **_BOTH,
-    "unicast_hop_limit": (lambda core: core.hop_limit(), lambda core, v: core.set_hop_limit(v)),
+    "unicast_hop_limit": _core_option("hop_limit"),
 }
 
 
