@@ -37,7 +37,7 @@ from ._layout import MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
 from ._options import AsyncValueHooks, CanonOptions, LiftLowerContext, StringEncoding
 from ._resources import BorrowScope
 from ._scheduler import Scheduler
-from ._tasks import OnResolve, OnStart
+from ._tasks import OnResolve, OnStart, Task
 from ._trap import trap, trap_if
 from ._waitables import EventCode, EventTuple, Subtask, SubtaskState
 
@@ -60,12 +60,11 @@ class ComponentFunc:
 
     #: Set by a callee that runs to completion whenever it is invoked, with no
     #: task, subtask events or cancellation of its own (a plain host
-    #: function): ``immediate(args, lower)`` calls it with the lifted
-    #: arguments and returns ``lower(results)``. A synchronous lower then
-    #: skips the subtask it would only create and resolve at once.
-    #: The results are lowered by ``lower(cx, results, vi)``, inside the
-    #: call, so that the callee can tell a bad result from its own failure:
-    #: ``immediate(args, lower, cx, vi)`` returns what ``lower`` returned.
+    #: function): ``immediate(args, lower, cx, vi)`` calls it with the lifted
+    #: arguments and returns ``lower(cx, results, vi)``, lowered inside the
+    #: call so that the callee can tell a bad result from its own failure. A
+    #: synchronous lower then skips the subtask it would only create and
+    #: resolve at once.
     immediate: (
         Callable[[list[Any], ValuesLowerer, LiftLowerContext, CoreValueIter], list[Any]] | None
     ) = None
@@ -97,8 +96,7 @@ def sync_lower(
     lower_results = values_lowerer_for(tuple(ft.result_types()), MAX_FLAT_RESULTS)
     callee_async = ft.is_async
 
-    def check_may_block() -> None:
-        task = rt.maybe_current_task()
+    def check_may_block(task: Task | None) -> None:
         if task is None or not task.may_block:
             # Calling an async-typed function synchronously may block, which a
             # synchronous task may not do, unless another of its instance's
@@ -115,16 +113,12 @@ def sync_lower(
             if not state.may_leave:
                 trap("cannot leave component instance")
             if callee_async:
-                check_may_block()
+                check_may_block(rt.maybe_current_task())
             scope = BorrowScope()
             cx = LiftLowerContext(options, state, scope, hooks=hooks)
             vi = CoreValueIter(flat)
             out = immediate(lift_params(cx, vi), lower_results, cx, vi)
-            # Most calls lend nothing (both lists are made on first use).
-            if scope.lenders is not None:
-                scope.release_lenders()
-            if scope.lent_host_reps is not None:
-                scope.release_host_objects()
+            scope.release()
             if not out:
                 return None
             return out[0]
@@ -134,8 +128,8 @@ def sync_lower(
     def lowered(*flat: Any) -> Any:
         trap_if(not state.may_leave, "cannot leave component instance")
         task = rt.maybe_current_task()
-        if callee_async and (task is None or not task.may_block):
-            check_may_block()
+        if callee_async:
+            check_may_block(task)
         subtask = Subtask()
         cx = LiftLowerContext(options, state, subtask.scope, hooks=hooks)
         vi = CoreValueIter(list(flat))

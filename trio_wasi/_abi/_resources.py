@@ -118,11 +118,17 @@ class BorrowScope:
                 reps.discard(rep)
             host_reps.clear()
 
+    def release(self) -> None:
+        """Release the call's lends and host objects (most calls lend nothing)."""
+        if self.lenders:
+            self.release_lenders()
+        if self.lent_host_reps:
+            self.release_host_objects()
+
     def end(self) -> None:
         """End the call: trap on undropped borrows, release lends and host objects."""
         self.check_borrows_dropped()
-        self.release_lenders()
-        self.release_host_objects()
+        self.release()
 
 
 CallScope = BorrowScope

@@ -237,8 +237,7 @@ class Subtask(Waitable):
 
     def deliver_resolve(self) -> None:
         assert not self._delivered and self.resolved()
-        self.scope.release_lenders()
-        self.scope.release_host_objects()
+        self.scope.release()
         self._delivered = True
         # A resolved subtask cannot be cancelled; the callee's cancel hook
         # usually leads back here (through the caller's on_resolve), and

@@ -460,18 +460,23 @@ class HostFunc(ComponentFunc):
         # A plain function runs to completion when invoked (see ComponentFunc).
         self.immediate = None if self.is_coroutine else self._call_now
 
-    def _call_now(
-        self, args: list[Any], lower: ValuesLowerer, cx: LiftLowerContext, vi: CoreValueIter
-    ) -> list[Any]:
-        """Call the plain function and return its lowered results (as :meth:`invoke` resolves)."""
+    def _call_plain(self, args: Sequence[Any]) -> list[Any]:
+        """The plain function's results: what it raises poisons the instance."""
         try:
             result = self._fn(*args)
         except Trap:
             raise
         except Exception as exc:
             raise self._failure(exc) from exc
+        return [] if self.type.result is None else [result]
+
+    def _call_now(
+        self, args: list[Any], lower: ValuesLowerer, cx: LiftLowerContext, vi: CoreValueIter
+    ) -> list[Any]:
+        """Call the plain function and return its lowered results (as :meth:`invoke` resolves)."""
+        results = self._call_plain(args)
         try:
-            return lower(cx, [] if self.type.result is None else [result], vi)
+            return lower(cx, results, vi)
         except Trap:
             raise
         except Exception as exc:
@@ -486,13 +491,7 @@ class HostFunc(ComponentFunc):
     ) -> OnCancel:
         args = on_start()
         if not self.is_coroutine:
-            try:
-                result = self._fn(*args)
-            except Trap:
-                raise
-            except Exception as exc:
-                raise self._failure(exc) from exc
-            self._resolve(on_resolve, [] if self.type.result is None else [result])
+            self._resolve(on_resolve, self._call_plain(args))
             return noop_cancel
         return self._start_coroutine(args, on_resolve)
 
