@@ -84,7 +84,11 @@ class Limits:
     #: Units (about bytes) one lift out of a guest (call or stream copy) may copy.
     hostcall_budget: int | None = attrs.field(default=256 * _MiB, validator=_positive_or_none)
     #: Elements the host buffers for one stream whose reader does not read.
-    max_stream_buffer: int | None = attrs.field(default=64 * 1024, validator=_positive_or_none)
+    #: On store threads this is also how far reads run ahead of the host's
+    #: ``receive()`` (64 KiB each for bytes): four reads deep, the store
+    #: thread and the trio thread overlap instead of waking each other for
+    #: every read. ``serve`` keeps a smaller bound per request.
+    max_stream_buffer: int | None = attrs.field(default=256 * 1024, validator=_positive_or_none)
     #: wasmtime fuel per store for the instance's life (needs ``Engine(consume_fuel=True)``).
     fuel: int | None = attrs.field(default=None, validator=_positive_or_none)
     #: Whether a component may create guest threads (``thread.new-indirect``).

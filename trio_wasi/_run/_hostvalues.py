@@ -1253,7 +1253,8 @@ class StreamReceiver(_Receiver):
         waited for, not yet absorbed by the trio side, plus this read's
         :attr:`capacity`, stay within :attr:`ahead_bound`: the host never
         holds more than that unasked (exactly one read when the bound is
-        the capacity, as with the default limits and 64 KiB receives).
+        the capacity, as with ``serve``'s limits; four 64 KiB reads with
+        the embedding defaults).
         """
         if self._dropped_here or self._reading or self._moved:
             self.rt.executor.call_soon_trio(
