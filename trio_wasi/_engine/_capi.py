@@ -24,6 +24,7 @@ __all__ = [
     "CALLBACK",
     "EPOCH_CALLBACK",
     "context_set_epoch_deadline",
+    "error_delete",
     "error_new",
     "store_address",
     "store_epoch_deadline_callback",
@@ -57,8 +58,11 @@ __all__ = [
     "new_instance_struct",
     "split_wasmtime_message",
     "trap_code",
+    "trap_delete",
     "trap_message",
     "trap_new",
+    "error_new_bare",
+    "trap_new_bare",
 ]
 
 _dll: Any = ffi.dll
@@ -99,6 +103,12 @@ module_new: Any = _bind(
     "wasmtime_module_new", c_void_p, c_void_p, ctypes.c_char_p, c_size_t, c_void_p
 )
 trap_new: Any = _bind("wasmtime_trap_new", c_void_p, ctypes.c_char_p, c_size_t)
+# The same two without argtypes, for Store._raise_failure, which may run with
+# almost no Python stack left: on Python 3.11 converting arguments through
+# argtypes takes one more level of recursion depth than the call itself.
+# Callers pass bytes and a c_size_t, which need no conversion.
+trap_new_bare: Any = CFUNCTYPE(c_void_p)(("wasmtime_trap_new", _dll))
+error_new_bare: Any = CFUNCTYPE(c_void_p)(("wasmtime_error_new", _dll))
 # The epoch deadline callback returns a ``wasmtime_error_t *`` (0: go on),
 # declared as size_t like CALLBACK's trap.
 EPOCH_CALLBACK: Any = CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_void_p, c_void_p)
@@ -110,10 +120,10 @@ context_set_epoch_deadline: Any = _bind(
 )
 error_new: Any = _bind("wasmtime_error_new", c_void_p, ctypes.c_char_p)
 _trap_message: Any = _bind("wasm_trap_message", None, c_void_p, c_void_p)
-_trap_delete: Any = _bind("wasm_trap_delete", None, c_void_p)
+trap_delete: Any = _bind("wasm_trap_delete", None, c_void_p)
 _trap_code: Any = _bind("wasmtime_trap_code", c_bool, c_void_p, c_void_p)
 _error_message: Any = _bind("wasmtime_error_message", None, c_void_p, c_void_p)
-_error_delete: Any = _bind("wasmtime_error_delete", None, c_void_p)
+error_delete: Any = _bind("wasmtime_error_delete", None, c_void_p)
 _byte_vec_delete: Any = _bind("wasm_byte_vec_delete", None, c_void_p)
 
 
@@ -182,7 +192,7 @@ def trap_message(trap: int) -> str:
         _trap_message(trap, ctypes.addressof(vec))
         return _take_vec(vec)
     finally:
-        _trap_delete(trap)
+        trap_delete(trap)
 
 
 def trap_code(trap: int) -> int | None:
@@ -198,7 +208,7 @@ def error_message(error: int) -> str:
         _error_message(error, ctypes.addressof(vec))
         return _take_vec(vec)
     finally:
-        _error_delete(error)
+        error_delete(error)
 
 
 def split_wasmtime_message(text: str) -> tuple[str, str]:

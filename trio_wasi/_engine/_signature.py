@@ -16,13 +16,14 @@ mask any int on store and read back unsigned, so no masking code runs here.
 from __future__ import annotations
 
 import ctypes
+import sys
 from collections.abc import Callable, Sequence
 from functools import cache, cached_property
 from typing import Any
 
 import wasmtime
 
-__all__ = ["CORE_TYPES", "Signature", "signature"]
+__all__ = ["CORE_TYPES", "CallbackReserve", "Signature", "probe_headroom", "signature"]
 
 _SLOT_SIZE = 16
 
@@ -61,6 +62,45 @@ def _values_union(params: Sequence[str], results: Sequence[str]) -> Any:
         anonymous.append("_results")
     # Anonymous members make a0.. and r0.. plain attributes of the union.
     return type("_values", (ctypes.Union,), {"_fields_": fields, "_anonymous_": tuple(anonymous)})
+
+
+class CallbackReserve:
+    """What a store's host callbacks fall back on when Python cannot even report a failure.
+
+    A callback's exception handler is Python code too: when wasm called the
+    host with the Python stack within a frame or two of the recursion limit,
+    the handler fails with RecursionError as well, and an exception escaping
+    a ctypes callback is printed and dropped, while the callback returns
+    whatever its return slot held, which wasmtime takes as a ``wasm_trap_t *``
+    to free (a crash) or as 0 (the wasm carries on with unset results). So the
+    generated handler has a last resort that makes no call at all, so that
+    nothing in it can fail: it records the exception in ``lost`` and hands
+    wasm one of ``traps``, made in advance by the store. The wasm traps at
+    once, and the raw call that receives that trap raises the recorded
+    exception as a Trap (see ``Store._raise_failure``). ``errors`` does the
+    same for the epoch deadline callback, which answers with a
+    ``wasmtime_error_t *``.
+    """
+
+    __slots__ = ("errors", "lost", "traps")
+
+    def __init__(self) -> None:
+        self.lost: BaseException | None = None
+        self.traps: list[int] = []
+        self.errors: list[int] = []
+
+
+def probe_headroom() -> None:
+    """Does nothing: calling it proves that one more Python frame fits (see ``_call_body``)."""
+
+
+# Whether the raw call code must prove that a callback's frame fits. On 3.11
+# C calls and Python frames share one recursion count, and the ctypes call
+# into wasm converts its arguments (through argtypes) exactly as deep as a
+# callback's frame sits, so the conversion fails first (before any wasm runs)
+# when there is no room. From 3.12 C calls are counted apart from Python
+# frames, and nothing on the way proves it.
+_PROBE_DEPTH = sys.version_info >= (3, 12)
 
 
 def _valtype(name: str) -> wasmtime.ValType:
@@ -125,10 +165,17 @@ class Signature:
         # The context, func, buffer and trap cell are prebuilt ctypes objects,
         # so the C call converts nothing.
         stores = "".join(f"    v.a{i} = a{i}\n" for i in range(len(self.params)))
+        # A host callback must never fail to start: ctypes would drop the
+        # exception and return garbage as its trap. Its frame is one level
+        # below this one, so Python must have room for one more frame here;
+        # where argument conversion does not prove that, a call does (a
+        # RecursionError then comes from here, before any wasm runs).
+        probe = "    _probe_headroom()\n" if _PROBE_DEPTH else ""
         return (
             "    if store._closed:\n"
             "        store._raise_closed()\n"
             f"{stores}"
+            f"{probe}"
             "    error = _call(store._ctx, self._func, self._buffer, _slots, store._trap_out)\n"
             "    if error or store._trap_cell.value:\n"
             "        store._raise_failure(error)\n"
@@ -166,24 +213,33 @@ class Signature:
     def _namespace(self) -> dict[str, Any]:
         from ._capi import func_call_unchecked
 
-        return {"_call": func_call_unchecked, "_slots": self.slot_count}
+        return {
+            "_call": func_call_unchecked,
+            "_slots": self.slot_count,
+            "_probe_headroom": probe_headroom,
+        }
 
     # -- wasm -> Python ----------------------------------------------------------
 
     def host_callback(
-        self, fn: Callable[..., Any], fail: Callable[[BaseException], int]
+        self,
+        fn: Callable[..., Any],
+        fail: Callable[[BaseException], int],
+        reserve: CallbackReserve,
     ) -> Callable[[Any, Any, Any, Any], int]:
         """A C callback body that runs ``fn`` on the raw slots at ``args``.
 
         Any exception ``fn`` raises (or a result of the wrong shape) goes to
         ``fail``, which returns the ``wasm_trap_t *`` to hand back to wasm.
+        If ``fail`` itself fails, the callback takes a trap from ``reserve``
+        without calling anything (see :class:`CallbackReserve`).
         """
         shape = (len(self.params), len(self.results))
         factory = _CALLBACK_FACTORIES.get(shape)
         if factory is None:
             factory = _CALLBACK_FACTORIES.setdefault(shape, self._callback_factory())
         callback: Callable[[Any, Any, Any, Any], int] = factory(
-            fn, fail, self.values_type.from_address
+            fn, fail, self.values_type.from_address, reserve
         )
         return callback
 
@@ -195,7 +251,8 @@ class Signature:
         params = ", ".join(f"v.a{i}" for i in range(len(self.params)))
         needs_values = bool(self.params or self.results)
         lines = [
-            "def make(_fn, _fail, _from_address):",
+            "def make(_fn, _fail, _from_address, _reserve):",
+            "  _traps = _reserve.traps",
             "  def callback(env, caller, args, count):",
             "    try:",
         ]
@@ -209,10 +266,22 @@ class Signature:
         else:
             targets = ", ".join(f"v.r{i}" for i in range(len(self.results)))
             lines.append(f"        {targets} = _fn({params})")
+        # The last resort runs when even `_fail` could not run (no stack
+        # left): attribute and list operations only, which call nothing and
+        # so cannot fail. With no spare trap left, 0 (carry on) is the one
+        # defined answer that remains.
         lines += [
             "        return 0",
             "    except BaseException as exc:",
-            "        return _fail(exc)",
+            "        try:",
+            "            return _fail(exc)",
+            "        except BaseException:",
+            "            _reserve.lost = exc",
+            "            if _traps:",
+            "                trap = _traps[-1]",
+            "                del _traps[-1]",
+            "                return trap",
+            "            return 0",
             "  return callback",
         ]
         return _compile("\n".join(lines) + "\n", "make", {})

@@ -15,6 +15,15 @@ exception, so an exception is only re-raised for the trap that carried it: if
 some caller outside this module (wasmtime-py's generic API, say) observed the
 trap instead, the stale exception is dropped rather than attached to an
 unrelated later trap.
+
+A host callback that cannot even park its exception (the Python stack was
+exhausted when wasm called it, so its handler failed too) hands wasm a spare
+trap made in advance and records the exception in the store's
+:class:`~._signature.CallbackReserve`; the raw call that receives that trap
+raises a Trap caused by the recorded exception. It may run with as little
+stack as the callback had, so it does no more there than build the Trap and
+replace the spare if it can; freeing the trap it received waits for the next
+failure or the store's close.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from . import _capi
 from ._epoch import Deadline
 from ._memory import LinearMemory
 from ._rawfunc import RawFunc, new_raw_func
-from ._signature import signature
+from ._signature import CallbackReserve, probe_headroom, signature
 
 if TYPE_CHECKING:
     from .._limits import Limits
@@ -47,6 +56,12 @@ _UNMETERED_FUEL = (1 << 64) - 1
 _NO_DEADLINE_TICKS = 1 << 62
 
 __all__ = ["ExportRef", "Store", "StoreClosedError"]
+
+# Spare traps (and epoch errors) a store keeps for callbacks that cannot
+# report a failure: one per failure in a row before the store can make more.
+_SPARES = 2
+_SPARE_TRAP = b"host function failed with too little Python stack left to report its exception"
+_SPARE_LENGTH = ctypes.c_size_t(len(_SPARE_TRAP))
 
 
 class StoreClosedError(Error):
@@ -90,6 +105,10 @@ class Store:
         self._tunnel: BaseException | None = None
         self._tunnel_tag = ""
         self._tunnel_count = 0
+        self._reserve = CallbackReserve()
+        # Traps and errors handed back by calls that ended in a lost failure,
+        # freed once there is stack for it (see _restock).
+        self._garbage: list[tuple[int | None, int | None]] = []
         # Host callbacks must outlive every call that may reach them: the
         # store owns them until it is closed. The wasmtime store holds them
         # too, in case it outlives this object.
@@ -101,6 +120,7 @@ class Store:
         # the trap it is, not as a link error.
         self._interrupted = False
         self._install_deadline(deadline)
+        self._restock()
         if limits is not None:
             self._apply_limits(limits)
         if engine.consume_fuel:
@@ -131,16 +151,28 @@ class Store:
             _capi.context_set_epoch_deadline(self._ctx, _NO_DEADLINE_TICKS)
             return
 
+        reserve = self._reserve
+        errors = reserve.errors
+
         def on_epoch(_ctx: int, _data: int, delta: int, kind: int) -> int:
             # Runs on the thread running this store's wasm, once per tick.
-            if deadline.passed():
-                self._interrupted = True
-                message = deadline.reason.encode("utf-8", "replace")
-                error: int = _capi.error_new(message)
-                return error
-            ctypes.c_uint64.from_address(delta).value = 1
-            ctypes.c_uint8.from_address(kind).value = 0  # continue
-            return 0
+            try:
+                if deadline.passed():
+                    self._interrupted = True
+                    message = deadline.reason.encode("utf-8", "replace")
+                    error: int = _capi.error_new(message)
+                    return error
+                ctypes.c_uint64.from_address(delta).value = 1
+                ctypes.c_uint8.from_address(kind).value = 0  # continue
+                return 0
+            except BaseException as exc:
+                # As a host callback's last resort (CallbackReserve): no calls.
+                reserve.lost = exc
+                if errors:
+                    spare = errors[-1]
+                    del errors[-1]
+                    return spare
+                return 0
 
         callback = _capi.EPOCH_CALLBACK(on_epoch)
         self._callbacks.append(callback)
@@ -175,6 +207,26 @@ class Store:
         self.wasmtime.close()
         self._callbacks.clear()
         self._tunnel = None
+        self._reserve.lost = None
+        self._free_spares()
+
+    def _free_spares(self) -> None:
+        reserve = self._reserve
+        for trap in reserve.traps:
+            _capi.trap_delete(trap)
+        for error in reserve.errors:
+            _capi.error_delete(error)
+        reserve.traps.clear()
+        reserve.errors.clear()
+        self._free_garbage()
+
+    def _free_garbage(self) -> None:
+        while self._garbage:
+            trap, error = self._garbage.pop()
+            if trap:
+                _capi.trap_delete(trap)
+            if error:
+                _capi.error_delete(error)
 
     def __enter__(self) -> Store:
         return self
@@ -191,11 +243,53 @@ class Store:
 
     # -- failures ----------------------------------------------------------------
 
+    def _restock(self) -> None:
+        """Free what lost failures left behind and top up the spare traps and errors.
+
+        Spare errors only serve the epoch deadline callback, which only a
+        store with a deadline has.
+        """
+        reserve = self._reserve
+        self._free_garbage()
+        while len(reserve.traps) < _SPARES:
+            reserve.traps.append(_capi.trap_new(_SPARE_TRAP, len(_SPARE_TRAP)))
+        while self.deadline is not None and len(reserve.errors) < _SPARES:
+            reserve.errors.append(_capi.error_new(_SPARE_TRAP))
+
+    def _needs_restock(self) -> bool:
+        reserve = self._reserve
+        return bool(
+            self._garbage
+            or len(reserve.traps) < _SPARES
+            or (self.deadline is not None and len(reserve.errors) < _SPARES)
+        )
+
     def _raise_failure(self, error: int | None) -> NoReturn:
         """Turn a failed call (error pointer and/or trap cell) into an exception."""
         trap = self._trap_cell.value
         self._trap_cell.value = None
         self._interrupted = False
+        reserve = self._reserve
+        lost = reserve.lost
+        if lost is not None:
+            # A callback had no stack to report this, and this frame may have
+            # as little: calls one level deep at most (building the Trap
+            # among them); freeing `trap` and `error` waits for _restock.
+            reserve.lost = None
+            self._tunnel = None
+            self._garbage.append((trap, error))
+            try:
+                # Replace the spare just used, so that the next such failure
+                # has one too (bare C calls, see _capi.trap_new_bare).
+                if len(reserve.traps) < _SPARES:
+                    reserve.traps.append(_capi.trap_new_bare(_SPARE_TRAP, _SPARE_LENGTH))
+                if self.deadline is not None and len(reserve.errors) < _SPARES:
+                    reserve.errors.append(_capi.error_new_bare(_SPARE_TRAP))
+            except RecursionError:
+                pass  # no stack even for that: the next failure restocks
+            raise Trap(
+                f"host function failed before it could report it: {type(lost).__name__}: {lost!s}"
+            ) from lost
         if trap:
             # The code first: reading the message deletes the trap.
             out_of_fuel = _capi.trap_code(trap) == _OUT_OF_FUEL
@@ -207,6 +301,11 @@ class Store:
         else:
             assert error
             text = _capi.error_message(error)
+        if self._needs_restock():
+            try:
+                self._restock()
+            except RecursionError:
+                pass  # the failure itself matters more: a later one restocks
         self._raise_parked_or(text)
 
     def _raise_parked_or(self, text: str) -> NoReturn:
@@ -250,6 +349,9 @@ class Store:
         self._check_open()
         externs = self._extern_array(imports)
         out = _capi.new_instance_struct()
+        # Room for a host callback's frame (start functions call them), as
+        # the raw calls make sure of.
+        probe_headroom()
         error = _capi.instance_new(
             self._ctx,
             _capi.module_address(module),
@@ -378,7 +480,7 @@ class Store:
         """
         self._check_open()
         sig = signature(tuple(params), tuple(results))
-        callback = _capi.CALLBACK(sig.host_callback(fn, self._park))
+        callback = _capi.CALLBACK(sig.host_callback(fn, self._park, self._reserve))
         self._callbacks.append(callback)
         out = _capi.new_func_struct()
         _capi.func_new_unchecked(
