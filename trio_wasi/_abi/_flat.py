@@ -576,9 +576,16 @@ def values_lifter_for(ts: tuple[ValueType, ...], max_flat: int) -> ValuesLifter:
 
         return lift_spilled
     lifters = tuple(flat_lifter_for(t) for t in ts)
+    # Short lists, unrolled (in order: each lifter consumes its core values).
     if len(lifters) == 1:
         (only,) = lifters
         return lambda cx, vi: [only(cx, vi)]
+    if len(lifters) == 2:
+        first, second = lifters
+        return lambda cx, vi: [first(cx, vi), second(cx, vi)]
+    if len(lifters) == 3:
+        first, second, third = lifters
+        return lambda cx, vi: [first(cx, vi), second(cx, vi), third(cx, vi)]
     return lambda cx, vi: [lf(cx, vi) for lf in lifters]
 
 
@@ -591,6 +598,9 @@ def values_lowerer_for(ts: tuple[ValueType, ...], max_flat: int) -> ValuesLowere
         align = alignment(tuple_type)
         size = elem_size(tuple_type)
         store_tuple = storer_for(tuple_type)
+        # A one-element tuple is laid out as its element (same alignment and
+        # size, offset 0): the element's storer stores it, without the split.
+        store_only = storer_for(ts[0]) if n == 1 else None
 
         def lower_spilled(
             cx: LiftLowerContext, vs: Sequence[Any], out_param: CoreValueIter | None
@@ -605,8 +615,15 @@ def values_lowerer_for(ts: tuple[ValueType, ...], max_flat: int) -> ValuesLowere
                 ptr = out_param.next("i32") & M32
                 flat = []
             mv = cx.memory_view()
-            _spill_check(mv, ptr, align, size)
-            store_tuple(cx, mv, vs, ptr)
+            # (_spill_check, inline)
+            if ptr & (align - 1):
+                trap("unaligned pointer")
+            if ptr + size > len(mv):
+                trap("pointer out-of-bounds of memory")
+            if store_only is not None and isinstance(vs, tuple | list):
+                store_only(cx, mv, vs[0], ptr)
+            else:
+                store_tuple(cx, mv, vs, ptr)
             return flat
 
         return lower_spilled

@@ -41,7 +41,21 @@ from typing import Any, final
 from ._handles import InstanceState, ResourceHandle
 from ._options import LiftLowerContext
 from ._trap import trap, trap_if
-from ._types import BorrowType, OwnType, ResourceType
+from ._types import (
+    BorrowType,
+    FutureType,
+    ListType,
+    MapType,
+    OptionType,
+    OwnType,
+    RecordType,
+    ResourceType,
+    ResultType,
+    StreamType,
+    TupleType,
+    ValueType,
+    VariantType,
+)
 from ._values import GuestResource
 
 __all__ = [
@@ -54,6 +68,7 @@ __all__ = [
     "lift_own",
     "lower_borrow",
     "lower_own",
+    "may_borrow",
     "resource_drop",
     "resource_new",
     "resource_rep",
@@ -133,6 +148,37 @@ class BorrowScope:
 
 CallScope = BorrowScope
 """The name the call paths use for a call's :class:`BorrowScope`."""
+
+
+def may_borrow(ts: tuple[ValueType, ...]) -> bool:
+    """Whether lifting or lowering values of types ``ts`` may use the call's BorrowScope.
+
+    Only ``borrow`` handles do, at any depth. Stream and future element types
+    count too (their values travel later, under other scopes), so a False
+    answer is certain: a call of such a signature needs no scope.
+    """
+    return any(_may_borrow(t) for t in ts)
+
+
+def _may_borrow(t: ValueType | None) -> bool:
+    if t is None:
+        return False
+    if isinstance(t, BorrowType):
+        return True
+    if isinstance(t, ListType | OptionType | StreamType | FutureType):
+        inner = t.element if isinstance(t, ListType | StreamType | FutureType) else t.type
+        return _may_borrow(inner)
+    if isinstance(t, MapType):
+        return _may_borrow(t.key) or _may_borrow(t.value)
+    if isinstance(t, RecordType):
+        return any(_may_borrow(ft) for _, ft in t.fields)
+    if isinstance(t, TupleType):
+        return any(_may_borrow(ft) for ft in t.types)
+    if isinstance(t, VariantType):
+        return any(_may_borrow(ct) for _, ct in t.cases)
+    if isinstance(t, ResultType):
+        return _may_borrow(t.ok) or _may_borrow(t.error)
+    return False
 
 
 # ---------------------------------------------------------------------------

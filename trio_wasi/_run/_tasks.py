@@ -474,9 +474,15 @@ class HostFunc(ComponentFunc):
         self, args: list[Any], lower: ValuesLowerer, cx: LiftLowerContext, vi: CoreValueIter
     ) -> list[Any]:
         """Call the plain function and return its lowered results (as :meth:`invoke` resolves)."""
-        results = self._call_plain(args)
+        # (_call_plain, inline: this is the per-call path of every plain import.)
         try:
-            return lower(cx, results, vi)
+            result = self._fn(*args)
+        except Trap:
+            raise
+        except Exception as exc:
+            raise self._failure(exc) from exc
+        try:
+            return lower(cx, [] if self.type.result is None else [result], vi)
         except Trap:
             raise
         except Exception as exc:
