@@ -407,12 +407,18 @@ class LiftedFunc(ComponentFunc):
         cx = LiftLowerContext(
             self.options,
             self.state,
-            task.scope,
+            task,  # (its own borrow scope: Task.scope)
             source_encoding=task.source_encoding,
             hooks=task.value_hooks(),
         )
-        flat_args = self._lower_args(task, cx)
-        packed = self._call(task, self._core, flat_args)
+        flat_args = self._lower_params(cx, task.start(), None)
+        # (_call, inline)
+        current = self.rt._tls.current
+        current.append(task)
+        try:
+            packed = self._core(*flat_args)
+        finally:
+            current.pop()
         # CanonicalABI.md "canon lift": the callback loop's first iteration.
         if task.callback_returned(packed) and task.driver is None:
             _Driver(task, self).attach()
@@ -429,7 +435,13 @@ class LiftedFunc(ComponentFunc):
                 inst.exclusive = task
             assert self._callback is not None
             code, p1, p2 = event
-            packed = self._call(task, self._callback, (int(code), p1, p2))
+            # (_call, inline)
+            current = self.rt._tls.current
+            current.append(task)
+            try:
+                packed = self._callback(int(code), p1, p2)
+            finally:
+                current.pop()
             self.rt.note_step(code == EventCode.NONE and packed & 0xF == CALLBACK_YIELD)
             # The task exits or waits again; its driver re-arms after this step.
             task.callback_returned(packed)
