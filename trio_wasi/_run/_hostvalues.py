@@ -783,6 +783,26 @@ class _Read:
 
         await trio.lowlevel.wait_task_rescheduled(abort)
 
+    async def wait_uncancellable(self) -> None:
+        """Wait for the outcome whatever cancellation comes meanwhile (trio side).
+
+        As a wait in a shielded cancel scope, without the scope: a
+        cancellation is not delivered here (the abort fails, the task stays
+        parked until the outcome wakes it) but at the task's next checkpoint.
+        """
+        if self.done:
+            return
+        task = trio.lowlevel.current_task()
+        waiters = self.waiters
+        if waiters is None:
+            waiters = self.waiters = []
+        waiters.append(task)
+        await trio.lowlevel.wait_task_rescheduled(_abort_fails)
+
+
+def _abort_fails(raise_cancel: Any) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.FAILED
+
 
 class _Receiver(trio.abc.ReceiveChannel[Any]):
     """What :class:`StreamReceiver` and :class:`FutureReceiver` share.
@@ -1368,8 +1388,7 @@ class StreamReceiver(_Receiver):
             rt.host_waiters.add(on_trap)
             try:
                 # The read never parks: its outcome comes whatever happens.
-                with trio.CancelScope(shield=True):
-                    await rd.wait()
+                await rd.wait_uncancellable()
             finally:
                 rt.host_waiters.discard(on_trap)
         if rd.error is not None:
