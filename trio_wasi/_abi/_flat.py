@@ -612,7 +612,10 @@ def values_lowerer_for(ts: tuple[ValueType, ...], max_flat: int) -> ValuesLowere
                 ptr = cx.allocate(align, size) & M32
                 flat = [ptr]
             else:
-                ptr = out_param.next("i32") & M32
+                i = out_param.i  # (CoreValueIter.next, inline)
+                out_param.i = i + 1
+                values: Any = out_param.values
+                ptr = values[i] & M32
                 flat = []
             mv = cx.memory_view()
             # (_spill_check, inline)

@@ -182,8 +182,15 @@ def load_list_from_valid_range(
 
     ``list<u8>`` gives ``bytes``; other element types give a list.
     """
-    cx.charge(max(length * elem_size(element), length) + 1)
-    return _range_loader(element)(cx, mv, ptr, length)
+    size, load_range = _valid_range_plan(element)
+    cx.charge(max(length * size, length) + 1)
+    return load_range(cx, mv, ptr, length)
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _valid_range_plan(element: ValueType) -> tuple[int, RangeLoader]:
+    # The element size and range loader, in one lookup (one hash of the type).
+    return elem_size(element), _range_loader(element)
 
 
 @functools.lru_cache(maxsize=_CACHE)
