@@ -232,6 +232,7 @@ class LiftedFunc(ComponentFunc):
     __slots__ = (
         "_callback",
         "_core",
+        "_exclusive",
         "_lift_results",
         "_lower_params",
         "_post_return",
@@ -270,6 +271,9 @@ class LiftedFunc(ComponentFunc):
         # The store's host-facing value hooks, for calls from the host.
         self.host_hooks = host_values(rt)
         self._callback: Callable[..., Any] | None = options.callback  # type: ignore[assignment]
+        # Task.needs_exclusive of every task of this function (it depends on
+        # the options alone), for the per-step checks.
+        self._exclusive = not options.is_async or options.callback is not None
 
     @property
     def agent(self) -> Agent | None:
@@ -343,7 +347,7 @@ class LiftedFunc(ComponentFunc):
         if from_driver:
             self.rt.enter(inst, None)
         try:
-            if self.type.is_async and task.needs_exclusive():
+            if self.type.is_async and self._exclusive:
                 assert inst.exclusive is None
                 inst.exclusive = task
             if not self.options.is_async:
@@ -430,7 +434,7 @@ class LiftedFunc(ComponentFunc):
         if entered_here:
             self.rt.enter(inst, None)
         try:
-            if task.needs_exclusive():
+            if self._exclusive:
                 assert inst.exclusive is None
                 inst.exclusive = task
             assert self._callback is not None
