@@ -381,6 +381,33 @@ def _handle_storer(t: ValueType) -> Storer:
 
         return store_borrow
 
+    # Streams and futures: lower_handle_value's dispatch, chosen once here
+    # (it still reports a context without hooks).
+    if isinstance(t, StreamType):
+        stream_t = t
+
+        def store_stream(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
+            hooks = cx.hooks
+            if hooks is None:
+                lower_handle_value(cx, v, stream_t)  # raises
+            else:
+                pack_into(mv, ptr, hooks.lower_stream(cx, v, stream_t))
+            return mv
+
+        return store_stream
+    if isinstance(t, FutureType):
+        future_t = t
+
+        def store_future(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
+            hooks = cx.hooks
+            if hooks is None:
+                lower_handle_value(cx, v, future_t)  # raises
+            else:
+                pack_into(mv, ptr, hooks.lower_future(cx, v, future_t))
+            return mv
+
+        return store_future
+
     def store_handle(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
         pack_into(mv, ptr, lower_handle_value(cx, v, t))
         return mv

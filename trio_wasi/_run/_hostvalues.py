@@ -77,7 +77,13 @@ from .._abi._buffers import HostReadableBuffer, HostWritableBuffer, WritableBuff
 from .._abi._errorctx import ErrorContext
 from .._abi._handles import InstanceState
 from .._abi._options import AsyncValueHooks, LiftLowerContext
-from .._abi._stream_builtins import GUEST_ASYNC_VALUES
+from .._abi._stream_builtins import (
+    GUEST_ASYNC_VALUES,
+    lift_future,
+    lift_stream,
+    lower_future,
+    lower_stream,
+)
 from .._abi._streams import (
     CopyResult,
     OnCopy,
@@ -1525,23 +1531,21 @@ class HostAsyncValues:
 
     def lift_stream(self, cx: LiftLowerContext, i: int, t: StreamType) -> StreamReceiver:
         """Lift readable stream end ``i`` into a receive channel."""
-        shared = GUEST_ASYNC_VALUES.lift_stream(cx, i, t)
-        assert isinstance(shared, ReadableStream)
+        shared = lift_stream(cx, i, t)  # (as GUEST_ASYNC_VALUES does, one call less)
         return StreamReceiver(self.rt, shared, t)
 
     def lower_stream(self, cx: LiftLowerContext, v: Any, t: StreamType) -> int:
         """Lower a host channel (or a guest stream) into a new readable end handle."""
-        return GUEST_ASYNC_VALUES.lower_stream(cx, _readable_stream(self.rt, v, t), t)
+        return lower_stream(cx, _readable_stream(self.rt, v, t), t)
 
     def lift_future(self, cx: LiftLowerContext, i: int, t: FutureType) -> FutureReceiver:
         """Lift readable future end ``i`` into a receive channel."""
-        shared = GUEST_ASYNC_VALUES.lift_future(cx, i, t)
-        assert isinstance(shared, ReadableFuture)
+        shared = lift_future(cx, i, t)  # (as GUEST_ASYNC_VALUES does, one call less)
         return FutureReceiver(self.rt, shared, t)
 
     def lower_future(self, cx: LiftLowerContext, v: Any, t: FutureType) -> int:
         """Lower a host channel (or a guest future) into a new readable end handle."""
-        return GUEST_ASYNC_VALUES.lower_future(cx, _readable_future(self.rt, v, t), t)
+        return lower_future(cx, _readable_future(self.rt, v, t), t)
 
 
 _HOOKS: weakref.WeakKeyDictionary[InstanceRuntime, HostAsyncValues] = weakref.WeakKeyDictionary()
