@@ -32,6 +32,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ._handles import ResourceHandle
 from ._layout import (
     CoreValType,
     alignment,
@@ -56,7 +57,6 @@ from ._resources import (
     lift_borrow,
     lift_own,
     lower_borrow,
-    lower_own,
     own_to_host,
 )
 from ._shapes import (
@@ -342,7 +342,10 @@ def flat_lifter_for(t: ValueType) -> FlatLifter:
         def lift_own_value(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
             i = vi.i
             vi.i = i + 1  # (CoreValueIter.next, inline)
-            return own_to_host(cx, lift_own(cx, vi.values[i] & M32, own), own)  # type: ignore[operator]
+            rep = lift_own(cx, vi.values[i] & M32, own)  # type: ignore[operator]
+            if own.resource.instance is None:
+                return cx.instance.host_reps.remove(rep)  # (own_to_host's host case, inline)
+            return own_to_host(cx, rep, own)
 
         return lift_own_value
     if isinstance(t, BorrowType):
@@ -352,6 +355,8 @@ def flat_lifter_for(t: ValueType) -> FlatLifter:
             i = vi.i
             vi.i = i + 1
             rep = lift_borrow(cx, vi.values[i] & M32, borrow)  # type: ignore[operator]
+            if borrow.resource.instance is None:
+                return cx.instance.host_reps.get(rep)  # (borrow_to_host's host case, inline)
             return borrow_to_host(cx, rep, borrow)
 
         return lift_borrow_value
@@ -552,7 +557,11 @@ def flat_lowerer_for(t: ValueType) -> FlatLowerer:
         return _flags_lowerer(t)
     if isinstance(t, OwnType):
         own = t
-        return lambda cx, v, out: out.append(lower_own(cx, host_to_own(cx, v, own), own))
+        resource = own.resource
+        # (lower_own, inline: a new owning handle for the representation)
+        return lambda cx, v, out: out.append(
+            cx.instance.table.add(ResourceHandle(resource, host_to_own(cx, v, own), own=True))
+        )
     if isinstance(t, BorrowType):
         borrow = t
         return lambda cx, v, out: out.append(

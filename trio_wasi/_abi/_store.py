@@ -27,6 +27,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ._handles import ResourceHandle
 from ._layout import (
     alignment,
     elem_size,
@@ -38,7 +39,7 @@ from ._layout import (
 )
 from ._load import MAX_LIST_BYTE_LENGTH, NUMERIC_FORMATS
 from ._options import LiftLowerContext
-from ._resources import host_to_borrow, host_to_own, lower_borrow, lower_own
+from ._resources import host_to_borrow, host_to_own, lower_borrow
 from ._shapes import flags_packer, map_to_pairs, record_splitter, variant_splitter
 from ._strings import store_string_into_range
 from ._trap import trap
@@ -367,8 +368,12 @@ def _handle_storer(t: ValueType) -> Storer:
     if isinstance(t, OwnType):
         own = t
 
+        resource = own.resource
+
         def store_own(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
-            pack_into(mv, ptr, lower_own(cx, host_to_own(cx, v, own), own))
+            # (lower_own, inline: a new owning handle for the representation)
+            handle = ResourceHandle(resource, host_to_own(cx, v, own), own=True)
+            pack_into(mv, ptr, cx.instance.table.add(handle))
             return mv
 
         return store_own
