@@ -128,11 +128,14 @@ class FieldsCore:
 
     def values(self, name: str) -> list[bytes]:
         key = _key(name)
-        return [v for n, v in self.pairs if _key(n) == key]
+        return [v for n, v in self.pairs if n.lower() == key]  # (_key, inline)
 
     def contains(self, name: str) -> bool:
         key = _key(name)
-        return any(_key(n) == key for n, _ in self.pairs)
+        for n, _ in self.pairs:  # (_key, inline: this runs per response)
+            if n.lower() == key:
+                return True
+        return False
 
     def put(self, name: str, values: list[bytes]) -> None:
         values = [bytes(v) for v in values]
