@@ -418,7 +418,11 @@ class CopyEnd(Waitable):
     BUSY_DROP: ClassVar[str] = "cannot drop busy end"
 
     def __init__(self, shared: SharedBase) -> None:
-        super().__init__()
+        # (Waitable.__init__, inline: two ends are made per stream or future.)
+        self._pending = None
+        self.wset = None
+        self.has_sync_waiter = False
+        self.sync_waker = None
         self.state = CopyState.IDLE
         self.shared = shared
 

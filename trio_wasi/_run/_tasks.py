@@ -413,7 +413,8 @@ class LiftedFunc(ComponentFunc):
             self.state,
             task,  # (its own borrow scope: Task.scope)
             source_encoding=task.source_encoding,
-            hooks=task.value_hooks(),
+            # (Task.value_hooks, inline: host channels when the host is the caller)
+            hooks=self.host_hooks if task.caller is None else HOOKS,
         )
         flat_args = self._lower_params(cx, task.start(), None)
         # (_call, inline)
