@@ -650,7 +650,12 @@ class ThreadedExecutor(Executor):
                 self._give(agent, "deadlock")
                 return
         if best_agent is not None:
-            self._give(best_agent, kind)
+            # (_give, inline: the usual hand-over after each job)
+            self.activity += 1
+            self.owner = best_agent
+            best_agent.granted = kind
+            if best_agent.ident != threading.get_ident():
+                best_agent.wake()
         elif not queued and self._outside == 0:
             self.on_idle()
 

@@ -133,7 +133,7 @@ class _Driver:
                 self._queued = True
                 # A step starts or resumes the task's implicit thread, which no
                 # synchronous call lets run (it is new, or needs the exclusive lock).
-                ex.post(self.step, self.func.agent, tag=NOT_IN_SYNC_CALL)
+                ex.post(self.step, self.func.handle.agent, tag=NOT_IN_SYNC_CALL)
         elif not rt.current and not rt.stepping:
             # Inline, and no wasm is running on this thread (a host coroutine
             # finished, say): this is an event-loop turn, so run the step now
