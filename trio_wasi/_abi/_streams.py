@@ -443,7 +443,10 @@ class CopyEnd(Waitable):
         if state is CopyState.COPYING or state is CopyState.CANCELLING_COPY:
             trap(self.BUSY_DROP)
         self.shared.drop()
-        super().drop()
+        # (Waitable.drop, inline)
+        assert not self.has_sync_waiter
+        if self.wset is not None:
+            self.join(None)
 
 
 class StreamEnd(CopyEnd):
