@@ -367,7 +367,6 @@ def _handle_storer(t: ValueType) -> Storer:
     pack_into = _U32.pack_into
     if isinstance(t, OwnType):
         own = t
-
         resource = own.resource
 
         def store_own(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
