@@ -1034,7 +1034,8 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         gone and everything was received, ``trio.WouldBlock`` when only a
         read (a wait) could tell.
         """
-        self._check_open()
+        if self._closed or self._moved:
+            self._check_open()  # raises
         rd = self._inflight
         if not self._items and rd is not None and rd.done:
             # A read (a prefetch) finished with nobody waiting for it.
@@ -1057,7 +1058,8 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         """:meth:`aclose` without its checkpoint (trio side), as trio's memory channels have."""
         if not (self._closed or self._moved):
             self._closed = True
-            self._release_hold()
+            if self._held:  # (else _release_hold has nothing to do)
+                self._release_hold()
             self._items.clear()
             # Once the writer is known gone (or the future's value received)
             # dropping this end changes nothing the guest can see: skip the
