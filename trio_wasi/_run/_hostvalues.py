@@ -752,7 +752,8 @@ class _Read:
             self.done = True
             self.result = result
             self.values = values
-            self._wake()
+            if self.waiters:  # (else _wake has nobody to wake)
+                self._wake()
 
     def fail(self, exc: BaseException) -> None:
         """The store trapped or closed: no outcome will come (trio side)."""
