@@ -1253,3 +1253,33 @@ async def test_guest_cancelled_reads_lose_no_host_item(engine: Any, mode: str) -
             assert code == DROPPED
             await inst.call("drop")
     assert bytes(got) == b"".join(items)
+
+
+async def test_an_uncancellable_read_wait_ends_with_its_outcome() -> None:
+    # receive_if_ready waits for a read that never parks: a cancellation
+    # during the wait neither ends it nor is lost; it comes at the next
+    # checkpoint, once the outcome has arrived.
+    from trio_wasi._abi._streams import CopyResult
+    from trio_wasi._run._hostvalues import _Read
+
+    rd = _Read()
+    steps: list[str] = []
+
+    async def waiter(cs: trio.CancelScope) -> None:
+        with cs:
+            await rd.wait_uncancellable()
+            steps.append("woken")
+            await trio.lowlevel.checkpoint()
+            steps.append("not cancelled")
+        steps.append("cancelled" if cs.cancelled_caught else "ran through")
+
+    async with trio.open_nursery() as nursery:
+        cs = trio.CancelScope()
+        nursery.start_soon(waiter, cs)
+        await trio.testing.wait_all_tasks_blocked()
+        cs.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        assert steps == []  # still waiting for the outcome
+        rd.finish(CopyResult.COMPLETED, [b"x"])
+    assert steps == ["woken", "cancelled"]
+    assert rd.values == [b"x"]

@@ -137,7 +137,7 @@ class HostContext:
         if release is None:
             return
         result = release()
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):  # (most releases return None)
             awaitable = result
 
             async def finish() -> None:

@@ -29,6 +29,7 @@ never fetch an export until it is used as an import.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, final
 
 import attrs
@@ -459,11 +460,12 @@ class _Linker:
             rt = scope.space.type_at(d.type_index)
             if not isinstance(rt, T.ResourceType):
                 raise LinkError(f"canon {name}: type index {d.type_index} is not a resource")
+            # (Partials, not lambdas: a built-in's call is then one Python frame.)
             if name == "resource.new":
-                return host_func(["i32"], ["i32"], lambda rep: R.resource_new(state, rt, rep))
+                return host_func(["i32"], ["i32"], partial(R.resource_new, state, rt))
             if name == "resource.rep":
-                return host_func(["i32"], ["i32"], lambda i: R.resource_rep(state, rt, i))
-            return host_func(["i32"], [], lambda i: R.resource_drop(state, rt, i))
+                return host_func(["i32"], ["i32"], partial(R.resource_rep, state, rt))
+            return host_func(["i32"], [], partial(R.resource_drop, state, rt))
         f = BuiltinFactory(self.rt, state)
         if name == "backpressure.inc":
             return host_func([], [], f.backpressure_inc())
@@ -589,7 +591,7 @@ class _Linker:
             new: Callable[[InstanceState, Any], int] = (
                 SB.stream_new if kind == "stream" else SB.future_new
             )
-            return host_func([], ["i64"], lambda: new(inst, t))
+            return host_func([], ["i64"], partial(new, inst, t))
         if op in ("read", "write"):
             options = self._options(scope, d.options, [])
             is_async = d.options.is_async

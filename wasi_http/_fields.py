@@ -101,9 +101,11 @@ class FieldsCore:
     def incoming(cls, entries: Iterable[tuple[bytes | str, bytes]]) -> Self:
         """Immutable fields from the network: forbidden and malformed ones left out."""
         kept: list[tuple[str, bytes]] = []
+        # (_key, valid_name and valid_value, inline: this runs per header of every request.)
+        token, field_value = _TOKEN.fullmatch, _VALUE.fullmatch
         for raw, value in entries:
             name = raw.decode("latin-1") if isinstance(raw, bytes) else raw
-            if _key(name) in FORBIDDEN or not valid_name(name) or not valid_value(value):
+            if name.lower() in FORBIDDEN or token(name) is None or field_value(value) is None:
                 continue
             kept.append((name, bytes(value)))
         out = cls()
@@ -115,20 +117,25 @@ class FieldsCore:
         """Refuse a mutation of ``name`` (to ``values``): immutable, bad syntax, forbidden."""
         if self.immutable:
             raise HeaderError("immutable")
-        if not valid_name(name):
+        # (valid_name, _key and valid_value, inline: this runs per header set.)
+        if _TOKEN.fullmatch(name) is None:
             raise HeaderError("invalid-syntax")
-        if _key(name) in FORBIDDEN:
+        if name.lower() in FORBIDDEN:
             raise HeaderError("forbidden")
-        if not all(valid_value(v) for v in values):
-            raise HeaderError("invalid-syntax")
+        for v in values:
+            if _VALUE.fullmatch(v) is None:
+                raise HeaderError("invalid-syntax")
 
     def values(self, name: str) -> list[bytes]:
         key = _key(name)
-        return [v for n, v in self.pairs if _key(n) == key]
+        return [v for n, v in self.pairs if n.lower() == key]  # (_key, inline)
 
     def contains(self, name: str) -> bool:
         key = _key(name)
-        return any(_key(n) == key for n, _ in self.pairs)
+        for n, _ in self.pairs:  # (_key, inline: this runs per response)
+            if n.lower() == key:
+                return True
+        return False
 
     def put(self, name: str, values: list[bytes]) -> None:
         values = [bytes(v) for v in values]

@@ -193,8 +193,10 @@ class InstancePool:
         self._wake()
 
     def _wake(self) -> None:
-        # Waiters re-check on their own; waking never blocks.
-        self._changed.unpark_all()
+        # Waiters re-check on their own; waking never blocks. (Most releases
+        # find nobody parked: asking first is cheaper than unparking none.)
+        if self._changed:
+            self._changed.unpark_all()
 
     async def _run_instance(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self._counter += 1

@@ -204,7 +204,7 @@ class Request(Message):
     """``request``: method, target, headers, body and options."""
 
     def __init__(self) -> None:
-        self.method: Variant = Variant("get")
+        self.method: Variant = _GET
         self.path_with_query: str | None = None
         self.scheme: Variant | None = None
         self.authority: str | None = None
@@ -364,11 +364,18 @@ class Types:
 _METHODS = ("get", "head", "post", "put", "delete", "connect", "options", "trace", "patch")
 
 
+# The cases without payload, made once (variants are immutable values).
+_METHOD_VARIANTS = {m.upper(): Variant(m) for m in _METHODS}
+_GET = _METHOD_VARIANTS["GET"]
+_HTTP = Variant("HTTP")
+_HTTPS = Variant("HTTPS")
+
+
 def method_variant(method: str) -> Variant:
     """The ``method`` case for an HTTP method name."""
-    lower = method.lower()
-    if lower in _METHODS and method == method.upper():
-        return Variant(lower)
+    known = _METHOD_VARIANTS.get(method)  # (names in upper case only)
+    if known is not None:
+        return known
     return Variant("other", method)
 
 
@@ -380,9 +387,9 @@ def method_name(method: Variant) -> str:
 def scheme_variant(scheme: str) -> Variant:
     lower = scheme.lower()
     if lower == "http":
-        return Variant("HTTP")
+        return _HTTP
     if lower == "https":
-        return Variant("HTTPS")
+        return _HTTPS
     return Variant("other", scheme)
 
 

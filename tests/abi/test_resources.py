@@ -345,3 +345,44 @@ def test_handles_through_memory() -> None:
     assert got["file"] is f
     assert (got["own"].resource, got["own"].rep) == (rt, 5)
     assert len(a.table) == 0
+
+
+# ---------------------------------------------------------------------------
+# Which signatures need a borrow scope
+
+
+def test_may_borrow_finds_a_borrow_at_any_depth() -> None:
+    from trio_wasi._abi import _types as T
+    from trio_wasi._abi._resources import may_borrow
+
+    r = ResourceType("r")
+    borrow = T.BorrowType(r)
+    holding = [
+        borrow,
+        T.ListType(borrow),
+        T.ListType(borrow, 3),
+        T.OptionType(borrow),
+        T.ResultType(None, borrow),
+        T.ResultType(borrow),
+        T.TupleType((T.U32Type(), borrow)),
+        T.RecordType((("a", T.StringType()), ("b", T.OptionType(borrow)))),
+        T.VariantType((("none", None), ("some", borrow))),
+        T.MapType(T.StringType(), T.ListType(borrow)),
+        T.StreamType(T.TupleType((borrow,))),
+        T.FutureType(borrow),
+    ]
+    for t in holding:
+        assert may_borrow((t,)), t
+        assert may_borrow((T.U8Type(), t)), t
+    free = [
+        T.OwnType(r),
+        T.StringType(),
+        T.ListType(T.OwnType(r)),
+        T.ResultType(T.OwnType(r), T.EnumType(("a", "b"))),
+        T.VariantType((("none", None), ("some", T.U32Type()))),
+        T.FlagsType(("x",)),
+        T.StreamType(None),
+        T.FutureType(T.ResultType()),
+    ]
+    assert not may_borrow(tuple(free))
+    assert not may_borrow(())

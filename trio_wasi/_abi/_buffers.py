@@ -209,7 +209,7 @@ class GuestReadableBuffer(_GuestBuffer, ReadableBuffer):
     __slots__ = ()
 
     def read(self, n: int) -> Sequence[Any]:
-        assert 0 <= n <= self.remain()
+        assert 0 <= n <= self.length - self.progress
         t = self.t
         if t is None:
             vs: Sequence[Any] = _unit_values(n)
@@ -220,7 +220,7 @@ class GuestReadableBuffer(_GuestBuffer, ReadableBuffer):
         return vs
 
     def read_bytes(self, n: int) -> bytes | bytearray | memoryview:
-        assert 0 <= n <= self.remain() and self.byte_size >= 0
+        assert 0 <= n <= self.length - self.progress and self.byte_size >= 0
         nbytes = n * self.size
         self.progress += n
         if nbytes == 0:
@@ -241,7 +241,7 @@ class GuestWritableBuffer(_GuestBuffer, WritableBuffer):
 
     def write(self, vs: Sequence[Any]) -> None:
         n = len(vs)
-        assert n <= self.remain()
+        assert n <= self.length - self.progress
         t = self.t
         if t is not None and n:
             store_list_into_valid_range(self.cx, self.cx.memory_view(), vs, self.ptr, t)
@@ -249,7 +249,7 @@ class GuestWritableBuffer(_GuestBuffer, WritableBuffer):
         self.progress += n
 
     def write_bytes(self, data: bytes | bytearray | memoryview, n: int) -> None:
-        assert n <= self.remain() and self.byte_size >= 0
+        assert n <= self.length - self.progress and self.byte_size >= 0
         nbytes = n * self.size
         assert len(data) == nbytes
         if nbytes:
@@ -307,7 +307,7 @@ class HostReadableBuffer(ReadableBuffer):
         return len(self._items) == 0
 
     def read(self, n: int) -> Sequence[Any]:
-        assert 0 <= n <= self.remain()
+        assert 0 <= n <= len(self._items) - self.progress
         start = self.progress
         self.progress = start + n
         if self._view is not None:
@@ -317,7 +317,7 @@ class HostReadableBuffer(ReadableBuffer):
         return self._items[start : start + n]
 
     def read_bytes(self, n: int) -> bytes | bytearray | memoryview:
-        assert 0 <= n <= self.remain() and self.byte_size >= 0
+        assert 0 <= n <= len(self._items) - self.progress and self.byte_size >= 0
         start = self.progress
         self.progress = start + n
         if self._view is None:
@@ -365,7 +365,7 @@ class HostWritableBuffer(WritableBuffer):
 
     def write(self, vs: Sequence[Any]) -> None:
         n = len(vs)
-        assert n <= self.remain()
+        assert n <= self.capacity - self.progress
         if self.byte_size == 1:
             self._chunks.append(as_bytes(vs))
         elif self.t is not None:
@@ -373,7 +373,7 @@ class HostWritableBuffer(WritableBuffer):
         self.progress += n
 
     def write_bytes(self, data: bytes | bytearray | memoryview, n: int) -> None:
-        assert n <= self.remain() and self.byte_size >= 0
+        assert n <= self.capacity - self.progress and self.byte_size >= 0
         if self.byte_size == 1 and n:
             self._chunks.append(bytes(data))
         self.progress += n

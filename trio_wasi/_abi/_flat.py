@@ -32,6 +32,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ._handles import ResourceHandle
 from ._layout import (
     CoreValType,
     alignment,
@@ -56,7 +57,6 @@ from ._resources import (
     lift_borrow,
     lift_own,
     lower_borrow,
-    lower_own,
     own_to_host,
 )
 from ._shapes import (
@@ -342,7 +342,10 @@ def flat_lifter_for(t: ValueType) -> FlatLifter:
         def lift_own_value(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
             i = vi.i
             vi.i = i + 1  # (CoreValueIter.next, inline)
-            return own_to_host(cx, lift_own(cx, vi.values[i] & M32, own), own)  # type: ignore[operator]
+            rep = lift_own(cx, vi.values[i] & M32, own)  # type: ignore[operator]
+            if own.resource.instance is None:
+                return cx.instance.host_reps.remove(rep)  # (own_to_host's host case, inline)
+            return own_to_host(cx, rep, own)
 
         return lift_own_value
     if isinstance(t, BorrowType):
@@ -352,10 +355,38 @@ def flat_lifter_for(t: ValueType) -> FlatLifter:
             i = vi.i
             vi.i = i + 1
             rep = lift_borrow(cx, vi.values[i] & M32, borrow)  # type: ignore[operator]
+            if borrow.resource.instance is None:
+                return cx.instance.host_reps.get(rep)  # (borrow_to_host's host case, inline)
             return borrow_to_host(cx, rep, borrow)
 
         return lift_borrow_value
-    if isinstance(t, StreamType | FutureType | ErrorContextType):
+    # Streams and futures: lift_handle_value's dispatch, chosen once here
+    # (it still reports a context without hooks).
+    if isinstance(t, StreamType):
+        stream_t = t
+
+        def lift_stream_value(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
+            i = vi.i
+            vi.i = i + 1
+            hooks = cx.hooks
+            if hooks is None:
+                return lift_handle_value(cx, vi.values[i] & M32, stream_t)  # type: ignore[operator]
+            return hooks.lift_stream(cx, vi.values[i] & M32, stream_t)  # type: ignore[operator]
+
+        return lift_stream_value
+    if isinstance(t, FutureType):
+        future_t = t
+
+        def lift_future_value(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
+            i = vi.i
+            vi.i = i + 1
+            hooks = cx.hooks
+            if hooks is None:
+                return lift_handle_value(cx, vi.values[i] & M32, future_t)  # type: ignore[operator]
+            return hooks.lift_future(cx, vi.values[i] & M32, future_t)  # type: ignore[operator]
+
+        return lift_future_value
+    if isinstance(t, ErrorContextType):
         hooked = t
 
         def lift_hooked(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
@@ -526,7 +557,11 @@ def flat_lowerer_for(t: ValueType) -> FlatLowerer:
         return _flags_lowerer(t)
     if isinstance(t, OwnType):
         own = t
-        return lambda cx, v, out: out.append(lower_own(cx, host_to_own(cx, v, own), own))
+        resource = own.resource
+        # (lower_own, inline: a new owning handle for the representation)
+        return lambda cx, v, out: out.append(
+            cx.instance.table.add(ResourceHandle(resource, host_to_own(cx, v, own), own=True))
+        )
     if isinstance(t, BorrowType):
         borrow = t
         return lambda cx, v, out: out.append(
@@ -576,9 +611,16 @@ def values_lifter_for(ts: tuple[ValueType, ...], max_flat: int) -> ValuesLifter:
 
         return lift_spilled
     lifters = tuple(flat_lifter_for(t) for t in ts)
+    # Short lists, unrolled (in order: each lifter consumes its core values).
     if len(lifters) == 1:
         (only,) = lifters
         return lambda cx, vi: [only(cx, vi)]
+    if len(lifters) == 2:
+        first, second = lifters
+        return lambda cx, vi: [first(cx, vi), second(cx, vi)]
+    if len(lifters) == 3:
+        first, second, third = lifters
+        return lambda cx, vi: [first(cx, vi), second(cx, vi), third(cx, vi)]
     return lambda cx, vi: [lf(cx, vi) for lf in lifters]
 
 
@@ -591,6 +633,9 @@ def values_lowerer_for(ts: tuple[ValueType, ...], max_flat: int) -> ValuesLowere
         align = alignment(tuple_type)
         size = elem_size(tuple_type)
         store_tuple = storer_for(tuple_type)
+        # A one-element tuple is laid out as its element (same alignment and
+        # size, offset 0): the element's storer stores it, without the split.
+        store_only = storer_for(ts[0]) if n == 1 else None
 
         def lower_spilled(
             cx: LiftLowerContext, vs: Sequence[Any], out_param: CoreValueIter | None
@@ -602,11 +647,21 @@ def values_lowerer_for(ts: tuple[ValueType, ...], max_flat: int) -> ValuesLowere
                 ptr = cx.allocate(align, size) & M32
                 flat = [ptr]
             else:
-                ptr = out_param.next("i32") & M32
+                i = out_param.i  # (CoreValueIter.next, inline)
+                out_param.i = i + 1
+                values: Any = out_param.values
+                ptr = values[i] & M32
                 flat = []
             mv = cx.memory_view()
-            _spill_check(mv, ptr, align, size)
-            store_tuple(cx, mv, vs, ptr)
+            # (_spill_check, inline)
+            if ptr & (align - 1):
+                trap("unaligned pointer")
+            if ptr + size > len(mv):
+                trap("pointer out-of-bounds of memory")
+            if store_only is not None and isinstance(vs, tuple | list):
+                store_only(cx, mv, vs[0], ptr)
+            else:
+                store_tuple(cx, mv, vs, ptr)
             return flat
 
         return lower_spilled

@@ -25,6 +25,7 @@ import functools
 import math
 import struct
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from ._layout import (
@@ -182,8 +183,15 @@ def load_list_from_valid_range(
 
     ``list<u8>`` gives ``bytes``; other element types give a list.
     """
-    cx.charge(max(length * elem_size(element), length) + 1)
-    return _range_loader(element)(cx, mv, ptr, length)
+    size, load_range = _valid_range_plan(element)
+    cx.charge(max(length * size, length) + 1)
+    return load_range(cx, mv, ptr, length)
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _valid_range_plan(element: ValueType) -> tuple[int, RangeLoader]:
+    # The element size and range loader, in one lookup (one hash of the type).
+    return elem_size(element), _range_loader(element)
 
 
 @functools.lru_cache(maxsize=_CACHE)
@@ -206,7 +214,12 @@ def _range_loader(element: ValueType) -> RangeLoader:
         return lambda cx, mv, ptr, n: [b != 0 for b in mv[ptr : ptr + n]]
     load_elem = loader_for(element)
     size = elem_size(element)
-    return lambda cx, mv, ptr, n: [load_elem(cx, mv, ptr + i * size) for i in range(n)]
+    if size == 0:
+        return lambda cx, mv, ptr, n: [load_elem(cx, mv, ptr) for _ in range(n)]
+    # map over the element addresses: no comprehension frame per list.
+    return lambda cx, mv, ptr, n: list(
+        map(load_elem, repeat(cx, n), repeat(mv, n), range(ptr, ptr + n * size, size))
+    )
 
 
 def _list_loader(t: ListType) -> Loader:
@@ -246,6 +259,10 @@ def _record_loader(t: RecordType | TupleType) -> Loader:
         labels = tuple(label for label, _ in t.fields)
         fields = tuple((label, off, ld) for label, (off, ld) in zip(labels, parts, strict=True))
         return lambda cx, mv, ptr: {label: ld(cx, mv, ptr + off) for label, off, ld in fields}
+    # Pairs, the commonest tuples (map entries, headers), unrolled.
+    if len(parts) == 2:
+        (off0, ld0), (off1, ld1) = parts
+        return lambda cx, mv, ptr: (ld0(cx, mv, ptr + off0), ld1(cx, mv, ptr + off1))
     return lambda cx, mv, ptr: make([ld(cx, mv, ptr + off) for off, ld in parts])
 
 

@@ -35,7 +35,7 @@ from ._flat import CoreValueIter, ValuesLowerer, values_lifter_for, values_lower
 from ._handles import InstanceState
 from ._layout import MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS
 from ._options import AsyncValueHooks, CanonOptions, LiftLowerContext, StringEncoding
-from ._resources import BorrowScope
+from ._resources import BorrowScope, may_borrow
 from ._scheduler import Scheduler
 from ._tasks import OnResolve, OnStart, Task
 from ._trap import trap, trap_if
@@ -109,6 +109,23 @@ def sync_lower(
         # The same call as below, without the subtask: the callee resolves
         # while invoked, so nothing can wait on, cancel or observe one. The
         # borrows lent to it end when it returns, as on delivery below.
+        if not may_borrow((*ft.param_types(), *ft.result_types())):
+            # No value of this signature touches a borrow scope: the call
+            # has nothing to lend, so it needs none (chosen once, here).
+            def lowered_plain(*flat: Any) -> Any:
+                if not state.may_leave:
+                    trap("cannot leave component instance")
+                if callee_async:
+                    check_may_block(rt.maybe_current_task())
+                cx = LiftLowerContext(options, state, None, hooks=hooks)
+                vi = CoreValueIter(flat)
+                out = immediate(lift_params(cx, vi), lower_results, cx, vi)
+                if not out:
+                    return None
+                return out[0]
+
+            return lowered_plain
+
         def lowered_now(*flat: Any) -> Any:
             if not state.may_leave:
                 trap("cannot leave component instance")
@@ -118,7 +135,8 @@ def sync_lower(
             cx = LiftLowerContext(options, state, scope, hooks=hooks)
             vi = CoreValueIter(flat)
             out = immediate(lift_params(cx, vi), lower_results, cx, vi)
-            scope.release()
+            if scope.lenders or scope.lent_host_reps:
+                scope.release()
             if not out:
                 return None
             return out[0]

@@ -84,6 +84,10 @@ class AsyncValueHooks(Protocol):
         ...
 
 
+def _no_memory() -> memoryview:
+    trap("canonical options have no memory")
+
+
 class LiftLowerContext:
     """Everything one lift or lower needs (CanonicalABI.md "Lifting and Lowering Context").
 
@@ -94,7 +98,15 @@ class LiftLowerContext:
     exact-size allocation.
     """
 
-    __slots__ = ("borrow_scope", "budget", "hooks", "instance", "options", "source_encoding")
+    __slots__ = (
+        "borrow_scope",
+        "budget",
+        "hooks",
+        "instance",
+        "memory_view",
+        "options",
+        "source_encoding",
+    )
 
     def __init__(
         self,
@@ -115,6 +127,10 @@ class LiftLowerContext:
         # (a small memory describing gigabytes) ends in a trap rather than in
         # minutes of copying. Lowering does not charge it.
         self.budget: int | None = instance.hostcall_budget
+        memory = options.memory
+        # A fresh view of the options' memory (trap if there is none): the
+        # memory's own ``view``, so that taking a view is one call.
+        self.memory_view: Callable[[], memoryview] = _no_memory if memory is None else memory.view
 
     def charge(self, units: int) -> None:
         """Count ``units`` against the budget and trap once it is spent.
@@ -132,13 +148,6 @@ class LiftLowerContext:
                     "host-call budget exhausted: the values copied by one call exceed "
                     f"{limit} units (limit hostcall-budget)"
                 )
-
-    def memory_view(self) -> memoryview:
-        """A fresh view of the options' memory (trap if there is none)."""
-        memory = self.options.memory
-        if memory is None:
-            trap("canonical options have no memory")
-        return memory.view()
 
     def reallocate(self, old: int, old_size: int, align: int, new_size: int) -> int:
         """Call the guest's ``realloc`` (the instance may not leave meanwhile)."""

@@ -41,7 +41,21 @@ from typing import Any, final
 from ._handles import InstanceState, ResourceHandle
 from ._options import LiftLowerContext
 from ._trap import trap, trap_if
-from ._types import BorrowType, OwnType, ResourceType
+from ._types import (
+    BorrowType,
+    FutureType,
+    ListType,
+    MapType,
+    OptionType,
+    OwnType,
+    RecordType,
+    ResourceType,
+    ResultType,
+    StreamType,
+    TupleType,
+    ValueType,
+    VariantType,
+)
 from ._values import GuestResource
 
 __all__ = [
@@ -54,6 +68,7 @@ __all__ = [
     "lift_own",
     "lower_borrow",
     "lower_own",
+    "may_borrow",
     "resource_drop",
     "resource_new",
     "resource_rep",
@@ -135,6 +150,37 @@ CallScope = BorrowScope
 """The name the call paths use for a call's :class:`BorrowScope`."""
 
 
+def may_borrow(ts: tuple[ValueType, ...]) -> bool:
+    """Whether lifting or lowering values of types ``ts`` may use the call's BorrowScope.
+
+    Only ``borrow`` handles do, at any depth. Stream and future element types
+    count too (their values travel later, under other scopes), so a False
+    answer is certain: a call of such a signature needs no scope.
+    """
+    return any(_may_borrow(t) for t in ts)
+
+
+def _may_borrow(t: ValueType | None) -> bool:
+    if t is None:
+        return False
+    if isinstance(t, BorrowType):
+        return True
+    if isinstance(t, ListType | OptionType | StreamType | FutureType):
+        inner = t.element if isinstance(t, ListType | StreamType | FutureType) else t.type
+        return _may_borrow(inner)
+    if isinstance(t, MapType):
+        return _may_borrow(t.key) or _may_borrow(t.value)
+    if isinstance(t, RecordType):
+        return any(_may_borrow(ft) for _, ft in t.fields)
+    if isinstance(t, TupleType):
+        return any(_may_borrow(ft) for ft in t.types)
+    if isinstance(t, VariantType):
+        return any(_may_borrow(ct) for _, ct in t.cases)
+    if isinstance(t, ResultType):
+        return _may_borrow(t.ok) or _may_borrow(t.error)
+    return False
+
+
 # ---------------------------------------------------------------------------
 # Host resources
 
@@ -175,8 +221,11 @@ class HostRepTable:
 
     def remove(self, rep: int) -> Any:
         """Take the object stored under ``rep`` out of the table."""
-        obj = self.get(rep)
-        self._objects[rep] = None
+        objects = self._objects
+        if rep <= 0 or rep >= len(objects) or objects[rep] is None:
+            trap(f"unknown host resource representation {rep}")  # (as get)
+        obj = objects[rep]
+        objects[rep] = None
         self._free.append(rep)
         return obj
 
@@ -269,7 +318,9 @@ def resource_drop(inst: InstanceState, rt: ResourceType, i: int) -> None:
     """
     if not inst.may_leave:
         trap("cannot leave component instance")
-    h = _resource_handle(inst, rt, i)
+    h = inst.table.get(i)
+    if type(h) is not ResourceHandle or h.resource is not rt:
+        h = _resource_handle(inst, rt, i)  # traps, saying why
     if h.num_lends != 0:
         trap("cannot remove owned resource while borrowed")
     inst.table.remove(i)
@@ -289,7 +340,9 @@ def resource_drop(inst: InstanceState, rt: ResourceType, i: int) -> None:
 def lift_own(cx: LiftLowerContext, i: int, t: OwnType) -> int:
     """Move owning handle ``i`` out of the table; returns its representation."""
     inst = cx.instance
-    h = _resource_handle(inst, t.resource, i)
+    h = inst.table.get(i)
+    if type(h) is not ResourceHandle or h.resource is not t.resource:
+        h = _resource_handle(inst, t.resource, i)  # traps, saying why
     if h.num_lends != 0:
         trap("cannot remove owned resource while borrowed")
     if not h.own:
@@ -300,7 +353,9 @@ def lift_own(cx: LiftLowerContext, i: int, t: OwnType) -> int:
 
 def lift_borrow(cx: LiftLowerContext, i: int, t: BorrowType) -> int:
     """Lend handle ``i`` to the call of ``cx``; returns its representation."""
-    h = _resource_handle(cx.instance, t.resource, i)
+    h = cx.instance.table.get(i)
+    if type(h) is not ResourceHandle or h.resource is not t.resource:
+        h = _resource_handle(cx.instance, t.resource, i)  # traps, saying why
     scope = cx.borrow_scope
     assert scope is not None, "lifting a borrow needs the call's BorrowScope"
     scope.add_lender(h)
@@ -360,7 +415,9 @@ def host_to_own(cx: LiftLowerContext, v: object, t: OwnType) -> int:
     """The representation to lower for host value ``v`` of ``own<R>``."""
     rt = t.resource
     if rt.instance is None:
-        _check_host_value(v, rt)
+        cls = rt.host_class
+        if (cls is not None and not isinstance(v, cls)) or isinstance(v, GuestResource):
+            _check_host_value(v, rt)  # raises, saying why
         return cx.instance.host_reps.add(v)
     return _guest_value(v, rt).take()
 

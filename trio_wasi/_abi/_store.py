@@ -27,6 +27,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ._handles import ResourceHandle
 from ._layout import (
     alignment,
     elem_size,
@@ -38,7 +39,7 @@ from ._layout import (
 )
 from ._load import MAX_LIST_BYTE_LENGTH, NUMERIC_FORMATS
 from ._options import LiftLowerContext
-from ._resources import host_to_borrow, host_to_own, lower_borrow, lower_own
+from ._resources import host_to_borrow, host_to_own, lower_borrow
 from ._shapes import flags_packer, map_to_pairs, record_splitter, variant_splitter
 from ._strings import store_string_into_range
 from ._trap import trap
@@ -366,9 +367,12 @@ def _handle_storer(t: ValueType) -> Storer:
     pack_into = _U32.pack_into
     if isinstance(t, OwnType):
         own = t
+        resource = own.resource
 
         def store_own(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
-            pack_into(mv, ptr, lower_own(cx, host_to_own(cx, v, own), own))
+            # (lower_own, inline: a new owning handle for the representation)
+            handle = ResourceHandle(resource, host_to_own(cx, v, own), own=True)
+            pack_into(mv, ptr, cx.instance.table.add(handle))
             return mv
 
         return store_own
@@ -380,6 +384,33 @@ def _handle_storer(t: ValueType) -> Storer:
             return mv
 
         return store_borrow
+
+    # Streams and futures: lower_handle_value's dispatch, chosen once here
+    # (it still reports a context without hooks).
+    if isinstance(t, StreamType):
+        stream_t = t
+
+        def store_stream(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
+            hooks = cx.hooks
+            if hooks is None:
+                lower_handle_value(cx, v, stream_t)  # raises
+            else:
+                pack_into(mv, ptr, hooks.lower_stream(cx, v, stream_t))
+            return mv
+
+        return store_stream
+    if isinstance(t, FutureType):
+        future_t = t
+
+        def store_future(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
+            hooks = cx.hooks
+            if hooks is None:
+                lower_handle_value(cx, v, future_t)  # raises
+            else:
+                pack_into(mv, ptr, hooks.lower_future(cx, v, future_t))
+            return mv
+
+        return store_future
 
     def store_handle(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
         pack_into(mv, ptr, lower_handle_value(cx, v, t))

@@ -26,6 +26,7 @@ guest-to-guest transfer; host-facing hooks are the caller's choice.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, cast, final
 
 from ._buffers import Buffer, GuestReadableBuffer, GuestWritableBuffer
@@ -516,46 +517,34 @@ def copy_builtin(
     :func:`stream_read` ... :func:`future_write` take them.
     """
     end_cls, buffer_cls, code = _COPIES[name]
+    # Partials, not closures: the built-in's call is then one Python frame.
     if isinstance(t, StreamType):
         stream_end = cast(StreamEndClass, end_cls)
-        stream_t = t
-
-        def copy_stream(i: int, ptr: int, n: int) -> int:
-            return stream_copy(
-                inst,
-                stream_end,
-                buffer_cls,
-                code,
-                stream_t,
-                opts,
-                i,
-                ptr,
-                n,
-                is_async=is_async,
-                wait=wait,
-                hooks=hooks,
-            )
-
-        return copy_stream
-    future_end = cast(FutureEndClass, end_cls)
-    future_t = t
-
-    def copy_future(i: int, ptr: int) -> int:
-        return future_copy(
+        return partial(
+            stream_copy,
             inst,
-            future_end,
+            stream_end,
             buffer_cls,
             code,
-            future_t,
+            t,
             opts,
-            i,
-            ptr,
             is_async=is_async,
             wait=wait,
             hooks=hooks,
         )
-
-    return copy_future
+    future_end = cast(FutureEndClass, end_cls)
+    return partial(
+        future_copy,
+        inst,
+        future_end,
+        buffer_cls,
+        code,
+        t,
+        opts,
+        is_async=is_async,
+        wait=wait,
+        hooks=hooks,
+    )
 
 
 def drop_builtin(
@@ -568,12 +557,7 @@ def drop_builtin(
     end_cls = _DROPS.get(name)
     if end_cls is None:
         return None
-    drop_cls = end_cls
-
-    def drop(i: int) -> None:
-        drop_end(inst, drop_cls, t, i)
-
-    return drop
+    return partial(drop_end, inst, end_cls, t)
 
 
 # ---------------------------------------------------------------------------

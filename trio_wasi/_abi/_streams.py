@@ -290,12 +290,15 @@ class SharedStream(ReadableStream, WritableStream, _Rendezvous):
             self.set_pending(inst, dst, on_copy, on_copy_done)
             return
         assert isinstance(src, ReadableBuffer)
-        assert self.t == dst.t == src.t
-        if inst is not None and inst is self.pending_inst and not none_or_number_type(self.t):
+        t = self.t  # (compared by identity first: usually the same object)
+        assert (t is dst.t or t == dst.t) and (t is src.t or t == src.t)
+        if inst is not None and inst is self.pending_inst and not none_or_number_type(t):
             trap("cannot read from and write to intra-component stream")
-        if src.remain() > 0:
-            if dst.remain() > 0:
-                dst.write_from(src, min(dst.remain(), src.remain()))
+        src_remain = src.remain()
+        if src_remain > 0:
+            dst_remain = dst.remain()
+            if dst_remain > 0:
+                dst.write_from(src, min(dst_remain, src_remain))
                 pending_on_copy = self.pending_on_copy
                 assert pending_on_copy is not None
                 pending_on_copy(self.reset_pending)
@@ -319,12 +322,15 @@ class SharedStream(ReadableStream, WritableStream, _Rendezvous):
             self.set_pending(inst, src, on_copy, on_copy_done)
             return
         assert isinstance(dst, WritableBuffer)
-        assert self.t == src.t == dst.t
-        if inst is not None and inst is self.pending_inst and not none_or_number_type(self.t):
+        t = self.t  # (compared by identity first: usually the same object)
+        assert (t is src.t or t == src.t) and (t is dst.t or t == dst.t)
+        if inst is not None and inst is self.pending_inst and not none_or_number_type(t):
             trap("cannot read from and write to intra-component stream")
-        if dst.remain() > 0:
-            if src.remain() > 0:
-                dst.write_from(src, min(dst.remain(), src.remain()))
+        dst_remain = dst.remain()
+        if dst_remain > 0:
+            src_remain = src.remain()
+            if src_remain > 0:
+                dst.write_from(src, min(dst_remain, src_remain))
                 pending_on_copy = self.pending_on_copy
                 assert pending_on_copy is not None
                 pending_on_copy(self.reset_pending)
@@ -412,7 +418,11 @@ class CopyEnd(Waitable):
     BUSY_DROP: ClassVar[str] = "cannot drop busy end"
 
     def __init__(self, shared: SharedBase) -> None:
-        super().__init__()
+        # (Waitable.__init__, inline: two ends are made per stream or future.)
+        self._pending = None
+        self.wset = None
+        self.has_sync_waiter = False
+        self.sync_waker = None
         self.state = CopyState.IDLE
         self.shared = shared
 
@@ -433,7 +443,10 @@ class CopyEnd(Waitable):
         if state is CopyState.COPYING or state is CopyState.CANCELLING_COPY:
             trap(self.BUSY_DROP)
         self.shared.drop()
-        super().drop()
+        # (Waitable.drop, inline)
+        assert not self.has_sync_waiter
+        if self.wset is not None:
+            self.join(None)
 
 
 class StreamEnd(CopyEnd):

@@ -124,8 +124,12 @@ class TaskBuiltins:
         inst = self.inst
         lift_result = values_lifter_for(() if result is None else (result,), MAX_FLAT_PARAMS)
 
+        maybe_current_task = self.rt.maybe_current_task
+
         def body(*flat: Any) -> None:
-            task = self._task()
+            task = maybe_current_task()
+            if task is None:
+                task = self._task()  # (traps: no task)
             if not inst.may_leave:
                 trap("cannot leave component instance")
             opts = task.opts
@@ -133,14 +137,17 @@ class TaskBuiltins:
                 trap("`task.return` called by a synchronously-lifted task")
             # Only the options that matter for lifting this result must agree
             # with the lift's (a memory, when one is named; the encoding).
+            # (Types compare by identity first: it is usually the same object.)
+            expected = task.ft.result
             if (
-                task.ft.result != result
+                (expected is not result and expected != result)
                 or (options.memory is not None and options.memory is not opts.memory)
                 or opts.string_encoding != options.string_encoding
             ):
                 trap("invalid `task.return` signature and/or options for current task")
-            # The result goes to the task's caller: host values when that is the host.
-            cx = LiftLowerContext(options, inst, task.scope, hooks=task.value_hooks())
+            # The result goes to the task's caller: host values when that is the
+            # host. (The task is its own borrow scope, Task.scope.)
+            cx = LiftLowerContext(options, inst, task, hooks=task.value_hooks())
             values = lift_result(cx, CoreValueIter(flat))
             task.return_(values)
 

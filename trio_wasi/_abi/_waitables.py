@@ -65,6 +65,7 @@ class Waitable:
     __slots__ = ("_pending", "has_sync_waiter", "sync_waker", "wset")
 
     def __init__(self) -> None:
+        # (CopyEnd.__init__ sets these fields itself: keep the two in step.)
         self._pending: Callable[[], EventTuple] | None = None
         self.wset: WaitableSet | None = None
         self.has_sync_waiter = False
@@ -106,7 +107,8 @@ class Waitable:
 
     def drop(self) -> None:
         assert not self.has_sync_waiter
-        self.join(None)
+        if self.wset is not None:  # (else joining no set changes nothing)
+            self.join(None)
 
 
 @final

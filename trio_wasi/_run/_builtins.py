@@ -18,15 +18,23 @@ class BuiltinFactory(TaskBuiltins):
     """The task and waitable built-ins of one instance, with the thread-state ones."""
 
     def context_get(self, index: int) -> Body:
+        maybe_current_task = self.rt.maybe_current_task
+
         def body() -> int:
-            task = self._task()
+            task = maybe_current_task()
+            if task is None:
+                task = self._task()  # (traps: no task)
             return current_storage(task)[index]
 
         return body
 
     def context_set(self, index: int) -> Body:
+        maybe_current_task = self.rt.maybe_current_task
+
         def body(value: int) -> None:
-            task = self._task()
+            task = maybe_current_task()
+            if task is None:
+                task = self._task()  # (traps: no task)
             current_storage(task)[index] = value
 
         return body

@@ -243,7 +243,10 @@ class Agent:
                 if ex.stopping:
                     return
                 kind, self.granted = self.granted, None
-                job = ex.take_job(self, kind)
+                if self.chain or kind == "entry" or self.picked is not None:
+                    job = ex.take_job(self, kind)
+                else:
+                    job = self.fresh.popleft()  # (take_job's usual case, inline)
                 ex.lock.release()
                 try:
                     self.run_job(job)
@@ -270,7 +273,10 @@ class Agent:
                 job.finish(done=True)
                 return
         self.jobs.pop()
-        job.finish(done=True)
+        if not job.wants_result:
+            job.state = _Job.DONE  # (finish, inline: nobody waits to be told)
+        else:
+            job.finish(done=True)
 
 
 class _Job:
@@ -644,7 +650,12 @@ class ThreadedExecutor(Executor):
                 self._give(agent, "deadlock")
                 return
         if best_agent is not None:
-            self._give(best_agent, kind)
+            # (_give, inline: the usual hand-over after each job)
+            self.activity += 1
+            self.owner = best_agent
+            best_agent.granted = kind
+            if best_agent.ident != threading.get_ident():
+                best_agent.wake()
         elif not queued and self._outside == 0:
             self.on_idle()
 

@@ -77,7 +77,13 @@ from .._abi._buffers import HostReadableBuffer, HostWritableBuffer, WritableBuff
 from .._abi._errorctx import ErrorContext
 from .._abi._handles import InstanceState
 from .._abi._options import AsyncValueHooks, LiftLowerContext
-from .._abi._stream_builtins import GUEST_ASYNC_VALUES
+from .._abi._stream_builtins import (
+    GUEST_ASYNC_VALUES,
+    lift_future,
+    lift_stream,
+    lower_future,
+    lower_stream,
+)
 from .._abi._streams import (
     CopyResult,
     OnCopy,
@@ -746,7 +752,8 @@ class _Read:
             self.done = True
             self.result = result
             self.values = values
-            self._wake()
+            if self.waiters:  # (else _wake has nobody to wake)
+                self._wake()
 
     def fail(self, exc: BaseException) -> None:
         """The store trapped or closed: no outcome will come (trio side)."""
@@ -782,6 +789,26 @@ class _Read:
             return trio.lowlevel.Abort.SUCCEEDED
 
         await trio.lowlevel.wait_task_rescheduled(abort)
+
+    async def wait_uncancellable(self) -> None:
+        """Wait for the outcome whatever cancellation comes meanwhile (trio side).
+
+        As a wait in a shielded cancel scope, without the scope: a
+        cancellation is not delivered here (the abort fails, the task stays
+        parked until the outcome wakes it) but at the task's next checkpoint.
+        """
+        if self.done:
+            return
+        task = trio.lowlevel.current_task()
+        waiters = self.waiters
+        if waiters is None:
+            waiters = self.waiters = []
+        waiters.append(task)
+        await trio.lowlevel.wait_task_rescheduled(_abort_fails)
+
+
+def _abort_fails(raise_cancel: Any) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.FAILED
 
 
 class _Receiver(trio.abc.ReceiveChannel[Any]):
@@ -1008,7 +1035,8 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         gone and everything was received, ``trio.WouldBlock`` when only a
         read (a wait) could tell.
         """
-        self._check_open()
+        if self._closed or self._moved:
+            self._check_open()  # raises
         rd = self._inflight
         if not self._items and rd is not None and rd.done:
             # A read (a prefetch) finished with nobody waiting for it.
@@ -1031,7 +1059,8 @@ class _Receiver(trio.abc.ReceiveChannel[Any]):
         """:meth:`aclose` without its checkpoint (trio side), as trio's memory channels have."""
         if not (self._closed or self._moved):
             self._closed = True
-            self._release_hold()
+            if self._held:  # (else _release_hold has nothing to do)
+                self._release_hold()
             self._items.clear()
             # Once the writer is known gone (or the future's value received)
             # dropping this end changes nothing the guest can see: skip the
@@ -1369,8 +1398,7 @@ class StreamReceiver(_Receiver):
             rt.host_waiters.add(on_trap)
             try:
                 # The read never parks: its outcome comes whatever happens.
-                with trio.CancelScope(shield=True):
-                    await rd.wait()
+                await rd.wait_uncancellable()
             finally:
                 rt.host_waiters.discard(on_trap)
         if rd.error is not None:
@@ -1507,23 +1535,21 @@ class HostAsyncValues:
 
     def lift_stream(self, cx: LiftLowerContext, i: int, t: StreamType) -> StreamReceiver:
         """Lift readable stream end ``i`` into a receive channel."""
-        shared = GUEST_ASYNC_VALUES.lift_stream(cx, i, t)
-        assert isinstance(shared, ReadableStream)
+        shared = lift_stream(cx, i, t)  # (as GUEST_ASYNC_VALUES does, one call less)
         return StreamReceiver(self.rt, shared, t)
 
     def lower_stream(self, cx: LiftLowerContext, v: Any, t: StreamType) -> int:
         """Lower a host channel (or a guest stream) into a new readable end handle."""
-        return GUEST_ASYNC_VALUES.lower_stream(cx, _readable_stream(self.rt, v, t), t)
+        return lower_stream(cx, _readable_stream(self.rt, v, t), t)
 
     def lift_future(self, cx: LiftLowerContext, i: int, t: FutureType) -> FutureReceiver:
         """Lift readable future end ``i`` into a receive channel."""
-        shared = GUEST_ASYNC_VALUES.lift_future(cx, i, t)
-        assert isinstance(shared, ReadableFuture)
+        shared = lift_future(cx, i, t)  # (as GUEST_ASYNC_VALUES does, one call less)
         return FutureReceiver(self.rt, shared, t)
 
     def lower_future(self, cx: LiftLowerContext, v: Any, t: FutureType) -> int:
         """Lower a host channel (or a guest future) into a new readable end handle."""
-        return GUEST_ASYNC_VALUES.lower_future(cx, _readable_future(self.rt, v, t), t)
+        return lower_future(cx, _readable_future(self.rt, v, t), t)
 
 
 _HOOKS: weakref.WeakKeyDictionary[InstanceRuntime, HostAsyncValues] = weakref.WeakKeyDictionary()

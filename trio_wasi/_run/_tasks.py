@@ -133,7 +133,7 @@ class _Driver:
                 self._queued = True
                 # A step starts or resumes the task's implicit thread, which no
                 # synchronous call lets run (it is new, or needs the exclusive lock).
-                ex.post(self.step, self.func.agent, tag=NOT_IN_SYNC_CALL)
+                ex.post(self.step, self.func.handle.agent, tag=NOT_IN_SYNC_CALL)
         elif not rt.current and not rt.stepping:
             # Inline, and no wasm is running on this thread (a host coroutine
             # finished, say): this is an event-loop turn, so run the step now
@@ -232,6 +232,7 @@ class LiftedFunc(ComponentFunc):
     __slots__ = (
         "_callback",
         "_core",
+        "_exclusive",
         "_lift_results",
         "_lower_params",
         "_post_return",
@@ -270,6 +271,9 @@ class LiftedFunc(ComponentFunc):
         # The store's host-facing value hooks, for calls from the host.
         self.host_hooks = host_values(rt)
         self._callback: Callable[..., Any] | None = options.callback  # type: ignore[assignment]
+        # Task.needs_exclusive of every task of this function (it depends on
+        # the options alone), for the per-step checks.
+        self._exclusive = not options.is_async or options.callback is not None
 
     @property
     def agent(self) -> Agent | None:
@@ -343,7 +347,7 @@ class LiftedFunc(ComponentFunc):
         if from_driver:
             self.rt.enter(inst, None)
         try:
-            if self.type.is_async and task.needs_exclusive():
+            if self.type.is_async and self._exclusive:
                 assert inst.exclusive is None
                 inst.exclusive = task
             if not self.options.is_async:
@@ -407,12 +411,19 @@ class LiftedFunc(ComponentFunc):
         cx = LiftLowerContext(
             self.options,
             self.state,
-            task.scope,
+            task,  # (its own borrow scope: Task.scope)
             source_encoding=task.source_encoding,
-            hooks=task.value_hooks(),
+            # (Task.value_hooks, inline: host channels when the host is the caller)
+            hooks=self.host_hooks if task.caller is None else HOOKS,
         )
-        flat_args = self._lower_args(task, cx)
-        packed = self._call(task, self._core, flat_args)
+        flat_args = self._lower_params(cx, task.start(), None)
+        # (_call, inline)
+        current = self.rt._tls.current
+        current.append(task)
+        try:
+            packed = self._core(*flat_args)
+        finally:
+            current.pop()
         # CanonicalABI.md "canon lift": the callback loop's first iteration.
         if task.callback_returned(packed) and task.driver is None:
             _Driver(task, self).attach()
@@ -424,12 +435,18 @@ class LiftedFunc(ComponentFunc):
         if entered_here:
             self.rt.enter(inst, None)
         try:
-            if task.needs_exclusive():
+            if self._exclusive:
                 assert inst.exclusive is None
                 inst.exclusive = task
             assert self._callback is not None
             code, p1, p2 = event
-            packed = self._call(task, self._callback, (int(code), p1, p2))
+            # (_call, inline)
+            current = self.rt._tls.current
+            current.append(task)
+            try:
+                packed = self._callback(int(code), p1, p2)
+            finally:
+                current.pop()
             self.rt.note_step(code == EventCode.NONE and packed & 0xF == CALLBACK_YIELD)
             # The task exits or waits again; its driver re-arms after this step.
             task.callback_returned(packed)
@@ -474,9 +491,15 @@ class HostFunc(ComponentFunc):
         self, args: list[Any], lower: ValuesLowerer, cx: LiftLowerContext, vi: CoreValueIter
     ) -> list[Any]:
         """Call the plain function and return its lowered results (as :meth:`invoke` resolves)."""
-        results = self._call_plain(args)
+        # (_call_plain, inline: this is the per-call path of every plain import.)
         try:
-            return lower(cx, results, vi)
+            result = self._fn(*args)
+        except Trap:
+            raise
+        except Exception as exc:
+            raise self._failure(exc) from exc
+        try:
+            return lower(cx, [] if self.type.result is None else [result], vi)
         except Trap:
             raise
         except Exception as exc:
