@@ -156,7 +156,7 @@ def build(
     try:
         limits = parse_w_options(ns.limits, base=Limits.serve())
     except ValueError as exc:
-        raise Error(f"-W: {exc}") from None
+        raise Error(str(exc)) from None
     from trio_wasi._cli import engine_for
 
     engine = engine_for(limits)
@@ -174,8 +174,18 @@ def build(
     if ns.workers < 1:
         raise Error("--workers must be at least 1")
     wasi = attrs.evolve(wasi_config(ns, program, []), stdin=None)
+    from ._client import AllowList
+
+    try:
+        AllowList(ns.allow_http)
+    except ValueError as exc:
+        raise Error(f"--allow-http: {exc}") from None
+    try:
+        bind = ServeConfig(bind=[ns.addr]).bind
+    except ValueError as exc:
+        raise Error(f"--addr: {exc}") from None
     config = ServeConfig(
-        bind=[ns.addr],
+        bind=bind,
         wasi=wasi,
         max_concurrency=ns.max_concurrency,
         max_requests=ns.max_requests,
@@ -210,14 +220,27 @@ def serve_command(
     _logging(ns.verbose, ns.access_log)
     component, config = build(ns, load, looks_like_component, wasi_config)
     handler_kind(component)  # a one-line error now, not in every worker
+    from ._serve import listen
+
     if config.workers == 1:
         from ._serve import run_server
 
-        run_server(component, config)
+        try:
+            run_server(component, config)
+        except OSError as exc:
+            raise Error(exc.strerror or str(exc)) from exc
         return 0
     from hypercorn.run import run
 
     from ._serve import hypercorn_config
+
+    # hypercorn's supervisor binds the address itself, with a traceback
+    # when it cannot: it is tried here first, so that failure is one line.
+    try:
+        for sock in listen(config).insecure_sockets:
+            sock.close()
+    except OSError as exc:
+        raise Error(exc.strerror or str(exc)) from exc
 
     # Each worker loads the component itself: the parent only supervises,
     # so it lets go of its copy (compiled code and all) before they start.

@@ -15,11 +15,38 @@ def _strings(value: Sequence[str]) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _binds(value: Sequence[str]) -> tuple[str, ...]:
+    """``value`` as a tuple, each address checked to be ``HOST:PORT`` (or hypercorn's forms).
+
+    hypercorn reads an address without a usable port as a host on port 8000,
+    so ``"localhost"`` or ``"127.0.0.1:"`` would fail later with a name-lookup
+    error that does not say which address is wrong, or listen where nobody
+    asked. ``unix:PATH`` and ``fd://N`` pass through to hypercorn as they are.
+    """
+    binds = _strings([value] if isinstance(value, str) else value)
+    for bind in binds:
+        if bind.startswith(("unix:", "fd://")):
+            continue
+        host, sep, port = bind.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        elif ":" in host:
+            raise ValueError(f"bind address {bind!r}: an IPv6 host goes in brackets ([::1]:8080)")
+        if not sep or not host:
+            raise ValueError(f"bind address {bind!r}: expected HOST:PORT, such as 127.0.0.1:8080")
+        if not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"bind address {bind!r}: the port must be a number from 0 to 65535")
+    return binds
+
+
 @attrs.frozen(kw_only=True)
 class ServeConfig:
     """Everything ``serve`` and the ASGI application need besides the component.
 
-    * ``bind``: addresses to listen on (``"127.0.0.1:8080"``; port 0 picks one);
+    * ``bind``: addresses to listen on, ``HOST:PORT`` (``"127.0.0.1:8080"``,
+      ``"[::1]:8080"``; port 0 picks one), a malformed one is a ``ValueError``
+      here; one that cannot be listened on is an ``OSError`` naming it when
+      serving starts;
     * ``wasi``: what each instance may reach through WASI (default: nothing);
     * ``max_concurrency``: requests one 0.3 instance serves at once; None
       (the default): 100, or 1 for a component with a stackful (async,
@@ -51,7 +78,7 @@ class ServeConfig:
       requests served by other instances.
     """
 
-    bind: Sequence[str] = attrs.field(default=("127.0.0.1:8080",), converter=_strings)
+    bind: Sequence[str] = attrs.field(default=("127.0.0.1:8080",), converter=_binds)
     wasi: WasiConfig = attrs.field(factory=WasiConfig)
     max_concurrency: int | None = None
     max_requests: int = 0
