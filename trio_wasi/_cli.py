@@ -236,6 +236,8 @@ def _wasi_config(ns: argparse.Namespace, program: str, args: list[str]) -> WasiC
     env: list[tuple[str, str]] = []
     for item in ns.env:
         name, eq, value = item.partition("=")
+        if not name:
+            raise Error(f"--env {item}: no variable name (NAME=VALUE or NAME)")
         if not eq:
             if name not in os.environ:
                 continue
@@ -246,6 +248,8 @@ def _wasi_config(ns: argparse.Namespace, program: str, args: list[str]) -> WasiC
         # HOST[::GUEST[::ro]]: wasmtime run's form, plus a permission of our own.
         host, sep, rest = item.partition("::")
         guest, has_mode, mode = rest.partition("::")
+        if not host or (sep and not guest):
+            raise Error(f"--dir {item}: an empty path (HOST[::GUEST[::ro]])")
         if has_mode and mode not in _DIR_MODES:
             raise Error(f"--dir {item}: unknown permission `{mode}` (ro: read-only, rw)")
         if not Path(host).is_dir():
@@ -312,7 +316,7 @@ def _run_frozen(ns: argparse.Namespace) -> int:
     try:
         limits = parse_w_options(ns.limits, base=Limits.run())
     except ValueError as exc:
-        raise Error(f"-W: {exc}") from None
+        raise Error(str(exc)) from None
     engine = engine_for(limits)
     rest: list[str] = list(ns.rest)
     if rest and rest[0] == "--":
