@@ -1,0 +1,156 @@
+"""Bad input to ``python -m trio_wasi run`` and to the Linker: one clear line, or a named error."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+import trio_wasi
+from trio_wasi._cli import main
+from trio_wasi.wasi._command import run_command
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A wasi:http service: linkable only with wasi:http defined, which `run` does not do.
+HTTP_SERVICE = resources.files("wasi_http").joinpath("demo/hello.wat").read_text(encoding="utf-8")
+
+# A 0.3 command whose run waits an hour on wasi:clocks (on a store thread:
+# a synchronous call of an async import), unless interrupted.
+SLEEPER = """\
+(component
+  (import "wasi:clocks/monotonic-clock@0.3.0" (instance $c
+    (export "wait-for" (func async (param "how-long" u64)))))
+  (core func $wait (canon lower (func $c "wait-for")))
+  (core module $m
+    (import "host" "wait" (func $wait (param i64)))
+    (func (export "run") (result i32) (call $wait (i64.const 3600000000000)) (i32.const 0)))
+  (core instance $h (export "wait" (func $wait)))
+  (core instance $i (instantiate $m (with "host" (instance $h))))
+  (type $run-type (func async (result (result))))
+  (func $run (type $run-type) (canon lift (core func $i "run")))
+  (instance $run-instance (export "run" (func $run)))
+  (export "wasi:cli/run@0.3.0" (instance $run-instance))
+)
+"""
+
+
+def _error_line(capfd: pytest.CaptureFixture[str]) -> str:
+    err = capfd.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_run_names_a_component_that_is_not_a_command(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Not by the first WASI import the host lacks (wasi:http/types).
+    app = tmp_path / "service.wat"
+    app.write_text(HTTP_SERVICE)
+    assert main(["run", str(app)]) == 1
+    line = _error_line(capfd)
+    assert "not a WASI command" in line and "wasi:http" not in line
+
+
+async def test_run_command_checks_for_the_run_export_before_linking() -> None:
+    with pytest.raises(trio_wasi.Error, match="not a WASI command"):
+        await run_command(trio_wasi.Component.from_wat(HTTP_SERVICE))
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        ("--env==x", "--env =x: no variable name (NAME=VALUE or NAME)"),
+        ("--dir=", "--dir : an empty path (HOST[::GUEST[::ro]])"),
+        ("--dir=.::", "--dir .::: an empty path (HOST[::GUEST[::ro]])"),
+        ("--dir=::/data", "--dir ::/data: an empty path (HOST[::GUEST[::ro]])"),
+    ],
+)
+def test_run_rejects_an_empty_name_or_path(
+    option: str, says: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", option]) == 1
+    assert _error_line(capfd) == f"error: {says}"
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ("nope=1", "error: -W nope: unknown option (known: "),
+        (
+            "max-memory-size=1XB",
+            "error: -W max-memory-size: unknown unit 'XB' (use b, k, kb, kib, m, mb, mib, g,",
+        ),
+    ],
+)
+def test_a_bad_w_option_is_named_once(
+    option: str, expected: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "-W", option]) == 1
+    line = _error_line(capfd)
+    assert line.startswith(expected) and line.count("-W") == 1
+
+
+def test_sigint_ends_a_sleeping_guest_with_status_130(tmp_path: Path) -> None:
+    app = tmp_path / "sleeper.wat"
+    app.write_text(SLEEPER)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # -W timeout=none: only the signal can end the wait.
+    script = (
+        "import sys\n"
+        "from trio_wasi import _cli\n"
+        "_cli._settle_before = _cli._settle\n"
+        "def ready():\n"
+        "    _cli._settle_before()\n"
+        "    print('ready', flush=True)\n"
+        "_cli._settle = ready\n"
+        "sys.exit(_cli.main(sys.argv[1:]))\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script, "run", "-W", "timeout=none", str(app)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as proc:
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            # The instance exists and run is about to start: a signal from
+            # now on reaches the trio run, which the guest's wait leaves free.
+            line = proc.stdout.readline()
+            assert line == "ready\n", proc.stderr.read()
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=120)  # a hang guard
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+
+
+def test_define_function_refuses_what_is_not_callable() -> None:
+    linker = trio_wasi.Linker()
+    with pytest.raises(TypeError, match="local:demo/host#log: expected a callable, got 42"):
+        linker.define_function("local:demo/host", "log", 42)  # type: ignore[arg-type]
+
+
+async def test_a_later_definition_replaces_an_earlier_one() -> None:
+    wat = """(component
+      (import "f" (func $f (result u32)))
+      (core func $g (canon lower (func $f)))
+      (core module $m (import "" "f" (func $f (result i32)))
+        (func (export "call") (result i32) (call $f)))
+      (core instance $i (instantiate $m (with "" (instance (export "f" (func $g))))))
+      (func (export "call") (result u32) (canon lift (core func $i "call"))))"""
+    linker = trio_wasi.Linker()
+    linker.define_function(None, "f", lambda: 1)
+    linker.define_function(None, "f", lambda: 2)
+
+    async with linker.instantiate(trio_wasi.Component.from_wat(wat)) as instance:
+        assert await instance.call("call") == 2
