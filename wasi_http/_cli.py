@@ -171,8 +171,15 @@ def build(
     else:
         component = default_component(engine)
         program = "hello.wat"
-    if ns.workers < 1:
-        raise Error("--workers must be at least 1")
+    for option, value, least in (
+        ("--workers", ns.workers, 1),
+        ("--max-instances", ns.max_instances, 1),
+        ("--max-concurrency", ns.max_concurrency, 1),
+        ("--max-requests", ns.max_requests, 0),
+        ("--shutdown-timeout", ns.shutdown_timeout, 0),
+    ):
+        if value is not None and value < least:
+            raise Error(f"{option} must be at least {least}, got {value}")
     wasi = attrs.evolve(wasi_config(ns, program, []), stdin=None)
     from ._client import AllowList
 

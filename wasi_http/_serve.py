@@ -86,6 +86,9 @@ def listen(config: ServeConfig) -> Sockets:
     nested in its task groups, without the address, and leaves the socket
     that failed to bind open.
     """
+    if not config.bind:
+        # hypercorn would serve on nothing, silently, until cancelled.
+        raise ValueError("ServeConfig.bind is empty: no address to listen on")
     hc = hypercorn_config(config)
     made: list[socket.socket] = []
     try:

@@ -122,3 +122,32 @@ async def test_embedded_serve_raises_oserror_naming_an_address_in_use(taken_port
     # A plain OSError (not wrapped in an exception group), with its errno.
     assert type(caught.value) is OSError
     assert caught.value.errno is not None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_instances", 0),
+        ("max_concurrency", 0),
+        ("max_requests", -1),
+        ("shutdown_timeout", -1.0),
+        ("workers", 0),
+    ],
+)
+def test_serve_config_names_a_count_out_of_range(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=f"^{field} must be at least "):
+        ServeConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--max-instances", "0"), ("--max-concurrency", "0"), ("--shutdown-timeout", "-1")],
+)
+def test_serve_names_an_option_out_of_range(option: str, value: str) -> None:
+    line = _one_error_line(_serve_cli("--addr", "127.0.0.1:0", option, value))
+    assert line.startswith(f"error: {option} must be at least ")
+
+
+async def test_serving_on_no_address_is_refused() -> None:
+    with pytest.raises(ValueError, match="no address to listen on"):
+        await serve(default_component(), ServeConfig(bind=[]))
