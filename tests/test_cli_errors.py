@@ -154,3 +154,22 @@ async def test_a_later_definition_replaces_an_earlier_one() -> None:
 
     async with linker.instantiate(trio_wasi.Component.from_wat(wat)) as instance:
         assert await instance.call("call") == 2
+
+
+@pytest.mark.parametrize("command", [["run"], ["inspect"], ["call"]])
+def test_a_directory_is_named_as_one(
+    command: list[str], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*command, str(tmp_path), "greet"][: len(command) + 1]) == 1
+    assert _error_line(capfd) == f"error: {tmp_path} is a directory, not a component file"
+
+
+def test_call_names_a_file_that_is_not_a_component(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Not looked up as an export of the shipped demo.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    assert main(["call", str(notes), "greet", "you"]) == 1
+    line = _error_line(capfd)
+    assert line == f"error: {notes} is not a WebAssembly component (no wasm magic bytes)"

@@ -107,6 +107,18 @@ def _looks_like_component(path: Path) -> bool:
     return head.startswith(_WASM_MAGIC) or head.lstrip().startswith(_TEXT_STARTS)
 
 
+def check_component_path(text: str) -> Path:
+    """``text`` as the path of a component file; :class:`Error` saying why it is not one."""
+    path = Path(text)
+    if not _looks_like_component(path):
+        if not path.exists():
+            raise Error(f"no such file: {text}")
+        if path.is_dir():
+            raise Error(f"{text} is a directory, not a component file")
+        raise Error(f"{text} is not a WebAssembly component (no wasm magic bytes)")
+    return path
+
+
 def _with_progress(label: str, load: Callable[[], Component]) -> Component:
     """Run ``load``; on a terminal, say what is happening if it takes a while."""
     if not sys.stderr.isatty():
@@ -322,11 +334,7 @@ def _run_frozen(ns: argparse.Namespace) -> int:
     if rest and rest[0] == "--":
         rest.pop(0)
     if rest:
-        path = Path(rest[0])
-        if not _looks_like_component(path):
-            if not path.exists():
-                raise Error(f"no such file: {rest[0]}")
-            raise Error(f"{rest[0]} is not a WebAssembly component (no wasm magic bytes)")
+        path = check_component_path(rest[0])
         if engine is None:
             from ._component import default_engine
 
@@ -401,8 +409,12 @@ def _cmd_call(ns: argparse.Namespace) -> int:
     rest: list[str] = list(ns.rest)
     if rest and _looks_like_component(Path(rest[0])):
         component = _load(Path(rest.pop(0)))
-    elif rest and rest[0].endswith((".wasm", ".wat")) and not Path(rest[0]).exists():
-        raise Error(f"no such file: {rest[0]}")
+    elif rest and (rest[0].endswith((".wasm", ".wat")) or os.sep in rest[0]):
+        # Meant as a file (an export name has no path separator where a file
+        # exists): say what is wrong with it rather than look it up as an export.
+        if rest[0].endswith((".wasm", ".wat")) or Path(rest[0]).exists():
+            check_component_path(rest[0])
+        component = _demo("hello.wat")
     else:
         component = _demo("hello.wat")
         if not rest:
@@ -426,11 +438,7 @@ def _cmd_inspect(ns: argparse.Namespace) -> int:
     if ns.file is None:
         data = resources.files("trio_wasi").joinpath("demo/hello_cli.wat").read_bytes()
     else:
-        path = Path(ns.file)
-        if not _looks_like_component(path):
-            if not path.exists():
-                raise Error(f"no such file: {ns.file}")
-            raise Error(f"{ns.file} is not a WebAssembly component (no wasm magic bytes)")
+        path = check_component_path(ns.file)
         data = path.read_bytes()
     if not data.startswith(_WASM_MAGIC):
         data = wat_to_wasm(data.decode("utf-8"))

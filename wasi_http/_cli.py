@@ -157,16 +157,11 @@ def build(
         limits = parse_w_options(ns.limits, base=Limits.serve())
     except ValueError as exc:
         raise Error(str(exc)) from None
-    from trio_wasi._cli import engine_for
+    from trio_wasi._cli import check_component_path, engine_for
 
     engine = engine_for(limits)
     if ns.file is not None:
-        path = Path(ns.file)
-        if not looks_like_component(path):
-            if not path.exists():
-                raise Error(f"no such file: {ns.file}")
-            raise Error(f"{ns.file} is not a WebAssembly component (no wasm magic bytes)")
-        component = load(path, engine)
+        component = load(check_component_path(ns.file), engine)
         program = ns.file
     else:
         component = default_component(engine)
