@@ -173,3 +173,14 @@ def test_call_names_a_file_that_is_not_a_component(
     assert main(["call", str(notes), "greet", "you"]) == 1
     line = _error_line(capfd)
     assert line == f"error: {notes} is not a WebAssembly component (no wasm magic bytes)"
+
+
+async def test_an_instance_method_asked_of_the_instantiation_says_to_use_async_with() -> None:
+    component = trio_wasi.Component.from_wat(
+        resources.files("trio_wasi").joinpath("demo/hello.wat").read_text(encoding="utf-8")
+    )
+    pending = trio_wasi.Linker().instantiate(component)
+    with pytest.raises(AttributeError, match=r"`call` is an Instance's: `async with linker"):
+        pending.call  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(AttributeError, match=r"no attribute 'frobnicate'$"):
+        pending.frobnicate  # type: ignore[attr-defined]  # noqa: B018
