@@ -184,3 +184,34 @@ async def test_an_instance_method_asked_of_the_instantiation_says_to_use_async_w
         pending.call  # type: ignore[attr-defined]  # noqa: B018
     with pytest.raises(AttributeError, match=r"no attribute 'frobnicate'$"):
         pending.frobnicate  # type: ignore[attr-defined]  # noqa: B018
+
+
+def _call_demo_with_stdout(stdout: int) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "trio_wasi", "call", "greet", "x" * 100_000],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        timeout=120,  # a hang guard
+    )
+
+
+def test_a_reader_that_went_away_ends_call_quietly() -> None:
+    read, write = os.pipe()
+    os.close(read)  # gone before the result is written: the write must fail
+    try:
+        proc = _call_demo_with_stdout(write)
+    finally:
+        os.close(write)
+    assert proc.returncode == 1
+    assert proc.stderr == ""
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_stdout_is_one_error_line() -> None:
+    with open("/dev/full", "wb") as full:
+        proc = _call_demo_with_stdout(full.fileno())
+    assert proc.returncode == 1
+    assert proc.stderr == "error: cannot write to stdout: No space left on device\n"

@@ -221,6 +221,29 @@ def _parse_arg(text: str) -> Any:
         return text
 
 
+class _ReaderGone(Exception):
+    """stdout's reader went away (``| head``): end quietly, with status 1."""
+
+
+def _print(text: str, end: str = "\n") -> None:
+    """Write ``text`` to stdout now; a failed write is an :class:`Error` or :class:`_ReaderGone`.
+
+    The rest of what was buffered is sent to the null device, so the
+    interpreter's final flush does not fail a second time with a traceback.
+    """
+    try:
+        sys.stdout.write(text + end)
+        sys.stdout.flush()
+    except OSError as exc:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        if isinstance(exc, BrokenPipeError):
+            raise _ReaderGone from exc
+        raise Error(f"cannot write to stdout: {exc.strerror or exc}") from exc
+
+
 def _render(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -366,7 +389,7 @@ async def _invoke(component: Component, linker: Linker, export: str, args: list[
         _settle()
         result = await _call_export(instance, export, args)
     if result is not None:
-        print(_render(result))
+        _print(_render(result))
     return 0
 
 
@@ -424,7 +447,7 @@ def _cmd_call(ns: argparse.Namespace) -> int:
     export, args = rest[0], rest[1:]
     result = trio.run(_call, component, export, args)
     if result is not None:
-        print(_render(result))
+        _print(_render(result))
     return 0
 
 
@@ -442,7 +465,7 @@ def _cmd_inspect(ns: argparse.Namespace) -> int:
         data = path.read_bytes()
     if not data.startswith(_WASM_MAGIC):
         data = wat_to_wasm(data.decode("utf-8"))
-    print(_component_wit(data, path), end="")
+    _print(_component_wit(data, path), end="")
     return 0
 
 
@@ -606,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_run(ns)
     except Error as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except _ReaderGone:
         return 1
     except KeyboardInterrupt:
         return 130
