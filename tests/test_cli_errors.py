@@ -215,3 +215,12 @@ def test_a_full_stdout_is_one_error_line() -> None:
         proc = _call_demo_with_stdout(full.fileno())
     assert proc.returncode == 1
     assert proc.stderr == "error: cannot write to stdout: No space left on device\n"
+
+
+def test_a_text_error_gives_the_byte_offset_of_its_line_and_column() -> None:
+    # The second line holds a non-ASCII name, so a character count would be off.
+    text = '(component\n  (core module $m (func (export "ü") (result i32) nope)))'
+    with pytest.raises(trio_wasi.DecodeError) as caught:
+        trio_wasi.Component.from_wat(text)
+    assert caught.value.offset == text.encode().index(b"nope")
+    assert "<anon>:2:" in caught.value.message
