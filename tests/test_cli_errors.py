@@ -224,3 +224,53 @@ def test_a_text_error_gives_the_byte_offset_of_its_line_and_column() -> None:
         trio_wasi.Component.from_wat(text)
     assert caught.value.offset == text.encode().index(b"nope")
     assert "<anon>:2:" in caught.value.message
+
+
+TRAPPER = """\
+(component
+  (core module $m (func (export "run") (result i32) unreachable))
+  (core instance $i (instantiate $m))
+  (type $run-type (func async (result (result))))
+  (func $run (type $run-type) (canon lift (core func $i "run")))
+  (instance $run-instance (export "run" (func $run)))
+  (export "wasi:cli/run@0.3.0" (instance $run-instance))
+)
+"""
+
+EXITER = """\
+(component
+  (import "wasi:cli/exit@0.3.0" (instance $e
+    (export "exit-with-code" (func (param "status-code" u8)))))
+  (core func $exit (canon lower (func $e "exit-with-code")))
+  (core module $m
+    (import "host" "exit" (func $exit (param i32)))
+    (func (export "run") (result i32) (call $exit (i32.const 7)) unreachable))
+  (core instance $h (export "exit" (func $exit)))
+  (core instance $i (instantiate $m (with "host" (instance $h))))
+  (type $run-type (func async (result (result))))
+  (func $run (type $run-type) (canon lift (core func $i "run")))
+  (instance $run-instance (export "run" (func $run)))
+  (export "wasi:cli/run@0.3.0" (instance $run-instance))
+)
+"""
+
+
+def test_a_trap_is_status_134_with_one_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    app = tmp_path / "trap.wat"
+    app.write_text(TRAPPER)
+    assert main(["run", str(app)]) == 134
+    assert _error_line(capfd) == "error: wasm trap: wasm `unreachable` instruction executed"
+    # Any other error stays 1.
+    assert main(["run", str(tmp_path / "missing.wasm")]) == 1
+    capfd.readouterr()
+
+
+def test_a_guest_exit_code_is_the_status_with_nothing_on_stderr(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    app = tmp_path / "exit.wat"
+    app.write_text(EXITER)
+    assert main(["run", str(app)]) == 7
+    assert capfd.readouterr().err == ""

@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._errors import Error
+from ._errors import Error, Trap
 
 if TYPE_CHECKING:
     from ._component import Component
@@ -38,6 +38,10 @@ __all__ = ["main"]
 # The first bytes of a core module or component, and of component text.
 _WASM_MAGIC = b"\x00asm"
 _TEXT_STARTS = (b"(component", b"(module", b";;", b"(;")
+
+# The exit status of `run` when the component traps: 128 + SIGABRT, as
+# `wasmtime run` gives, so a script can tell a crash from a command's `err` (1).
+TRAP_STATUS = 134
 
 # Show a progress line when loading takes longer than this (seconds).
 _PROGRESS_AFTER = 0.5
@@ -58,7 +62,8 @@ With no command, runs the shipped demo command (same as "run").
 RUN_DESCRIPTION = """\
 Run a WASI command component: its wasi:cli/run export (0.3.0 or 0.2.x).
 The exit status is the component's: 0 when run returns ok, 1 for err, or
-what it passed to wasi:cli/exit. stdin, stdout and stderr are the
+what it passed to wasi:cli/exit; 134 when it traps (as wasmtime run), 1 for
+any other error (a missing file, an import the host lacks). stdin, stdout and stderr are the
 process's own, streamed as the component reads and writes them.
 
 Nothing is granted unless asked for: no files, no network, no environment.
@@ -629,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_run(ns)
     except Error as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return 1
+        return TRAP_STATUS if isinstance(exc, Trap) and ns.command in (None, "run") else 1
     except _ReaderGone:
         return 1
     except KeyboardInterrupt:
