@@ -210,6 +210,23 @@ def _logging(verbose: bool, access_log: bool = True) -> None:
     logging.getLogger("wasi_http.access").setLevel(logging.INFO if access_log else logging.WARNING)
 
 
+def _error_within(exc: BaseException) -> Error | None:
+    """The first :class:`trio_wasi.Error` in ``exc``'s groups or the exceptions it arose from."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        item = pending.pop(0)
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Error):
+            return item
+        if isinstance(item, BaseExceptionGroup):
+            pending.extend(item.exceptions)
+        pending.extend(e for e in (item.__cause__, item.__context__) if e is not None)
+    return None
+
+
 def serve_command(
     ns: argparse.Namespace,
     load: Callable[[Path, Engine | None], Component],
@@ -231,6 +248,13 @@ def serve_command(
             run_server(component, config)
         except OSError as exc:
             raise Error(exc.strerror or str(exc)) from exc
+        except BaseExceptionGroup as group:
+            # The first instance is made at start-up, inside hypercorn's
+            # lifespan and task groups: a trap there is the one line to show.
+            found = _error_within(group)
+            if found is None:
+                raise
+            raise Error(f"the first instance failed at start-up: {found}") from group
         return 0
     from hypercorn.run import run
 
@@ -244,6 +268,11 @@ def serve_command(
     except OSError as exc:
         raise Error(exc.strerror or str(exc)) from exc
 
+    # Linking here too: a worker that cannot link dies with a traceback, and
+    # hypercorn's supervisor then ends with status 0.
+    from ._app import WasiHttpApp
+
+    WasiHttpApp(component, config)
     # Each worker loads the component itself: the parent only supervises,
     # so it lets go of its copy (compiled code and all) before they start.
     del component

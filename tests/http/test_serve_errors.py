@@ -7,6 +7,7 @@ plain ``ValueError`` or ``OSError`` naming the culprit when embedding.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -151,3 +152,31 @@ def test_serve_names_an_option_out_of_range(option: str, value: str) -> None:
 async def test_serving_on_no_address_is_refused() -> None:
     with pytest.raises(ValueError, match="no address to listen on"):
         await serve(default_component(), ServeConfig(bind=[]))
+
+
+def _demo_with(tmp_path: Path, extra: str) -> str:
+    """The shipped service with ``extra`` inserted at the top of its component."""
+    text = (ROOT / "wasi_http" / "demo" / "hello.wat").read_text(encoding="utf-8")
+    changed, count = re.subn(r"^\(component$", f"(component\n{extra}", text, count=1, flags=re.M)
+    assert count == 1
+    path = tmp_path / "service.wat"
+    path.write_text(changed)
+    return str(path)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_names_a_missing_import_whatever_the_workers(tmp_path: Path, workers: str) -> None:
+    app = _demo_with(tmp_path, '  (import "foo:bar/baz" (instance (export "f" (func))))')
+    line = _one_error_line(_serve_cli("--workers", workers, "--addr", "127.0.0.1:0", app))
+    assert line == "error: missing import `foo:bar/baz#f`: func() is not defined by the host"
+
+
+def test_serve_names_a_trap_while_making_the_first_instance(tmp_path: Path) -> None:
+    app = _demo_with(
+        tmp_path,
+        "  (core module $boom (func $s unreachable) (start $s))\n"
+        "  (core instance (instantiate $boom))",
+    )
+    line = _one_error_line(_serve_cli("--addr", "127.0.0.1:0", app))
+    assert line.startswith("error: the first instance failed at start-up: wasm trap: ")
+    assert "unreachable" in line
