@@ -274,3 +274,33 @@ def test_a_guest_exit_code_is_the_status_with_nothing_on_stderr(
     app.write_text(EXITER)
     assert main(["run", str(app)]) == 7
     assert capfd.readouterr().err == ""
+
+
+def test_a_process_started_without_stdout_writes_nothing_into_its_descriptor(
+    tmp_path: Path,
+) -> None:
+    # Started with stdout closed, the process's first open file takes
+    # descriptor 1: the guest's output must not land in it.
+    other = tmp_path / "other.bin"
+    script = (
+        "import os, sys\n"
+        f"f = open({str(other)!r}, 'wb')\n"
+        "assert f.fileno() == 1\n"
+        "from trio_wasi._cli import main\n"
+        "code = main(['run'])\n"
+        "f.close()\n"
+        "sys.exit(code)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        ["bash", "-c", 'exec "$0" -c "$1" >&-', sys.executable, script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,  # a hang guard
+        check=False,
+    )
+    # The shipped command ignores its write's outcome and returns ok.
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert other.read_bytes() == b""
