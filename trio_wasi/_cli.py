@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._errors import Error
+from ._errors import Error, Trap
 
 if TYPE_CHECKING:
     from ._component import Component
@@ -38,6 +38,10 @@ __all__ = ["main"]
 # The first bytes of a core module or component, and of component text.
 _WASM_MAGIC = b"\x00asm"
 _TEXT_STARTS = (b"(component", b"(module", b";;", b"(;")
+
+# The exit status of `run` when the component traps: 128 + SIGABRT, as
+# `wasmtime run` gives, so a script can tell a crash from a command's `err` (1).
+TRAP_STATUS = 134
 
 # Show a progress line when loading takes longer than this (seconds).
 _PROGRESS_AFTER = 0.5
@@ -58,7 +62,8 @@ With no command, runs the shipped demo command (same as "run").
 RUN_DESCRIPTION = """\
 Run a WASI command component: its wasi:cli/run export (0.3.0 or 0.2.x).
 The exit status is the component's: 0 when run returns ok, 1 for err, or
-what it passed to wasi:cli/exit. stdin, stdout and stderr are the
+what it passed to wasi:cli/exit; 134 when it traps (as wasmtime run), 1 for
+any other error (a missing file, an import the host lacks). stdin, stdout and stderr are the
 process's own, streamed as the component reads and writes them.
 
 Nothing is granted unless asked for: no files, no network, no environment.
@@ -105,6 +110,18 @@ def _looks_like_component(path: Path) -> bool:
     except OSError:
         return False
     return head.startswith(_WASM_MAGIC) or head.lstrip().startswith(_TEXT_STARTS)
+
+
+def check_component_path(text: str) -> Path:
+    """``text`` as the path of a component file; :class:`Error` saying why it is not one."""
+    path = Path(text)
+    if not _looks_like_component(path):
+        if not path.exists():
+            raise Error(f"no such file: {text}")
+        if path.is_dir():
+            raise Error(f"{text} is a directory, not a component file")
+        raise Error(f"{text} is not a WebAssembly component (no wasm magic bytes)")
+    return path
 
 
 def _with_progress(label: str, load: Callable[[], Component]) -> Component:
@@ -209,6 +226,29 @@ def _parse_arg(text: str) -> Any:
         return text
 
 
+class _ReaderGone(Exception):
+    """stdout's reader went away (``| head``): end quietly, with status 1."""
+
+
+def _print(text: str, end: str = "\n") -> None:
+    """Write ``text`` to stdout now; a failed write is an :class:`Error` or :class:`_ReaderGone`.
+
+    The rest of what was buffered is sent to the null device, so the
+    interpreter's final flush does not fail a second time with a traceback.
+    """
+    try:
+        sys.stdout.write(text + end)
+        sys.stdout.flush()
+    except OSError as exc:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        if isinstance(exc, BrokenPipeError):
+            raise _ReaderGone from exc
+        raise Error(f"cannot write to stdout: {exc.strerror or exc}") from exc
+
+
 def _render(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -236,6 +276,8 @@ def _wasi_config(ns: argparse.Namespace, program: str, args: list[str]) -> WasiC
     env: list[tuple[str, str]] = []
     for item in ns.env:
         name, eq, value = item.partition("=")
+        if not name:
+            raise Error(f"--env {item}: no variable name (NAME=VALUE or NAME)")
         if not eq:
             if name not in os.environ:
                 continue
@@ -246,6 +288,8 @@ def _wasi_config(ns: argparse.Namespace, program: str, args: list[str]) -> WasiC
         # HOST[::GUEST[::ro]]: wasmtime run's form, plus a permission of our own.
         host, sep, rest = item.partition("::")
         guest, has_mode, mode = rest.partition("::")
+        if not host or (sep and not guest):
+            raise Error(f"--dir {item}: an empty path (HOST[::GUEST[::ro]])")
         if has_mode and mode not in _DIR_MODES:
             raise Error(f"--dir {item}: unknown permission `{mode}` (ro: read-only, rw)")
         if not Path(host).is_dir():
@@ -312,17 +356,13 @@ def _run_frozen(ns: argparse.Namespace) -> int:
     try:
         limits = parse_w_options(ns.limits, base=Limits.run())
     except ValueError as exc:
-        raise Error(f"-W: {exc}") from None
+        raise Error(str(exc)) from None
     engine = engine_for(limits)
     rest: list[str] = list(ns.rest)
     if rest and rest[0] == "--":
         rest.pop(0)
     if rest:
-        path = Path(rest[0])
-        if not _looks_like_component(path):
-            if not path.exists():
-                raise Error(f"no such file: {rest[0]}")
-            raise Error(f"{rest[0]} is not a WebAssembly component (no wasm magic bytes)")
+        path = check_component_path(rest[0])
         if engine is None:
             from ._component import default_engine
 
@@ -354,7 +394,7 @@ async def _invoke(component: Component, linker: Linker, export: str, args: list[
         _settle()
         result = await _call_export(instance, export, args)
     if result is not None:
-        print(_render(result))
+        _print(_render(result))
     return 0
 
 
@@ -397,8 +437,12 @@ def _cmd_call(ns: argparse.Namespace) -> int:
     rest: list[str] = list(ns.rest)
     if rest and _looks_like_component(Path(rest[0])):
         component = _load(Path(rest.pop(0)))
-    elif rest and rest[0].endswith((".wasm", ".wat")) and not Path(rest[0]).exists():
-        raise Error(f"no such file: {rest[0]}")
+    elif rest and (rest[0].endswith((".wasm", ".wat")) or os.sep in rest[0]):
+        # Meant as a file (an export name has no path separator where a file
+        # exists): say what is wrong with it rather than look it up as an export.
+        if rest[0].endswith((".wasm", ".wat")) or Path(rest[0]).exists():
+            check_component_path(rest[0])
+        component = _demo("hello.wat")
     else:
         component = _demo("hello.wat")
         if not rest:
@@ -408,7 +452,7 @@ def _cmd_call(ns: argparse.Namespace) -> int:
     export, args = rest[0], rest[1:]
     result = trio.run(_call, component, export, args)
     if result is not None:
-        print(_render(result))
+        _print(_render(result))
     return 0
 
 
@@ -422,15 +466,11 @@ def _cmd_inspect(ns: argparse.Namespace) -> int:
     if ns.file is None:
         data = resources.files("trio_wasi").joinpath("demo/hello_cli.wat").read_bytes()
     else:
-        path = Path(ns.file)
-        if not _looks_like_component(path):
-            if not path.exists():
-                raise Error(f"no such file: {ns.file}")
-            raise Error(f"{ns.file} is not a WebAssembly component (no wasm magic bytes)")
+        path = check_component_path(ns.file)
         data = path.read_bytes()
     if not data.startswith(_WASM_MAGIC):
         data = wat_to_wasm(data.decode("utf-8"))
-    print(_component_wit(data, path), end="")
+    _print(_component_wit(data, path), end="")
     return 0
 
 
@@ -594,6 +634,8 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_run(ns)
     except Error as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return TRAP_STATUS if isinstance(exc, Trap) and ns.command in (None, "run") else 1
+    except _ReaderGone:
         return 1
     except KeyboardInterrupt:
         return 130

@@ -35,7 +35,7 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
 
 import trio
 
@@ -685,6 +685,20 @@ class Instantiation:
         self._instance: Instance | None = None
         self._nursery_cm: Any = None
         self._service_cm: Any = None
+
+    if not TYPE_CHECKING:
+        # Only at run time: type checkers should keep reporting the mistake.
+
+        def __getattr__(self, name: str) -> Any:
+            # Reached only for names this class lacks. An Instance attribute
+            # asked of this object means the `async with` was left out.
+            hint = ""
+            if not name.startswith("_") and hasattr(Instance, name):
+                hint = (
+                    f" (`{name}` is an Instance's: "
+                    "`async with linker.instantiate(component) as instance:` makes one)"
+                )
+            raise AttributeError(f"'Instantiation' object has no attribute {name!r}{hint}")
 
     async def __aenter__(self) -> Instance:
         await trio.lowlevel.checkpoint()

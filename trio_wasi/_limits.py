@@ -153,7 +153,8 @@ def _parse_quantity(text: str, units: dict[str, Any], what: str) -> tuple[float,
         raise ValueError(f"{what}: expected a number, got {text!r}")
     unit = match.group(2).lower()
     if unit not in units:
-        raise ValueError(f"{what}: unknown unit {match.group(2)!r} (use {', '.join(units)})")
+        named = ", ".join(u for u in units if u)
+        raise ValueError(f"{what}: unknown unit {match.group(2)!r} (use {named})")
     return float(match.group(1)), units[unit]
 
 

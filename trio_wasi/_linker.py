@@ -106,9 +106,14 @@ class Linker:
         README); decorate it with :func:`trio_wasi.with_context` to receive the
         calling instance's :class:`HostContext` first. Resource methods use
         their import names, for example ``"[method]thing.frob"`` or
-        ``"[constructor]thing"``.
+        ``"[constructor]thing"``. A later definition of the same name replaces
+        an earlier one (so one WASI function can be overridden after
+        :meth:`add_wasi`); ``fn`` that is not callable is a ``TypeError``.
         """
         full = name if interface is None else f"{interface}#{name}"
+        if not callable(fn):
+            # Caught here rather than as a trap at the guest's first call.
+            raise TypeError(f"{full}: expected a callable, got {fn!r}")
         self._host.functions[self._key(interface, name)] = plain_definition(full, fn)
 
     def define_instance(self, interface: str, items: Mapping[str, Any]) -> None:

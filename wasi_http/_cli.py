@@ -156,26 +156,38 @@ def build(
     try:
         limits = parse_w_options(ns.limits, base=Limits.serve())
     except ValueError as exc:
-        raise Error(f"-W: {exc}") from None
-    from trio_wasi._cli import engine_for
+        raise Error(str(exc)) from None
+    from trio_wasi._cli import check_component_path, engine_for
 
     engine = engine_for(limits)
     if ns.file is not None:
-        path = Path(ns.file)
-        if not looks_like_component(path):
-            if not path.exists():
-                raise Error(f"no such file: {ns.file}")
-            raise Error(f"{ns.file} is not a WebAssembly component (no wasm magic bytes)")
-        component = load(path, engine)
+        component = load(check_component_path(ns.file), engine)
         program = ns.file
     else:
         component = default_component(engine)
         program = "hello.wat"
-    if ns.workers < 1:
-        raise Error("--workers must be at least 1")
+    for option, value, least in (
+        ("--workers", ns.workers, 1),
+        ("--max-instances", ns.max_instances, 1),
+        ("--max-concurrency", ns.max_concurrency, 1),
+        ("--max-requests", ns.max_requests, 0),
+        ("--shutdown-timeout", ns.shutdown_timeout, 0),
+    ):
+        if value is not None and value < least:
+            raise Error(f"{option} must be at least {least}, got {value}")
     wasi = attrs.evolve(wasi_config(ns, program, []), stdin=None)
+    from ._client import AllowList
+
+    try:
+        AllowList(ns.allow_http)
+    except ValueError as exc:
+        raise Error(f"--allow-http: {exc}") from None
+    try:
+        bind = ServeConfig(bind=[ns.addr]).bind
+    except ValueError as exc:
+        raise Error(f"--addr: {exc}") from None
     config = ServeConfig(
-        bind=[ns.addr],
+        bind=bind,
         wasi=wasi,
         max_concurrency=ns.max_concurrency,
         max_requests=ns.max_requests,
@@ -198,6 +210,23 @@ def _logging(verbose: bool, access_log: bool = True) -> None:
     logging.getLogger("wasi_http.access").setLevel(logging.INFO if access_log else logging.WARNING)
 
 
+def _error_within(exc: BaseException) -> Error | None:
+    """The first :class:`trio_wasi.Error` in ``exc``'s groups or the exceptions it arose from."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        item = pending.pop(0)
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Error):
+            return item
+        if isinstance(item, BaseExceptionGroup):
+            pending.extend(item.exceptions)
+        pending.extend(e for e in (item.__cause__, item.__context__) if e is not None)
+    return None
+
+
 def serve_command(
     ns: argparse.Namespace,
     load: Callable[[Path, Engine | None], Component],
@@ -210,15 +239,40 @@ def serve_command(
     _logging(ns.verbose, ns.access_log)
     component, config = build(ns, load, looks_like_component, wasi_config)
     handler_kind(component)  # a one-line error now, not in every worker
+    from ._serve import listen
+
     if config.workers == 1:
         from ._serve import run_server
 
-        run_server(component, config)
+        try:
+            run_server(component, config)
+        except OSError as exc:
+            raise Error(exc.strerror or str(exc)) from exc
+        except BaseExceptionGroup as group:
+            # The first instance is made at start-up, inside hypercorn's
+            # lifespan and task groups: a trap there is the one line to show.
+            found = _error_within(group)
+            if found is None:
+                raise
+            raise Error(f"the first instance failed at start-up: {found}") from group
         return 0
     from hypercorn.run import run
 
     from ._serve import hypercorn_config
 
+    # hypercorn's supervisor binds the address itself, with a traceback
+    # when it cannot: it is tried here first, so that failure is one line.
+    try:
+        for sock in listen(config).insecure_sockets:
+            sock.close()
+    except OSError as exc:
+        raise Error(exc.strerror or str(exc)) from exc
+
+    # Linking here too: a worker that cannot link dies with a traceback, and
+    # hypercorn's supervisor then ends with status 0.
+    from ._app import WasiHttpApp
+
+    WasiHttpApp(component, config)
     # Each worker loads the component itself: the parent only supervises,
     # so it lets go of its copy (compiled code and all) before they start.
     del component

@@ -35,7 +35,11 @@ log = logging.getLogger("wasi_http")
 
 
 class AllowList:
-    """``HOST[:PORT]`` patterns an outgoing request's authority must match."""
+    """``HOST[:PORT]`` patterns an outgoing request's authority must match.
+
+    A malformed pattern (no host, a bad port, an unbracketed IPv6 address)
+    is a ``ValueError`` naming it.
+    """
 
     def __init__(self, patterns: Sequence[str]) -> None:
         self.rules: list[tuple[str, str]] = []
@@ -52,13 +56,28 @@ class AllowList:
 
 
 def _split_authority(authority: str) -> tuple[str, str | None]:
+    """``HOST[:PORT]`` split in two; ``ValueError`` naming a pattern that can match nothing.
+
+    Left unchecked, a typo (``example.com:80:80``, an empty pattern, a port
+    past 65535) would silently refuse every request it was meant to admit.
+    """
+    host, port = authority, None
     if authority.startswith("["):
         end = authority.find("]")
+        if end < 0:
+            raise ValueError(f"pattern {authority!r}: `[` without `]`")
         host, rest = authority[: end + 1], authority[end + 1 :]
-        return host, rest[1:] if rest.startswith(":") else None
-    host, sep, port = authority.rpartition(":")
-    if not sep or (not port.replace("*", "").isdigit() and port != "*"):
-        return authority, None
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"pattern {authority!r}: expected `:PORT` after `]`")
+        port = rest[1:] if rest else None
+    elif ":" in authority:
+        host, _, port = authority.rpartition(":")
+        if ":" in host:
+            raise ValueError(f"pattern {authority!r}: an IPv6 host goes in brackets ([::1]:80)")
+    if not host.strip("[]"):
+        raise ValueError(f"pattern {authority!r}: no host (`*` matches any)")
+    if port is not None and port != "*" and not (port.isdigit() and int(port) <= 65535):
+        raise ValueError(f"pattern {authority!r}: the port must be `*` or a number up to 65535")
     return host, port
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.config import Sockets
 from hypercorn.logging import AccessLogAtoms
 from hypercorn.logging import Logger as HypercornLogger
 
@@ -17,7 +19,7 @@ from trio_wasi import Component
 from ._app import WasiHttpApp
 from ._config import ServeConfig
 
-__all__ = ["AccessLog", "hypercorn_config", "serve"]
+__all__ = ["AccessLog", "hypercorn_config", "listen", "serve"]
 
 log = logging.getLogger("wasi_http")
 
@@ -75,6 +77,56 @@ class _Atoms(dict[str, Any]):
         return AccessLogAtoms(*self._args)[key]
 
 
+def listen(config: ServeConfig) -> Sockets:
+    """Listening sockets for ``config.bind``; an address that cannot be had is an ``OSError``.
+
+    The error names the address (``cannot listen on 127.0.0.1:8080: Address
+    already in use``) and is raised before anything else starts: left to
+    hypercorn, the same failure surfaces after the application's start-up,
+    nested in its task groups, without the address, and leaves the socket
+    that failed to bind open.
+    """
+    if not config.bind:
+        # hypercorn would serve on nothing, silently, until cancelled.
+        raise ValueError("ServeConfig.bind is empty: no address to listen on")
+    hc = hypercorn_config(config)
+    made: list[socket.socket] = []
+    try:
+        for address in config.bind:
+            if address.startswith(("unix:", "fd://")):
+                hc.bind = [address]
+                made.extend(hc.create_sockets().insecure_sockets)
+            else:
+                made.append(_tcp_socket(address, reuse_port=config.workers > 1))
+        for sock in made:
+            sock.listen(hc.backlog)
+    except BaseException:
+        for sock in made:
+            sock.close()
+        raise
+    return Sockets([], made, [])
+
+
+def _tcp_socket(address: str, *, reuse_port: bool) -> socket.socket:
+    """A socket bound to ``HOST:PORT`` (checked by :class:`ServeConfig`), as hypercorn makes it."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port and hasattr(socket, "SO_REUSEPORT"):
+            # Worker processes each bind the same address.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, int(port)))
+        sock.setblocking(False)
+        sock.set_inheritable(True)
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {address}: {exc.strerror or exc}") from exc
+    return sock
+
+
 async def serve(
     component: Component | WasiHttpApp,
     config: ServeConfig | None = None,
@@ -89,16 +141,41 @@ async def serve(
     ``await nursery.start(serve, component, config)`` tells the caller where
     it listens. ``shutdown_trigger`` is an async callable whose return starts
     a graceful shutdown (in-flight requests get ``config.shutdown_timeout``).
+    An address that cannot be listened on (in use, not local, an unknown
+    host) raises ``OSError`` naming it, before the component is instantiated.
     """
-    from hypercorn.trio import serve as hypercorn_serve
-
     config = config or ServeConfig()
-    app = component if isinstance(component, WasiHttpApp) else WasiHttpApp(component, config)
-    hc = hypercorn_config(config)
-    kwargs: dict[str, Any] = {}
-    if shutdown_trigger is not None:
-        kwargs["shutdown_trigger"] = shutdown_trigger
-    await hypercorn_serve(app, hc, task_status=task_status, mode="asgi", **kwargs)  # type: ignore[arg-type]
+    await _serve_on(listen(config), component, config, shutdown_trigger, task_status)
+
+
+async def _serve_on(
+    sockets: Sockets,
+    component: Component | WasiHttpApp,
+    config: ServeConfig,
+    shutdown_trigger: Any = None,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """:func:`serve` on sockets already listening; closes them when it returns."""
+    from hypercorn.trio.run import worker_serve
+    from hypercorn.utils import wrap_app
+
+    try:
+        app = component if isinstance(component, WasiHttpApp) else WasiHttpApp(component, config)
+        hc = hypercorn_config(config)
+        kwargs: dict[str, Any] = {}
+        if shutdown_trigger is not None:
+            kwargs["shutdown_trigger"] = shutdown_trigger
+        # What hypercorn.trio.serve does, with the sockets made here.
+        await worker_serve(
+            wrap_app(app, hc.wsgi_max_body_size, "asgi"),  # type: ignore[arg-type]
+            hc,
+            sockets=sockets,
+            task_status=task_status,
+            **kwargs,
+        )
+    finally:
+        for sock in sockets.insecure_sockets:
+            sock.close()
 
 
 async def _until_signal() -> None:
@@ -108,9 +185,11 @@ async def _until_signal() -> None:
             return
 
 
-async def _serve_until_signal(component: Component | WasiHttpApp, config: ServeConfig) -> None:
+async def _serve_until_signal(
+    sockets: Sockets, component: Component | WasiHttpApp, config: ServeConfig
+) -> None:
     async def announce(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        await serve(component, config, shutdown_trigger=_until_signal, task_status=task_status)
+        await _serve_on(sockets, component, config, _until_signal, task_status)
 
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(announce)
@@ -124,4 +203,6 @@ def run_server(component: Component, config: ServeConfig) -> None:
     # host cannot satisfy fails with its LinkError alone (the command line
     # prints it as one line) rather than inside the server's task group.
     app = WasiHttpApp(component, config, freeze_gc=True)
-    trio.run(_serve_until_signal, app, config)
+    # So is listening: an address in use is an OSError naming it.
+    sockets = listen(config)
+    trio.run(_serve_until_signal, sockets, app, config)

@@ -212,3 +212,30 @@ def test_cli_passes_host_environment_only_when_asked(build_guest: BuildGuest) ->
     assert run("--env", "GREETING") == "GREETING: from the host"
     assert run("-S", "inherit-env") == "GREETING: from the host"
     assert run("-S", "inherit-env", "--env", "GREETING=given") == "GREETING: given"
+
+
+def test_a_process_started_without_stdin_gives_the_guest_an_empty_one(
+    cli_p3: Path, tmp_path: Path
+) -> None:
+    # Started with stdin closed, the process's first open file takes
+    # descriptor 0: the guest must not read that file as its stdin.
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the guest")
+    script = (
+        "import sys\n"
+        f"f = open({str(secret)!r}, 'rb')\n"
+        "assert f.fileno() == 0\n"
+        "from trio_wasi._cli import main\n"
+        f"sys.exit(main(['run', {str(cli_p3)!r}]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        ["bash", "-c", 'exec "$0" -c "$1" <&-', sys.executable, script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,  # a hang guard
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "stdin: ''\n" in proc.stdout

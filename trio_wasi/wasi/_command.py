@@ -21,12 +21,30 @@ __all__ = ["component_imports", "exit_status", "run_command", "run_export"]
 RUN_KEYS = (compatibility_key("wasi:cli/run@0.3.0"), compatibility_key("wasi:cli/run@0.2.0"))
 
 
+_NOT_A_COMMAND = "the component is not a WASI command: it exports no wasi:cli/run@0.3.x or @0.2.x"
+
+
 def run_export(instance: Instance) -> str:
     """The name of the ``run`` function of the instance's ``wasi:cli/run`` export."""
     for name in instance.exports:
         if compatibility_key(name) in RUN_KEYS:
             return f"{name}#run"
-    raise Error("the component is not a WASI command: it exports no wasi:cli/run@0.3.x or @0.2.x")
+    raise Error(_NOT_A_COMMAND)
+
+
+def _check_command(component: Component) -> None:
+    """Raise :class:`Error` unless ``component`` exports ``wasi:cli/run``.
+
+    Checked before linking, so an HTTP service or a library given to ``run``
+    is named for what it is rather than by the first import the WASI host
+    lacks (``wasi:http/types``, say).
+    """
+    from .._binary import _model as M
+
+    for d in component.model.definitions:
+        if isinstance(d, M.Export) and compatibility_key(d.name.name) in RUN_KEYS:
+            return
+    raise Error(_NOT_A_COMMAND)
 
 
 def component_imports(component: Component) -> list[str]:
@@ -62,6 +80,7 @@ async def run_command(
     from .._linker import Linker
     from . import add_to_linker
 
+    _check_command(component)
     config = config or WasiConfig()
     if linker is None:
         linker = Linker(component.engine)

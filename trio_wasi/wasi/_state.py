@@ -20,6 +20,7 @@ belong here and end with the instance's nursery.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import random as _random
@@ -93,9 +94,27 @@ def _inherited_writer(fd: int, file: Any) -> Callable[[bytes], None]:
     return write
 
 
+def _closed_at_start(fd: int) -> bool:
+    """Whether the process began without standard descriptor ``fd`` (as ``>&-`` starts it).
+
+    Python then sets the matching ``sys.__stdin__``, ``__stdout__`` or
+    ``__stderr__`` to None. The number may since have gone to any file the
+    process opened (a compile-cache file, a socket), which must never take
+    the guest's output or be read as its input.
+    """
+    return (sys.__stdin__, sys.__stdout__, sys.__stderr__)[fd] is None
+
+
+def _closed_writer(data: bytes) -> None:
+    # What writing to a closed descriptor gives: the guest sees an I/O error.
+    raise OSError(errno.EBADF, "the process has no such output (it was started closed)")
+
+
 def _sink(spec: Any, fd: int, file: Any) -> OutputSink:
     if spec is None:
         return OutputSink(write=lambda data: None)
+    if spec == INHERIT and _closed_at_start(fd):
+        return OutputSink(write=_closed_writer)
     if spec == INHERIT:
         try:
             tty = os.isatty(fd)
@@ -118,7 +137,8 @@ def _sink(spec: Any, fd: int, file: Any) -> OutputSink:
 
 
 def _stdin_reader(spec: Any) -> tuple[Callable[[int], Awaitable[bytes]], bool]:
-    if spec is None:
+    if spec is None or (spec == INHERIT and _closed_at_start(0)):
+        # No stdin at all (a process started with it closed reads as empty).
         spec = b""
     if isinstance(spec, bytes | bytearray | memoryview):
         data = bytes(spec)
