@@ -360,7 +360,10 @@ class Store:
             ctypes.addressof(out),
             self._trap_out,
         )
-        if self._trap_cell.value:
+        if self._trap_cell.value or self._reserve.lost is not None:
+            # A trap, or a failure a callback could only record (the epoch
+            # callback answers with a spare error, not a trap): reported here,
+            # as the raw calls report it, not left for a later failure.
             self._raise_failure(error)
         if error:
             text = _capi.error_message(error)
