@@ -236,3 +236,57 @@ def test_a_component_call_whose_host_callback_cannot_report_traps_and_poisons(
     assert found is not None
     assert unraisable == []
     assert "Exception ignored" not in capfd.readouterr().err
+
+
+SPIN_AT_START = "(module (func $spin (loop $l (br $l))) (start $spin))"
+
+
+class _InterruptedOnce(Deadline):
+    """A deadline whose first check is interrupted, as by a KeyboardInterrupt.
+
+    The epoch callback has no handler of its own to fall back on: whatever it
+    raises takes the last resort (a spare error and the exception recorded),
+    however much stack is left.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.interrupted = False
+
+    def passed(self) -> bool:
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        return super().passed()
+
+
+def test_an_epoch_callback_failure_in_a_start_function_is_reported_by_the_instantiation(
+    unraisable: list[Any],
+) -> None:
+    engine = Engine(use_cache=False)
+    deadline = _InterruptedOnce(engine.ticker)
+    with Store(engine, deadline=deadline) as store:
+
+        def f(x: int) -> int:
+            raise ValueError("from the host function")
+
+        call_f = _hosted(store, f)["call_f"]
+        module = engine.compile(wat_to_wasm(SPIN_AT_START))
+        # The spin ends at the first tick (the interrupted check); the
+        # deadline itself is only there to make the ticker tick.
+        at = time.monotonic() + 60
+        deadline.arm(at)
+        try:
+            with pytest.raises(Trap) as info:
+                store.instantiate(module, [])
+        finally:
+            deadline.disarm(at)
+        assert deadline.interrupted
+        assert "host function failed before it could report it: KeyboardInterrupt" in str(
+            info.value
+        )
+        assert isinstance(info.value.__cause__, KeyboardInterrupt)
+        # Nothing recorded is left behind for a later, unrelated failure.
+        with pytest.raises(ValueError, match="from the host function"):
+            call_f(1)
+    assert unraisable == []

@@ -236,3 +236,48 @@ def test_lift_spilled_values_at_arbitrary_pointers(
         assert [A.norm_ours(t, v) for t, v in zip(ts, got_o, strict=True)] == [
             A.norm_spec(t, v) for t, v in zip(ts, got_s, strict=True)
         ]
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    st.lists(A.value_types(max_leaves=4), min_size=1, max_size=3).flatmap(
+        lambda ts: st.tuples(st.just(ts), st.tuples(*(A.values_of(t) for t in ts)))
+    ),
+    MAX_FLATS,
+    st.one_of(
+        st.integers(0, RANDOM_MEMORY),
+        st.sampled_from([A.PAGE - 8, A.PAGE - 4, A.PAGE - 1, A.PAGE, 2**32 - 4]),
+    ),
+    ENCODING,
+)
+def test_lower_spilled_values_to_arbitrary_out_pointers(
+    tvs: tuple[list[ValueType], tuple[Any, ...]], max_flat: int, ptr: int, encoding: str
+) -> None:
+    """Results spilled to any out-pointer: both check alignment and bounds alike, then store alike.
+
+    One-element lists included (stored as their element, not split as a tuple).
+    """
+    ts, vs = tvs
+    TS = [A.spec_type(t) for t in ts]
+    ours, spec = both(encoding)
+    # Every type has at least one core value, so this limit always spills.
+    max_flat = min(max_flat, len(flat_types_of(tuple(ts))) - 1)
+    kind_o, got_o = A.outcome(
+        lambda: lower_flat_values(ours.cx(), max_flat, list(vs), ts, CoreValueIter([ptr]))
+    )
+    kind_s, got_s = A.outcome(
+        lambda: S.lower_flat_values(
+            spec.cx(S.Task(None, None, None, None, None)),
+            max_flat,
+            [A.spec_value(t, v, encoding) for t, v in zip(ts, vs, strict=True)],
+            TS,
+            S.CoreValueIter([ptr]),
+        )
+    )
+    assert kind_o == kind_s, (kind_o, got_o, kind_s, got_s)
+    event(f"outcome: {kind_o}, {len(ts)} value(s)")
+    if kind_o == "ok":
+        # (Not lifted back: an arbitrary out-pointer may overlap what the
+        # lowering allocated, alike on both sides.)
+        assert got_o == got_s == []
+        assert_same_memory(ours, spec)

@@ -23,7 +23,7 @@ trap made in advance and records the exception in the store's
 raises a Trap caused by the recorded exception. It may run with as little
 stack as the callback had, so it does no more there than build the Trap and
 replace the spare if it can; freeing the trap it received waits for the next
-failure or the store's close.
+failure reported the ordinary way (or the store's close).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class Store:
         self._tunnel_count = 0
         self._reserve = CallbackReserve()
         # Traps and errors handed back by calls that ended in a lost failure,
-        # freed once there is stack for it (see _restock).
+        # freed by the next failure reported the ordinary way (see _restock).
         self._garbage: list[tuple[int | None, int | None]] = []
         # Host callbacks must outlive every call that may reach them: the
         # store owns them until it is closed. The wasmtime store holds them
@@ -360,7 +360,10 @@ class Store:
             ctypes.addressof(out),
             self._trap_out,
         )
-        if self._trap_cell.value:
+        if self._trap_cell.value or self._reserve.lost is not None:
+            # A trap, or a failure a callback could only record (the epoch
+            # callback answers with a spare error, not a trap): reported here,
+            # as the raw calls report it, not left for a later failure.
             self._raise_failure(error)
         if error:
             text = _capi.error_message(error)
