@@ -269,39 +269,9 @@ def describe(t: Any) -> str:
         result = "" if t.result is None else f" -> {describe(t.result)}"
         prefix = "async func" if t.is_async else "func"
         return f"{prefix}({params}){result}"
-    if isinstance(t, T.ResourceType):
-        return f"resource {t.name}" if t.name else "resource"
-    if isinstance(t, T.OwnType):
-        return f"own<{t.resource.name or 'resource'}>"
-    if isinstance(t, T.BorrowType):
-        return f"borrow<{t.resource.name or 'resource'}>"
-    if isinstance(t, T.ListType):
-        return f"list<{describe(t.element)}>"
-    if isinstance(t, T.MapType):
-        return f"map<{describe(t.key)}, {describe(t.value)}>"
-    if isinstance(t, T.OptionType):
-        return f"option<{describe(t.type)}>"
-    if isinstance(t, T.ResultType):
-        ok = "_" if t.ok is None else describe(t.ok)
-        err = "_" if t.error is None else describe(t.error)
-        return f"result<{ok}, {err}>"
-    if isinstance(t, T.TupleType):
-        return "tuple<" + ", ".join(describe(x) for x in t.types) + ">"
-    if isinstance(t, T.RecordType):
-        return "record { " + ", ".join(f"{n}: {describe(x)}" for n, x in t.fields) + " }"
-    if isinstance(t, T.VariantType):
-        cases = ", ".join(n if x is None else f"{n}({describe(x)})" for n, x in t.cases)
-        return "variant { " + cases + " }"
-    if isinstance(t, T.EnumType):
-        return "enum { " + ", ".join(t.labels) + " }"
-    if isinstance(t, T.FlagsType):
-        return "flags { " + ", ".join(t.labels) + " }"
     if isinstance(t, DeclaredType):
         return "component type" if isinstance(t.decl, M.ComponentType) else "instance type"
-    name = type(t).__name__
-    if name.endswith("Type"):
-        return name[: -len("Type")].lower().replace("errorcontext", "error-context")
-    return name
+    return T.describe_value_type(t)
 
 
 def check_value_type(expected: Any, actual: Any, what: str) -> None:

@@ -222,7 +222,8 @@ class WasiHttpApp:
                         watchers.cancel_scope.cancel()
         except Exception as exc:
             if not started:
-                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                reason = _failure_text(exc)
+                await send({"type": "lifespan.startup.failed", "message": reason})
                 return
             log.exception("the instance pool failed")
         await send({"type": "lifespan.shutdown.complete"})
@@ -293,6 +294,13 @@ class WasiHttpApp:
             await send_response(scope, send, result.value, slot)
         finally:
             pool.release(slot)
+
+
+def _failure_text(exc: BaseException) -> str:
+    """What failed, for a server's log: the errors inside nursery exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_failure_text(e) for e in exc.exceptions)
+    return str(exc) or type(exc).__name__
 
 
 async def send_response(scope: Scope, send: Send, response: Response, slot: Slot) -> None:

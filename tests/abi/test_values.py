@@ -192,6 +192,9 @@ def test_option_accepts_some_for_any_payload() -> None:
         (VariantType((("a", None),)), "a"),
         (ResultType(U8, U8), 3),
         (RecordType((("x", U8),)), {"y": 1}),
+        (RecordType((("x", U8),)), {"x": 1, "y": 1}),
+        (ListType(U8), 5),
+        (ListType(U8), "ab"),
         (TupleType((U8, U8)), (1,)),
         (ListType(U8, 2), [1, 2, 3]),
     ],
@@ -209,6 +212,29 @@ def test_value_errors_name_the_type() -> None:
         lower_flat(Env().cx, 300, U8)
     with pytest.raises(ValueError, match="not a valid s16"):
         store(Env().cx, 40000, S16, 0)
+
+
+def test_value_errors_write_types_as_wit() -> None:
+    # A user reads these: the type as WIT writes it, not a Python repr.
+    point = RecordType((("x", U8), ("y", ListType(STRING))))
+    with pytest.raises(ValueError) as info:
+        lower_flat(Env().cx, [1, 2], point)
+    assert str(info.value) == "expected a dict for record { x: u8, y: list<string> }, got [1, 2]"
+    with pytest.raises(ValueError) as info:
+        lower_flat(Env().cx, {"x": 1, "y": [], "z": 0, "w": 0}, point)
+    assert str(info.value) == (
+        "record value has fields record { x: u8, y: list<string> } does not: w, z"
+    )
+    with pytest.raises(ValueError, match=r"for result<u8, _>, got 3"):
+        lower_flat(Env().cx, 3, ResultType(U8, None))
+    with pytest.raises(ValueError, match=r"is not a case of variant \{ a, b\(u32\) \}"):
+        lower_flat(Env().cx, Variant("c"), VariantType((("a", None), ("b", U32))))
+
+
+def test_an_int_is_not_a_list_of_bytes() -> None:
+    # bytes(5) is five zero bytes; as a list<u8> value it is a mistake.
+    with pytest.raises(ValueError, match="5 is not a valid list<u8>"):
+        lower_flat(Env().cx, 5, ListType(U8))
 
 
 # ---------------------------------------------------------------------------

@@ -180,3 +180,35 @@ def test_serve_names_a_trap_while_making_the_first_instance(tmp_path: Path) -> N
     line = _one_error_line(_serve_cli("--addr", "127.0.0.1:0", app))
     assert line.startswith("error: the first instance failed at start-up: wasm trap: ")
     assert "unreachable" in line
+
+
+async def test_the_asgi_lifespan_reports_a_start_up_trap_itself(tmp_path: Path) -> None:
+    # Mounted in any ASGI server, the application's start-up failure names
+    # the trap, not the exception group the instance pool's nursery raised.
+    import trio_wasi
+    from wasi_http import WasiHttpApp
+
+    app_path = _demo_with(
+        tmp_path,
+        "  (core module $boom (func $s unreachable) (start $s))\n"
+        "  (core instance (instantiate $boom))",
+    )
+    # (freeze_gc makes the first instance at start-up, as `serve` does; the
+    # trap comes before anything is frozen.)
+    app = WasiHttpApp(trio_wasi.Component.from_file(app_path), freeze_gc=True)
+    inbox = [{"type": "lifespan.startup"}]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return inbox.pop(0)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    with trio.fail_after(60):  # a hang guard
+        await app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+    assert [m["type"] for m in sent] == ["lifespan.startup.failed"]
+    text = str(sent[0]["message"])
+    assert text.startswith("wasm trap: "), text
+    assert "unreachable" in text
+    assert "Exceptions from Trio nursery" not in text

@@ -108,6 +108,7 @@ from ._types import (
     U64Type,
     ValueType,
     VariantType,
+    describe_value_type,
 )
 
 __all__ = [
@@ -452,7 +453,9 @@ def _list_lowerer(t: ListType) -> FlatLowerer:
 
         def lower_fixed(cx: LiftLowerContext, v: Any, out: list[CoreValue]) -> None:
             if len(v) != n:
-                raise ValueError(f"expected {n} elements for {t!r}, got {len(v)}")
+                raise ValueError(
+                    f"expected {n} elements for {describe_value_type(t)}, got {len(v)}"
+                )
             for e in v:
                 lower_elem(cx, e, out)
 

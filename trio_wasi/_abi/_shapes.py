@@ -20,6 +20,7 @@ from ._types import (
     TupleType,
     ValueType,
     VariantType,
+    describe_value_type,
 )
 from ._values import DuplicateKeyMap, Err, Ok, Some, Variant
 
@@ -66,10 +67,10 @@ def variant_splitter(t: ValueType) -> Splitter:
 
         def split_variant(v: Any) -> tuple[int, Any]:
             if type(v) is not Variant:
-                raise ValueError(f"expected a Variant for {t!r}, got {v!r}")
+                raise ValueError(f"expected a Variant for {describe_value_type(t)}, got {v!r}")
             i = index.get(v.case)
             if i is None:
-                raise ValueError(f"{v.case!r} is not a case of {t!r}")
+                raise ValueError(f"{v.case!r} is not a case of {describe_value_type(t)}")
             return i, v.value
 
         return split_variant
@@ -79,7 +80,7 @@ def variant_splitter(t: ValueType) -> Splitter:
         def split_enum(v: Any) -> tuple[int, Any]:
             i = enum_index.get(v) if isinstance(v, str) else None
             if i is None:
-                raise ValueError(f"{v!r} is not a label of {t!r}")
+                raise ValueError(f"{v!r} is not a label of {describe_value_type(t)}")
             return i, None
 
         return split_enum
@@ -101,7 +102,7 @@ def variant_splitter(t: ValueType) -> Splitter:
                 return 0, v.value
             if cls is Err:
                 return 1, v.value
-            raise ValueError(f"expected Ok or Err for {t!r}, got {v!r}")
+            raise ValueError(f"expected Ok or Err for {describe_value_type(t)}, got {v!r}")
 
         return split_result
     raise TypeError(f"not a variant-like type: {t!r}")
@@ -126,11 +127,19 @@ def record_splitter(t: ValueType) -> Callable[[Any], Sequence[Any]]:
 
         def split_record(v: Any) -> Sequence[Any]:
             if not isinstance(v, Mapping):
-                raise ValueError(f"expected a dict for {t!r}, got {v!r}")
+                raise ValueError(f"expected a dict for {describe_value_type(t)}, got {v!r}")
             try:
-                return [v[label] for label in labels]
+                values = [v[label] for label in labels]
             except KeyError as exc:
                 raise ValueError(f"record value lacks field {exc.args[0]!r}") from None
+            if len(v) != len(labels):
+                # A misspelt field is an error, not a field quietly left out.
+                extra = sorted(str(k) for k in v if k not in labels)
+                raise ValueError(
+                    f"record value has fields {describe_value_type(t)} does not: "
+                    + ", ".join(extra)
+                )
+            return values
 
         return split_record
     if isinstance(t, TupleType):
@@ -138,7 +147,7 @@ def record_splitter(t: ValueType) -> Callable[[Any], Sequence[Any]]:
 
         def split_tuple(v: Any) -> Sequence[Any]:
             if not isinstance(v, tuple | list) or len(v) != n:
-                raise ValueError(f"expected a {n}-tuple for {t!r}, got {v!r}")
+                raise ValueError(f"expected a {n}-tuple for {describe_value_type(t)}, got {v!r}")
             return v
 
         return split_tuple
@@ -165,12 +174,14 @@ def flags_packer(t: FlagsType) -> Callable[[Iterable[str]], int]:
 
     def pack(v: Iterable[str]) -> int:
         if isinstance(v, str):
-            raise ValueError(f"expected a set of labels for {t!r}, got the string {v!r}")
+            raise ValueError(
+                f"expected a set of labels for {describe_value_type(t)}, got the string {v!r}"
+            )
         i = 0
         for label in v:
             bit = bits.get(label)
             if bit is None:
-                raise ValueError(f"{label!r} is not a label of {t!r}")
+                raise ValueError(f"{label!r} is not a label of {describe_value_type(t)}")
             i |= bit
         return i
 

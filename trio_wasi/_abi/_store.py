@@ -65,6 +65,7 @@ from ._types import (
     U8Type,
     ValueType,
     VariantType,
+    describe_value_type,
 )
 
 __all__ = [
@@ -190,6 +191,10 @@ def as_bytes(v: Any) -> bytes:
         return v
     if isinstance(v, bytearray | memoryview):
         return bytes(v)
+    if isinstance(v, int | str):
+        # bytes(5) would make five zero bytes, bytes("ab") needs an encoding:
+        # neither is a list of bytes.
+        raise ValueError(f"{v!r} is not a valid list<u8>")
     try:
         return bytes(v)
     except (TypeError, ValueError):
@@ -276,7 +281,9 @@ def _list_storer(t: ListType) -> Storer:
 
         def store_fixed(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
             if len(v) != length:
-                raise ValueError(f"expected {length} elements for {t!r}, got {len(v)}")
+                raise ValueError(
+                    f"expected {length} elements for {describe_value_type(t)}, got {len(v)}"
+                )
             return store_range(cx, mv, v, ptr)
 
         return store_fixed

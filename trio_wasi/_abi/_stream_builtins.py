@@ -51,7 +51,7 @@ from ._streams import (
     WritableStreamEnd,
 )
 from ._trap import trap, trap_if
-from ._types import FutureType, StreamType, ValueType
+from ._types import FutureType, StreamType, ValueType, describe_value_type
 from ._waitables import BLOCKED, EventCode, EventTuple, Waitable
 
 __all__ = [
@@ -611,18 +611,22 @@ def lift_future(cx: LiftLowerContext, i: int, t: FutureType) -> ReadableFuture:
 def lower_stream(cx: LiftLowerContext, v: ReadableStream, t: StreamType) -> int:
     """A new readable end for stream ``v`` in the context's instance (``lower_stream``)."""
     if not isinstance(v, ReadableStream):
-        raise TypeError(f"expected a ReadableStream for {t!r}, got {v!r}")
+        raise TypeError(f"expected a ReadableStream for {describe_value_type(t)}, got {v!r}")
     if v.t is not t.element and v.t != t.element:
-        raise TypeError(f"a stream of {v.t!r} cannot be lowered as {t!r}")
+        raise TypeError(
+            f"a stream of {describe_value_type(v.t)} cannot be lowered as {describe_value_type(t)}"
+        )
     return cx.instance.table.add(ReadableStreamEnd(v))
 
 
 def lower_future(cx: LiftLowerContext, v: ReadableFuture, t: FutureType) -> int:
     """A new readable end for future ``v`` in the context's instance (``lower_future``)."""
     if not isinstance(v, ReadableFuture):
-        raise TypeError(f"expected a ReadableFuture for {t!r}, got {v!r}")
+        raise TypeError(f"expected a ReadableFuture for {describe_value_type(t)}, got {v!r}")
     if v.t is not t.element and v.t != t.element:
-        raise TypeError(f"a future of {v.t!r} cannot be lowered as {t!r}")
+        raise TypeError(
+            f"a future of {describe_value_type(v.t)} cannot be lowered as {describe_value_type(t)}"
+        )
     return cx.instance.table.add(ReadableFutureEnd(v))
 
 

@@ -73,6 +73,7 @@ __all__ = [
     "U64Type",
     "ValueType",
     "VariantType",
+    "describe_value_type",
 ]
 
 
@@ -384,3 +385,48 @@ ValueType: TypeAlias = (
     | FutureType
 )
 """Any component value type."""
+
+
+def describe_value_type(t: object) -> str:
+    """A WIT-like rendering of a value type, for messages a user reads.
+
+    ``None`` (no payload, no element) renders as ``_``, as WIT writes an
+    absent ``result`` side.
+    """
+    if t is None:
+        return "_"
+    d = describe_value_type
+    if isinstance(t, ResourceType):
+        return f"resource {t.name}" if t.name else "resource"
+    if isinstance(t, OwnType):
+        return f"own<{t.resource.name or 'resource'}>"
+    if isinstance(t, BorrowType):
+        return f"borrow<{t.resource.name or 'resource'}>"
+    if isinstance(t, ListType):
+        size = "" if t.length is None else f", {t.length}"
+        return f"list<{d(t.element)}{size}>"
+    if isinstance(t, MapType):
+        return f"map<{d(t.key)}, {d(t.value)}>"
+    if isinstance(t, OptionType):
+        return f"option<{d(t.type)}>"
+    if isinstance(t, ResultType):
+        return f"result<{d(t.ok)}, {d(t.error)}>"
+    if isinstance(t, TupleType):
+        return "tuple<" + ", ".join(d(x) for x in t.types) + ">"
+    if isinstance(t, RecordType):
+        return "record { " + ", ".join(f"{n}: {d(x)}" for n, x in t.fields) + " }"
+    if isinstance(t, VariantType):
+        cases = ", ".join(n if x is None else f"{n}({d(x)})" for n, x in t.cases)
+        return "variant { " + cases + " }"
+    if isinstance(t, EnumType):
+        return "enum { " + ", ".join(t.labels) + " }"
+    if isinstance(t, FlagsType):
+        return "flags { " + ", ".join(t.labels) + " }"
+    if isinstance(t, StreamType):
+        return "stream" if t.element is None else f"stream<{d(t.element)}>"
+    if isinstance(t, FutureType):
+        return "future" if t.element is None else f"future<{d(t.element)}>"
+    name = type(t).__name__
+    if name.endswith("Type"):
+        return name[: -len("Type")].lower().replace("errorcontext", "error-context")
+    return name
