@@ -515,7 +515,7 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
         ahead = _ReadAhead(Path(ns.file), default_cache_dir())
         importlib.import_module("wasi_http._serve")
         load = functools.partial(_load, ahead=ahead)
-    return serve_command(ns, load, _looks_like_component, _wasi_config)
+    return serve_command(ns, load, _wasi_config)
 
 
 # -- main ------------------------------------------------------------------

@@ -149,7 +149,6 @@ def default_component(engine: Engine | None = None) -> Component:
 def build(
     ns: argparse.Namespace,
     load: Callable[[Path, Engine | None], Component],
-    looks_like_component: Callable[[Path], bool],
     wasi_config: Callable[[argparse.Namespace, str, list[str]], WasiConfig],
 ) -> tuple[Component, ServeConfig]:
     """The component and configuration ``ns`` (parsed ``serve`` options) asks for."""
@@ -230,14 +229,13 @@ def _error_within(exc: BaseException) -> Error | None:
 def serve_command(
     ns: argparse.Namespace,
     load: Callable[[Path, Engine | None], Component],
-    looks_like_component: Callable[[Path], bool],
     wasi_config: Callable[[argparse.Namespace, str, list[str]], WasiConfig],
 ) -> int:
     """Run ``serve`` as parsed into ``ns``; returns the exit status."""
     from ._app import handler_kind
 
     _logging(ns.verbose, ns.access_log)
-    component, config = build(ns, load, looks_like_component, wasi_config)
+    component, config = build(ns, load, wasi_config)
     handler_kind(component)  # a one-line error now, not in every worker
     from ._serve import listen
 

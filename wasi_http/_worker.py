@@ -23,7 +23,7 @@ def _app() -> object:
 
     ns = argparse.Namespace(**json.loads(os.environ[ARGV_ENV]))
     _logging(ns.verbose, getattr(ns, "access_log", True))
-    component, config = build(ns, _cli._load, _cli._looks_like_component, _cli._wasi_config)
+    component, config = build(ns, _cli._load, _cli._wasi_config)
     return WasiHttpApp(component, config, freeze_gc=True)
 
 

@@ -210,18 +210,18 @@ def test_serve_takes_the_w_options_of_run_on_top_of_the_serve_preset() -> None:
     )
     from wasi_http._cli import build
 
-    _component, config = build(ns, _cli._load, _cli._looks_like_component, _cli._wasi_config)
+    _component, config = build(ns, _cli._load, _cli._wasi_config)
     assert config.limits == Limits.serve().replace(
         timeout=0.25, max_memory_size=64 << 20, max_handles=None
     )
     assert config.run_on_thread is None
     ns = _cli._parser().parse_args(["serve", "--store-threads"])
-    _component, config = build(ns, _cli._load, _cli._looks_like_component, _cli._wasi_config)
+    _component, config = build(ns, _cli._load, _cli._wasi_config)
     assert config.limits == Limits.serve()
     assert config.run_on_thread is True
     assert not _component.engine.consume_fuel
     ns = _cli._parser().parse_args(["serve", "-W", "fuel=5000000"])
-    component, config = build(ns, _cli._load, _cli._looks_like_component, _cli._wasi_config)
+    component, config = build(ns, _cli._load, _cli._wasi_config)
     assert config.limits.fuel == 5_000_000
     # The component is compiled for fuel metering, or the limit could not apply.
     assert component.engine.consume_fuel
@@ -233,7 +233,7 @@ def test_a_bad_w_option_on_serve_is_refused_with_its_name() -> None:
 
     ns = _cli._parser().parse_args(["serve", "-W", "max-memroy-size=1G"])
     with pytest.raises(Error, match="max-memroy-size: unknown option"):
-        build(ns, _cli._load, _cli._looks_like_component, _cli._wasi_config)
+        build(ns, _cli._load, _cli._wasi_config)
 
 
 def test_the_embedding_api_defaults_to_the_serve_preset() -> None:
