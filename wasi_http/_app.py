@@ -234,7 +234,7 @@ class WasiHttpApp:
         if pool is None or watchers is None:
             await _plain(send, 503, b"the server is starting or stopping\n")
             return
-        exchange = _Exchange(send)
+        exchange = _Exchange(send, scope)
         body: trio.MemoryReceiveChannel[bytes] | None = None
         if _has_body(scope):
             body_send, body = trio.open_memory_channel[bytes](BODY_BUFFER)
@@ -475,10 +475,11 @@ class _Exchange:
     is over, whatever the server would still send.
     """
 
-    __slots__ = ("_send", "complete", "scope", "watch")
+    __slots__ = ("_asgi_scope", "_send", "complete", "scope", "watch")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, asgi_scope: Scope) -> None:
         self._send = send
+        self._asgi_scope = asgi_scope
         self.scope = trio.CancelScope()
         self.watch: trio.CancelScope | None = None
         self.complete = False
@@ -490,6 +491,10 @@ class _Exchange:
         ):
             # A server may report the end of the exchange as a disconnect at once.
             self.complete = True
+            # hypercorn logs a client that closes the connection while this
+            # last message is being written as a request with no response,
+            # then the response itself: the access log skips the first.
+            self._asgi_scope[ANSWERED] = True
         await self._send(message)
 
     def disconnected(self) -> None:
@@ -504,6 +509,10 @@ class _Exchange:
             # The watcher has not started yet: it will see this and not wait.
             self.watch = _ENDED
 
+
+#: Set in an ASGI ``http`` scope once the application sends its response's
+#: last message (see :class:`wasi_http._serve.AccessLog`).
+ANSWERED = "wasi_http.answered"
 
 # The watch scope of an exchange that ended before its watcher started.
 _ENDED = trio.CancelScope()

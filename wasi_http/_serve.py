@@ -16,7 +16,7 @@ from hypercorn.logging import Logger as HypercornLogger
 
 from trio_wasi import Component
 
-from ._app import WasiHttpApp
+from ._app import ANSWERED, WasiHttpApp
 from ._config import ServeConfig
 
 __all__ = ["AccessLog", "hypercorn_config", "listen", "serve"]
@@ -51,6 +51,10 @@ class AccessLog(HypercornLogger):
     async def access(self, request: Any, response: Any, request_time: float) -> None:
         logger = self.access_logger
         if logger is not None and logger.isEnabledFor(logging.INFO):
+            if response is None and request.get(ANSWERED):
+                # The connection closed while the response's end was being
+                # written: hypercorn logs the response itself right after.
+                return
             logger.info(self.access_log_format, _Atoms(request, response, request_time))
 
 

@@ -398,6 +398,39 @@ def test_the_access_log_computes_its_own_atoms_and_any_other_on_demand() -> None
     assert custom % atoms == "GET /x?q=1 bench"
 
 
+async def test_the_access_log_skips_hypercorns_line_for_a_close_during_the_last_write(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # hypercorn logs "no response" when the client closes the connection
+    # while the response's last message is being written, then logs the
+    # response: only the second line is kept. A request abandoned before
+    # the application answered is still logged without a response.
+    import logging
+
+    from wasi_http._app import ANSWERED, _Exchange
+    from wasi_http._serve import AccessLog, hypercorn_config
+
+    hc = hypercorn_config(ServeConfig())
+    access_log = AccessLog(hc)
+    response = {"status": 200, "headers": [(b"content-length", b"2")]}
+
+    async def ignore(message: object) -> None:
+        pass
+
+    answered = {"type": "http", "method": "GET", "path": "/a", "http_version": "1.1"}
+    exchange = _Exchange(ignore, answered)
+    await exchange.send({"type": "http.response.start", "status": 200, "headers": []})
+    assert ANSWERED not in answered
+    await exchange.send({"type": "http.response.body", "body": b"hi", "more_body": False})
+    abandoned = {"type": "http", "method": "GET", "path": "/b", "http_version": "1.1"}
+    with caplog.at_level(logging.INFO, logger="wasi_http.access"):
+        await access_log.access(answered, None, 0.001)
+        await access_log.access(answered, response, 0.001)
+        await access_log.access(abandoned, None, 0.001)
+    lines = [r.getMessage() for r in caplog.records if r.name == "wasi_http.access"]
+    assert lines == ['- "GET /a 1.1" 200 2 1000us', '- "GET /b 1.1" - - 1000us']
+
+
 async def test_freeze_gc_makes_the_first_instance_then_freezes(hello_component: Any) -> None:
     import gc
 

@@ -264,12 +264,12 @@ async def test_the_disconnect_watcher_takes_queued_messages_without_waiting() ->
     async def ignore(message: object) -> None:
         pass
 
-    exchange = _Exchange(ignore)
+    exchange = _Exchange(ignore, {})
     send.send_nowait({"type": "http.request", "body": b"", "more_body": False})
     send.send_nowait({"type": "http.disconnect"})
     await _until_disconnect(receive.receive, exchange)
     assert exchange.scope.cancel_called
-    done = _Exchange(ignore)
+    done = _Exchange(ignore, {})
     done.complete = True
     send.send_nowait({"type": "http.disconnect"})
     await _until_disconnect(receive.receive, done)
