@@ -363,30 +363,19 @@ def flat_lifter_for(t: ValueType) -> FlatLifter:
         return lift_borrow_value
     # Streams and futures: lift_handle_value's dispatch, chosen once here
     # (it still reports a context without hooks).
-    if isinstance(t, StreamType):
-        stream_t = t
+    if isinstance(t, StreamType | FutureType):
+        async_t = t
+        hook = "lift_stream" if isinstance(t, StreamType) else "lift_future"
 
-        def lift_stream_value(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
+        def lift_async_value(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
             i = vi.i
             vi.i = i + 1
             hooks = cx.hooks
             if hooks is None:
-                return lift_handle_value(cx, vi.values[i] & M32, stream_t)  # type: ignore[operator]
-            return hooks.lift_stream(cx, vi.values[i] & M32, stream_t)  # type: ignore[operator]
+                return lift_handle_value(cx, vi.values[i] & M32, async_t)  # type: ignore[operator]
+            return getattr(hooks, hook)(cx, vi.values[i] & M32, async_t)  # type: ignore[operator]
 
-        return lift_stream_value
-    if isinstance(t, FutureType):
-        future_t = t
-
-        def lift_future_value(cx: LiftLowerContext, vi: CoreValueIter) -> Any:
-            i = vi.i
-            vi.i = i + 1
-            hooks = cx.hooks
-            if hooks is None:
-                return lift_handle_value(cx, vi.values[i] & M32, future_t)  # type: ignore[operator]
-            return hooks.lift_future(cx, vi.values[i] & M32, future_t)  # type: ignore[operator]
-
-        return lift_future_value
+        return lift_async_value
     if isinstance(t, ErrorContextType):
         hooked = t
 

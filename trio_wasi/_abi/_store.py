@@ -394,30 +394,19 @@ def _handle_storer(t: ValueType) -> Storer:
 
     # Streams and futures: lower_handle_value's dispatch, chosen once here
     # (it still reports a context without hooks).
-    if isinstance(t, StreamType):
-        stream_t = t
+    if isinstance(t, StreamType | FutureType):
+        async_t = t
+        hook = "lower_stream" if isinstance(t, StreamType) else "lower_future"
 
-        def store_stream(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
+        def store_async(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
             hooks = cx.hooks
             if hooks is None:
-                lower_handle_value(cx, v, stream_t)  # raises
+                lower_handle_value(cx, v, async_t)  # raises
             else:
-                pack_into(mv, ptr, hooks.lower_stream(cx, v, stream_t))
+                pack_into(mv, ptr, getattr(hooks, hook)(cx, v, async_t))
             return mv
 
-        return store_stream
-    if isinstance(t, FutureType):
-        future_t = t
-
-        def store_future(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
-            hooks = cx.hooks
-            if hooks is None:
-                lower_handle_value(cx, v, future_t)  # raises
-            else:
-                pack_into(mv, ptr, hooks.lower_future(cx, v, future_t))
-            return mv
-
-        return store_future
+        return store_async
 
     def store_handle(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
         pack_into(mv, ptr, lower_handle_value(cx, v, t))
