@@ -1267,7 +1267,7 @@ async def test_an_uncancellable_read_wait_ends_with_its_outcome() -> None:
 
     async def waiter(cs: trio.CancelScope) -> None:
         with cs:
-            await rd.wait_uncancellable()
+            await rd.wait(cancellable=False)
             steps.append("woken")
             await trio.lowlevel.checkpoint()
             steps.append("not cancelled")

@@ -769,11 +769,16 @@ class _Read:
             for task in waiters:
                 trio.lowlevel.reschedule(task)
 
-    async def wait(self) -> None:
+    async def wait(self, *, cancellable: bool = True) -> None:
         """Wait for the outcome (trio side; a checkpoint unless it is there already).
 
         Parks the task itself rather than on a :class:`trio.Event`: one wait
         per hand-over, so what an event adds (its parking lot) counts.
+
+        ``cancellable=False`` waits as in a shielded cancel scope, without the
+        scope: a cancellation is not delivered here (the abort fails, the task
+        stays parked until the outcome wakes it) but at the task's next
+        checkpoint.
         """
         if self.done:
             return
@@ -782,6 +787,9 @@ class _Read:
         if waiters is None:
             waiters = self.waiters = []
         waiters.append(task)
+        if not cancellable:
+            await trio.lowlevel.wait_task_rescheduled(_abort_fails)
+            return
 
         def abort(raise_cancel: Any) -> trio.lowlevel.Abort:
             if self.waiters is not None:
@@ -789,22 +797,6 @@ class _Read:
             return trio.lowlevel.Abort.SUCCEEDED
 
         await trio.lowlevel.wait_task_rescheduled(abort)
-
-    async def wait_uncancellable(self) -> None:
-        """Wait for the outcome whatever cancellation comes meanwhile (trio side).
-
-        As a wait in a shielded cancel scope, without the scope: a
-        cancellation is not delivered here (the abort fails, the task stays
-        parked until the outcome wakes it) but at the task's next checkpoint.
-        """
-        if self.done:
-            return
-        task = trio.lowlevel.current_task()
-        waiters = self.waiters
-        if waiters is None:
-            waiters = self.waiters = []
-        waiters.append(task)
-        await trio.lowlevel.wait_task_rescheduled(_abort_fails)
 
 
 def _abort_fails(raise_cancel: Any) -> trio.lowlevel.Abort:
@@ -1398,7 +1390,7 @@ class StreamReceiver(_Receiver):
             rt.host_waiters.add(on_trap)
             try:
                 # The read never parks: its outcome comes whatever happens.
-                await rd.wait_uncancellable()
+                await rd.wait(cancellable=False)
             finally:
                 rt.host_waiters.discard(on_trap)
         if rd.error is not None:
