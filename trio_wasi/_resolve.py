@@ -147,28 +147,6 @@ _INTERNED_MAX = 4096
 _LEAF_TYPES = (*{type(t) for t in _PRIMS.values()}, T.EnumType, T.FlagsType)
 
 
-def _parts(t: Any) -> tuple[Any, ...]:
-    """The types ``t`` is made of (resource types for own and borrow)."""
-    if isinstance(t, T.RecordType | T.FuncType):
-        parts = tuple(p for _, p in (t.fields if isinstance(t, T.RecordType) else t.params))
-        return (*parts, t.result) if isinstance(t, T.FuncType) else parts
-    if isinstance(t, T.VariantType):
-        return tuple(c for _, c in t.cases)
-    if isinstance(t, T.ListType | T.StreamType | T.FutureType):
-        return (t.element,)
-    if isinstance(t, T.TupleType):
-        return t.types
-    if isinstance(t, T.OptionType):
-        return (t.type,)
-    if isinstance(t, T.ResultType):
-        return (t.ok, t.error)
-    if isinstance(t, T.MapType):
-        return (t.key, t.value)
-    if isinstance(t, T.OwnType | T.BorrowType):
-        return (t.resource,)
-    raise TypeError(f"not a compound type: {t!r}")
-
-
 def _shared(t: Any) -> bool:
     """Whether ``t`` may be kept in _INTERNED (its parts already are, when compound)."""
     if t is None or isinstance(t, _LEAF_TYPES):
@@ -185,7 +163,7 @@ def intern_type(t: Any) -> Any:
     found = _INTERNED.get(t)
     if found is not None:
         return found
-    if all(_shared(p) for p in _parts(t)):
+    if all(_shared(p) for p in T.type_parts(t)):
         if len(_INTERNED) >= _INTERNED_MAX:
             _INTERNED.clear()
         _INTERNED[t] = t

@@ -55,6 +55,7 @@ from ._types import (
     TupleType,
     ValueType,
     VariantType,
+    type_parts,
 )
 from ._values import GuestResource
 
@@ -160,25 +161,26 @@ def may_borrow(ts: tuple[ValueType, ...]) -> bool:
     return any(_may_borrow(t) for t in ts)
 
 
-def _may_borrow(t: ValueType | None) -> bool:
-    if t is None:
-        return False
+def _may_borrow(t: object) -> bool:
     if isinstance(t, BorrowType):
         return True
-    if isinstance(t, ListType | OptionType | StreamType | FutureType):
-        inner = t.element if isinstance(t, ListType | StreamType | FutureType) else t.type
-        return _may_borrow(inner)
-    if isinstance(t, MapType):
-        return _may_borrow(t.key) or _may_borrow(t.value)
-    if isinstance(t, RecordType):
-        return any(_may_borrow(ft) for _, ft in t.fields)
-    if isinstance(t, TupleType):
-        return any(_may_borrow(ft) for ft in t.types)
-    if isinstance(t, VariantType):
-        return any(_may_borrow(ct) for _, ct in t.cases)
-    if isinstance(t, ResultType):
-        return _may_borrow(t.ok) or _may_borrow(t.error)
-    return False
+    if t is None or isinstance(t, OwnType) or not isinstance(t, _COMPOUND):
+        return False
+    return any(_may_borrow(p) for p in type_parts(t))
+
+
+# Value types made of other value types (an own handle cannot hold a borrow).
+_COMPOUND = (
+    ListType,
+    MapType,
+    OptionType,
+    RecordType,
+    ResultType,
+    StreamType,
+    FutureType,
+    TupleType,
+    VariantType,
+)
 
 
 # ---------------------------------------------------------------------------

@@ -74,6 +74,7 @@ __all__ = [
     "ValueType",
     "VariantType",
     "describe_value_type",
+    "type_parts",
 ]
 
 
@@ -385,6 +386,33 @@ ValueType: TypeAlias = (
     | FutureType
 )
 """Any component value type."""
+
+
+def type_parts(t: object) -> tuple[object, ...]:
+    """The types ``t`` is made of, in order (``None`` for an absent payload or side).
+
+    Own and borrow handles are made of their resource type; a function type of
+    its parameter types and its result. TypeError for a type with no parts.
+    """
+    if isinstance(t, RecordType):
+        return tuple(p for _, p in t.fields)
+    if isinstance(t, FuncType):
+        return (*(p for _, p in t.params), t.result)
+    if isinstance(t, VariantType):
+        return tuple(c for _, c in t.cases)
+    if isinstance(t, ListType | StreamType | FutureType):
+        return (t.element,)
+    if isinstance(t, TupleType):
+        return t.types
+    if isinstance(t, OptionType):
+        return (t.type,)
+    if isinstance(t, ResultType):
+        return (t.ok, t.error)
+    if isinstance(t, MapType):
+        return (t.key, t.value)
+    if isinstance(t, OwnType | BorrowType):
+        return (t.resource,)
+    raise TypeError(f"not a compound type: {t!r}")
 
 
 def describe_value_type(t: object) -> str:
