@@ -18,10 +18,10 @@ import importlib
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import Error, Trap
 
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from .wasi._config import WasiConfig
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 # The first bytes of a core module or component, and of component text.
 _WASM_MAGIC = b"\x00asm"
@@ -346,7 +348,6 @@ def _settle() -> None:
 
 
 def _run_frozen(ns: argparse.Namespace) -> int:
-    import trio
 
     from ._limits import Limits, parse_w_options
     from ._linker import Linker
@@ -380,13 +381,67 @@ def _run_frozen(ns: argparse.Namespace) -> int:
     linker = Linker(component.engine, limits=limits)
     add_to_linker(linker, config, only=component_imports(component))
     if ns.invoke is not None:
-        return trio.run(_invoke, component, linker, ns.invoke, args)
+        return _trio_run(functools.partial(_invoke, component, linker, ns.invoke, args))
     from .wasi._command import run_command
 
-    code: int = trio.run(
+    code: int = _trio_run(
         functools.partial(run_command, component, config, linker=linker, ready=_settle)
     )
     return code
+
+
+def _trio_run(fn: Callable[[], Awaitable[T]]) -> T:
+    """``trio.run(fn)``, where SIGINT cancels ``fn`` and then raises KeyboardInterrupt.
+
+    Left to trio's default, a Ctrl-C raises KeyboardInterrupt wherever the
+    trio thread happens to be, possibly in the middle of the runtime's own
+    bookkeeping; a signal receiver turns it into a plain cancellation, which
+    every wait (a guest parked on its store thread included) unwinds from.
+    Off the main thread signals cannot be received, and ``fn`` runs as is.
+    """
+    import signal
+
+    import trio
+
+    if threading.current_thread() is not threading.main_thread():
+        return trio.run(fn)
+    interrupted = False
+
+    async def body() -> T:
+        try:
+            return await watched()
+        except BaseExceptionGroup as group:
+            # fn ran in the watcher's nursery, which wraps what it raised:
+            # callers expect fn's own exception.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+
+    async def watched() -> T:
+        async with trio.open_nursery() as nursery:
+
+            async def watch(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+                nonlocal interrupted
+                with trio.open_signal_receiver(signal.SIGINT) as signals:
+                    task_status.started()
+                    async for _ in signals:
+                        interrupted = True
+                        nursery.cancel_scope.cancel()
+                        return
+
+            await nursery.start(watch)
+            result = await fn()
+            nursery.cancel_scope.cancel()
+            return result
+        raise KeyboardInterrupt  # (only reached when the watcher cancelled fn)
+
+    try:
+        return trio.run(body)
+    except BaseException:
+        if interrupted:
+            # Whatever the cancelled run ended with, the user's Ctrl-C is the news.
+            raise KeyboardInterrupt from None
+        raise
 
 
 async def _invoke(component: Component, linker: Linker, export: str, args: list[str]) -> int:
@@ -432,7 +487,6 @@ async def _call(component: Component, export: str, args: list[str]) -> Any:
 
 
 def _cmd_call(ns: argparse.Namespace) -> int:
-    import trio
 
     rest: list[str] = list(ns.rest)
     if rest and _looks_like_component(Path(rest[0])):
@@ -450,7 +504,7 @@ def _cmd_call(ns: argparse.Namespace) -> int:
     if not rest:
         raise Error("which export? usage: call [FILE] EXPORT [ARG ...]")
     export, args = rest[0], rest[1:]
-    result = trio.run(_call, component, export, args)
+    result = _trio_run(functools.partial(_call, component, export, args))
     if result is not None:
         _print(_render(result))
     return 0
