@@ -173,6 +173,13 @@ class WasiHttpApp:
         self.pool: InstancePool | None = None
         # Where each request's reader runs (its body, then a disconnect).
         self._watchers: trio.Nursery | None = None
+        # Exchanges with no request body and no watcher yet, and how many
+        # sweeps (see _sweep) have been made.
+        self._unwatched: set[_Exchange] = set()
+        self._sweeps = 0
+        # Set when the first exchange joins _unwatched: the sweeper sleeps
+        # while there is none.
+        self._sweep_wanted = trio.Event()
         self._export = f"{self.handler}#handle"
 
     # -- ASGI -----------------------------------------------------------------
@@ -208,6 +215,7 @@ class WasiHttpApp:
                         await pool.prestart()
                         gc.freeze()
                     async with trio.open_nursery() as watchers:
+                        watchers.start_soon(self._sweep, watchers)
                         self.pool = pool
                         self._watchers = watchers
                         try:
@@ -228,6 +236,28 @@ class WasiHttpApp:
             log.exception("the instance pool failed")
         await send({"type": "lifespan.shutdown.complete"})
 
+    async def _sweep(self, watchers: trio.Nursery) -> None:
+        """Start a disconnect watcher for every bodiless exchange that has lasted a while.
+
+        Every :data:`SWEEP_SECONDS` an exchange is found that was already
+        waiting at the previous sweep (so it has lasted at least that long)
+        gets its watcher; a client that goes away is then noticed within two
+        sweeps of its request's start, or at once when it leaves later.
+        """
+        while True:
+            if not self._unwatched:
+                self._sweep_wanted = trio.Event()
+                await self._sweep_wanted.wait()
+                # (The exchange that woke us counts from this sweep on.)
+                self._sweeps += 1
+            await trio.sleep(SWEEP_SECONDS)
+            self._sweeps += 1
+            due = self._sweeps - 2
+            for exchange in [e for e in self._unwatched if e.generation <= due]:
+                self._unwatched.discard(exchange)
+                assert exchange.receive is not None
+                watchers.start_soon(_watch_disconnect, exchange.receive, exchange)
+
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         pool = self.pool
         watchers = self._watchers
@@ -240,10 +270,17 @@ class WasiHttpApp:
             body_send, body = trio.open_memory_channel[bytes](BODY_BUFFER)
             watchers.start_soon(_pump_request, receive, body_send, exchange)
         else:
-            # No body to feed the guest (and no channel for it): only watch
-            # for a disconnect, until the exchange ends. Either task runs in
-            # the application's nursery: no nursery per request.
-            watchers.start_soon(_watch_disconnect, receive, exchange)
+            # No body to feed the guest: only a disconnect is worth reading,
+            # and only once the exchange has gone on for a while (the sweeper
+            # starts its watcher then); most end well before, and a watcher
+            # task per request would cost more than the rest of the request
+            # on the trio side. Either task runs in the application's
+            # nursery: no nursery per request.
+            exchange.receive = receive
+            exchange.generation = self._sweeps
+            if not self._unwatched:
+                self._sweep_wanted.set()
+            self._unwatched.add(exchange)
         try:
             with exchange.scope:
                 if self.kind == "0.3":
@@ -254,6 +291,7 @@ class WasiHttpApp:
                     await exchange02(self, scope, exchange.send, body or _empty_body(), pool)
         finally:
             exchange.end()
+            self._unwatched.discard(exchange)
         if exchange.scope.cancelled_caught:
             pool.cancelled += 1
             log.info(
@@ -475,7 +513,7 @@ class _Exchange:
     is over, whatever the server would still send.
     """
 
-    __slots__ = ("_asgi_scope", "_send", "complete", "scope", "watch")
+    __slots__ = ("_asgi_scope", "_send", "complete", "generation", "receive", "scope", "watch")
 
     def __init__(self, send: Send, asgi_scope: Scope) -> None:
         self._send = send
@@ -483,6 +521,10 @@ class _Exchange:
         self.scope = trio.CancelScope()
         self.watch: trio.CancelScope | None = None
         self.complete = False
+        # For an exchange waiting for its watcher: what it reads, and the
+        # sweep it started after.
+        self.receive: Receive | None = None
+        self.generation = 0
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -509,6 +551,11 @@ class _Exchange:
             # The watcher has not started yet: it will see this and not wait.
             self.watch = _ENDED
 
+
+#: How often exchanges without a request body are looked at for one that
+#: needs a disconnect watcher: a client that goes away mid-request is noticed
+#: at the latest this long after its request reaches twice this age.
+SWEEP_SECONDS = 0.05
 
 #: Set in an ASGI ``http`` scope once the application sends its response's
 #: last message (see :class:`wasi_http._serve.AccessLog`).

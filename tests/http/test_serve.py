@@ -253,6 +253,8 @@ async def test_a_client_disconnect_cancels_the_guest_task(hello_component: Any) 
         await wait_until(lambda: pool.discarded == 1, "the trapped instance was discarded")
         # The server goes on serving.
         after = await client.get(url + "/")
+        # Ended exchanges leave nothing behind for the disconnect sweeper.
+        assert not app._unwatched
     assert after.content == GREETING
 
 
