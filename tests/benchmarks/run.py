@@ -701,6 +701,14 @@ def bench_serve(quick: bool) -> list[Row]:
                         note=f"p50 {f['p50_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms",
                     )
                 )
+            rows.append(
+                Row(
+                    f"{where}, server CPU per request, 16 conn",
+                    got[16]["server_cpu_us"],
+                    "us",
+                    note=f"load generator: {got[16]['client_cpu_us']:.0f} us per request",
+                )
+            )
             rows.append(Row(f"{where}, RSS after load", got["rss_mb"], "MB"))
             if name == serve.OURS and workers == 1:
                 rows.append(

@@ -107,22 +107,41 @@ async def _load(port: int, connections: int, seconds: float) -> dict[str, float]
     elapsed = time.perf_counter() - begin
     latencies.sort()
     return {
+        "seconds": elapsed,
         "rps": len(latencies) / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
     }
 
 
-def rss_kb(pid: int) -> int:
-    """Resident memory of ``pid`` and its child processes (hypercorn workers), in KiB."""
+def _family(pid: int) -> list[int]:
+    """``pid`` and its child processes (hypercorn's workers)."""
     pids = [pid]
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         pids += [int(c) for c in children]
     except OSError:
         pass
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, every thread) used so far by ``pid`` and its children."""
+    ticks = 0
+    for p in _family(pid):
+        try:
+            # The fields after the command name, which is in parentheses and may hold spaces.
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kb(pid: int) -> int:
+    """Resident memory of ``pid`` and its child processes (hypercorn workers), in KiB."""
     total = 0
-    for p in pids:
+    for p in _family(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -206,7 +225,16 @@ def measure_server(
         try:
             # A short warm-up outside the measurement.
             trio.run(_load, port, 1, 0.2)
-            figures: dict[Any, Any] = {n: trio.run(_load, port, n, seconds) for n in connections}
+            figures: dict[Any, Any] = {}
+            for n in connections:
+                server_cpu = cpu_seconds(proc.pid)
+                client_cpu = time.process_time()
+                figures[n] = got = trio.run(_load, port, n, seconds)
+                # CPU per request: the server's (all its processes and
+                # threads) and the load generator's, both sharing the cores.
+                requests = got["rps"] * got["seconds"]
+                got["server_cpu_us"] = 1e6 * (cpu_seconds(proc.pid) - server_cpu) / requests
+                got["client_cpu_us"] = 1e6 * (time.process_time() - client_cpu) / requests
             figures["rss_mb"] = rss_kb(proc.pid) / 1024
             figures["start_s"] = start_s
             return figures
