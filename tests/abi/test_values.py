@@ -197,6 +197,9 @@ def test_option_accepts_some_for_any_payload() -> None:
         (ListType(U8), "ab"),
         (TupleType((U8, U8)), (1,)),
         (ListType(U8, 2), [1, 2, 3]),
+        (U8, True),
+        (S64, False),
+        (U32, 1.0),
     ],
 )
 def test_bad_host_values_raise_value_error(t: ValueType, v: Any) -> None:

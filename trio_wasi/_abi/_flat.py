@@ -410,7 +410,10 @@ _INT_RANGES: dict[type, tuple[str, int, int, int]] = {
 
 def _int_lowerer(name: str, lo: int, hi: int, mask: int) -> FlatLowerer:
     def lower_int(cx: LiftLowerContext, v: Any, out: list[CoreValue]) -> None:
-        if not isinstance(v, int) or not lo <= v <= hi:
+        # (bool is an int subclass, but True is no integer a caller means.)
+        if (type(v) is not int and (isinstance(v, bool) or not isinstance(v, int))) or not (
+            lo <= v <= hi
+        ):
             raise ValueError(f"{v!r} is not a valid {name}")
         out.append(v & mask)
 

@@ -132,6 +132,8 @@ def _int_storer(fmt: str) -> Storer:
 
     def store_int(cx: LiftLowerContext, mv: memoryview, v: Any, ptr: int) -> memoryview:
         try:
+            if type(v) is bool:  # (struct packs it as 0 or 1)
+                raise struct.error
             pack_into(mv, ptr, v)
         except struct.error:
             raise ValueError(f"{v!r} is not a valid {name}") from None
