@@ -161,9 +161,17 @@ class WasiHttpApp:
     """
 
     def __init__(
-        self, component: Component, config: ServeConfig | None = None, *, freeze_gc: bool = False
+        self,
+        component: Component,
+        config: ServeConfig | None = None,
+        *,
+        freeze_gc: bool = False,
+        on_startup_failure: Callable[[str], None] | None = None,
     ) -> None:
         self.freeze_gc = freeze_gc
+        # Told why start-up failed, before the server is (a worker process
+        # reports it to the process that supervises it).
+        self.on_startup_failure = on_startup_failure
         self.config = config or ServeConfig()
         self.component = component
         self.kind, self.handler = handler_kind(component)
@@ -231,6 +239,8 @@ class WasiHttpApp:
         except Exception as exc:
             if not started:
                 reason = _failure_text(exc)
+                if self.on_startup_failure is not None:
+                    self.on_startup_failure(reason)
                 await send({"type": "lifespan.startup.failed", "message": reason})
                 return
             log.exception("the instance pool failed")

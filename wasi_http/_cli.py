@@ -13,6 +13,7 @@ import gc
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -27,10 +28,12 @@ from ._config import ServeConfig
 if TYPE_CHECKING:
     from trio_wasi import Component, Engine, WasiConfig
 
-__all__ = ["ARGV_ENV", "add_serve_parser", "build", "serve_command"]
+__all__ = ["ARGV_ENV", "FAILURE_ENV", "add_serve_parser", "build", "serve_command"]
 
 #: The environment variable that carries ``serve``'s options to worker processes.
 ARGV_ENV = "WASI_HTTP_SERVE_ARGV"
+# A file where worker processes write why their start-up failed (one line each).
+FAILURE_ENV = "WASI_HTTP_SERVE_FAILURES"
 
 SERVE_DESCRIPTION = """\
 Serve HTTP with a wasi:http component: a wasi:http/service@0.3.0 component
@@ -278,4 +281,15 @@ def serve_command(
     os.environ[ARGV_ENV] = json.dumps({k: v for k, v in vars(ns).items() if k != "command"})
     hc = hypercorn_config(config)
     hc.application_path = "wasi_http._worker:app"
-    return int(run(hc) or 0)
+    fd, failures = tempfile.mkstemp(prefix="wasi-http-serve-", suffix=".txt")
+    os.close(fd)
+    os.environ[FAILURE_ENV] = failures
+    try:
+        status = int(run(hc) or 0)
+        reasons = Path(failures).read_text(encoding="utf-8").splitlines()
+    finally:
+        os.unlink(failures)
+    if reasons:
+        # Every worker fails alike: one line says why.
+        raise Error(f"the first instance failed at start-up: {reasons[0]}")
+    return status

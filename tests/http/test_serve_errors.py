@@ -171,13 +171,16 @@ def test_serve_names_a_missing_import_whatever_the_workers(tmp_path: Path, worke
     assert line == "error: missing import `foo:bar/baz#f`: func() is not defined by the host"
 
 
-def test_serve_names_a_trap_while_making_the_first_instance(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_names_a_trap_while_making_the_first_instance(tmp_path: Path, workers: str) -> None:
+    # With worker processes too: status 1 and one line, not each worker's
+    # traceback and the supervisor's status 0.
     app = _demo_with(
         tmp_path,
         "  (core module $boom (func $s unreachable) (start $s))\n"
         "  (core instance (instantiate $boom))",
     )
-    line = _one_error_line(_serve_cli("--addr", "127.0.0.1:0", app))
+    line = _one_error_line(_serve_cli("--workers", workers, "--addr", "127.0.0.1:0", app))
     assert line.startswith("error: the first instance failed at start-up: wasm trap: ")
     assert "unreachable" in line
 
