@@ -250,6 +250,10 @@ def serve_command(
         except OSError as exc:
             raise Error(exc.strerror or str(exc)) from exc
         except BaseExceptionGroup as group:
+            interrupted, rest = group.split(KeyboardInterrupt)
+            if interrupted is not None and rest is None:
+                # Ctrl-C during start-up, before the signal handlers were in place.
+                raise KeyboardInterrupt from None
             # The first instance is made at start-up, inside hypercorn's
             # lifespan and task groups: a trap there is the one line to show.
             found = _error_within(group)

@@ -182,23 +182,28 @@ async def _serve_on(
             sock.close()
 
 
-async def _until_signal() -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            log.info("received %s: shutting down", signal.Signals(signum).name)
-            return
-
-
 async def _serve_until_signal(
     sockets: Sockets, component: Component | WasiHttpApp, config: ServeConfig
 ) -> None:
-    async def announce(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        await _serve_on(sockets, component, config, _until_signal, task_status)
+    # The signals are received from the very start: left to their default
+    # until hypercorn starts the shutdown trigger (after the first instance
+    # is made), a Ctrl-C would raise KeyboardInterrupt wherever start-up
+    # happened to be. One that comes early shuts the server down as soon as
+    # it has started.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
 
-    async with trio.open_nursery() as nursery:
-        binds = await nursery.start(announce)
-        for bind in binds:
-            log.info("serving on %s (pid %d)", bind, os.getpid())
+        async def until_signal() -> None:
+            async for signum in signals:
+                log.info("received %s: shutting down", signal.Signals(signum).name)
+                return
+
+        async def announce(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            await _serve_on(sockets, component, config, until_signal, task_status)
+
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(announce)
+            for bind in binds:
+                log.info("serving on %s (pid %d)", bind, os.getpid())
 
 
 def run_server(component: Component, config: ServeConfig) -> None:

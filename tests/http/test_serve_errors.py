@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -215,3 +216,40 @@ async def test_the_asgi_lifespan_reports_a_start_up_trap_itself(tmp_path: Path) 
     assert text.startswith("wasm trap: "), text
     assert "unreachable" in text
     assert "Exceptions from Trio nursery" not in text
+
+
+def test_sigint_while_the_first_instance_is_made_shuts_down_cleanly() -> None:
+    # The instance pool announces its start-up and waits a moment: the
+    # signal arrives while it is being made, inside the trio run but before
+    # hypercorn starts its shutdown trigger.
+    script = (
+        "import sys, time\n"
+        "from wasi_http import _pool\n"
+        "prestart = _pool.InstancePool.prestart\n"
+        "async def announced(self):\n"
+        "    print('starting', flush=True)\n"
+        "    time.sleep(0.5)\n"
+        "    await prestart(self)\n"
+        "_pool.InstancePool.prestart = announced\n"
+        "from trio_wasi._cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with subprocess.Popen(
+        [sys.executable, "-c", script, "serve", "--addr", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == "starting\n"
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=120)  # a hang guard
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert "Traceback" not in err
+    assert "received SIGINT: shutting down" in err
+    assert proc.returncode == 0
