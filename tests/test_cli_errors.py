@@ -39,6 +39,34 @@ SLEEPER = """\
 )
 """
 
+# The same wait in a 0.2 command: a synchronous host call (pollable.block)
+# that parks the guest's frame on its store thread.
+SLEEPER_P2 = """\
+(component
+  (import "wasi:io/poll@0.2.0" (instance $poll
+    (export "pollable" (type (sub resource)))
+    (export "[method]pollable.block" (func (param "self" (borrow 0))))))
+  (alias export $poll "pollable" (type $pollable))
+  (import "wasi:clocks/monotonic-clock@0.2.0" (instance $clock
+    (alias outer 1 $pollable (type $p))
+    (export "pollable" (type $pe (eq $p)))
+    (export "subscribe-duration" (func (param "when" u64) (result (own $pe))))))
+  (core func $sub (canon lower (func $clock "subscribe-duration")))
+  (core func $block (canon lower (func $poll "[method]pollable.block")))
+  (core module $m
+    (import "host" "sub" (func $sub (param i64) (result i32)))
+    (import "host" "block" (func $block (param i32)))
+    (func (export "run") (result i32)
+      (call $block (call $sub (i64.const 3600000000000))) (i32.const 0)))
+  (core instance $h (export "sub" (func $sub)) (export "block" (func $block)))
+  (core instance $i (instantiate $m (with "host" (instance $h))))
+  (type $run-type (func (result (result))))
+  (func $run (type $run-type) (canon lift (core func $i "run")))
+  (instance $run-instance (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $run-instance))
+)
+"""
+
 
 def _error_line(capfd: pytest.CaptureFixture[str]) -> str:
     err = capfd.readouterr().err
@@ -97,9 +125,10 @@ def test_a_bad_w_option_is_named_once(
     assert line.startswith(expected) and line.count("-W") == 1
 
 
-def test_sigint_ends_a_sleeping_guest_with_status_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize("text", [SLEEPER, SLEEPER_P2], ids=["0.3", "0.2"])
+def test_sigint_ends_a_sleeping_guest_with_status_130(tmp_path: Path, text: str) -> None:
     app = tmp_path / "sleeper.wat"
-    app.write_text(SLEEPER)
+    app.write_text(text)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     # -W timeout=none: only the signal can end the wait.
     script = (
