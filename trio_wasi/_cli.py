@@ -348,7 +348,6 @@ def _settle() -> None:
 
 
 def _run_frozen(ns: argparse.Namespace) -> int:
-
     from ._limits import Limits, parse_w_options
     from ._linker import Linker
     from .wasi import MODULES, add_to_linker
@@ -487,7 +486,6 @@ async def _call(component: Component, export: str, args: list[str]) -> Any:
 
 
 def _cmd_call(ns: argparse.Namespace) -> int:
-
     rest: list[str] = list(ns.rest)
     if rest and _looks_like_component(Path(rest[0])):
         component = _load(Path(rest.pop(0)))

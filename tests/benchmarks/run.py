@@ -563,20 +563,13 @@ def _wall(argv: list[str], runs: int, env: dict[str, str]) -> float:
 
 
 def bench_run(quick: bool) -> list[Row]:
-    with tempfile.TemporaryDirectory(prefix="trio-wasi-bench-pyc-") as pycache:
-        return _bench_run(quick, pycache)
-
-
-def _bench_run(quick: bool, pycache: str) -> list[Row]:
     import os
 
     rows: list[Row] = []
     runs = 3 if quick else 7
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO_ROOT)
     # Byte-compiled, as installed (see the module docstring).
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = pycache
+    env = _load_sibling("serve").compiled_env(dict(os.environ))
+    env["PYTHONPATH"] = str(REPO_ROOT)
     try:
         samples = []
         # The first process writes the bytecode and is not counted.

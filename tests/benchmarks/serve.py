@@ -19,7 +19,10 @@ response, and the resident memory of its processes after the load.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -184,33 +187,34 @@ def _first_response(port: int, proc: subprocess.Popen[bytes], log: Any, timeout:
     raise RuntimeError("the server did not answer")
 
 
-_PYCACHE: list[str] = []
-
-
+@functools.cache
 def _pycache() -> str:
-    """A bytecode cache directory for the servers of this run (removed at exit)."""
-    if not _PYCACHE:
-        import atexit
-        import shutil
+    """A bytecode cache directory for the processes of this run (removed at exit)."""
+    path = tempfile.mkdtemp(prefix="trio-wasi-bench-pyc-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
-        path = tempfile.mkdtemp(prefix="trio-wasi-bench-pyc-")
-        atexit.register(shutil.rmtree, path, True)
-        _PYCACHE.append(path)
-    return _PYCACHE[0]
+
+def compiled_env(env: dict[str, str]) -> dict[str, str]:
+    """``env``, changed so that Python runs byte-compiled, as an installed package does.
+
+    pip compiles a package it installs; the benchmarks' processes import the
+    checkout instead, and where the environment says not to write bytecode
+    (``PYTHONDONTWRITEBYTECODE``) every start would compile its sources again
+    (about 0.14 s). The bytecode goes to a cache of this run's own, written by
+    the first, untimed, start.
+    """
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = _pycache()
+    return env
 
 
 def start_server(
     argv: Sequence[str], port: int, log: Any, timeout: float = 120
 ) -> tuple[subprocess.Popen[bytes], float]:
     """Start a server; return it and the seconds until its first 200 response."""
-    env = dict(os.environ)
+    env = compiled_env(dict(os.environ))
     env["PYTHONPATH"] = str(REPO_ROOT)
-    # Byte-compiled, as an installed package is (pip compiles it): where the
-    # environment says not to write bytecode, every start would otherwise
-    # compile the checkout's sources again (about 0.14 s). The first of
-    # measure_server's two starts writes it.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = _pycache()
     begin = time.perf_counter()
     # The server's log goes to a file: a pipe nobody reads would fill up with
     # the access log and stall the server.
